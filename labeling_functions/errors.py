@@ -1,4 +1,4 @@
-"""The exceptions labeling_functions raises; every one derives from :class:`LabelingFunctionError`."""
+"""The exceptions of labeling_functions; each derives from :class:`LabelingFunctionError`."""
 
 from __future__ import annotations
 
@@ -8,4 +8,4 @@ class LabelingFunctionError(Exception):
 
 
 class LFDefinitionError(LabelingFunctionError, ValueError):
-    """A labeling function was defined with arguments that cannot work (bad regex, no keywords...)."""
+    """An LF was defined with arguments that cannot work (bad regex, no keywords...)."""

@@ -1,0 +1,399 @@
+"""Apply labeling functions to data and build the vote matrix.
+
+Vectorized LFs run column-wise in polars; spaCy LFs share one parse per text and pipeline;
+row-wise LFs run in worker processes (``n_jobs``) with results identical to a serial run.
+
+>>> import polars as pl
+>>> from labeling_functions import keyword_lf, labeling_function
+>>> @labeling_function(label="HAM")
+... def short(x):
+...     return "HAM" if len(x.text) < 12 else None
+>>> data = pl.DataFrame({"text": ["check out my channel", "nice song"]})
+>>> votes = apply([keyword_lf("check", ["check out"], label="SPAM"), short], data,
+...               classes=["HAM", "SPAM"], progress=False)
+>>> votes.votes.tolist()
+[[1, -1], [-1, 0]]
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from types import SimpleNamespace
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+
+from enrich.classes import ABSTAIN, NotAClassError, TaskClasses
+from enrich.errors import InputError, LFApplicationError
+from enrich.frames import as_polars, asset_ids, require_columns
+from enrich.votes import VoteMatrix
+from labeling_functions.core import LabelingFunction, Row, RowLF, VectorizedLF
+from labeling_functions.errors import LabelingFunctionError
+from labeling_functions.spacy_lfs import SpacyLF, load_pipeline
+
+logger = logging.getLogger(__name__)
+
+OnError = Literal["raise", "abstain"]
+_ERROR_SAMPLE = 5
+_SPACY_CHUNK = 4096
+
+
+def apply(
+    lfs: Iterable[Any],
+    data: Any,
+    *,
+    classes: Sequence[str] | int | None = None,
+    id_column: str | None = None,
+    n_jobs: int = 1,
+    on_error: OnError = "raise",
+    progress: bool = True,
+    spacy_batch_size: int = 256,
+) -> VoteMatrix:
+    """Run labeling functions over every asset and return the vote matrix.
+
+    Parameters
+    ----------
+    lfs
+        enrich LFs (``labeling_functions``) and/or Snorkel ``LabelingFunction`` objects.
+    data
+        polars or pandas DataFrame, or a pyarrow Table; one row per asset.
+    classes
+        Class names (LFs may then answer with names) or the number of classes. Any answer
+        that is not a class is an error naming the LF, the asset and the value.
+    id_column
+        Column holding asset ids; default ``asset_id`` if present, else the row position.
+    n_jobs
+        Worker processes for row-wise LFs (and spaCy parsing of large inputs); 1 = serial.
+        Results are identical whatever ``n_jobs`` is.
+    on_error
+        ``"raise"`` stops at the first row-wise LF exception, naming the LF and asset and
+        quoting the original traceback. ``"abstain"`` records an abstain instead and counts
+        errors per LF in ``VoteMatrix.errors``.
+    progress
+        Show a progress bar on work that takes more than a second.
+
+    Returns
+    -------
+    VoteMatrix
+        ``np.asarray(result)`` is the (n_assets, n_lfs) int32 array, -1 = abstain; with
+        ``lf_names``, ``asset_ids``, ``lf_versions`` and ``errors``.
+
+    Raises
+    ------
+    MissingColumnError
+        An LF reads a column the data lacks (raised before any work).
+    LFApplicationError
+        An LF raised (with ``on_error="raise"``) or answered something that is not a class.
+    """
+    if on_error not in ("raise", "abstain"):
+        raise InputError(f"on_error must be 'raise' or 'abstain', got {on_error!r}.")
+    if not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
+        raise InputError(f"n_jobs must be a positive int or -1 (all cores), got {n_jobs!r}.")
+    frame = as_polars(data)
+    task = TaskClasses.of(classes)
+    lf_list = [as_labeling_function(lf) for lf in lfs]
+    _check_names(lf_list)
+    labels = {lf.name: _declared_label(lf, task) for lf in lf_list}
+    require_columns(frame, [(c, lf.name) for lf in lf_list for c in lf.columns])
+    ids = asset_ids(frame, id_column)
+    for lf in lf_list:
+        if isinstance(lf, SpacyLF):
+            lf.prepare()
+
+    votes = np.full((frame.height, len(lf_list)), ABSTAIN, dtype=np.int32)
+    errors: dict[str, _ErrorLog] = {}
+    with _progress_bar(progress, total=len(lf_list), desc="Applying LFs") as bar:
+        for j, lf in enumerate(lf_list):
+            if isinstance(lf, VectorizedLF):
+                mask = _call_vectorized(lf, lf.fires, frame)
+                votes[mask, j] = labels[lf.name]
+                bar.update(1)
+        _apply_spacy(lf_list, frame, votes, labels, n_jobs, spacy_batch_size, bar)
+        _apply_rows(lf_list, frame, ids, votes, task, labels, n_jobs, on_error, errors, bar)
+    return VoteMatrix(
+        votes=votes,
+        lf_names=tuple(lf.name for lf in lf_list),
+        asset_ids=ids,
+        lf_versions=tuple(lf.version for lf in lf_list),
+        class_names=task.names,
+        errors=_error_table(errors),
+    )
+
+
+def as_labeling_function(lf: Any) -> LabelingFunction:
+    """Return ``lf`` as an enrich LF; Snorkel ``LabelingFunction`` objects are wrapped."""
+    if isinstance(lf, LabelingFunction):
+        return lf
+    if type(lf).__module__.startswith("snorkel.") and callable(lf) and hasattr(lf, "name"):
+        return RowLF(name=lf.name, label=None, func=_SnorkelCall(lf))
+    raise InputError(
+        f"{lf!r} is not a labeling function: build one with labeling_functions "
+        "(@labeling_function, keyword_lf, regex_lf, ...) or pass a Snorkel LabelingFunction."
+    )
+
+
+class _SnorkelCall:
+    """Calls a Snorkel LF on the data point type it expects (attribute access, settable).
+
+    ``__wrapped__`` points at the LF's own function, so its source sets the LF version.
+    """
+
+    def __init__(self, lf: Any) -> None:
+        self.lf = lf
+        self.__wrapped__ = getattr(lf, "_f", lf)
+
+    def __call__(self, x: Row) -> object:
+        return self.lf(SimpleNamespace(**x))
+
+
+def _check_names(lfs: Sequence[LabelingFunction]) -> None:
+    seen: set[str] = set()
+    duplicates = sorted({lf.name for lf in lfs if lf.name in seen or seen.add(lf.name)})
+    if duplicates:
+        raise InputError(
+            f"LF names must be unique; repeated: {duplicates}. Rename them (name=...)."
+        )
+
+
+def _declared_label(lf: LabelingFunction, task: TaskClasses) -> int | None:
+    if lf.label is None:
+        return None
+    try:
+        label = task.to_id(lf.label)
+    except NotAClassError as exc:
+        raise LFApplicationError(f"LF {lf.name!r} votes for {exc}.") from None
+    if label == ABSTAIN:
+        raise LFApplicationError(f"LF {lf.name!r} declares label=-1; it must be a class.")
+    return label
+
+
+def _call_vectorized(lf: LabelingFunction, fires: Any, data: Any) -> np.ndarray:
+    try:
+        return fires(data)
+    except LabelingFunctionError as exc:
+        raise LFApplicationError(str(exc)) from exc
+    except Exception as exc:
+        raise LFApplicationError(
+            f"LF {lf.name!r} failed on the whole column: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _apply_spacy(
+    lfs: Sequence[LabelingFunction],
+    frame: pl.DataFrame,
+    votes: np.ndarray,
+    labels: dict[str, int | None],
+    n_jobs: int,
+    batch_size: int,
+    bar: Any,
+) -> None:
+    """Parse each text once per (pipeline, column) and run every spaCy LF on the shared docs."""
+    groups: dict[tuple[str, str], list[tuple[int, SpacyLF]]] = {}
+    for j, lf in enumerate(lfs):
+        if isinstance(lf, SpacyLF):
+            groups.setdefault((lf.model, lf.column), []).append((j, lf))
+    for (model, column), members in groups.items():
+        nlp = load_pipeline(model)
+        wanted = set().union(*(lf.components for _, lf in members))
+        enabled = [name for name in nlp.pipe_names if name in wanted]
+        texts = frame.get_column(column).cast(pl.String)
+        is_null = texts.is_null().to_numpy()
+        n_process = _spacy_processes(n_jobs, len(texts))
+        with nlp.select_pipes(enable=enabled):
+            for start in range(0, len(texts), _SPACY_CHUNK):
+                chunk = texts.slice(start, _SPACY_CHUNK).fill_null("").to_list()
+                docs = list(nlp.pipe(chunk, batch_size=batch_size, n_process=n_process))
+                rows = slice(start, start + len(chunk))
+                for j, lf in members:
+                    mask = _call_vectorized(lf, lf.fires_on_docs, docs)
+                    votes[rows, j] = np.where(mask & ~is_null[rows], labels[lf.name], ABSTAIN)
+        bar.update(len(members))
+
+
+def _spacy_processes(n_jobs: int, n_texts: int) -> int:
+    if n_jobs == 1 or n_texts < 2 * _SPACY_CHUNK:
+        return 1  # starting processes costs more than it saves on small inputs
+    return n_jobs
+
+
+@dataclass
+class _ErrorLog:
+    count: int = 0
+    first_message: str = ""
+    sample_asset_ids: list[Any] | None = None
+
+    def add(self, message: str, asset_id: Any) -> None:
+        if self.count == 0:
+            self.first_message = message
+            self.sample_asset_ids = []
+        self.count += 1
+        if len(self.sample_asset_ids) < _ERROR_SAMPLE:
+            self.sample_asset_ids.append(asset_id)
+
+
+def _error_table(errors: dict[str, _ErrorLog]) -> pl.DataFrame:
+    rows = [
+        {
+            "lf": name,
+            "n_errors": log.count,
+            "first_error": log.first_message,
+            "sample_asset_ids": [str(i) for i in log.sample_asset_ids or []],
+        }
+        for name, log in errors.items()
+        if log.count
+    ]
+    schema = {
+        "lf": pl.String,
+        "n_errors": pl.Int64,
+        "first_error": pl.String,
+        "sample_asset_ids": pl.List(pl.String),
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def _apply_rows(
+    lfs: Sequence[LabelingFunction],
+    frame: pl.DataFrame,
+    ids: pl.Series,
+    votes: np.ndarray,
+    task: TaskClasses,
+    labels: dict[str, int | None],
+    n_jobs: int,
+    on_error: OnError,
+    errors: dict[str, _ErrorLog],
+    bar: Any,
+) -> None:
+    """Run row-wise LFs chunk by chunk, serially or in worker processes, in row order."""
+    members = [(j, lf) for j, lf in enumerate(lfs) if isinstance(lf, RowLF)]
+    if not members or frame.height == 0:
+        bar.update(len(members))
+        return
+    known = [lf.columns_read for _, lf in members]
+    columns = (
+        frame.columns if any(c is None for c in known) else sorted(set().union(*map(set, known)))
+    )
+    job = _RowJob(tuple(lf for _, lf in members), task, tuple(labels[lf.name] for _, lf in members))
+    chunk_size = _row_chunk_size(frame.height, n_jobs)
+    chunks = _row_chunks(frame.select(columns), ids, chunk_size)
+    if n_jobs == 1:
+        results: Iterator[_ChunkResult] = (job.run(rows, chunk_ids) for rows, chunk_ids in chunks)
+    else:
+        from joblib import Parallel, delayed
+
+        parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")
+        results = parallel(delayed(job.run)(rows, chunk_ids) for rows, chunk_ids in chunks)
+    n_chunks = -(-frame.height // chunk_size)
+    bar.total += n_chunks
+    start = 0
+    for result in results:
+        block = slice(start, start + len(result.votes))
+        votes[block, [j for j, _ in members]] = result.votes
+        start = block.stop
+        _raise_or_log(result, job, on_error, errors)
+        bar.update(1)
+    bar.update(len(members))
+
+
+def _row_chunk_size(n_rows: int, n_jobs: int) -> int:
+    workers = 1 if n_jobs == 1 else max(n_jobs, 2)
+    return max(500, min(20_000, -(-n_rows // (workers * 8))))
+
+
+def _row_chunks(
+    frame: pl.DataFrame, ids: pl.Series, size: int
+) -> Iterator[tuple[list[dict], list[Any]]]:
+    rows = frame.iter_rows(named=True)
+    id_values = iter(ids.to_list())
+    while chunk := list(islice(rows, size)):
+        yield chunk, list(islice(id_values, len(chunk)))
+
+
+@dataclass
+class _ChunkResult:
+    votes: np.ndarray
+    failures: list[tuple[int, Any, str, str]]  # (lf position, asset id, message, traceback)
+    bad_values: list[tuple[int, Any, str]]  # (lf position, asset id, message)
+
+
+@dataclass(frozen=True)
+class _RowJob:
+    """The picklable work sent to each worker: row-wise LFs and how to read their answers."""
+
+    lfs: tuple[RowLF, ...]
+    task: TaskClasses
+    declared: tuple[int | None, ...]
+
+    def run(self, rows: list[dict], ids: list[Any]) -> _ChunkResult:
+        votes = np.full((len(rows), len(self.lfs)), ABSTAIN, dtype=np.int32)
+        failures: list[tuple[int, Any, str, str]] = []
+        bad_values: list[tuple[int, Any, str]] = []
+        for i, (values, asset_id) in enumerate(zip(rows, ids, strict=True)):
+            row = Row(values)
+            for k, lf in enumerate(self.lfs):
+                try:
+                    answer = lf(row)
+                except Exception as exc:
+                    failures.append(
+                        (k, asset_id, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+                    )
+                    continue
+                try:
+                    vote = self.task.to_id(answer)
+                except NotAClassError as exc:
+                    bad_values.append((k, asset_id, str(exc)))
+                    continue
+                if vote != ABSTAIN and self.declared[k] is not None and vote != self.declared[k]:
+                    bad_values.append(
+                        (k, asset_id, f"{answer!r} differs from its declared label {lf.label!r}")
+                    )
+                    continue
+                votes[i, k] = vote
+        return _ChunkResult(votes, failures, bad_values)
+
+
+def _raise_or_log(
+    result: _ChunkResult, job: _RowJob, on_error: OnError, errors: dict[str, _ErrorLog]
+) -> None:
+    if result.bad_values:
+        k, asset_id, message = result.bad_values[0]
+        raise LFApplicationError(
+            f"LF {job.lfs[k].name!r} returned an invalid vote on asset {asset_id!r}: {message}. "
+            "Return a class of the task, or ABSTAIN."
+        )
+    if result.failures and on_error == "raise":
+        k, asset_id, message, trace = result.failures[0]
+        raise LFApplicationError(
+            f"LF {job.lfs[k].name!r} raised on asset {asset_id!r}: {message}\n"
+            f"Original traceback:\n{trace}"
+            "Fix the LF, or pass on_error='abstain' to record an abstain and count errors."
+        )
+    for k, asset_id, message, _ in result.failures:
+        errors.setdefault(job.lfs[k].name, _ErrorLog()).add(message, asset_id)
+    if result.failures:
+        logger.warning("%d LF error(s) recorded as abstains", len(result.failures))
+
+
+class _NoBar:
+    total = 0
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _progress_bar(progress: bool, *, total: int, desc: str) -> Any:
+    if not progress:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", delay=1.0, leave=False)

@@ -1,0 +1,72 @@
+"""The vote matrix that ``enrich.apply`` returns: votes plus the names that give them meaning.
+
+>>> import numpy as np, polars as pl
+>>> vm = VoteMatrix(votes=np.array([[1, -1], [0, 0]], dtype=np.int32), lf_names=("a", "b"),
+...                 asset_ids=pl.Series("asset_id", ["x", "y"]))
+>>> np.asarray(vm).shape, vm.to_polars().columns
+((2, 2), ['asset_id', 'a', 'b'])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+
+def _no_errors() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "lf": pl.String,
+            "n_errors": pl.Int64,
+            "first_error": pl.String,
+            "sample_asset_ids": pl.List(pl.String),
+        }
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class VoteMatrix:
+    """Votes of each LF on each asset: int32 (n_assets, n_lfs), classes 0..k-1, -1 = abstain.
+
+    Attributes
+    ----------
+    votes : the (n_assets, n_lfs) int32 array; ``np.asarray(vote_matrix)`` returns it.
+    lf_names : LF names, one per column.
+    asset_ids : polars Series of asset ids, one per row.
+    lf_versions : each LF's definition hash, for lineage.
+    class_names : class names when the task has them.
+    errors : per-LF error counts recorded under ``on_error="abstain"`` (lf, n_errors,
+        first_error, sample_asset_ids); empty when nothing failed.
+    """
+
+    votes: np.ndarray
+    lf_names: tuple[str, ...]
+    asset_ids: pl.Series
+    lf_versions: tuple[str, ...] = ()
+    class_names: tuple[str, ...] | None = None
+    errors: pl.DataFrame = field(default_factory=_no_errors)
+
+    def __array__(self, dtype: np.dtype | None = None, copy: bool | None = None) -> np.ndarray:
+        if dtype is None or np.dtype(dtype) == self.votes.dtype:
+            return self.votes.copy() if copy else self.votes
+        return self.votes.astype(dtype)
+
+    def __len__(self) -> int:
+        return self.votes.shape[0]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(n_assets, n_lfs)."""
+        return self.votes.shape
+
+    def to_polars(self) -> pl.DataFrame:
+        """One row per asset: ``asset_id`` then one Int32 column of votes per LF."""
+        columns = {name: self.votes[:, j] for j, name in enumerate(self.lf_names)}
+        return pl.DataFrame(columns).insert_column(0, self.asset_ids.alias("asset_id"))
+
+    def to_pandas(self) -> Any:
+        """The :meth:`to_polars` table as a pandas DataFrame."""
+        return self.to_polars().to_pandas()

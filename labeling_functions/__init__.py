@@ -1,0 +1,53 @@
+"""Labeling functions: small frozen objects that vote for a class or abstain.
+
+>>> from labeling_functions import ABSTAIN, keyword_lf
+>>> keyword_lf("subscribe", ["subscribe"], label="SPAM").columns
+('text',)
+"""
+
+from labeling_functions.builders import (
+    ExpressionLF,
+    KeywordLF,
+    RegexLF,
+    expression_lf,
+    keyword_lf,
+    regex_lf,
+)
+from labeling_functions.core import (
+    ABSTAIN,
+    LabelingFunction,
+    Row,
+    RowLF,
+    VectorizedLF,
+    labeling_function,
+)
+from labeling_functions.errors import LabelingFunctionError, LFDefinitionError
+from labeling_functions.spacy_lfs import (
+    SpacyEntityLF,
+    SpacyLF,
+    SpacyMatcherLF,
+    spacy_entity_lf,
+    spacy_matcher_lf,
+)
+
+__all__ = [
+    "ABSTAIN",
+    "ExpressionLF",
+    "KeywordLF",
+    "LFDefinitionError",
+    "LabelingFunction",
+    "LabelingFunctionError",
+    "RegexLF",
+    "Row",
+    "RowLF",
+    "SpacyEntityLF",
+    "SpacyLF",
+    "SpacyMatcherLF",
+    "VectorizedLF",
+    "expression_lf",
+    "keyword_lf",
+    "labeling_function",
+    "regex_lf",
+    "spacy_entity_lf",
+    "spacy_matcher_lf",
+]

@@ -1,0 +1,1 @@
+"""Ready-made LF packs for the bundled datasets (one module per dataset)."""
