@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import logging
 import traceback
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import islice
 from types import SimpleNamespace
 from typing import Any, Literal
 
@@ -290,12 +290,17 @@ def _apply_rows(
     n_chunks = -(-frame.height // chunk_size)
     bar.total += n_chunks
     start = 0
-    for result in results:
-        block = slice(start, start + len(result.votes))
-        votes[block, [j for j, _ in members]] = result.votes
-        start = block.stop
-        _raise_or_log(result, job, on_error, errors)
-        bar.update(1)
+    try:
+        for result in results:
+            block = slice(start, start + len(result.votes))
+            votes[block, [j for j, _ in members]] = result.votes
+            start = block.stop
+            _raise_or_log(result, job, on_error, errors)
+            bar.update(1)
+    finally:
+        with warnings.catch_warnings():  # joblib warns about chunks cancelled after an error
+            warnings.simplefilter("ignore", UserWarning)
+            results.close()
     bar.update(len(members))
 
 
@@ -307,10 +312,13 @@ def _row_chunk_size(n_rows: int, n_jobs: int) -> int:
 def _row_chunks(
     frame: pl.DataFrame, ids: pl.Series, size: int
 ) -> Iterator[tuple[list[dict], list[Any]]]:
-    rows = frame.iter_rows(named=True)
-    id_values = iter(ids.to_list())
-    while chunk := list(islice(rows, size)):
-        yield chunk, list(islice(id_values, len(chunk)))
+    for start in range(0, len(ids), size):
+        chunk_ids = ids.slice(start, size).to_list()
+        if frame.width:
+            rows = frame.slice(start, size).rows(named=True)
+        else:  # the LFs read no column at all
+            rows = [{} for _ in chunk_ids]
+        yield rows, chunk_ids
 
 
 @dataclass
