@@ -5,6 +5,7 @@
 True
 """
 
+from enrich import datasets
 from enrich.apply import apply
 from enrich.errors import (
     EnrichError,
@@ -13,14 +14,18 @@ from enrich.errors import (
     MissingColumnError,
     NotFittedError,
 )
+from enrich.summary import LFSummary, lf_summary
 from enrich.votes import VoteMatrix
 
 __all__ = [
     "EnrichError",
     "InputError",
     "LFApplicationError",
+    "LFSummary",
     "MissingColumnError",
     "NotFittedError",
     "VoteMatrix",
     "apply",
+    "datasets",
+    "lf_summary",
 ]
