@@ -10,10 +10,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
+
+from enrich.display import TableDisplay
 
 
 def _no_errors() -> pl.DataFrame:
@@ -27,8 +29,8 @@ def _no_errors() -> pl.DataFrame:
     )
 
 
-@dataclass(frozen=True, eq=False)
-class VoteMatrix:
+@dataclass(frozen=True, eq=False, repr=False)
+class VoteMatrix(TableDisplay):
     """Votes of each LF on each asset: int32 (n_assets, n_lfs), classes 0..k-1, -1 = abstain.
 
     Attributes
@@ -41,6 +43,8 @@ class VoteMatrix:
     errors : per-LF error counts recorded under ``on_error="abstain"`` (lf, n_errors,
         first_error, sample_asset_ids); empty when nothing failed.
     """
+
+    display_max_rows: ClassVar[int] = 20
 
     votes: np.ndarray
     lf_names: tuple[str, ...]
@@ -70,3 +74,25 @@ class VoteMatrix:
     def to_pandas(self) -> Any:
         """The :meth:`to_polars` table as a pandas DataFrame."""
         return self.to_polars().to_pandas()
+
+    def _display_table(self) -> pl.DataFrame:
+        table = self.to_polars()
+        if self.class_names is None:
+            return table
+        names = pl.Series(["-", *self.class_names])  # index 0 is ABSTAIN
+        return table.with_columns(
+            pl.col(name).cast(pl.Int64).add(1).replace_strict(range(len(names)), names)
+            for name in self.lf_names
+        )
+
+    def _display_title(self) -> str:
+        n, m = self.shape
+        return f"Vote matrix: {n:,} assets x {m} LFs ('-' = abstain)"
+
+    def _display_totals(self) -> dict[str, str]:
+        n, m = self.shape
+        covered = (self.votes != -1).any(axis=1).mean() if n and m else 0.0
+        totals = {"assets with at least one vote": f"{covered:.1%}"}
+        if self.errors.height:
+            totals["LF errors recorded as abstains"] = f"{self.errors['n_errors'].sum():,}"
+        return totals
