@@ -17,10 +17,11 @@ row-wise LFs run in worker processes (``n_jobs``) with results identical to a se
 
 from __future__ import annotations
 
+import functools
 import logging
 import traceback
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Literal
@@ -110,8 +111,7 @@ def apply(
     with _progress_bar(progress, total=len(lf_list), desc="Applying LFs") as bar:
         for j, lf in enumerate(lf_list):
             if isinstance(lf, VectorizedLF):
-                mask = _call_vectorized(lf, lf.fires, frame)
-                votes[mask, j] = labels[lf.name]
+                votes[:, j] = _call_vectorized(lf, lambda lf=lf: lf.votes(frame, task.to_id))
                 bar.update(1)
         _apply_spacy(lf_list, frame, votes, labels, n_jobs, spacy_batch_size, bar)
         _apply_rows(lf_list, frame, ids, votes, task, labels, n_jobs, on_error, errors, bar)
@@ -172,9 +172,11 @@ def _declared_label(lf: LabelingFunction, task: TaskClasses) -> int | None:
     return label
 
 
-def _call_vectorized(lf: LabelingFunction, fires: Any, data: Any) -> np.ndarray:
+def _call_vectorized(lf: LabelingFunction, compute: Callable[[], np.ndarray]) -> np.ndarray:
     try:
-        return fires(data)
+        return compute()
+    except NotAClassError as exc:
+        raise LFApplicationError(f"LF {lf.name!r} returned an invalid vote: {exc}.") from None
     except LabelingFunctionError as exc:
         raise LFApplicationError(str(exc)) from exc
     except Exception as exc:
@@ -210,7 +212,7 @@ def _apply_spacy(
                 docs = list(nlp.pipe(chunk, batch_size=batch_size, n_process=n_process))
                 rows = slice(start, start + len(chunk))
                 for j, lf in members:
-                    mask = _call_vectorized(lf, lf.fires_on_docs, docs)
+                    mask = _call_vectorized(lf, functools.partial(lf.fires_on_docs, docs))
                     votes[rows, j] = np.where(mask & ~is_null[rows], labels[lf.name], ABSTAIN)
         bar.update(len(members))
 

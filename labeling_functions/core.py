@@ -91,15 +91,26 @@ class LabelingFunction:
 
 @dataclass(frozen=True, kw_only=True)
 class VectorizedLF(LabelingFunction):
-    """An LF that decides for a whole table at once: it returns where it fires."""
+    """An LF that decides for a whole table at once.
 
-    label: Label
+    Most vectorized LFs vote one class (``label``) and implement :meth:`fires`; LFs that may
+    vote any class (``label=None``, e.g. nearest-neighbour LFs) override :meth:`votes`.
+    """
 
     kind: ClassVar[str] = "vectorized"
 
     def fires(self, frame: pl.DataFrame) -> np.ndarray:
         """Return a bool array (n_rows,): True where the LF votes ``label``; nulls never fire."""
         raise NotImplementedError
+
+    def votes(self, frame: pl.DataFrame, to_id: Callable[[object], int]) -> np.ndarray:
+        """Return an int array (n_rows,) of class ids, -1 where the LF abstains.
+
+        ``to_id`` turns a class name or id into the task's class id (and raises for others).
+        """
+        import numpy as np
+
+        return np.where(self.fires(frame), to_id(self.label), ABSTAIN).astype(np.int32)
 
 
 class Row(dict):
