@@ -14,18 +14,40 @@ from enrich.errors import (
     MissingColumnError,
     NotFittedError,
 )
+from enrich.gold import GoldBenchmark, benchmark, gold_vector
+from enrich.label_studio import (
+    GoldImport,
+    import_label_studio,
+    label_studio_config,
+    to_label_studio,
+    write_label_studio_tasks,
+)
+from enrich.review import ReviewQueue, review_queue
+from enrich.slices import SliceReport, slice_report
 from enrich.summary import LFSummary, lf_summary
 from enrich.votes import VoteMatrix
 
 __all__ = [
     "EnrichError",
+    "GoldBenchmark",
+    "GoldImport",
     "InputError",
     "LFApplicationError",
     "LFSummary",
     "MissingColumnError",
     "NotFittedError",
+    "ReviewQueue",
+    "SliceReport",
     "VoteMatrix",
     "apply",
+    "benchmark",
     "datasets",
+    "gold_vector",
+    "import_label_studio",
+    "label_studio_config",
     "lf_summary",
+    "review_queue",
+    "slice_report",
+    "to_label_studio",
+    "write_label_studio_tasks",
 ]

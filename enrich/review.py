@@ -1,0 +1,560 @@
+"""The review queue: which assets an expert should label next, and why.
+
+:func:`review_queue` scores every asset of an enriched table (see
+:func:`enrich.enriched.enriched_table`) on the signals that a label is doubtful -- low
+confidence, LFs in conflict, no LF vote, annotators disagreeing, a trained model disagreeing
+with the label, a gap-filling candidate -- and returns the top ``batch_size`` as a
+:class:`ReviewQueue`, each with every reason that picked it.
+
+Scoring (deterministic)
+-----------------------
+Each reason ``r`` that applies to an asset has a severity ``s_r`` in ``[0, 1]`` and adds
+``weight_r * (0.5 + 0.5 * s_r)`` to the asset's score: having a reason counts for half its
+weight, how bad it is for the other half, so an asset with several reasons outranks one with
+a single extreme reason of equal weight. Ties are broken by ``asset_id`` (ascending).
+
+- ``model_disagreement``: the model's label differs from ours; severity = the model's
+  ``confidence`` if given, else 1.
+- ``annotator_disagreement``: ``agreement < min_agreement``; severity = ``1 - agreement``.
+- ``low_confidence``: ``confidence < low_confidence``; severity =
+  ``1 - confidence / low_confidence``.
+- ``lf_conflict``: ``conflict`` is true; severity = share of LF votes against the label
+  (from the ``vote_<lf>`` columns; 1 without them).
+- ``no_lf_votes``: ``all_abstain`` is true; severity = 1.
+- ``gap_candidate``: the asset is in ``candidates``; severity = its ``score``, else 1.
+
+Examples
+--------
+>>> import polars as pl
+>>> from enrich.review import review_queue
+>>> enriched = pl.DataFrame({
+...     "asset_id": ["a", "b", "c", "d"], "label": [1, 0, 1, 0],
+...     "confidence": [0.95, 0.55, 0.65, 0.99], "conflict": [False, True, False, False],
+...     "all_abstain": [False, False, False, False]})
+>>> queue = review_queue(enriched, batch_size=2)
+>>> queue.table.select("asset_id", "reasons").rows()
+[('b', ['low_confidence', 'lf_conflict']), ('c', ['low_confidence'])]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Final
+
+import numpy as np
+import polars as pl
+
+from enrich.display import ColumnFormat, TableDisplay
+from enrich.errors import InputError, MissingColumnError
+from enrich.frames import as_polars, require_columns
+
+__all__ = ["REASONS", "ReviewQueue", "review_queue"]
+
+logger = logging.getLogger(__name__)
+
+#: Every reason the queue can give, in the order reasons are listed for an asset.
+REASONS: Final[tuple[str, ...]] = (
+    "model_disagreement",
+    "annotator_disagreement",
+    "low_confidence",
+    "lf_conflict",
+    "no_lf_votes",
+    "gap_candidate",
+)
+_DEFAULT_WEIGHTS: Final[Mapping[str, float]] = dict.fromkeys(REASONS, 1.0)
+
+
+class ReviewQueue(TableDisplay):
+    """Assets chosen for expert review, best first, as returned by :func:`review_queue`.
+
+    Attributes
+    ----------
+    table : polars.DataFrame
+        One row per picked asset, no duplicates: ``rank`` (1 = review first), ``asset_id``,
+        ``score``, ``reasons`` (list of reason names), ``why`` (one readable line),
+        ``label``, ``label_name`` (when the enriched table has it) and ``confidence`` --
+        null for gap candidates not in the enriched table.
+    asset_ids : polars.Series
+        The picked asset ids, in rank order.
+    n_eligible : int
+        Assets that had at least one reason, before the batch was cut.
+    reason_counts : dict
+        Picked assets per reason.
+    """
+
+    display_max_rows = 30
+
+    def __init__(self, table: pl.DataFrame, *, n_eligible: int, n_assets: int) -> None:
+        self.table = table
+        self.n_eligible = n_eligible
+        self.n_assets = n_assets
+        exploded = table.select(pl.col("reasons").explode())["reasons"]
+        counts = exploded.drop_nulls().value_counts()
+        found = dict(zip(counts["reasons"].to_list(), counts["count"].to_list(), strict=True))
+        self.reason_counts = {r: int(found[r]) for r in REASONS if r in found}
+
+    @property
+    def asset_ids(self) -> pl.Series:
+        """The picked asset ids, in rank order."""
+        return self.table["asset_id"]
+
+    def __len__(self) -> int:
+        return self.table.height
+
+    def to_pandas(self) -> Any:
+        """:attr:`table` as a pandas DataFrame (``reasons`` holds arrays)."""
+        return self.table.to_pandas()
+
+    # -- display hooks -------------------------------------------------------------------
+    def _display_table(self) -> pl.DataFrame:
+        return self.table.drop("reasons")
+
+    def _display_title(self) -> str:
+        return (
+            f"Review queue: {self.table.height:,} of {self.n_eligible:,} eligible assets "
+            f"({self.n_assets:,} assets scored)"
+        )
+
+    def _display_totals(self) -> Mapping[str, str]:
+        return {reason: f"{count:,}" for reason, count in self.reason_counts.items()}
+
+    def _display_formats(self) -> Mapping[str, ColumnFormat]:
+        return {"score": "float", "confidence": "float", "rank": "int"}
+
+
+def review_queue(
+    enriched: Any,
+    *,
+    batch_size: int = 50,
+    low_confidence: float = 0.7,
+    model_predictions: Any = None,
+    annotations_agreement: Any = None,
+    min_agreement: float = 0.8,
+    candidates: Any = None,
+    exclude: Any = None,
+    weights: Mapping[str, float] | None = None,
+) -> ReviewQueue:
+    """Rank assets for expert review and keep the top ``batch_size``, each with its reasons.
+
+    Parameters
+    ----------
+    enriched
+        The enriched table (polars/pandas/Arrow): ``asset_id``, ``label``, ``confidence``,
+        ``conflict``; optionally ``all_abstain`` (for ``no_lf_votes``), ``label_name`` and
+        ``vote_<lf>`` columns (for the conflict severity). Asset ids must be unique.
+    batch_size
+        Most assets to return (>= 1).
+    low_confidence
+        Confidence below which ``low_confidence`` applies, in (0, 1].
+    model_predictions
+        Optional table: ``asset_id`` and ``label`` (class id) or ``label_name``, optionally
+        ``confidence``: a model trained on the labels. Where it disagrees with the enriched
+        label, ``model_disagreement`` applies. One row per asset.
+    annotations_agreement
+        Optional table: ``asset_id``, ``agreement`` in [0, 1] (share of human annotators
+        agreeing). Below ``min_agreement``, ``annotator_disagreement`` applies.
+    min_agreement
+        Agreement threshold for ``annotator_disagreement``, in (0, 1].
+    candidates
+        Optional table of gap-filling candidates: ``asset_id``, optionally ``reason``
+        (text shown in ``why``) and ``score`` in [0, 1]. An asset listed several times
+        (several gaps) is one candidate: reasons joined, highest score kept. Candidates
+        missing from ``enriched`` are queued with null label and confidence.
+    exclude
+        Asset ids never to queue (already reviewed or gold): a table with ``asset_id``, a
+        Series, or a sequence.
+    weights
+        Per-reason weights overriding the default 1.0 (keys from :data:`REASONS`). A weight
+        of 0 turns a reason off: it still shows on an asset picked for another reason, but
+        an asset whose score is 0 is not queued.
+
+    Returns
+    -------
+    ReviewQueue
+
+    Raises
+    ------
+    InputError
+        On missing columns, repeated asset ids, values out of range, unknown reason names in
+        ``weights``, or a bad ``batch_size``.
+    """
+    table = as_polars(enriched)
+    _check_options(batch_size, low_confidence, min_agreement)
+    weight = _weights(weights)
+    require_columns(
+        table,
+        [(c, "review_queue") for c in ("asset_id", "label", "confidence", "conflict")],
+        what="function",
+    )
+    _unique_ids(table, "the enriched table")
+    ids_dtype = table.schema["asset_id"]
+    has_names = "label_name" in table.columns
+    base_columns = ["asset_id", "label", *(["label_name"] if has_names else []), "confidence"]
+    base = table.select(base_columns)
+
+    confidence = table["confidence"].cast(pl.Float64)
+    if confidence.null_count() or (confidence.is_nan() | (confidence < 0) | (confidence > 1)).any():
+        raise InputError(
+            "enriched column 'confidence' must hold values in [0, 1] without nulls; got "
+            f"min {confidence.min()!r}, max {confidence.max()!r}, {confidence.null_count()} null(s)"
+        )
+    inputs = _Inputs(
+        table=table,
+        base=base,
+        has_names=has_names,
+        low_confidence=low_confidence,
+        model=None if model_predictions is None else _model_frame(model_predictions, ids_dtype),
+        agreement=(
+            None
+            if annotations_agreement is None
+            else _agreement_frame(annotations_agreement, ids_dtype)
+        ),
+        min_agreement=min_agreement,
+        candidates=None if candidates is None else _keyed(candidates, "candidates", ids_dtype),
+    )
+    # Score every asset from the reasons alone; write the readable details for the picks only.
+    reasons = _reasons(inputs, details=False)
+    excluded = _excluded(exclude, ids_dtype)
+    if excluded is not None:
+        reasons = reasons.filter(~pl.col("asset_id").is_in(excluded.implode()))
+    points = pl.col("reason").replace_strict(weight, return_dtype=pl.Float64) * (
+        0.5 + 0.5 * pl.col("severity")
+    )
+    scored = (
+        reasons.group_by("asset_id")
+        .agg(points.sum().round(9).alias("score"))
+        .filter(pl.col("score") > 0)
+    )
+    n_eligible = scored.height
+    top = scored.sort(["score", "asset_id"], descending=[True, False]).head(batch_size)
+
+    order = {r: i for i, r in enumerate(REASONS)}
+    explained = (
+        _reasons(inputs.restricted_to(top["asset_id"]), details=True)
+        .with_columns(pl.col("reason").replace_strict(order, return_dtype=pl.Int64).alias("_o"))
+        .sort("asset_id", "_o")
+        .group_by("asset_id", maintain_order=True)
+        .agg(pl.col("reason").alias("reasons"), pl.col("detail").str.join("; ").alias("why"))
+    )
+    picked = (
+        top.join(explained, on="asset_id", how="left", maintain_order="left")
+        .join(base, on="asset_id", how="left", maintain_order="left")
+        .with_row_index("rank", offset=1)
+        .with_columns(pl.col("rank").cast(pl.Int64))
+        .select("rank", "asset_id", "score", "reasons", "why", *base_columns[1:])
+    )
+    logger.debug("review_queue picked %d of %d eligible assets", picked.height, n_eligible)
+    return ReviewQueue(picked, n_eligible=n_eligible, n_assets=table.height)
+
+
+# -- reasons -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Inputs:
+    """Everything the reasons are computed from, validated, keyed by ``asset_id``."""
+
+    table: pl.DataFrame
+    base: pl.DataFrame
+    has_names: bool
+    low_confidence: float
+    model: pl.DataFrame | None
+    agreement: pl.DataFrame | None
+    min_agreement: float
+    candidates: pl.DataFrame | None
+
+    def restricted_to(self, ids: pl.Series) -> _Inputs:
+        keep = pl.col("asset_id").is_in(ids.implode())
+
+        def cut(frame: pl.DataFrame | None) -> pl.DataFrame | None:
+            return None if frame is None else frame.filter(keep)
+
+        return replace(
+            self,
+            table=self.table.filter(keep),
+            base=self.base.filter(keep),
+            model=cut(self.model),
+            agreement=cut(self.agreement),
+            candidates=cut(self.candidates),
+        )
+
+
+def _reasons(inputs: _Inputs, *, details: bool) -> pl.DataFrame:
+    """One row per (asset, reason): ``asset_id``, ``reason``, ``severity``, ``detail``.
+
+    ``detail`` (the readable text) is only written when ``details`` is true: the queue
+    scores every asset first and describes the few it picks.
+    """
+    table = inputs.table
+    confidence = table["confidence"].cast(pl.Float64)
+    low = confidence < inputs.low_confidence
+    parts = [
+        _reason(
+            table["asset_id"].filter(low),
+            "low_confidence",
+            1 - confidence.filter(low) / inputs.low_confidence,
+            (
+                [f"confidence {c:.2f} < {inputs.low_confidence:g}" for c in confidence.filter(low)]
+                if details
+                else None
+            ),
+        )
+    ]
+    conflict = table["conflict"].fill_null(False)
+    severity, notes = _conflict_severity(table.filter(conflict), details=details)
+    parts.append(_reason(table["asset_id"].filter(conflict), "lf_conflict", severity, notes))
+    if "all_abstain" in table.columns:
+        empty = table["all_abstain"].fill_null(False)
+        n_empty = int(empty.sum())
+        parts.append(
+            _reason(
+                table["asset_id"].filter(empty),
+                "no_lf_votes",
+                pl.Series([1.0] * n_empty),
+                ["no LF voted"] * n_empty if details else None,
+            )
+        )
+    if inputs.model is not None:
+        parts.append(_model_reason(inputs.base, inputs.model, details=details))
+    if inputs.agreement is not None:
+        parts.append(_agreement_reason(inputs.agreement, inputs.min_agreement, details=details))
+    if inputs.candidates is not None:
+        parts.append(_candidate_reason(inputs.candidates, details=details))
+    return pl.concat(parts, how="vertical_relaxed")
+
+
+def _reason(
+    ids: pl.Series, reason: str, severity: pl.Series, details: list[str] | None
+) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "asset_id": ids,
+            "reason": [reason] * ids.len(),
+            "severity": severity.cast(pl.Float64).fill_nan(1.0).fill_null(1.0).clip(0, 1),
+            "detail": details if details is not None else [None] * ids.len(),
+        },
+        schema={
+            "asset_id": ids.dtype,
+            "reason": pl.String,
+            "severity": pl.Float64,
+            "detail": pl.String,
+        },
+    )
+
+
+def _conflict_severity(table: pl.DataFrame, *, details: bool) -> tuple[pl.Series, list[str] | None]:
+    """Share of the LF votes against each asset's label (1.0 without vote columns)."""
+    vote_columns = [c for c in table.columns if c.startswith("vote_")]
+    if not vote_columns:
+        return pl.Series([1.0] * table.height), ["LFs disagree"] * table.height
+    votes = table.select(vote_columns).to_numpy()
+    label = table["label"].fill_null(-1).to_numpy()[:, None]
+    voted = votes != -1
+    against = (voted & (votes != label)).sum(axis=1)
+    n_votes = voted.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(n_votes > 0, against / np.maximum(n_votes, 1), 1.0)
+    notes = (
+        [
+            f"LFs disagree ({a} of {v} votes against the label)"
+            for a, v in zip(against.tolist(), n_votes.tolist(), strict=True)
+        ]
+        if details
+        else None
+    )
+    return pl.Series(share.astype(np.float64)), notes
+
+
+def _model_frame(predictions: Any, ids_dtype: pl.DataType) -> pl.DataFrame:
+    frame = _keyed(predictions, "model_predictions", ids_dtype)
+    if "label" not in frame.columns and "label_name" not in frame.columns:
+        raise MissingColumnError(
+            "model_predictions needs a 'label' column (class id) or 'label_name'; it has "
+            f"{frame.columns}"
+        )
+    _unique_ids(frame, "model_predictions")
+    if "label" in frame.columns and not frame.schema["label"].is_integer():
+        raise InputError(
+            f"model_predictions 'label' must hold class ids (integers), got dtype "
+            f"{frame.schema['label']}; put class names in a 'label_name' column instead"
+        )
+    return frame
+
+
+def _model_reason(base: pl.DataFrame, frame: pl.DataFrame, *, details: bool) -> pl.DataFrame:
+    key = "label" if "label" in frame.columns else "label_name"
+    if key not in base.columns:
+        raise MissingColumnError(
+            "model_predictions gives 'label_name' but the enriched table has no 'label_name' "
+            "column to compare with; give the model's class ids as 'label'"
+        )
+    cols = ["asset_id", pl.col(key).alias("_model")]
+    has_conf = "confidence" in frame.columns
+    if has_conf:
+        cols.append(pl.col("confidence").cast(pl.Float64).alias("_model_conf"))
+    joined = base.join(frame.select(cols), on="asset_id", how="inner", maintain_order="left")
+    differ = joined.filter(
+        pl.col("_model").is_not_null() & (pl.col("_model") != pl.col(key)).fill_null(True)
+    )
+    severity = differ["_model_conf"] if has_conf else pl.Series([1.0] * differ.height)
+    notes = (
+        [
+            f"model says {m!r}, label is {o!r}"
+            for m, o in zip(differ["_model"].to_list(), differ[key].to_list(), strict=True)
+        ]
+        if details
+        else None
+    )
+    return _reason(differ["asset_id"], "model_disagreement", severity, notes)
+
+
+def _agreement_frame(frame: Any, ids_dtype: pl.DataType) -> pl.DataFrame:
+    table = _keyed(frame, "annotations_agreement", ids_dtype)
+    require_columns(table, [("agreement", "annotations_agreement")], what="argument")
+    _unique_ids(table, "annotations_agreement")
+    agreement = table["agreement"].cast(pl.Float64)
+    bad = (agreement.is_nan() | (agreement < 0) | (agreement > 1)).fill_null(False)
+    if bad.any():
+        i = int(bad.arg_true()[0])
+        raise InputError(
+            f"annotations_agreement has agreement {agreement[i]!r} for asset "
+            f"{table['asset_id'][i]!r}; agreement must be a share in [0, 1]"
+        )
+    return table.with_columns(agreement.alias("agreement"))
+
+
+def _agreement_reason(table: pl.DataFrame, min_agreement: float, *, details: bool) -> pl.DataFrame:
+    agreement = table["agreement"]
+    low = (agreement < min_agreement).fill_null(False)
+    return _reason(
+        table["asset_id"].filter(low),
+        "annotator_disagreement",
+        1 - agreement.filter(low),
+        (
+            [f"annotator agreement {a:.2f} < {min_agreement:g}" for a in agreement.filter(low)]
+            if details
+            else None
+        ),
+    )
+
+
+def _candidate_reason(table: pl.DataFrame, *, details: bool) -> pl.DataFrame:
+    score = (
+        pl.col("score").cast(pl.Float64).clip(0, 1).fill_null(1.0).fill_nan(1.0)
+        if "score" in table.columns
+        else pl.lit(1.0)
+    )
+    note = pl.col("reason").cast(pl.String) if "reason" in table.columns else pl.lit(None)
+    merged = (
+        table.select("asset_id", score.alias("severity"), note.cast(pl.String).alias("note"))
+        .group_by("asset_id", maintain_order=True)
+        .agg(pl.col("severity").max(), pl.col("note").drop_nulls().unique().sort())
+    )
+    notes = (
+        [
+            "gap candidate: " + ", ".join(found) if found else "gap candidate"
+            for found in merged["note"].to_list()
+        ]
+        if details
+        else None
+    )
+    return _reason(merged["asset_id"], "gap_candidate", merged["severity"], notes)
+
+
+# -- validation --------------------------------------------------------------------------
+def _check_options(batch_size: int, low_confidence: float, min_agreement: float) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+    if not (isinstance(low_confidence, int | float) and 0 < low_confidence <= 1):
+        raise InputError(f"low_confidence must be in (0, 1], got {low_confidence!r}")
+    if not (isinstance(min_agreement, int | float) and 0 < min_agreement <= 1):
+        raise InputError(f"min_agreement must be in (0, 1], got {min_agreement!r}")
+
+
+def _weights(weights: Mapping[str, float] | None) -> dict[str, float]:
+    out = dict(_DEFAULT_WEIGHTS)
+    if weights is None:
+        return out
+    unknown = sorted(set(weights) - set(REASONS))
+    if unknown:
+        raise InputError(f"weights names unknown reason(s) {unknown}; reasons are {list(REASONS)}")
+    for reason, w in weights.items():
+        if isinstance(w, bool) or not isinstance(w, int | float) or not w >= 0:
+            raise InputError(f"weight of {reason!r} must be a number >= 0, got {w!r}")
+        out[reason] = float(w)
+    return out
+
+
+def _keyed(frame: Any, what: str, ids_dtype: pl.DataType) -> pl.DataFrame:
+    table = as_polars(frame)
+    require_columns(table, [("asset_id", what)], what="argument")
+    given = table.schema["asset_id"]
+    if given != ids_dtype:
+        if not (_text_like(given) and _text_like(ids_dtype)) and not (
+            given.is_integer() and ids_dtype.is_integer()
+        ):
+            raise InputError(
+                f"{what} asset_id has dtype {given} but the enriched table's is {ids_dtype}, "
+                "and ids are not converted between numbers and text; cast one of them"
+            )
+        try:
+            table = table.with_columns(pl.col("asset_id").cast(ids_dtype, strict=True))
+        except pl.exceptions.PolarsError as exc:
+            raise InputError(
+                f"{what} asset_id has dtype {table.schema['asset_id']} but the enriched "
+                f"table's is {ids_dtype}, and it cannot be converted ({exc})"
+            ) from exc
+    if table["asset_id"].null_count():
+        raise InputError(f"{what} has {table['asset_id'].null_count()} null asset_id(s)")
+    return table
+
+
+def _text_like(dtype: pl.DataType) -> bool:
+    return dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum)
+
+
+def _unique_ids(table: pl.DataFrame, what: str) -> None:
+    ids = table["asset_id"]
+    if ids.null_count():
+        raise InputError(f"{what} has {ids.null_count()} null asset_id(s); every row needs one")
+    repeated = ids.filter(ids.is_duplicated()).unique().sort()
+    if repeated.len():
+        raise InputError(
+            f"{what} lists asset id(s) {repeated.head(5).to_list()} more than once; keep one "
+            "row per asset"
+        )
+
+
+def _excluded(exclude: Any, ids_dtype: pl.DataType) -> pl.Series | None:
+    if exclude is None:
+        return None
+    is_frame = isinstance(exclude, pl.DataFrame) or (
+        type(exclude).__module__.startswith(("pandas", "pyarrow")) and hasattr(exclude, "columns")
+    )
+    if is_frame:
+        return _keyed(exclude, "exclude", ids_dtype)["asset_id"]
+    if isinstance(exclude, str):
+        raise InputError(f"exclude must be asset ids, not the string {exclude!r}")
+    if isinstance(exclude, pl.Series):
+        values = exclude
+    elif type(exclude).__module__.startswith("pandas"):
+        values = pl.from_pandas(exclude)
+    elif isinstance(exclude, Iterable):
+        values = pl.Series(list(exclude))
+    else:
+        raise InputError(f"exclude must be a table with asset_id or a list of ids, got {exclude!r}")
+    if values.len() and not (
+        (_text_like(values.dtype) and _text_like(ids_dtype))
+        or (values.dtype.is_integer() and ids_dtype.is_integer())
+        or values.dtype == ids_dtype
+    ):
+        raise InputError(
+            f"exclude ids have dtype {values.dtype} but the enriched table's are {ids_dtype}; "
+            "cast them to the same type"
+        )
+    try:
+        return values.cast(ids_dtype, strict=True)
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(
+            f"exclude ids have dtype {values.dtype}, the enriched table's are {ids_dtype}: {exc}"
+        ) from exc
