@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 from importlib import resources
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NamedTuple
 
+import numpy as np
 import polars as pl
 
 from enrich.errors import EnrichError
@@ -20,7 +21,13 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
-__all__ = ["YOUTUBE_SPAM_CLASSES", "load_youtube_spam", "load_youtube_spam_pandas"]
+__all__ = [
+    "YOUTUBE_SPAM_CLASSES",
+    "MnistSample",
+    "load_mnist_sample",
+    "load_youtube_spam",
+    "load_youtube_spam_pandas",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +35,7 @@ logger = logging.getLogger(__name__)
 YOUTUBE_SPAM_CLASSES: Final[tuple[str, str]] = ("HAM", "SPAM")
 
 _YOUTUBE_SPAM_FILE: Final = "youtube_spam.parquet"
+_MNIST_SAMPLE_FILE: Final = "mnist_sample.npz"
 
 
 def _bundled_file(name: str) -> Traversable:
@@ -94,3 +102,33 @@ def load_youtube_spam_pandas() -> pd.DataFrame:
     'int8'
     """
     return load_youtube_spam().to_pandas()
+
+
+class MnistSample(NamedTuple):
+    """The bundled MNIST sample: ``images`` uint8 (n, 28, 28), ``labels`` int8 digits (n,),
+    ``rows`` the images' row numbers in the MNIST test set."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    rows: np.ndarray
+
+
+def load_mnist_sample() -> MnistSample:
+    """Load 2,000 MNIST test digits (200 of each) that ship with enrich (CC BY-SA 3.0).
+
+    Examples
+    --------
+    >>> from enrich.datasets import load_mnist_sample
+    >>> sample = load_mnist_sample()
+    >>> sample.images.shape, sample.images.dtype.name, sorted(set(sample.labels.tolist()))[:3]
+    ((2000, 28, 28), 'uint8', [0, 1, 2])
+    """
+    resource = _bundled_file(_MNIST_SAMPLE_FILE)
+    if not resource.is_file():
+        raise EnrichError(
+            f"the bundled image sample {_MNIST_SAMPLE_FILE!r} is missing from the enrich package "
+            f"(looked in {str(resource)!r}); reinstall enrich, or rebuild it with "
+            "`python scripts/build_mnist_sample.py` from a source checkout"
+        )
+    with resource.open("rb") as handle, np.load(handle) as arrays:
+        return MnistSample(arrays["images"], arrays["labels"], arrays["rows"])

@@ -140,3 +140,17 @@ def test_script_refuses_an_unparseable_date(builder, tmp_path):
         builder.build(tmp_path)
     assert builder.main(["--source", str(tmp_path), "--output", str(tmp_path / "x.pq")]) == 1
     assert not (tmp_path / "x.pq").exists()
+
+
+def test_mnist_sample_is_200_real_test_digits_of_each_class(shared_data):
+    import numpy as np
+
+    from enrich.datasets import load_mnist_sample
+
+    sample = load_mnist_sample()
+    assert sample.images.shape == (2000, 28, 28) and sample.images.dtype == np.uint8
+    assert np.bincount(sample.labels, minlength=10).tolist() == [200] * 10
+    source = np.load(shared_data / "mnist_t10k" / "X_test_28x28_uint8.npy", mmap_mode="r")
+    truth = np.load(shared_data / "mnist_t10k" / "y_test.npy")
+    np.testing.assert_array_equal(sample.images, source[sample.rows])
+    np.testing.assert_array_equal(sample.labels, truth[sample.rows])
