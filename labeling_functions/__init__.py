@@ -21,6 +21,12 @@ from labeling_functions.core import (
     VectorizedLF,
     labeling_function,
 )
+from labeling_functions.embedding_lfs import (
+    NearestNeighborLF,
+    PrototypeLF,
+    nearest_neighbor_lf,
+    prototype_lf,
+)
 from labeling_functions.errors import LabelingFunctionError, LFDefinitionError
 from labeling_functions.spacy_lfs import (
     SpacyEntityLF,
@@ -37,6 +43,8 @@ __all__ = [
     "LFDefinitionError",
     "LabelingFunction",
     "LabelingFunctionError",
+    "NearestNeighborLF",
+    "PrototypeLF",
     "RegexLF",
     "Row",
     "RowLF",
@@ -47,6 +55,8 @@ __all__ = [
     "expression_lf",
     "keyword_lf",
     "labeling_function",
+    "nearest_neighbor_lf",
+    "prototype_lf",
     "regex_lf",
     "spacy_entity_lf",
     "spacy_matcher_lf",
