@@ -14,6 +14,8 @@ from enrich.errors import (
     MissingColumnError,
     NotFittedError,
 )
+from enrich.gap_filling import Candidates, fill_gaps, with_index_ids
+from enrich.gaps import Gaps, find_gaps
 from enrich.gold import GoldBenchmark, benchmark, gold_vector
 from enrich.label_studio import (
     GoldImport,
@@ -28,7 +30,9 @@ from enrich.summary import LFSummary, lf_summary
 from enrich.votes import VoteMatrix
 
 __all__ = [
+    "Candidates",
     "EnrichError",
+    "Gaps",
     "GoldBenchmark",
     "GoldImport",
     "InputError",
@@ -42,6 +46,8 @@ __all__ = [
     "apply",
     "benchmark",
     "datasets",
+    "fill_gaps",
+    "find_gaps",
     "gold_vector",
     "import_label_studio",
     "label_studio_config",
@@ -49,5 +55,6 @@ __all__ = [
     "review_queue",
     "slice_report",
     "to_label_studio",
+    "with_index_ids",
     "write_label_studio_tasks",
 ]

@@ -1,0 +1,858 @@
+"""Fill label gaps with similar unlabeled assets, found in a FAISS :class:`VectorIndex`.
+
+:func:`fill_gaps` takes the :class:`~enrich.gaps.Gaps` of :func:`enrich.gaps.find_gaps`, an
+index over the assets' embeddings and the unlabeled pool, and proposes up to ``budget``
+assets to label: for each gap, the unlabeled assets most similar to the gap's labeled
+examples, favouring those the label model is unsure of, with near-duplicates left out and
+the budget shared by the size of each gap's deficit. The result feeds
+:func:`enrich.review.review_queue` (``candidates=``).
+
+Index ids
+---------
+:class:`~embeddings.index.VectorIndex` keys vectors by non-negative int64 ids, while asset
+ids are often strings. enrich reads an asset's index id, in this order, from ``id_map=`` (a
+table ``asset_id``, ``index_id``), else from an ``index_id`` column of the table at hand
+(the pool, the labels given to ``find_gaps``, the examples), else from the asset id itself
+when it is a non-negative integer. :func:`with_index_ids` numbers a table's rows to make
+that column before you build the index.
+
+Examples
+--------
+>>> import numpy as np, polars as pl
+>>> from embeddings.index import VectorIndex
+>>> from enrich.gaps import find_gaps
+>>> from enrich.gap_filling import fill_gaps, with_index_ids
+>>> assets = with_index_ids(pl.DataFrame({"asset_id": ["a", "b", "c", "d", "e"]}))
+>>> index = VectorIndex(2)
+>>> index.add(assets["index_id"], np.array([[1, 0], [0, 1], [0.9, 0.1], [0.1, 0.9], [1, 0.05]]))
+>>> labels = assets.head(2).with_columns(label_name=pl.Series(["cat", "dog"]),
+...                                      confidence=pl.lit(1.0))
+>>> gaps = find_gaps(labels, min_confident=3)
+>>> pool = assets.tail(3).with_columns(confidence=pl.Series([0.6, 0.9, 0.7]))
+>>> picked = fill_gaps(gaps, index, pool, budget=2)
+>>> picked.table.select("asset_id", "gap", pl.col("similarity").round(3)).rows()
+[('c', 'class=cat', 0.994), ('d', 'class=dog', 0.994)]
+>>> for part in picked.table["reason"][0].split("; "):
+...     print(part)
+fills class=cat (confident labels 1 < 3): cosine 0.99 to its nearest example
+label-model confidence 0.60
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from enrich.display import ColumnFormat, TableDisplay
+from enrich.errors import InputError, MissingColumnError
+from enrich.frames import as_polars, require_columns
+from enrich.gaps import Gaps
+
+if TYPE_CHECKING:
+    from embeddings.index import VectorIndex
+
+__all__ = ["Candidates", "fill_gaps", "with_index_ids"]
+
+logger = logging.getLogger(__name__)
+
+_CENTROID_SAMPLE = 10_000  # pool vectors averaged for a slice gap without labeled examples
+_EXPAND_FACTOR = 4
+_MIN_PER_QUERY = 10  # nearest pool assets fetched per example query at least
+_CANDIDATES_PER_PICK = 10  # a gap first fetches this many candidates per asset of its quota
+_TIE = 1e-6  # cosine tolerance of the near-duplicate test (float32 rounding)
+
+
+class Candidates(TableDisplay):
+    """Assets proposed to fill the gaps, as returned by :func:`fill_gaps`.
+
+    Attributes
+    ----------
+    table : polars.DataFrame
+        One row per proposed asset (never a labeled one, never twice): ``asset_id``,
+        ``index_id``, ``gap`` (the gap it fills), ``similarity`` (cosine to the gap's
+        nearest example, or to the slice's centroid when the gap had no example),
+        ``confidence`` (label-model confidence from the pool, null if unknown), ``score``
+        (the ranking score in [0, 1]), ``reason`` (a sentence). Grouped by gap in
+        allocation order, best first within a gap.
+    allocation : polars.DataFrame
+        One row per gap: ``gap``, ``kind``, ``deficit``, ``quota`` (its share of the
+        budget), ``picked``, ``examined`` (candidates looked at), ``near_duplicates``
+        (skipped for being too similar to an earlier pick), ``note``.
+    budget : int
+        The budget asked for.
+    """
+
+    display_max_rows = 30
+
+    def __init__(self, table: pl.DataFrame, allocation: pl.DataFrame, *, budget: int) -> None:
+        self.table = table
+        self.allocation = allocation
+        self.budget = budget
+
+    def __len__(self) -> int:
+        return self.table.height
+
+    @property
+    def asset_ids(self) -> pl.Series:
+        """The proposed asset ids."""
+        return self.table["asset_id"]
+
+    def to_pandas(self) -> Any:
+        """:attr:`table` as a pandas DataFrame."""
+        return self.table.to_pandas()
+
+    # -- display hooks -------------------------------------------------------------------
+    def _display_table(self) -> pl.DataFrame:
+        return self.table.drop("index_id")
+
+    def _display_title(self) -> str:
+        n_gaps = self.table["gap"].n_unique() if self.table.height else 0
+        return (
+            f"Candidates: {self.table.height:,} assets for {n_gaps} gap(s) (budget {self.budget:,})"
+        )
+
+    def _display_totals(self) -> Mapping[str, str]:
+        return {
+            str(gap): f"{picked}/{quota}"
+            for gap, quota, picked in self.allocation.select("gap", "quota", "picked").iter_rows()
+        }
+
+    def _display_caption(self) -> str | None:
+        notes = [f"{g}: {n}" for g, n in self.allocation.select("gap", "note").iter_rows() if n]
+        return "; ".join(notes) or None
+
+    def _display_formats(self) -> Mapping[str, ColumnFormat]:
+        return {"similarity": "float", "confidence": "float", "score": "float"}
+
+
+def with_index_ids(frame: Any, *, column: str = "index_id", offset: int = 0) -> pl.DataFrame:
+    """Add an int64 index id column numbering the rows ``offset, offset + 1, ...``.
+
+    Number the whole asset table once, add its vectors to the index under these ids, then
+    split it into labeled assets and pool: both keep the column.
+
+    >>> with_index_ids(pl.DataFrame({"asset_id": ["x", "y"]}))["index_id"].to_list()
+    [0, 1]
+    """
+    data = as_polars(frame)
+    if column in data.columns:
+        raise InputError(
+            f"the table already has a {column!r} column; drop it or choose another column="
+        )
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InputError(f"offset must be a whole number >= 0; got {offset!r}")
+    ids = pl.int_range(offset, offset + data.height, dtype=pl.Int64, eager=True)
+    return data.with_columns(ids.alias(column))
+
+
+def fill_gaps(
+    gaps: Gaps,
+    index: VectorIndex,
+    pool: Any,
+    budget: int,
+    *,
+    examples: Any = None,
+    id_map: Any = None,
+    diversity: float = 0.95,
+    uncertainty_weight: float = 0.5,
+    redundancy: float = 1.0,
+    neighbours: int = 100,
+    max_queries: int = 128,
+    random_state: Any = None,
+) -> Candidates:
+    """Propose up to ``budget`` unlabeled assets that fill the gaps, similar to their examples.
+
+    Parameters
+    ----------
+    gaps
+        What :func:`enrich.gaps.find_gaps` returned. A gap id with several rows (a group
+        short on two metrics) is one gap whose deficit is the largest of its rows.
+    index
+        A :class:`~embeddings.index.VectorIndex` holding the vectors of the examples and of
+        the pool (see "Index ids" in the module docstring).
+    pool
+        polars/pandas/Arrow table of the unlabeled assets: ``asset_id``; an index id (see
+        above); optionally ``confidence`` (the label model's confidence in [0, 1], null =
+        unknown) and the slice columns. Assets that count as labeled in ``gaps``
+        (``gaps.labeled_ids``) or serve as examples are dropped from it; so are assets whose
+        index id is not in ``index`` (logged).
+    budget
+        Most assets to return in all (>= 0).
+    examples
+        The labeled examples of each gap, overriding ``gaps.examples``: a table with ``gap``
+        and ``asset_id`` columns (and ``index_id`` if needed), or a mapping gap id -> asset
+        ids.
+    id_map
+        Optional table ``asset_id``, ``index_id`` covering the pool and the examples.
+    diversity
+        A candidate whose cosine similarity to an asset already picked (for any gap) is at
+        least this is skipped as a near-duplicate, in (-1, 1]; 1 skips exact copies only.
+    uncertainty_weight
+        Weight ``w`` in [0, 1] of the label model's uncertainty in the score (below).
+    redundancy
+        Weight ``r >= 0`` of the penalty for resembling an earlier pick (below); 0 ranks by
+        score alone.
+    neighbours
+        Candidates a gap fetches at first (>= 1): each of its ``m`` example queries fetches
+        its ``max(10, ceil(max(neighbours, 10 * quota) / m))`` nearest pool assets, so the
+        diversity penalty has room to spread the picks; a gap that runs out fetches 4x more
+        per query, up to the whole of its pool.
+    max_queries
+        Most example vectors searched from per gap (>= 1); larger example sets are sampled.
+    random_state
+        None, an int or a numpy Generator: seeds the sampling of examples and centroids.
+
+    Returns
+    -------
+    Candidates
+
+    Notes
+    -----
+    *Candidates of a gap.* Its pool is the unlabeled pool, restricted for a slice gap to
+    the pool assets of that slice when the pool has the slice's column. The gap's example
+    vectors are its queries; ``index.search(..., subset=<its pool>)`` returns each query's
+    nearest pool assets, and a candidate's ``similarity`` is its largest cosine to any
+    example. A slice gap without examples searches from the normalized mean vector of its
+    pool assets; a class gap without examples cannot be searched and is skipped (noted in
+    :attr:`Candidates.allocation`).
+
+    *Score.* ``score = (1 - w) * clip(similarity, 0, 1) + w * (1 - confidence)`` with
+    ``w = uncertainty_weight``; a null confidence counts as 0 (fully uncertain), and
+    without a ``confidence`` column the score is the clipped similarity. Ties go to the
+    smaller index id, so results are deterministic.
+
+    *Diversity.* Picks are made one at a time (greedy). A gap's next pick is its candidate
+    with the largest ``score - r * max(0, c)``, where ``c`` is the candidate's largest
+    cosine similarity to any asset picked so far (maximal marginal relevance, with
+    ``r = redundancy``); a candidate with ``c >= diversity`` is skipped outright. Without the
+    penalty, the nearest neighbours of a few examples are near-copies of one another, and
+    labeling them teaches a model little (see ``benchmarks/RESULTS-gaps.md``).
+
+    *Budget.* Each searchable gap first gets ``floor(budget * deficit / total deficit)``,
+    the remainder going one by one to the largest fractional parts (then largest deficit);
+    every gap then gets at least 1 while the budget lasts, taken from the largest shares
+    (with ``budget`` below the number of gaps, the largest deficits get 1 each). Gaps pick
+    in turns, largest deficit first, each taking its best candidate not yet picked and not a
+    near-duplicate of any pick, so an asset that fits two gaps goes to one. Budget a gap
+    cannot use (its pool runs out) goes on in turns to the gaps that still have candidates:
+    deficits set the shares, not a ceiling.
+
+    Raises
+    ------
+    InputError
+        Bad options, missing columns, repeated pool assets, index ids that cannot be found,
+        or examples naming a gap that ``gaps`` does not have.
+    """
+    _check_options(budget, diversity, uncertainty_weight, redundancy, neighbours, max_queries)
+    if not isinstance(gaps, Gaps):
+        raise InputError(f"gaps must be the Gaps that find_gaps returns, got {type(gaps).__name__}")
+    for method in ("search", "get_vectors", "ids"):
+        if not hasattr(index, method):
+            raise InputError(
+                f"index must be an embeddings.index.VectorIndex, got {type(index).__name__}"
+            )
+    rng = _rng(random_state)
+    id_lookup = None if id_map is None else _id_map(id_map)
+    specs = _gap_specs(gaps)
+    example_ids = _example_index_ids(gaps, examples, id_lookup, [s.gap for s in specs])
+    candidates = _pool(pool, gaps, example_ids, index, id_lookup)
+
+    searches = [
+        _GapSearch.build(
+            spec,
+            example_ids.get(spec.gap, np.empty(0, np.int64)),
+            candidates,
+            index,
+            neighbours=neighbours,
+            max_queries=max_queries,
+            uncertainty_weight=uncertainty_weight,
+            rng=rng,
+        )
+        for spec in specs
+    ]
+    searchable = [s for s in searches if s.note_blocks is None]
+    quotas = _split_budget(budget, [s.spec.deficit for s in searchable])
+    for s, quota in zip(searchable, quotas, strict=True):
+        s.quota = quota
+    picks = _pick(searchable, budget, diversity, redundancy, index.dim)
+    table = _table(picks, candidates, searchable)
+    allocation = pl.DataFrame(
+        [
+            {
+                "gap": s.spec.gap,
+                "kind": s.spec.kind,
+                "deficit": s.spec.deficit,
+                "quota": s.quota,
+                "picked": s.picked,
+                "examined": s.examined,
+                "near_duplicates": s.near_duplicates,
+                "note": s.note_blocks or s.note,
+            }
+            for s in searches
+        ],
+        schema={
+            "gap": pl.String,
+            "kind": pl.String,
+            "deficit": pl.Int64,
+            "quota": pl.Int64,
+            "picked": pl.Int64,
+            "examined": pl.Int64,
+            "near_duplicates": pl.Int64,
+            "note": pl.String,
+        },
+    )
+    logger.debug("fill_gaps: %d picks for %d gaps", table.height, len(specs))
+    return Candidates(table, allocation, budget=budget)
+
+
+# -- gaps and examples -------------------------------------------------------------------
+@dataclass(frozen=True)
+class _GapSpec:
+    gap: str
+    kind: str
+    column: str
+    value: str | None
+    deficit: int
+    summary: str
+
+
+def _gap_specs(gaps: Gaps) -> list[_GapSpec]:
+    table = gaps.table
+    if not table.height:
+        return []
+    merged = table.group_by("gap", maintain_order=True).agg(
+        pl.col("kind").first(),
+        pl.col("column").first(),
+        pl.col("value").first(),
+        pl.col("deficit").max(),
+        pl.col("metric"),
+        pl.col("value_measured"),
+        pl.col("target"),
+    )
+    specs = []
+    for row in merged.iter_rows(named=True):
+        parts = [
+            f"{metric} {_short(measured)} < {_short(target)}"
+            for metric, measured, target in zip(
+                row["metric"], row["value_measured"], row["target"], strict=True
+            )
+        ]
+        specs.append(
+            _GapSpec(
+                gap=row["gap"],
+                kind=row["kind"],
+                column=row["column"],
+                value=row["value"],
+                deficit=max(int(row["deficit"]), 1),
+                summary=", ".join(parts),
+            )
+        )
+    specs.sort(key=lambda s: -s.deficit)  # stable: ties keep the table's order
+    return specs
+
+
+def _short(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
+
+
+def _example_index_ids(
+    gaps: Gaps, examples: Any, id_lookup: pl.DataFrame | None, gap_ids: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Index ids of each gap's examples."""
+    if examples is None:
+        frame = gaps.examples
+    elif isinstance(examples, Mapping):
+        rows = [(str(g), a) for g, ids in examples.items() for a in _as_list(ids, g)]
+        if rows:
+            frame = pl.DataFrame(
+                {"gap": [g for g, _ in rows], "asset_id": [a for _, a in rows]}, strict=False
+            )
+        else:
+            frame = pl.DataFrame({"gap": [], "asset_id": []}, schema={"gap": pl.String})
+    else:
+        frame = as_polars(examples)
+        require_columns(
+            frame,
+            [("gap", "fill_gaps examples"), ("asset_id", "fill_gaps examples")],
+            what="argument",
+        )
+    unknown = sorted(set(frame["gap"].cast(pl.String).unique().to_list()) - set(gap_ids))
+    if unknown and examples is not None:
+        raise InputError(
+            f"examples name gap(s) {unknown[:5]} that are not in gaps.table; the gaps are "
+            f"{list(gap_ids)[:10]}"
+        )
+    if not frame.height:
+        return {}
+    ids = _index_ids(frame, id_lookup, "the examples")
+    out: dict[str, list[int]] = {}
+    for gap, i in zip(frame["gap"].cast(pl.String).to_list(), ids.tolist(), strict=True):
+        out.setdefault(gap, []).append(i)
+    return {gap: np.unique(np.array(v, dtype=np.int64)) for gap, v in out.items()}
+
+
+def _as_list(ids: Any, gap: Any) -> list[Any]:
+    if isinstance(ids, str | bytes) or not hasattr(ids, "__iter__"):
+        raise InputError(f"examples[{gap!r}] must be a sequence of asset ids, got {ids!r}")
+    return list(ids)
+
+
+# -- ids ---------------------------------------------------------------------------------
+def _id_map(id_map: Any) -> pl.DataFrame:
+    frame = as_polars(id_map)
+    require_columns(frame, [("asset_id", "id_map"), ("index_id", "id_map")], what="argument")
+    frame = frame.select("asset_id", "index_id")
+    _check_index_column(frame["index_id"], "id_map")
+    if frame["asset_id"].is_duplicated().any():
+        dup = frame["asset_id"].filter(frame["asset_id"].is_duplicated()).head(3).to_list()
+        raise InputError(f"id_map lists asset(s) {dup} more than once; one index id per asset")
+    return frame.with_columns(pl.col("index_id").cast(pl.Int64))
+
+
+def _check_index_column(column: pl.Series, what: str) -> None:
+    if not column.dtype.is_integer():
+        raise InputError(
+            f"{what}: 'index_id' must hold non-negative integers; got dtype {column.dtype}"
+        )
+    if column.null_count() or (column.len() and column.min() < 0):
+        raise InputError(
+            f"{what}: 'index_id' must hold non-negative integers without nulls; got "
+            f"{column.null_count()} null(s), min {column.min()!r}"
+        )
+
+
+def _index_ids(frame: pl.DataFrame, id_lookup: pl.DataFrame | None, what: str) -> np.ndarray:
+    """The index id of each row of ``frame`` (id_map, else ``index_id``, else int asset id)."""
+    if id_lookup is not None:
+        ids, own = frame["asset_id"], id_lookup["asset_id"]
+        if ids.dtype != own.dtype:
+            ids, own = ids.cast(pl.String), own.cast(pl.String)
+        joined = pl.DataFrame({"asset_id": ids}).join(
+            pl.DataFrame({"asset_id": own, "index_id": id_lookup["index_id"]}),
+            on="asset_id",
+            how="left",
+            maintain_order="left",
+        )
+        missing = joined.filter(pl.col("index_id").is_null())["asset_id"]
+        if missing.len():
+            raise InputError(
+                f"{what}: asset(s) {missing.head(5).to_list()} are not in id_map "
+                f"({missing.len()} in all); id_map must cover every asset"
+            )
+        return joined["index_id"].to_numpy().astype(np.int64)
+    if "index_id" in frame.columns:
+        _check_index_column(frame["index_id"], what)
+        return frame["index_id"].to_numpy().astype(np.int64)
+    asset = frame["asset_id"]
+    if (
+        asset.dtype.is_integer()
+        and not asset.null_count()
+        and (not asset.len() or asset.min() >= 0)
+    ):
+        return asset.to_numpy().astype(np.int64)
+    raise MissingColumnError(
+        f"{what} have no 'index_id' column and their asset ids ({asset.dtype}) are not "
+        "non-negative integers, so their vectors cannot be found in the index; add the column "
+        "(enrich.gap_filling.with_index_ids numbers the rows) or pass id_map="
+    )
+
+
+# -- pool --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Pool:
+    frame: pl.DataFrame  # the usable pool rows, with _index_id and _uncertainty
+    has_confidence: bool
+    _as_text: dict[str, pl.Series] = field(default_factory=dict, compare=False)
+
+    def as_text(self, column: str) -> pl.Series:
+        """A slice column as text, as gap values are written (cast once per column)."""
+        if column not in self._as_text:
+            values = self.frame[column]
+            self._as_text[column] = values if values.dtype == pl.String else values.cast(pl.String)
+        return self._as_text[column]
+
+
+def _pool(
+    pool: Any,
+    gaps: Gaps,
+    example_ids: Mapping[str, np.ndarray],
+    index: VectorIndex,
+    id_lookup: pl.DataFrame | None,
+) -> _Pool:
+    frame = as_polars(pool)
+    require_columns(frame, [("asset_id", "fill_gaps pool")], what="argument")
+    if frame["asset_id"].null_count():
+        raise InputError("the pool has null asset_id(s); every asset needs an id")
+    if frame["asset_id"].is_duplicated().any():
+        dup = frame["asset_id"].filter(frame["asset_id"].is_duplicated()).unique().head(5)
+        raise InputError(
+            f"the pool lists asset(s) {dup.to_list()} more than once; keep one row per asset"
+        )
+    ids = _index_ids(frame, id_lookup, "the pool")
+    if len(np.unique(ids)) != len(ids):
+        raise InputError("the pool maps two assets to one index id; index ids must be unique")
+    has_confidence = "confidence" in frame.columns
+    if has_confidence:
+        conf = frame["confidence"]
+        if not conf.dtype.is_numeric():
+            raise InputError(f"pool column 'confidence' must be numeric; got {conf.dtype}")
+        values = conf.cast(pl.Float64).fill_nan(None)
+        if values.drop_nulls().len() and (values.min() < 0 or values.max() > 1):
+            raise InputError(
+                f"pool column 'confidence' must lie in [0, 1]; got {values.min()!r} to "
+                f"{values.max()!r}"
+            )
+        uncertainty = (1.0 - values).fill_null(1.0).to_numpy()
+    else:
+        uncertainty = np.zeros(frame.height)
+    frame = frame.with_columns(
+        pl.Series("_index_id", ids, dtype=pl.Int64),
+        pl.Series("_uncertainty", uncertainty, dtype=pl.Float64),
+    )
+    labeled = gaps.labeled_ids
+    asset = frame["asset_id"]
+    if labeled.dtype != asset.dtype:
+        labeled, asset = labeled.cast(pl.String), asset.cast(pl.String)
+    keep = ~asset.is_in(labeled.implode()).to_numpy()
+    example_all = (
+        np.concatenate(list(example_ids.values())) if example_ids else np.empty(0, np.int64)
+    )
+    keep &= ~np.isin(ids, example_all)
+    in_index = np.isin(ids, index.ids)
+    if (~in_index & keep).any():
+        logger.warning(
+            "fill_gaps: %d pool asset(s) are not in the index and were left out (e.g. %s)",
+            int((~in_index & keep).sum()),
+            frame["asset_id"].filter(pl.Series(~in_index & keep)).head(3).to_list(),
+        )
+    if (~keep).any():
+        logger.info(
+            "fill_gaps: dropped %d labeled or example asset(s) from the pool", (~keep).sum()
+        )
+    usable = frame.filter(pl.Series(keep & in_index))
+    return _Pool(
+        usable.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_row")), has_confidence
+    )
+
+
+# -- search ------------------------------------------------------------------------------
+@dataclass(eq=False)  # compared by identity
+class _GapSearch:
+    spec: _GapSpec
+    index: Any
+    queries: np.ndarray  # (m, dim) unit rows
+    subset: np.ndarray  # sorted index ids of the gap's pool
+    uncertainty: np.ndarray  # 1 - confidence of each id in ``subset``
+    from_centroid: bool
+    k: int
+    uncertainty_weight: float
+    has_confidence: bool
+    note: str | None = None
+    note_blocks: str | None = None  # set when the gap cannot be searched at all
+    quota: int = 0
+    picked: int = 0
+    examined: int = 0
+    near_duplicates: int = 0
+    # the candidates fetched so far, and the state of the greedy picking
+    _k: int = field(init=False, repr=False, default=0)
+    _ids: np.ndarray = field(init=False, repr=False)
+    _sims: np.ndarray = field(init=False, repr=False)
+    _scores: np.ndarray = field(init=False, repr=False)
+    _vectors: np.ndarray = field(init=False, repr=False)
+    _penalty: np.ndarray = field(init=False, repr=False)  # largest cosine to any pick so far
+    _alive: np.ndarray = field(init=False, repr=False)
+
+    @classmethod
+    def build(
+        cls,
+        spec: _GapSpec,
+        example_ids: np.ndarray,
+        pool: _Pool,
+        index: Any,
+        *,
+        neighbours: int,
+        max_queries: int,
+        uncertainty_weight: float,
+        rng: np.random.Generator,
+    ) -> _GapSearch:
+        frame = pool.frame
+        notes = []
+        if spec.kind == "slice":
+            if spec.column in frame.columns:
+                text = pool.as_text(spec.column)
+                mask = text.is_null() if spec.value is None else text == spec.value
+                frame = frame.filter(mask.fill_null(False))
+            else:
+                notes.append(f"pool has no column {spec.column!r}: searched the whole pool")
+        frame = frame.sort("_index_id")
+        subset = frame["_index_id"].to_numpy()
+        uncertainty = frame["_uncertainty"].to_numpy()
+        present = example_ids[np.isin(example_ids, index.ids)] if example_ids.size else example_ids
+        if present.size < example_ids.size:
+            notes.append(f"{example_ids.size - present.size} example(s) not in the index")
+        blocked = None
+        from_centroid = False
+        queries = np.zeros((0, index.dim), dtype=np.float32)
+        if not subset.size:
+            blocked = "no unlabeled assets to search" + (
+                f" in {spec.gap}"
+                if spec.kind == "slice" and spec.column in pool.frame.columns
+                else ""
+            )
+        elif present.size:
+            if present.size > max_queries:
+                present = np.sort(rng.choice(present, max_queries, replace=False))
+                notes.append(f"searched from {max_queries} sampled examples")
+            queries = _unit(index.get_vectors(present))
+        elif spec.kind == "slice" and spec.column in pool.frame.columns:
+            sample = subset
+            if sample.size > _CENTROID_SAMPLE:
+                sample = np.sort(rng.choice(subset, _CENTROID_SAMPLE, replace=False))
+            queries = _unit(index.get_vectors(sample).mean(axis=0, keepdims=True))
+            from_centroid = True
+            notes.append("no labeled examples: searched from the slice's centroid")
+        else:
+            blocked = "no labeled examples to search from; label a few or pass examples="
+        return cls(
+            spec=spec,
+            index=index,
+            queries=queries,
+            subset=subset,
+            uncertainty=uncertainty,
+            from_centroid=from_centroid,
+            k=int(neighbours),
+            uncertainty_weight=uncertainty_weight,
+            has_confidence=pool.has_confidence,
+            note="; ".join(notes) or None,
+            note_blocks=blocked,
+        )
+
+    # -- candidates ---------------------------------------------------------------------
+    def start(self, chosen: np.ndarray) -> None:
+        """Fetch the first candidates: about ``neighbours`` (or 10x the quota) in all."""
+        self._ids = np.empty(0, np.int64)
+        self._sims = np.empty(0, np.float64)
+        self._scores = np.empty(0, np.float64)
+        self._vectors = np.zeros((0, self.index.dim), np.float32)
+        self._penalty = np.empty(0, np.float64)
+        self._alive = np.empty(0, bool)
+        want = max(self.k, _CANDIDATES_PER_PICK * self.quota)
+        per_query = max(_MIN_PER_QUERY, math.ceil(want / max(len(self.queries), 1)))
+        self._fetch(int(min(self.subset.size, per_query)), chosen)
+
+    def _fetch(self, k: int, chosen: np.ndarray) -> None:
+        self._k = k
+        result = self.index.search(self.queries, k=k, subset=self.subset)
+        ids = result.ids.ravel()
+        sims = result.similarities.ravel().astype(np.float64)
+        keep = ids >= 0
+        ids, sims = ids[keep], sims[keep]
+        order = np.lexsort((ids, -sims))  # best similarity first, then smaller id
+        ids, sims = ids[order], sims[order]
+        ids, first = np.unique(ids, return_index=True)  # first hit = largest similarity
+        sims = sims[first]
+        new = ~np.isin(ids, self._ids)
+        ids, sims = ids[new], sims[new]
+        w = self.uncertainty_weight if self.has_confidence else 0.0
+        unc = self.uncertainty[np.searchsorted(self.subset, ids)]
+        vectors = _unit(self.index.get_vectors(ids)) if ids.size else self._vectors[:0]
+        penalty = (
+            (vectors @ chosen.T).max(axis=1).astype(np.float64)
+            if len(chosen) and ids.size
+            else np.full(ids.size, -np.inf)
+        )
+        self._ids = np.concatenate([self._ids, ids])
+        self._sims = np.concatenate([self._sims, sims])
+        self._scores = np.concatenate([self._scores, (1 - w) * np.clip(sims, 0, 1) + w * unc])
+        self._vectors = np.vstack([self._vectors, vectors])
+        self._penalty = np.concatenate([self._penalty, penalty])
+        self._alive = np.concatenate([self._alive, np.ones(ids.size, bool)])
+        self.examined = int(self._ids.size)
+
+    def best(
+        self, chosen: np.ndarray, diversity: float, redundancy: float
+    ) -> tuple[int, float, float, np.ndarray] | None:
+        """The next pick: best ``score - redundancy * cosine to the nearest pick``, or None."""
+        while True:
+            near = self._alive & (self._penalty >= diversity - _TIE)
+            self.near_duplicates += int(near.sum())
+            self._alive &= ~near
+            if self._alive.any():
+                value = self._scores - redundancy * np.maximum(self._penalty, 0.0)
+                live = np.flatnonzero(self._alive)
+                j = live[np.lexsort((self._ids[live], -value[live]))[0]]
+                return int(self._ids[j]), float(self._sims[j]), float(self._scores[j]), j
+            if self._k >= self.subset.size:
+                return None
+            self._fetch(int(min(self.subset.size, self._k * _EXPAND_FACTOR)), chosen)
+
+    def picked_vector(self, j: int) -> np.ndarray:
+        return self._vectors[j]
+
+    def update(self, index_id: int, vector: np.ndarray) -> None:
+        """Account for a pick (by any gap): it is gone, and it penalizes its neighbours."""
+        self._alive &= self._ids != index_id
+        if self._ids.size:
+            self._penalty = np.maximum(self._penalty, self._vectors @ vector)
+
+
+def _pick(
+    searches: Sequence[_GapSearch], budget: int, diversity: float, redundancy: float, dim: int
+) -> list[tuple[_GapSearch, int, float, float]]:
+    """Round-robin picking: quotas first, then the leftover budget to gaps with candidates."""
+    picks: list[tuple[_GapSearch, int, float, float]] = []
+    chosen = np.zeros((max(budget, 1), dim), dtype=np.float32)
+    exhausted: set[int] = set()
+    started: list[_GapSearch] = []  # a gap fetches candidates on its first turn
+
+    def take(pos: int, s: _GapSearch) -> bool:
+        n = len(picks)
+        if s not in started:
+            s.start(chosen[:n])
+            started.append(s)
+        found = s.best(chosen[:n], diversity, redundancy)
+        if found is None:
+            exhausted.add(pos)
+            return False
+        index_id, sim, score, j = found
+        chosen[n] = s.picked_vector(j)
+        picks.append((s, index_id, sim, score))
+        s.picked += 1
+        for other in started:
+            other.update(index_id, chosen[n])
+        return True
+
+    for beyond_quota in (False, True):
+        progress = True
+        while progress and len(picks) < budget:
+            progress = False
+            for pos, s in enumerate(searches):
+                if len(picks) >= budget:
+                    break
+                if pos in exhausted or (not beyond_quota and s.picked >= s.quota):
+                    continue
+                progress = take(pos, s) or progress
+    return picks
+
+
+def _split_budget(budget: int, deficits: Sequence[int]) -> list[int]:
+    """Shares of ``budget`` in proportion to ``deficits`` (largest remainder, >= 1 each)."""
+    n = len(deficits)
+    if not n or budget <= 0:
+        return [0] * n
+    d = np.asarray(deficits, dtype=np.float64)
+    order = sorted(range(n), key=lambda i: -d[i])  # stable: ties keep their order
+    if budget <= n:
+        quotas = [0] * n
+        for i in order[:budget]:
+            quotas[i] = 1
+        return quotas
+    ideal = budget * d / d.sum()
+    quotas = np.floor(ideal).astype(int)
+    rest = budget - int(quotas.sum())
+    by_fraction = sorted(range(n), key=lambda i: (-(ideal[i] - quotas[i]), -d[i], i))
+    for i in by_fraction[:rest]:
+        quotas[i] += 1
+    for i in range(n):
+        while quotas[i] < 1:
+            donor = max(range(n), key=lambda j: (quotas[j], d[j]))
+            quotas[donor] -= 1
+            quotas[i] += 1
+    return [int(q) for q in quotas]
+
+
+def _table(
+    picks: Sequence[tuple[_GapSearch, int, float, float]],
+    pool: _Pool,
+    searches: Sequence[_GapSearch],
+) -> pl.DataFrame:
+    frame = pool.frame
+    order = {id(s): i for i, s in enumerate(searches)}
+    rows = sorted(
+        ((order[id(s)], -score, index_id, s, sim, score) for s, index_id, sim, score in picks),
+        key=lambda r: r[:3],
+    )
+    by_id = dict(zip(frame["_index_id"].to_list(), frame["_row"].to_list(), strict=True))
+    positions = [by_id[r[2]] for r in rows]
+    picked = frame[positions] if positions else frame.clear()
+    confidence = (
+        picked["confidence"].cast(pl.Float64)
+        if pool.has_confidence
+        else pl.Series("confidence", [None] * picked.height, dtype=pl.Float64)
+    )
+    reasons = []
+    for (_, _, _, s, sim, _), conf in zip(rows, confidence.to_list(), strict=True):
+        target = "the slice's centroid" if s.from_centroid else "its nearest example"
+        known = (
+            f"label-model confidence {conf:.2f}"
+            if conf is not None
+            else "no label-model confidence"
+        )
+        reasons.append(
+            f"fills {s.spec.gap} ({s.spec.summary}): cosine {sim:.2f} to {target}; {known}"
+        )
+    return pl.DataFrame(
+        {
+            "asset_id": picked["asset_id"],
+            "index_id": picked["_index_id"],
+            "gap": pl.Series([r[3].spec.gap for r in rows], dtype=pl.String),
+            "similarity": pl.Series([r[4] for r in rows], dtype=pl.Float64),
+            "confidence": confidence,
+            "score": pl.Series([r[5] for r in rows], dtype=pl.Float64),
+            "reason": pl.Series(reasons, dtype=pl.String),
+        }
+    )
+
+
+# -- helpers -----------------------------------------------------------------------------
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    v = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    return v / np.where(norms > 0, norms, 1.0)
+
+
+def _rng(random_state: Any) -> np.random.Generator:
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if random_state is None or (
+        isinstance(random_state, int | np.integer) and not isinstance(random_state, bool)
+    ):
+        return np.random.default_rng(random_state)
+    raise InputError(
+        f"random_state must be None, an int or a numpy Generator; got {random_state!r}"
+    )
+
+
+def _check_options(
+    budget: Any,
+    diversity: Any,
+    uncertainty_weight: Any,
+    redundancy: Any,
+    neighbours: Any,
+    max_queries: Any,
+) -> None:
+    if isinstance(budget, bool) or not isinstance(budget, int | np.integer) or budget < 0:
+        raise InputError(f"budget must be a whole number >= 0; got {budget!r}")
+    if not _number(diversity) or not -1 < diversity <= 1:
+        raise InputError(
+            f"diversity must be a cosine similarity in (-1, 1], e.g. 0.95; got {diversity!r}"
+        )
+    if not _number(uncertainty_weight) or not 0 <= uncertainty_weight <= 1:
+        raise InputError(f"uncertainty_weight must be in [0, 1]; got {uncertainty_weight!r}")
+    if not _number(redundancy) or redundancy < 0:
+        raise InputError(f"redundancy must be a number >= 0, e.g. 1.0; got {redundancy!r}")
+    for name, value in (("neighbours", neighbours), ("max_queries", max_queries)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise InputError(f"{name} must be a whole number >= 1; got {value!r}")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

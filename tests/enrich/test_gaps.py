@@ -1,0 +1,282 @@
+"""find_gaps(): exact gap rows on hand-made labels, quality vs gold and model, real YouTube data."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import polars as pl
+import pytest
+
+from enrich.datasets import load_youtube_spam
+from enrich.errors import InputError, MissingColumnError
+from enrich.gaps import Gaps, find_gaps
+from enrich.slices import wilson_interval
+
+ROW = ("gap", "kind", "column", "value", "size", "metric", "value_measured", "target", "deficit")
+
+
+def hand_labels() -> pl.DataFrame:
+    """12 assets: 7 HAM (6 confident), 3 SPAM (1 confident), 2 unlabeled; videos Psy / Katy."""
+    return pl.DataFrame(
+        {
+            "asset_id": [f"a{i:02d}" for i in range(12)],
+            "label_name": ["HAM"] * 7 + ["SPAM"] * 3 + [None, None],
+            "confidence": [0.95] * 6 + [0.5] + [0.9, 0.6, 0.5] + [None, None],
+            "video": ["Psy"] * 5 + ["Katy"] * 5 + ["Psy", None],
+        }
+    )
+
+
+def test_too_few_confident_labels_exact_rows():
+    gaps = find_gaps(
+        hand_labels(), slices=["video"], classes=["HAM", "SPAM", "OTHER"], min_confident=5
+    )
+    # largest deficit first; ties by kind, then gap id
+    assert gaps.table.select(ROW).rows() == [
+        ("class=OTHER", "class", "class", "OTHER", 0, "confident labels", 0.0, 5.0, 5),
+        ("video=null", "slice", "video", None, 1, "confident labels", 0.0, 5.0, 5),
+        ("class=SPAM", "class", "class", "SPAM", 3, "confident labels", 1.0, 5.0, 4),
+        ("video=Katy", "slice", "video", "Katy", 5, "confident labels", 2.0, 5.0, 3),
+    ]
+    # HAM (6 of 7 confident) and Psy (5 confident of 6 assets, one unlabeled) are fine
+    ok = gaps.measured.filter(pl.col("status") == "ok")
+    assert ok.select("gap", "size", "value_measured").rows() == [
+        ("class=HAM", 7, 6.0),
+        ("video=Psy", 6, 5.0),
+    ]
+    assert gaps.table["reason"][2] == "1 of 3 assets labeled SPAM have confidence >= 0.8; 5 wanted."
+    assert gaps.table["reason"][3] == (
+        "2 of 5 assets in video=Katy have a label with confidence >= 0.8; 5 wanted."
+    )
+    assert gaps.gap_ids == ["class=OTHER", "video=null", "class=SPAM", "video=Katy"]
+    assert len(gaps) == 4
+    assert gaps.too_small.height == 0
+
+
+def test_confident_share_raises_the_target():
+    labels = hand_labels()
+    gaps = find_gaps(labels, slices=["video"], min_confident=1, min_confident_share=0.9)
+    rows = {r[0]: r[6:] for r in gaps.table.select(ROW).rows()}
+    # HAM: 6 of 7 confident, target ceil(0.9 * 7) = 7 -> deficit 1
+    assert rows["class=HAM"] == (6.0, 7.0, 1)
+    # Psy: 5 confident of 6 assets (one unlabeled), target ceil(5.4) = 6
+    assert rows["video=Psy"] == (5.0, 6.0, 1)
+    assert rows["class=SPAM"] == (1.0, 3.0, 2)
+
+
+def test_zero_min_confident_turns_the_count_rule_off():
+    gaps = find_gaps(hand_labels(), min_confident=0)
+    assert gaps.measured.height == 0
+    assert len(gaps) == 0
+    assert "0 of 0" in str(gaps)
+
+
+def test_integer_labels_are_read_through_classes_and_minus_one_is_unlabeled():
+    labels = pl.DataFrame(
+        {"asset_id": [1, 2, 3, 4], "label": [0, 1, -1, 1], "confidence": [0.9, 0.9, 0.2, 0.85]}
+    )
+    gaps = find_gaps(labels, classes=["HAM", "SPAM"], min_confident=2)
+    assert gaps.table.select("gap", "size", "value_measured").rows() == [("class=HAM", 1, 1.0)]
+    assert sorted(gaps.labeled_ids.to_list()) == [1, 2, 4]
+    # without names the ids are the class names
+    plain = find_gaps(labels, min_confident=2)
+    assert plain.classes == ("0", "1")
+    assert plain.gap_ids == ["class=0"]
+
+
+def test_quality_vs_gold_exact_f1_accuracy_and_wilson_interval():
+    ids = [f"g{i}" for i in range(10)]
+    labels = pl.DataFrame(
+        {
+            "asset_id": ids,
+            "label_name": ["HAM"] * 6 + ["SPAM"] * 4,
+            "confidence": [0.9] * 10,
+            "video": ["Psy"] * 5 + ["Katy"] * 5,
+        }
+    )
+    # gold: g0-g3 HAM, g4-g7 SPAM, g8-g9 SPAM -> labels wrong on g4, g5 (HAM vs SPAM gold)
+    gold = pl.DataFrame({"asset_id": ids, "label_name": ["HAM"] * 4 + ["SPAM"] * 6})
+    gaps = find_gaps(
+        labels, slices=["video"], gold=gold, min_confident=0, min_quality=0.9, min_size=3
+    )
+    rows = {(r["gap"], r["metric"]): r for r in gaps.measured.iter_rows(named=True)}
+    # HAM: tp 4, fp 2, fn 0 -> F1 8/10; SPAM: tp 4, fp 0, fn 2 -> F1 8/10
+    ham = rows[("class=HAM", "label F1 vs gold")]
+    assert ham["value_measured"] == pytest.approx(0.8)
+    assert ham["status"] == "gap"
+    assert ham["n_judged"] == 4
+    # deficit ceil((0.9 - 0.8) * max(size 6, judged 4)) = 1
+    assert ham["deficit"] == 1
+    assert ham["ci_low"] is None
+    # Psy: g0-g4, g4 wrong -> 4/5; Katy: g5 wrong -> 4/5
+    psy = rows[("video=Psy", "label accuracy vs gold")]
+    assert psy["value_measured"] == pytest.approx(0.8)
+    low, high = wilson_interval(4, 5)
+    assert (psy["ci_low"], psy["ci_high"]) == (pytest.approx(low), pytest.approx(high))
+    assert psy["reason"].startswith("label accuracy vs gold is 0.800 on 5 gold-labeled assets")
+    assert set(gaps.gap_ids) == {"class=HAM", "class=SPAM", "video=Psy", "video=Katy"}
+    assert gaps.too_small.height == 0
+
+
+def test_groups_too_small_to_judge_are_listed_not_judged():
+    labels = hand_labels()
+    gold = pl.DataFrame({"asset_id": ["a00", "a01", "a07"], "label_name": ["SPAM"] * 3})
+    gaps = find_gaps(labels, slices=["video"], gold=gold, min_confident=0, min_size=3)
+    # SPAM has 3 gold assets (judged: labels call them HAM, HAM, SPAM -> F1 0.5)
+    assert gaps.table.select("gap", "metric", "value_measured").rows() == [
+        ("class=SPAM", "label F1 vs gold", 0.5)
+    ]
+    small = gaps.too_small.select("gap", "metric", "n_judged").rows()
+    assert ("class=HAM", "label F1 vs gold", 0) in small
+    assert ("video=Psy", "label accuracy vs gold", 2) in small
+    assert ("video=Katy", "label accuracy vs gold", 1) in small
+    reason = gaps.too_small.filter(pl.col("gap") == "video=Psy")["reason"][0]
+    assert (
+        reason
+        == "only 2 gold-labeled assets in video=Psy; 3 needed to judge label accuracy vs gold."
+    )
+    assert "too small to judge" in str(gaps)
+
+
+def test_predictions_without_gold_score_agreement_and_with_gold_score_the_model():
+    labels = pl.DataFrame(
+        {"asset_id": ["a", "b", "c", "d"], "label": ["x", "x", "y", "y"], "confidence": [1.0] * 4}
+    )
+    model = pl.DataFrame({"asset_id": ["a", "b", "c", "d"], "label": ["x", "y", "y", "y"]})
+    agreement = find_gaps(labels, predictions=model, min_confident=0, min_size=1)
+    assert set(agreement.measured["metric"].to_list()) == {"label F1 vs model"}
+    # x vs model: tp 1 (a), fp 1 (b), fn 0 -> 2/3
+    assert agreement.table.select("gap", "value_measured").rows() == [
+        ("class=x", pytest.approx(2 / 3))
+    ]
+    gold = pl.DataFrame({"asset_id": ["a", "b", "c", "d"], "label": ["x", "x", "y", "x"]})
+    both = find_gaps(labels, gold=gold, predictions=model, min_confident=0, min_size=1)
+    assert set(both.measured["metric"].to_list()) == {"label F1 vs gold", "model F1 vs gold"}
+    model_x = both.measured.filter(
+        (pl.col("gap") == "class=x") & (pl.col("metric") == "model F1 vs gold")
+    )
+    # model on gold x (a, b, d): predicts x, y, y -> tp 1, fn 2, fp 0 -> 0.5
+    assert model_x["value_measured"][0] == pytest.approx(0.5)
+
+
+def test_gold_rows_for_unknown_assets_are_ignored_and_id_types_may_differ():
+    labels = pl.DataFrame({"asset_id": [1, 2], "label": ["x", "y"], "confidence": [1.0, 1.0]})
+    gold = pl.DataFrame({"asset_id": ["1", "2", "99"], "label": ["x", "x", "y"]})
+    gaps = find_gaps(labels, gold=gold, min_confident=0, min_size=1)
+    x = gaps.measured.filter(pl.col("gap") == "class=x")
+    assert x["n_judged"][0] == 2  # asset 99 is not in the labels table
+
+
+def test_examples_prefer_confident_or_gold_assets_and_carry_index_ids():
+    labels = hand_labels().with_columns(pl.int_range(100, 112, dtype=pl.Int64).alias("index_id"))
+    gaps = find_gaps(labels, slices=["video"], min_confident=5)
+    examples = gaps.examples
+    assert examples.columns == ["gap", "asset_id", "index_id"]
+    by_gap = {g: sorted(f["asset_id"].to_list()) for (g,), f in examples.group_by("gap")}
+    assert by_gap["class=SPAM"] == ["a07"]  # the one confident SPAM label
+    assert by_gap["video=Katy"] == ["a05", "a07"]  # confident labels in Katy
+    assert "video=null" not in by_gap  # its only asset is unlabeled
+    assert "class=OTHER" not in by_gap
+    weak = hand_labels().with_columns(pl.lit(0.5).alias("confidence"))
+    fallback = find_gaps(weak, min_confident=5)
+    spam = fallback.examples.filter(pl.col("gap") == "class=SPAM")["asset_id"].to_list()
+    assert spam == ["a07", "a08", "a09"]  # no confident SPAM: every SPAM label serves
+
+
+def test_gold_assets_count_as_labeled_and_as_examples():
+    labels = hand_labels()
+    gold = pl.DataFrame({"asset_id": ["a10"], "label_name": ["SPAM"]})
+    gaps = find_gaps(labels, gold=gold, min_confident=5, min_size=1)
+    assert "a10" in gaps.labeled_ids.to_list()
+    spam = gaps.examples.filter(pl.col("gap") == "class=SPAM")["asset_id"].to_list()
+    assert sorted(spam) == ["a07", "a10"]
+
+
+def test_pandas_input_and_display():
+    gaps = find_gaps(hand_labels().to_pandas(), slices=["video"], min_confident=5)
+    assert isinstance(gaps, Gaps)
+    text = str(gaps)
+    assert text.startswith("Gaps: 3 of 5 classes and slices fall short")
+    assert "class=SPAM" in text and "total deficit: 12" in text
+    assert "<table" in gaps._repr_html_()
+    assert isinstance(gaps.to_pandas(), pd.DataFrame)
+    assert gaps.settings["min_confident"] == 5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"confident_above": 0}, "confident_above must be in (0, 1]"),
+        ({"min_confident": -1}, "min_confident must be a whole number >= 0"),
+        ({"min_confident": 2.5}, "min_confident must be a whole number"),
+        ({"min_confident_share": 1.5}, "min_confident_share must be in [0, 1]"),
+        ({"min_quality": 0}, "min_quality must be in (0, 1]"),
+        ({"min_size": 0}, "min_size must be a whole number >= 1"),
+        ({"slices": "video"}, "slices=['video']"),
+        ({"slices": ["video", "video"]}, "slice columns repeat"),
+        ({"classes": ["HAM"]}, "label 'SPAM' is not one of the classes ['HAM']"),
+        ({"classes": "HAM"}, "classes must be a non-empty list"),
+    ],
+)
+def test_bad_options_are_refused_with_the_value(kwargs, message):
+    with pytest.raises(InputError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        find_gaps(hand_labels(), **kwargs)
+
+
+def test_bad_tables_are_refused():
+    labels = hand_labels()
+    with pytest.raises(MissingColumnError, match="'confidence'"):
+        find_gaps(labels.drop("confidence"))
+    with pytest.raises(MissingColumnError, match="'label' or 'label_name'"):
+        find_gaps(labels.drop("label_name"))
+    with pytest.raises(MissingColumnError, match="'region'"):
+        find_gaps(labels, slices=["region"])
+    with pytest.raises(InputError, match=r"lists asset\(s\) \['a00'\] more than once"):
+        find_gaps(pl.concat([labels, labels.head(1)]))
+    with pytest.raises(InputError, match=r"must lie in \[0, 1\]; got values from 0.5 to 1.5"):
+        find_gaps(labels.with_columns(pl.col("confidence") + 0.55 * (pl.col("confidence") > 0.9)))
+    with pytest.raises(InputError, match="may not be called 'class'"):
+        find_gaps(labels.rename({"video": "class"}), slices=["class"])
+    with pytest.raises(MissingColumnError, match="gold table has no 'asset_id'"):
+        find_gaps(labels, gold=pl.DataFrame({"label": ["HAM"]}))
+    with pytest.raises(InputError, match="gold table lists asset"):
+        find_gaps(labels, gold=pl.DataFrame({"asset_id": ["a", "a"], "label": ["HAM", "HAM"]}))
+    with pytest.raises(InputError, match=r"label 3 is not a class id 0\.\.1"):
+        find_gaps(
+            pl.DataFrame({"asset_id": [1], "label": [3], "confidence": [1.0]}),
+            classes=["HAM", "SPAM"],
+        )
+
+
+def test_real_youtube_labels_find_the_weak_video_against_gold():
+    """A crude keyword labeler on the bundled comments, judged against their gold labels."""
+    data = load_youtube_spam()
+    spammy = pl.col("text").str.to_lowercase().str.contains("check|subscribe|channel|http")
+    labels = data.select(
+        "asset_id",
+        "video",
+        pl.when(spammy).then(pl.lit("SPAM")).otherwise(pl.lit("HAM")).alias("label_name"),
+        pl.when(spammy).then(0.9).otherwise(0.6).alias("confidence"),
+    )
+    gold = data.select(
+        "asset_id", pl.col("label").replace_strict({0: "HAM", 1: "SPAM"}).alias("label_name")
+    )
+    gaps = find_gaps(labels, slices=["video"], gold=gold, min_confident=400, min_quality=0.8)
+    table = gaps.measured
+    assert table.height == 2 * 7  # (2 classes + 5 videos) x (count, label quality)
+    accuracy = table.filter(pl.col("metric") == "label accuracy vs gold")
+    # every video judged on all its comments; the measured accuracy matches a direct count
+    joined = labels.join(gold, on="asset_id", suffix="_gold")
+    for video, value, n in accuracy.select("value", "value_measured", "n_judged").rows():
+        part = joined.filter(pl.col("video") == video)
+        assert n == part.height
+        expected = (part["label_name"] == part["label_name_gold"]).mean()
+        assert value == pytest.approx(expected)
+    # HAM labels are never confident here, so HAM is a count gap with every label unconfident
+    ham = gaps.table.filter(
+        (pl.col("gap") == "class=HAM") & (pl.col("metric") == "confident labels")
+    )
+    assert ham["value_measured"][0] == 0.0
+    assert ham["deficit"][0] == 400
+    assert all(math.isfinite(v) for v in accuracy["value_measured"].to_list())
