@@ -1,12 +1,18 @@
 """enrich: apply labeling functions fast, learn how far to trust them, and enrich data with labels.
 
+Public names load on first use, so ``import enrich`` (and ``enrich --help``) stays quick.
+
 >>> import enrich
->>> callable(enrich.apply)
-True
+>>> callable(enrich.apply), enrich.LabelModel.__name__
+(True, 'LabelModel')
 """
 
-from enrich import datasets
-from enrich.apply import apply
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from enrich.apply import apply  # bound after its module, so enrich.apply is the function
 from enrich.errors import (
     EnrichError,
     InputError,
@@ -14,23 +20,46 @@ from enrich.errors import (
     MissingColumnError,
     NotFittedError,
 )
-from enrich.gap_filling import Candidates, fill_gaps, with_index_ids
-from enrich.gaps import Gaps, find_gaps
-from enrich.gold import GoldBenchmark, benchmark, gold_vector
-from enrich.label_studio import (
-    GoldImport,
-    import_label_studio,
-    label_studio_config,
-    to_label_studio,
-    write_label_studio_tasks,
-)
-from enrich.review import ReviewQueue, review_queue
-from enrich.slices import SliceReport, slice_report
-from enrich.summary import LFSummary, lf_summary
-from enrich.votes import VoteMatrix
+
+# public name -> the module of enrich that defines it ("" for a public module)
+_LAZY = {
+    "AnnotationMatrix": "agreement",
+    "Consensus": "agreement",
+    "annotation_matrix": "agreement",
+    "combine_votes": "agreement",
+    "consensus": "agreement",
+    "enriched_table": "enriched",
+    "Candidates": "gap_filling",
+    "fill_gaps": "gap_filling",
+    "with_index_ids": "gap_filling",
+    "Gaps": "gaps",
+    "find_gaps": "gaps",
+    "GoldBenchmark": "gold",
+    "benchmark": "gold",
+    "gold_vector": "gold",
+    "LabelModel": "label_model",
+    "label_table": "label_output",
+    "GoldImport": "label_studio",
+    "import_label_studio": "label_studio",
+    "label_studio_config": "label_studio",
+    "to_label_studio": "label_studio",
+    "write_label_studio_tasks": "label_studio",
+    "MajorityVote": "majority_vote",
+    "ReviewQueue": "review",
+    "review_queue": "review",
+    "SliceReport": "slices",
+    "slice_report": "slices",
+    "SnorkelLabelModel": "snorkel_backend",
+    "LFSummary": "summary",
+    "lf_summary": "summary",
+    "VoteMatrix": "votes",
+    "datasets": "",
+}
 
 __all__ = [
+    "AnnotationMatrix",
     "Candidates",
+    "Consensus",
     "EnrichError",
     "Gaps",
     "GoldBenchmark",
@@ -38,19 +67,27 @@ __all__ = [
     "InputError",
     "LFApplicationError",
     "LFSummary",
+    "LabelModel",
+    "MajorityVote",
     "MissingColumnError",
     "NotFittedError",
     "ReviewQueue",
     "SliceReport",
+    "SnorkelLabelModel",
     "VoteMatrix",
+    "annotation_matrix",
     "apply",
     "benchmark",
+    "combine_votes",
+    "consensus",
     "datasets",
+    "enriched_table",
     "fill_gaps",
     "find_gaps",
     "gold_vector",
     "import_label_studio",
     "label_studio_config",
+    "label_table",
     "lf_summary",
     "review_queue",
     "slice_report",
@@ -58,3 +95,21 @@ __all__ = [
     "with_index_ids",
     "write_label_studio_tasks",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'enrich' has no attribute {name!r}")
+    if not module_name:
+        return importlib.import_module(f"enrich.{name}")
+    module = importlib.import_module(f"enrich.{module_name}")
+    # Bind every public name the module defines, so each module is imported once.
+    for public, owner in _LAZY.items():
+        if owner == module_name:
+            globals()[public] = getattr(module, public)
+    return globals()[name]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

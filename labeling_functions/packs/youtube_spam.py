@@ -33,11 +33,15 @@ money = regex_lf(
     "money", r"\b(?:free|earn|money|\$\d+|gift ?card|giveaway)\b", label="SPAM", ignore_case=True
 )
 short_comment = expression_lf("short_comment", pl.col("text").str.len_chars() <= 25, label="HAM")
+views = keyword_lf("views", ["views", "billion", "million"], label="HAM")
 mentions_org = spacy_entity_lf("mentions_org", ["ORG"], label="SPAM")
 verb_my = spacy_matcher_lf(
     "verb_my", [[{"POS": "VERB"}, {"LOWER": {"IN": ["my", "our"]}}]], label="SPAM"
 )
 
+_PROMOTION = re.compile(
+    r"https?://|www\.|\.com|check|subscri|channel|\bmy\b|please|plz|free|money|follow", re.I
+)
 _ABOUT_THE_SONG = re.compile(r"\b(?:song|love|beautiful|voice|best|lyrics|dance)\b", re.I)
 
 
@@ -48,6 +52,13 @@ def about_the_song(x):
     if _ABOUT_THE_SONG.search(text) and "http" not in text.lower():
         return "HAM"
     return ABSTAIN
+
+
+@labeling_function(label="HAM")
+def no_promotion(x):
+    """Short comments with no sign of promotion (links, channels, asks) are rarely spam."""
+    text = x.text or ""
+    return "HAM" if len(text) < 120 and not _PROMOTION.search(text) else ABSTAIN
 
 
 @labeling_function(label="SPAM")
@@ -67,9 +78,11 @@ LFS = (
     link,
     money,
     short_comment,
+    views,
     mentions_org,
     verb_my,
     about_the_song,
+    no_promotion,
     shouting,
 )
 """Every LF of the pack, in vote-matrix column order."""

@@ -1,0 +1,1042 @@
+"""Consensus between human annotators: one label per asset, how far to trust each annotator,
+and how much they agree.
+
+Human annotations arrive in *long form*, one row per answer: ``asset_id``, ``annotator``,
+``label`` (a class name or a class id) and optionally ``time``. :func:`annotation_matrix`
+turns them into an :class:`AnnotationMatrix` -- a vote matrix with one column per annotator,
+``-1`` where an annotator did not label the asset -- and :func:`consensus` fits enrich's
+:class:`~enrich.label_model.LabelModel` on it, treating every annotator as an *annotator*-kind
+LF (a Dawid-Skene confusion matrix; a missing annotation is not evidence). The result,
+:class:`Consensus`, holds the label of every asset with its confidence and agreement, the
+estimated reliability and confusion matrix of every annotator, and the dataset-level agreement
+(Krippendorff's alpha, Fleiss' kappa).
+
+Human votes and LF votes go into the same label model: :func:`combine_votes` appends the
+annotators' columns to a :class:`~enrich.votes.VoteMatrix`, aligned by asset id.
+
+Examples
+--------
+>>> import polars as pl
+>>> from enrich.agreement import consensus
+>>> answers = pl.DataFrame({
+...     "asset_id": ["a", "a", "a", "b", "b", "b", "c", "c", "c"],
+...     "annotator": ["ann", "bob", "cy"] * 3,
+...     "label": ["cat", "cat", "dog", "dog", "dog", "dog", "cat", "dog", "cat"]})
+>>> result = consensus(answers, random_state=0)
+>>> result.per_asset.select("asset_id", "label_name", "agreement", "n_annotations").rows()
+[('a', 'cat', 0.6666666666666666, 3), ('b', 'dog', 1.0, 3), ('c', 'cat', 0.6666666666666666, 3)]
+>>> round(result.alpha, 3), round(result.fleiss_kappa, 3)
+(0.2, 0.1)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final, Literal
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from enrich._votes import ABSTAIN, validate_votes
+from enrich.display import ColumnFormat, Highlight, TableDisplay
+from enrich.errors import InputError, MissingColumnError
+from enrich.frames import as_polars
+from enrich.votes import VoteMatrix
+
+__all__ = [
+    "AnnotationMatrix",
+    "Consensus",
+    "DuplicateAnnotationError",
+    "UnknownLabelError",
+    "annotation_matrix",
+    "combine_votes",
+    "consensus",
+    "fleiss_kappa",
+    "krippendorff_alpha",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Prefix of an annotator's column name in :func:`combine_votes` output.
+ANNOTATOR_PREFIX: Final = "annotator:"
+
+_EXAMPLES = 5
+
+
+class DuplicateAnnotationError(InputError):
+    """An annotator labeled the same asset more than once and the answer to keep is unclear."""
+
+
+class UnknownLabelError(InputError):
+    """An annotation's label is not one of the task's classes."""
+
+
+# --------------------------------------------------------------------------------------------
+# the annotation matrix
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class AnnotationMatrix(TableDisplay):
+    """Human annotations as a vote matrix: one row per asset, one column per annotator.
+
+    Attributes
+    ----------
+    votes : numpy.ndarray
+        int32 ``(n_assets, n_annotators)``: class id ``0..k-1``, ``-1`` where the annotator
+        did not label the asset. ``np.asarray(matrix)`` returns it.
+    asset_ids : polars.Series
+        One id per row (named ``asset_id``), in order of first appearance in the annotations.
+    annotators : polars.Series
+        One name per column (named ``annotator``, the input's dtype), in order of first
+        appearance.
+    class_names : tuple of str
+        ``class_names[c]`` names class ``c``.
+    n_superseded : int
+        Annotations dropped because the same annotator labeled the same asset again later.
+    """
+
+    display_max_rows: ClassVar[int] = 20
+    #: Annotator columns shown before the rest are summarised.
+    display_max_annotators: ClassVar[int] = 20
+
+    votes: np.ndarray
+    asset_ids: pl.Series
+    annotators: pl.Series
+    class_names: tuple[str, ...]
+    n_superseded: int = 0
+
+    def __post_init__(self) -> None:
+        k = len(self.class_names)
+        if k < 1:
+            raise InputError("class_names is empty; an annotation matrix needs at least one class")
+        votes = validate_votes(self.votes, cardinality=k, name="votes")
+        n, m = votes.shape
+        if self.asset_ids.len() != n or self.annotators.len() != m:
+            raise InputError(
+                f"votes has shape {votes.shape} but there are {self.asset_ids.len()} asset ids "
+                f"and {self.annotators.len()} annotators; give one id per row and one name per "
+                "column"
+            )
+        object.__setattr__(self, "votes", np.ascontiguousarray(votes, dtype=np.int32))
+        object.__setattr__(self, "asset_ids", self.asset_ids.alias("asset_id"))
+        object.__setattr__(self, "annotators", self.annotators.alias("annotator"))
+        object.__setattr__(self, "class_names", tuple(str(c) for c in self.class_names))
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        if dtype is None or np.dtype(dtype) == self.votes.dtype:
+            return self.votes.copy() if copy else self.votes
+        return self.votes.astype(dtype)
+
+    def __len__(self) -> int:
+        return self.votes.shape[0]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_assets, n_annotators)``."""
+        return self.votes.shape
+
+    @property
+    def cardinality(self) -> int:
+        """Number of classes ``k``."""
+        return len(self.class_names)
+
+    @property
+    def lf_names(self) -> tuple[str, ...]:
+        """Annotator names as text, so the matrix can stand wherever a VoteMatrix's names are
+        read (e.g. ``enrich.benchmark(votes=...)``)."""
+        return tuple(str(a) for a in self.annotators.to_list())
+
+    @property
+    def n_annotations(self) -> np.ndarray:
+        """Annotations per asset, ``(n_assets,)`` int64."""
+        return (self.votes != ABSTAIN).sum(axis=1).astype(np.int64)
+
+    def to_polars(self) -> pl.DataFrame:
+        """Wide form: ``asset_id`` then one Int32 column per annotator (``-1`` = none)."""
+        columns = {name: self.votes[:, j] for j, name in enumerate(self.lf_names)}
+        return pl.DataFrame(columns).insert_column(0, self.asset_ids)
+
+    def to_long(self) -> pl.DataFrame:
+        """Long form: ``asset_id``, ``annotator``, ``label`` (class id), ``label_name``; one row
+        per annotation, in matrix order (row by row)."""
+        rows, cols = np.nonzero(self.votes != ABSTAIN)
+        codes = self.votes[rows, cols].astype(np.int64)
+        names = np.array(self.class_names, dtype=object)
+        return pl.DataFrame(
+            {
+                "asset_id": self.asset_ids.gather(rows),
+                "annotator": self.annotators.gather(cols),
+                "label": pl.Series(codes, dtype=pl.Int64),
+                "label_name": pl.Series(names[codes].tolist(), dtype=pl.String),
+            }
+        )
+
+    def _display_table(self) -> pl.DataFrame:
+        names = pl.Series(["-", *self.class_names])
+        shown = self.lf_names[: self.display_max_annotators]
+        return self.to_polars().select(
+            "asset_id",
+            *(
+                pl.col(name).cast(pl.Int64).add(1).replace_strict(range(len(names)), names)
+                for name in shown
+            ),
+        )
+
+    def _display_caption(self) -> str | None:
+        hidden = self.shape[1] - self.display_max_annotators
+        return f"... {hidden:,} more annotator columns" if hidden > 0 else None
+
+    def _display_title(self) -> str:
+        n, m = self.shape
+        return f"Annotations: {n:,} assets x {m:,} annotators ('-' = not labeled)"
+
+    def _display_totals(self) -> Mapping[str, str]:
+        counts = self.n_annotations
+        totals = {
+            "annotations": f"{int(counts.sum()):,}",
+            "per asset": f"{counts.min():,}-{counts.max():,}" if counts.size else "-",
+        }
+        if self.n_superseded:
+            totals["superseded (an earlier answer of the same annotator)"] = (
+                f"{self.n_superseded:,}"
+            )
+        return totals
+
+
+def annotation_matrix(
+    annotations: Any,
+    *,
+    classes: Sequence[str] | int | None = None,
+    asset_column: str = "asset_id",
+    annotator_column: str = "annotator",
+    label_column: str = "label",
+    time_column: str | None = "time",
+) -> AnnotationMatrix:
+    """Turn long-form annotations (one row per answer) into an :class:`AnnotationMatrix`.
+
+    Parameters
+    ----------
+    annotations
+        polars/pandas/Arrow table with one row per annotation: the asset id, the annotator
+        and the label; optionally a time. Ids may be text or integers.
+    classes
+        Class names (``classes[c]`` names class ``c``) or the number of classes. Labels that
+        are text are matched to the names; labels that are integers are class ids
+        ``0..k-1``. ``None`` infers them: the sorted distinct text labels, or ids
+        ``0..max`` named ``"0"``, ``"1"``...
+    asset_column, annotator_column, label_column
+        Names of the columns holding the asset id, the annotator and the label.
+    time_column
+        Column telling when each answer was given (any sortable type: datetime, date,
+        number, ISO text). Used only to settle repeated answers; ignored when absent (unless
+        named explicitly), never used when ``None``.
+
+    Returns
+    -------
+    AnnotationMatrix
+        Assets and annotators in order of first appearance.
+
+    Raises
+    ------
+    DuplicateAnnotationError
+        An annotator labeled the same asset more than once and there is no time column, the
+        times of the repeats are missing, or the latest answers tie with different labels.
+        With a time column the latest answer of each (asset, annotator) pair is kept and the
+        earlier ones are counted in :attr:`AnnotationMatrix.n_superseded`.
+    UnknownLabelError
+        A label is not a class (an unknown name, an id outside ``0..k-1``).
+    InputError
+        Missing columns, nulls in the id, annotator or label column, or a label column that
+        is neither text nor integers.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> long = pl.DataFrame({"asset_id": [1, 1, 2], "annotator": ["x", "y", "x"],
+    ...                      "label": ["SPAM", "HAM", "HAM"]})
+    >>> m = annotation_matrix(long, classes=["HAM", "SPAM"])
+    >>> m.votes.tolist(), m.asset_ids.to_list(), m.lf_names
+    ([[1, 0], [0, -1]], [1, 2], ('x', 'y'))
+    """
+    table = as_polars(annotations)
+    keys = [asset_column, annotator_column]
+    missing = [c for c in (*keys, label_column) if c not in table.columns]
+    if missing:
+        raise MissingColumnError(
+            f"the annotations have no column(s) {missing}; they have {table.columns}. Name the "
+            "columns with asset_column=, annotator_column=, label_column= (defaults 'asset_id', "
+            "'annotator', 'label')"
+        )
+    if table.height == 0:
+        raise InputError("the annotations table has no rows; there is nothing to build from")
+    use_time = time_column is not None and time_column in table.columns
+    if time_column is not None and not use_time and time_column != "time":
+        raise MissingColumnError(
+            f"time_column {time_column!r} is not a column of the annotations ({table.columns})"
+        )
+    for column in (*keys, label_column):
+        nulls = table[column].null_count()
+        if nulls:
+            rows = table[column].is_null().arg_true().head(_EXAMPLES).to_list()
+            raise InputError(
+                f"annotation column {column!r} has {nulls} null value(s) (rows {rows}); every "
+                "annotation needs an asset id, an annotator and a label: drop those rows"
+            )
+    codes, class_names = _label_codes(table[label_column], classes, label_column)
+    frame = table.select(
+        pl.col(asset_column).alias("_asset"),
+        pl.col(annotator_column).alias("_annotator"),
+        *([pl.col(time_column).alias("_time")] if use_time else []),
+    ).with_columns(_code=codes, _row=pl.int_range(pl.len(), dtype=pl.Int64))
+
+    assets = frame.select("_asset").unique(maintain_order=True)["_asset"]
+    annotators = frame.select("_annotator").unique(maintain_order=True)["_annotator"]
+    kept, n_superseded = _settle_repeats(frame, use_time, asset_column, annotator_column)
+
+    rows = _positions(kept["_asset"], assets)
+    cols = _positions(kept["_annotator"], annotators)
+    votes = np.full((assets.len(), annotators.len()), ABSTAIN, dtype=np.int32)
+    votes[rows, cols] = kept["_code"].to_numpy()
+    if n_superseded:
+        logger.debug(
+            "annotation_matrix kept the latest of repeated answers: %d superseded", n_superseded
+        )
+    return AnnotationMatrix(
+        votes=votes,
+        asset_ids=assets.alias("asset_id"),
+        annotators=annotators.alias("annotator"),
+        class_names=class_names,
+        n_superseded=n_superseded,
+    )
+
+
+def _label_codes(
+    labels: pl.Series, classes: Sequence[str] | int | None, column: str
+) -> tuple[pl.Series, tuple[str, ...]]:
+    """Class ids (Int64) for the label column, and the class names."""
+    dtype = labels.dtype
+    names: tuple[str, ...] | None = None
+    count: int | None = None
+    if isinstance(classes, int | np.integer) and not isinstance(classes, bool):
+        if classes < 1:
+            raise InputError(f"classes must be >= 1 when given as a count; got {classes}")
+        count = int(classes)
+    elif classes is not None:
+        if isinstance(classes, str) or not isinstance(classes, Sequence | np.ndarray | pl.Series):
+            raise InputError(
+                f"classes must be a sequence of class names or a count; got {classes!r}"
+            )
+        names = tuple(str(c) for c in classes)
+        if not names or len(set(names)) != len(names):
+            raise InputError(f"classes must be distinct names, at least one; got {list(names)}")
+
+    if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum):
+        text = labels.cast(pl.String)
+        if count is not None:
+            raise InputError(
+                f"the {column!r} column holds text labels (e.g. {text[0]!r}) but classes is a "
+                "count; pass the class names, classes=[...], to map text to class ids"
+            )
+        if names is None:
+            names = tuple(text.unique().sort().to_list())
+        known = text.is_in(list(names))
+        if not known.all():
+            _unknown(text.filter(~known), f"not among the classes {list(names)}", column)
+        lookup = {name: i for i, name in enumerate(names)}
+        return text.replace_strict(lookup, return_dtype=pl.Int64), names
+
+    if dtype.is_integer():
+        ids = labels.cast(pl.Int64)
+        if names is not None:
+            k = len(names)
+        elif count is not None:
+            k = count
+        else:
+            k = max(int(ids.max()) + 1, 1)
+        bad = (ids < 0) | (ids >= k)
+        if bad.any():
+            hint = (
+                "; if your labels start at 1, subtract 1"
+                if int(ids.max()) == k and int(ids.min()) >= 1
+                else ""
+            )
+            _unknown(ids.filter(bad), f"outside the class ids 0..{k - 1}{hint}", column)
+        return ids, names if names is not None else tuple(str(c) for c in range(k))
+
+    raise InputError(
+        f"the {column!r} column has dtype {dtype}; labels must be class names (text) or class "
+        "ids (integers): cast the column"
+    )
+
+
+def _unknown(bad: pl.Series, why: str, column: str) -> None:
+    counts = bad.value_counts(sort=True).head(_EXAMPLES)
+    found = ", ".join(
+        f"{value!r} ({n}x)" for value, n in zip(counts[bad.name], counts["count"], strict=True)
+    )
+    raise UnknownLabelError(
+        f"{bad.len()} annotation(s) have a {column!r} {why}: {found}. Fix or drop those rows, "
+        "or pass classes= with every class"
+    )
+
+
+def _settle_repeats(
+    frame: pl.DataFrame, use_time: bool, asset_column: str, annotator_column: str
+) -> tuple[pl.DataFrame, int]:
+    """Keep one answer per (asset, annotator): the only one, or the latest by time."""
+    keys = ["_asset", "_annotator"]
+    repeated = frame.select(pl.struct(keys).is_duplicated()).to_series()
+    if not repeated.any():
+        return frame, 0
+    groups = frame.filter(repeated).group_by(keys, maintain_order=True).len()
+    first = groups.row(0, named=True)
+    example = (
+        f"annotator {first['_annotator']!r} labeled asset {first['_asset']!r} {first['len']} times"
+    )
+    more = f" ({groups.height - 1} more such pair(s))" if groups.height > 1 else ""
+    if not use_time:
+        raise DuplicateAnnotationError(
+            f"{example}{more}; each ({asset_column}, {annotator_column}) pair must appear once. "
+            "Drop the repeats, or add a 'time' column (time_column=) so the latest answer is kept"
+        )
+    dup = frame.filter(repeated)
+    if dup["_time"].null_count():
+        row = dup.filter(pl.col("_time").is_null()).row(0, named=True)
+        raise DuplicateAnnotationError(
+            f"annotator {row['_annotator']!r} labeled asset {row['_asset']!r} more than once and "
+            f"one of those answers (row {row['_row']}) has no time, so the latest cannot be "
+            "told; fill the time or drop the answer"
+        )
+    is_latest = (pl.col("_time") == pl.col("_time").max().over(keys)).fill_null(False)
+    latest = (
+        frame.with_columns(_repeated=repeated)
+        .filter(~pl.col("_repeated") | is_latest)
+        .drop("_repeated")
+    )
+    ties = latest.group_by(keys, maintain_order=True).agg(
+        pl.col("_code").n_unique().alias("n_labels"), pl.col("_time").first()
+    )
+    ties = ties.filter(pl.col("n_labels") > 1)
+    if ties.height:
+        row = ties.row(0, named=True)
+        raise DuplicateAnnotationError(
+            f"annotator {row['_annotator']!r} gave asset {row['_asset']!r} different labels at "
+            f"the same latest time {row['_time']!r}; the answer to keep is ambiguous. Fix the "
+            "times or drop one answer"
+        )
+    kept = latest.unique(subset=keys, keep="first", maintain_order=True)
+    return kept, frame.height - kept.height
+
+
+def _positions(values: pl.Series, order: pl.Series) -> np.ndarray:
+    """Position of each value within ``order`` (every value is in it)."""
+    lookup = pl.DataFrame(
+        {"_v": order, "_i": pl.int_range(order.len(), dtype=pl.Int64, eager=True)}
+    )
+    joined = pl.DataFrame({"_v": values}).join(lookup, on="_v", how="left", maintain_order="left")
+    return joined["_i"].to_numpy()
+
+
+# --------------------------------------------------------------------------------------------
+# agreement statistics
+# --------------------------------------------------------------------------------------------
+
+
+def _value_counts(votes: np.ndarray, k: int) -> np.ndarray:
+    """``(n_units, k)`` float: how many coders gave each value to each unit."""
+    n = votes.shape[0]
+    rows, cols = np.nonzero(votes != ABSTAIN)
+    flat = rows * k + votes[rows, cols].astype(np.int64)
+    return np.bincount(flat, minlength=n * k).reshape(n, k).astype(np.float64)
+
+
+def _alpha(counts: np.ndarray) -> tuple[float | None, str | None]:
+    """Nominal Krippendorff's alpha from value counts, or None and the reason."""
+    per_unit = counts.sum(axis=1)
+    pairable = per_unit >= 2
+    if not pairable.any():
+        return None, "no asset has two or more annotations, so no pair of answers can be compared"
+    c = counts[pairable]
+    w = c / (per_unit[pairable] - 1.0)[:, None]
+    # coincidence matrix o[v, v'] = sum_u (pairs of values v, v' in u) / (m_u - 1)
+    coincidence = w.T @ c - np.diag(w.sum(axis=0))
+    n_v = coincidence.sum(axis=1)
+    n = float(n_v.sum())
+    expected = n * n - float(np.sum(n_v**2))
+    if expected <= 0:
+        return None, "every compared annotation is the same class, so agreement by chance is total"
+    observed = n - float(np.trace(coincidence))
+    return float(1.0 - (n - 1.0) * observed / expected), None
+
+
+def _kappa(counts: np.ndarray) -> tuple[float | None, str | None]:
+    """Fleiss' kappa from value counts, or None and the reason."""
+    per_unit = counts.sum(axis=1)
+    if per_unit.size == 0:
+        return None, "there are no assets"
+    low, high = int(per_unit.min()), int(per_unit.max())
+    if low != high:
+        return None, (
+            f"assets have between {low} and {high} annotations; Fleiss' kappa needs the same "
+            "number on every asset (Krippendorff's alpha does not)"
+        )
+    r = float(low)
+    if r < 2:
+        return None, f"every asset has {low} annotation(s); Fleiss' kappa needs at least 2"
+    agreement = (np.sum(counts**2, axis=1) - r) / (r * (r - 1.0))
+    shares = counts.sum(axis=0) / (counts.shape[0] * r)
+    chance = float(np.sum(shares**2))
+    if chance >= 1.0:
+        return None, "every annotation is the same class, so agreement by chance is total"
+    return float((agreement.mean() - chance) / (1.0 - chance)), None
+
+
+def _matrix_counts(votes: Any, cardinality: int | None) -> np.ndarray:
+    arr = validate_votes(np.asarray(votes), cardinality=cardinality, name="votes")
+    k = cardinality if cardinality is not None else max(int(arr.max(initial=-1)) + 1, 1)
+    return _value_counts(arr, k)
+
+
+def krippendorff_alpha(votes: Any, *, cardinality: int | None = None) -> float:
+    """Krippendorff's alpha for nominal data.
+
+    ``alpha = 1 - (n - 1) * sum_{v != v'} o[v, v'] / sum_{v != v'} n_v n_v'`` where ``o`` is
+    the coincidence matrix (each asset with ``m_u >= 2`` answers adds every ordered pair of
+    its answers with weight ``1 / (m_u - 1)``), ``n_v`` its margins and ``n`` the number of
+    pairable answers. Missing answers are allowed; assets with one answer are left out.
+    1 = perfect agreement, 0 = agreement at chance level.
+
+    Parameters
+    ----------
+    votes
+        ``(n_assets, n_annotators)`` class ids, ``-1`` where an annotator gave no answer
+        (an :class:`AnnotationMatrix` works).
+    cardinality
+        Number of classes (default: largest value + 1); it does not change the value.
+
+    Raises
+    ------
+    InputError
+        When alpha is undefined: no asset has two answers, or every answer is one class.
+
+    Examples
+    --------
+    Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C: four
+    observers, twelve units, missing data (transposed: rows are units)::
+
+    >>> import numpy as np
+    >>> A = [1, 2, 3, 3, 2, 1, 4, 1, 2, -1, -1, -1]
+    >>> B = [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, -1, 3]
+    >>> C = [-1, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, -1]
+    >>> D = [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, -1]
+    >>> round(krippendorff_alpha(np.array([A, B, C, D]).T), 3)
+    0.743
+    """
+    value, reason = _alpha(_matrix_counts(votes, cardinality))
+    if value is None:
+        raise InputError(f"Krippendorff's alpha is undefined: {reason}")
+    return value
+
+
+def fleiss_kappa(votes: Any, *, cardinality: int | None = None) -> float:
+    """Fleiss' kappa: agreement of a fixed number of annotators per asset, beyond chance.
+
+    ``kappa = (P - Pe) / (1 - Pe)`` with ``P`` the mean over assets of the share of agreeing
+    annotator pairs and ``Pe = sum_v p_v ** 2`` (``p_v`` = share of all answers that are
+    ``v``). Every asset must have the same number ``r >= 2`` of answers (who gave them may
+    vary).
+
+    Parameters
+    ----------
+    votes
+        ``(n_assets, n_annotators)`` class ids, ``-1`` where an annotator gave no answer.
+    cardinality
+        Number of classes (default: largest value + 1); it does not change the value.
+
+    Raises
+    ------
+    InputError
+        Assets have different numbers of answers, fewer than 2, or every answer is one class.
+
+    Examples
+    --------
+    Four assets, two answers each from three annotators; pairs agree on 3 of 4 assets
+    (P = 0.75), answers are 3/8 class 0 and 5/8 class 1 (Pe = 34/64)::
+
+    >>> round(fleiss_kappa([[0, 0, -1], [1, -1, 1], [0, 1, -1], [-1, 1, 1]]), 4)
+    0.4667
+    """
+    value, reason = _kappa(_matrix_counts(votes, cardinality))
+    if value is None:
+        raise InputError(f"Fleiss' kappa is undefined: {reason}")
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# consensus
+# --------------------------------------------------------------------------------------------
+
+
+class Consensus(TableDisplay):
+    """Consensus labels, annotator reliability and agreement, as returned by :func:`consensus`.
+
+    Attributes
+    ----------
+    per_asset : polars.DataFrame
+        One row per asset: ``asset_id``, ``label`` (class id), ``label_name``,
+        ``confidence`` (the model's probability of that label), ``agreement`` (share of the
+        asset's annotators who voted that label; null without annotations) and
+        ``n_annotations``. ``review_queue(..., annotations_agreement=per_asset)`` reads it.
+    per_annotator : polars.DataFrame
+        One row per annotator: ``annotator``, ``n_annotations``, ``reliability`` (estimated
+        share of their answers that are right: the model's ``lf_accuracy_`` when it has one,
+        else the mean posterior probability of the class they voted; null without answers)
+        and ``agreement_with_consensus`` (share of their answers equal to the consensus).
+    alpha : float or None
+        Krippendorff's alpha (nominal) over all annotations; None when undefined.
+    fleiss_kappa : float or None
+        Fleiss' kappa; None unless every asset has the same number (>= 2) of annotations.
+    notes : dict
+        Why ``alpha`` or ``fleiss_kappa`` is None (keys ``"alpha"``, ``"fleiss_kappa"``).
+    proba : numpy.ndarray
+        ``(n_assets, k)`` class probabilities, rows in :attr:`per_asset` order.
+    model : estimator
+        The fitted label model.
+    matrix : AnnotationMatrix
+        The annotations the model was fitted on.
+    class_names : tuple of str
+    """
+
+    display_max_rows = 30
+
+    def __init__(
+        self,
+        *,
+        matrix: AnnotationMatrix,
+        model: Any,
+        proba: np.ndarray,
+        per_asset: pl.DataFrame,
+        per_annotator: pl.DataFrame,
+        confusion_counts: np.ndarray,
+        alpha: float | None,
+        fleiss_kappa: float | None,
+        notes: Mapping[str, str],
+    ) -> None:
+        self.matrix = matrix
+        self.model = model
+        self.proba = proba
+        self.per_asset = per_asset
+        self.per_annotator = per_annotator
+        self.alpha = alpha
+        self.fleiss_kappa = fleiss_kappa
+        self.notes = dict(notes)
+        self.class_names = matrix.class_names
+        self._confusion_counts = confusion_counts  # [annotator, true class, vote]
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Consensus class id per asset, ``(n_assets,)`` int64."""
+        return self.per_asset["label"].to_numpy()
+
+    def confusion(self, annotator: Any, *, normalize: bool = True) -> pl.DataFrame:
+        """One annotator's estimated confusion matrix.
+
+        Rows are the (estimated) true classes, columns the classes the annotator voted:
+        ``true_label`` then one column per class name. Counts are soft: each answer adds the
+        model's probability of each true class. ``normalize=True`` (default) divides each row
+        by its total, giving ``P(vote | true class)`` (null for a class the annotator never
+        saw); ``False`` keeps the soft counts.
+
+        Raises
+        ------
+        InputError
+            ``annotator`` is not one of the annotators.
+        """
+        names = self.matrix.annotators
+        hits = (names == annotator).fill_null(False)
+        if not hits.any() and not isinstance(annotator, str):
+            hits = names.cast(pl.String) == str(annotator)
+        if not hits.any():
+            raise InputError(
+                f"annotator {annotator!r} is not among the {names.len()} annotators (e.g. "
+                f"{names.head(_EXAMPLES).to_list()}); see .per_annotator['annotator']"
+            )
+        counts = self._confusion_counts[int(hits.arg_true()[0])]
+        values = counts
+        if normalize:
+            totals = counts.sum(axis=1, keepdims=True)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                values = np.where(totals > 0, counts / np.where(totals > 0, totals, 1.0), np.nan)
+        frame = pl.DataFrame(
+            {name: values[:, v] for v, name in enumerate(self.class_names)},
+            schema=dict.fromkeys(self.class_names, pl.Float64),
+        ).with_columns(pl.all().fill_nan(None))
+        return frame.insert_column(0, pl.Series("true_label", list(self.class_names)))
+
+    def confusion_table(self) -> pl.DataFrame:
+        """Every annotator's confusion matrix as one long table: ``annotator``,
+        ``true_label``, ``vote`` (class names), ``count`` (soft count of answers) and
+        ``rate`` (``P(vote | true_label)``, null when the row total is 0)."""
+        m, k, _ = self._confusion_counts.shape
+        counts = self._confusion_counts
+        totals = counts.sum(axis=2, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rates = np.where(totals > 0, counts / np.where(totals > 0, totals, 1.0), np.nan)
+        names = np.array(self.class_names, dtype=object)
+        annotator_index = np.repeat(np.arange(m), k * k)
+        return pl.DataFrame(
+            {
+                "annotator": self.matrix.annotators.gather(annotator_index),
+                "true_label": np.tile(np.repeat(names, k), m).tolist(),
+                "vote": np.tile(names, m * k).tolist(),
+                "count": counts.reshape(-1),
+                "rate": rates.reshape(-1),
+            },
+            schema_overrides={"true_label": pl.String, "vote": pl.String},
+        ).with_columns(pl.col("rate").fill_nan(None))
+
+    # -- display hooks -------------------------------------------------------------------
+    def _display_table(self) -> pl.DataFrame:
+        return self.per_annotator
+
+    def _display_title(self) -> str:
+        n, m = self.matrix.shape
+        return f"Consensus of {m:,} annotators on {n:,} assets ({len(self.class_names)} classes)"
+
+    def _display_totals(self) -> Mapping[str, str]:
+        agreement = self.per_asset["agreement"].mean()
+        return {
+            "Krippendorff's alpha": "-" if self.alpha is None else f"{self.alpha:.3f}",
+            "Fleiss' kappa": "-" if self.fleiss_kappa is None else f"{self.fleiss_kappa:.3f}",
+            "mean agreement per asset": "-" if agreement is None else f"{agreement:.1%}",
+        }
+
+    def _display_caption(self) -> str | None:
+        notes = "; ".join(f"{key}: {text}" for key, text in self.notes.items())
+        base = "labels per asset in .per_asset; confusion matrices via .confusion(annotator)"
+        return f"{base}. {notes}" if notes else base
+
+    def _display_formats(self) -> Mapping[str, ColumnFormat]:
+        return {
+            "n_annotations": "int",
+            "reliability": "percent",
+            "agreement_with_consensus": "percent",
+        }
+
+    def _display_highlights(self) -> Sequence[Highlight]:
+        k = len(self.class_names)
+        cut = (1.0 + 1.0 / k) / 2.0
+        return (
+            Highlight(
+                "reliability",
+                lambda v: v < cut,
+                f"reliability below {cut:.0%}: closer to chance (1/{k}) than to always right",
+            ),
+        )
+
+
+def consensus(
+    annotations: Any,
+    *,
+    classes: Sequence[str] | int | None = None,
+    model: Any = None,
+    random_state: Any = None,
+) -> Consensus:
+    """Consensus label of every asset from several human annotators, with their reliability.
+
+    Parameters
+    ----------
+    annotations
+        Long-form annotations with columns ``asset_id``, ``annotator``, ``label`` and
+        optionally ``time`` (see :func:`annotation_matrix`, which also takes other column
+        names), or an :class:`AnnotationMatrix`.
+    classes
+        Class names or the number of classes (see :func:`annotation_matrix`); with an
+        AnnotationMatrix it must match its classes if given.
+    model
+        An unfitted label model with the enrich API (``fit(L)``, ``predict_proba(L)``),
+        cloned before fitting, e.g. ``MajorityVote(cardinality=k)``. Default:
+        ``LabelModel(cardinality=k, lf_kind="annotator")`` -- each annotator gets a
+        Dawid-Skene confusion matrix, and a missing annotation is not evidence.
+    random_state
+        None, an int or a ``numpy.random.Generator``, passed to the model (it overrides the
+        given model's own ``random_state``).
+
+    Returns
+    -------
+    Consensus
+
+    Raises
+    ------
+    InputError
+        Bad annotations (see :func:`annotation_matrix`), fewer than two classes, or a model
+        whose ``cardinality`` differs from the number of classes.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> answers = pl.DataFrame({"asset_id": [1, 1, 2, 2, 2], "annotator": [7, 8, 7, 8, 9],
+    ...                         "label": [0, 0, 1, 0, 1]})
+    >>> result = consensus(answers, classes=["no", "yes"])
+    >>> result.per_annotator.select("annotator", "n_annotations").rows()
+    [(7, 2), (8, 2), (9, 1)]
+    >>> result.fleiss_kappa is None, result.notes["fleiss_kappa"].split(";")[0]
+    (True, 'assets have between 2 and 3 annotations')
+    """
+    from sklearn.base import clone
+
+    from enrich.label_model import LabelModel
+
+    if isinstance(annotations, AnnotationMatrix):
+        matrix = annotations
+        if classes is not None:
+            expected = (
+                tuple(str(c) for c in range(int(classes)))
+                if isinstance(classes, int | np.integer) and not isinstance(classes, bool)
+                else tuple(str(c) for c in classes)
+            )
+            if expected != matrix.class_names:
+                raise InputError(
+                    f"classes {list(expected)} differ from the annotation matrix's classes "
+                    f"{list(matrix.class_names)}; leave classes out or rebuild the matrix"
+                )
+    else:
+        matrix = annotation_matrix(annotations, classes=classes)
+    k = matrix.cardinality
+    n, m = matrix.shape
+    if k < 2:
+        raise InputError(
+            f"the annotations hold a single class {list(matrix.class_names)}; consensus needs "
+            "at least two: pass every class with classes=[...]"
+        )
+    if n == 0 or m == 0:
+        raise InputError("there are no annotations; consensus needs at least one")
+
+    if model is None:
+        estimator = LabelModel(cardinality=k, lf_kind="annotator", random_state=random_state)
+    else:
+        if not (hasattr(model, "fit") and hasattr(model, "predict_proba")):
+            raise InputError(
+                f"model must be a label model with fit(L) and predict_proba(L); got {model!r}"
+            )
+        estimator = clone(model)
+        params = estimator.get_params(deep=False)
+        if "cardinality" in params and params["cardinality"] != k:
+            raise InputError(
+                f"model has cardinality={params['cardinality']!r} but the annotations have {k} "
+                f"classes {list(matrix.class_names)}; set cardinality={k}"
+            )
+        if random_state is not None and "random_state" in params:
+            estimator.set_params(random_state=random_state)
+    votes = matrix.votes
+    estimator.fit(votes)
+    proba = np.asarray(estimator.predict_proba(votes), dtype=np.float64)
+    label = proba.argmax(axis=1)
+
+    counts = _value_counts(votes, k)
+    n_annotations = counts.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        agreement = np.where(
+            n_annotations > 0, counts[np.arange(n), label] / np.maximum(n_annotations, 1), np.nan
+        )
+    names = np.array(matrix.class_names, dtype=object)
+    per_asset = pl.DataFrame(
+        {
+            "asset_id": matrix.asset_ids,
+            "label": pl.Series(label.astype(np.int64), dtype=pl.Int64),
+            "label_name": pl.Series(names[label].tolist(), dtype=pl.String),
+            "confidence": pl.Series(proba.max(axis=1), dtype=pl.Float64),
+            "agreement": pl.Series(agreement, dtype=pl.Float64).fill_nan(None),
+            "n_annotations": pl.Series(n_annotations.astype(np.int64), dtype=pl.Int64),
+        }
+    )
+
+    answered = votes != ABSTAIN
+    per_annotator_n = answered.sum(axis=0)
+    design = _one_hot(votes, k)  # (n, m * k)
+    confusion_counts = np.asarray(design.T @ proba).reshape(m, k, k).transpose(0, 2, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        posterior_right = np.einsum("jyy->j", confusion_counts) / per_annotator_n
+        same = (votes == label[:, None]) & answered
+        agrees = same.sum(axis=0) / per_annotator_n
+    reliability = posterior_right
+    fitted_accuracy = getattr(estimator, "lf_accuracy_", None)
+    if fitted_accuracy is not None and np.shape(fitted_accuracy) == (m,):
+        reliability = np.asarray(fitted_accuracy, dtype=np.float64)
+    reliability = np.where(per_annotator_n > 0, reliability, np.nan)
+    per_annotator = pl.DataFrame(
+        {
+            "annotator": matrix.annotators,
+            "n_annotations": pl.Series(per_annotator_n.astype(np.int64), dtype=pl.Int64),
+            "reliability": pl.Series(reliability, dtype=pl.Float64).fill_nan(None),
+            "agreement_with_consensus": pl.Series(agrees, dtype=pl.Float64).fill_nan(None),
+        }
+    )
+
+    alpha, alpha_reason = _alpha(counts)
+    kappa, kappa_reason = _kappa(counts)
+    notes = {}
+    if alpha_reason:
+        notes["alpha"] = alpha_reason
+    if kappa_reason:
+        notes["fleiss_kappa"] = kappa_reason
+    logger.debug("consensus: %d assets, %d annotators, alpha=%s, kappa=%s", n, m, alpha, kappa)
+    return Consensus(
+        matrix=matrix,
+        model=estimator,
+        proba=proba,
+        per_asset=per_asset,
+        per_annotator=per_annotator,
+        confusion_counts=confusion_counts,
+        alpha=alpha,
+        fleiss_kappa=kappa,
+        notes=notes,
+    )
+
+
+def _one_hot(votes: np.ndarray, k: int) -> sp.csr_matrix:
+    """Sparse ``(n, m * k)``: entry ``(i, j * k + v)`` is 1 when annotator j voted v on i."""
+    n, m = votes.shape
+    rows, cols = np.nonzero(votes != ABSTAIN)
+    data = np.ones(rows.shape[0], dtype=np.float64)
+    index = cols.astype(np.int64) * k + votes[rows, cols].astype(np.int64)
+    return sp.csr_matrix((data, (rows, index)), shape=(n, m * k))
+
+
+# --------------------------------------------------------------------------------------------
+# human votes + LF votes
+# --------------------------------------------------------------------------------------------
+
+
+def combine_votes(
+    vote_matrix: VoteMatrix,
+    annotations: AnnotationMatrix,
+    *,
+    unmatched: Literal["error", "drop"] = "error",
+) -> VoteMatrix:
+    """Put LF votes and human annotations side by side, aligned by asset id, for one label model.
+
+    The result has the vote matrix's rows (same assets, same order), its LF columns first,
+    then one column per annotator named ``"annotator:<name>"`` (``-1`` where the annotator
+    did not label the asset). Fit a label model on it as on any vote matrix::
+
+        combined = combine_votes(votes, annotation_matrix(answers, classes=CLASSES))
+        model = LabelModel(cardinality=len(CLASSES)).fit(combined)
+
+    With ``LabelModel``'s default ``lf_kind="auto"`` an LF that votes one class is a
+    *detector* and an annotator who voted several classes gets a Dawid-Skene confusion
+    matrix (*annotator*); in either case an abstain or a missing annotation is not evidence.
+    ``LabelModel`` chooses the kind per column from its votes, so an annotator whose answers
+    are (nearly) all one class is modelled as a detector.
+
+    Parameters
+    ----------
+    vote_matrix
+        LF votes from :func:`enrich.apply` (a :class:`~enrich.votes.VoteMatrix`: votes,
+        ``lf_names``, ``asset_ids``).
+    annotations
+        An :class:`AnnotationMatrix` from :func:`annotation_matrix`.
+    unmatched
+        What to do with annotated assets that are not in the vote matrix: ``"error"``
+        (default) refuses, ``"drop"`` leaves their annotations out.
+
+    Returns
+    -------
+    VoteMatrix
+
+    Raises
+    ------
+    InputError
+        Class names differ, an LF votes a class the annotations do not have, asset ids are
+        repeated in the vote matrix, or annotated assets are missing from it (with
+        ``unmatched="error"``).
+
+    Examples
+    --------
+    >>> import numpy as np, polars as pl
+    >>> votes = VoteMatrix(votes=np.array([[1, -1], [-1, 0], [1, 1]], dtype=np.int32),
+    ...                    lf_names=("kw", "short"), asset_ids=pl.Series(["a", "b", "c"]),
+    ...                    class_names=("HAM", "SPAM"))
+    >>> answers = pl.DataFrame({"asset_id": ["c", "a"], "annotator": ["eve", "eve"],
+    ...                         "label": ["SPAM", "HAM"]})
+    >>> humans = annotation_matrix(answers, classes=["HAM", "SPAM"])
+    >>> combined = combine_votes(votes, humans)
+    >>> combined.lf_names, combined.votes[:, 2].tolist()
+    (('kw', 'short', 'annotator:eve'), [0, -1, 1])
+    """
+    if unmatched not in ("error", "drop"):
+        raise InputError(f"unmatched must be 'error' or 'drop'; got {unmatched!r}")
+    if not isinstance(vote_matrix, VoteMatrix):
+        raise InputError(
+            f"vote_matrix must be an enrich VoteMatrix (from enrich.apply), got "
+            f"{type(vote_matrix).__name__}; wrap an array as VoteMatrix(votes=..., "
+            "lf_names=..., asset_ids=...)"
+        )
+    if not isinstance(annotations, AnnotationMatrix):
+        raise InputError(
+            f"annotations must be an AnnotationMatrix, got {type(annotations).__name__}; build "
+            "it with annotation_matrix(long_form_table, classes=...)"
+        )
+    k = annotations.cardinality
+    if vote_matrix.class_names is not None and tuple(vote_matrix.class_names) != (
+        annotations.class_names
+    ):
+        raise InputError(
+            f"the vote matrix's classes {list(vote_matrix.class_names)} differ from the "
+            f"annotations' {list(annotations.class_names)}; build the annotation matrix with "
+            "classes=vote_matrix.class_names"
+        )
+    lf_votes = validate_votes(vote_matrix.votes, name="vote_matrix")
+    if lf_votes.size and int(lf_votes.max()) >= k:
+        raise InputError(
+            f"the vote matrix holds class id {int(lf_votes.max())} but the annotations have "
+            f"{k} classes {list(annotations.class_names)}; pass classes= with every class"
+        )
+    ids = vote_matrix.asset_ids.alias("asset_id")
+    repeated = ids.filter(ids.is_duplicated()).unique()
+    if repeated.len():
+        raise InputError(
+            f"the vote matrix repeats asset id(s) {repeated.head(_EXAMPLES).to_list()}; ids must "
+            "be unique to align annotations"
+        )
+    theirs = annotations.asset_ids
+    if theirs.dtype != ids.dtype:
+        ids, theirs = ids.cast(pl.String), theirs.cast(pl.String)
+    lookup = pl.DataFrame({"asset_id": theirs, "_j": pl.int_range(theirs.len(), eager=True)})
+    target = pl.DataFrame({"asset_id": ids, "_i": pl.int_range(ids.len(), eager=True)})
+    matched = lookup.join(target, on="asset_id", how="left", maintain_order="left")
+    missing = matched.filter(pl.col("_i").is_null())
+    if missing.height and unmatched == "error":
+        raise InputError(
+            f"{missing.height} annotated asset(s) are not in the vote matrix (e.g. "
+            f"{annotations.asset_ids.gather(missing['_j'].head(_EXAMPLES)).to_list()}); apply "
+            "the LFs to them too, or pass unmatched='drop'"
+        )
+    matched = matched.filter(pl.col("_i").is_not_null())
+    human = np.full((ids.len(), annotations.shape[1]), ABSTAIN, dtype=np.int32)
+    human[matched["_i"].to_numpy()] = annotations.votes[matched["_j"].to_numpy()]
+    names = tuple(vote_matrix.lf_names) + tuple(
+        f"{ANNOTATOR_PREFIX}{name}" for name in annotations.lf_names
+    )
+    if len(set(names)) != len(names):
+        raise InputError(
+            "LF and annotator column names collide; rename the LFs that start with "
+            f"{ANNOTATOR_PREFIX!r}"
+        )
+    versions = tuple(vote_matrix.lf_versions)
+    if versions:
+        versions = versions + ("human",) * annotations.shape[1]
+    if missing.height:
+        logger.debug("combine_votes dropped %d annotated assets not in the votes", missing.height)
+    return VoteMatrix(
+        votes=np.concatenate([lf_votes.astype(np.int32), human], axis=1),
+        lf_names=names,
+        asset_ids=vote_matrix.asset_ids,
+        lf_versions=versions,
+        class_names=annotations.class_names,
+        errors=vote_matrix.errors,
+    )

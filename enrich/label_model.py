@@ -1,0 +1,888 @@
+"""The label model: how far to trust each labeling function, and the labels that follow.
+
+:class:`LabelModel` reads a vote matrix (rows = assets, columns = labeling functions (LFs),
+values = class ids ``0..k-1`` or ``-1`` for abstain), learns how reliable each LF is without
+labels (or with a few gold labels), and returns a probability for each class of each asset.
+
+How it works (see the class docstring for the details):
+
+* Each LF gets one of two vote models, chosen from its own votes. An LF that only ever votes one
+  class is a **detector** (a keyword or regex LF): the information is in *when it fires*, and its
+  vote is summarised by its precision, ``P(y = c | it votes c)``. An LF that votes several
+  classes is an **annotator** (a crowd worker, a classifier): the information is in *which class
+  it votes*, summarised by a Dawid-Skene confusion matrix ``P(vote | y)``.
+* An abstain is never evidence. Treating abstains as an outcome (as a latent-class model does)
+  helps only while LFs are conditionally independent; programmatic LFs are not (keyword LFs
+  for one class fire together), and on WRENCH trec and sms the abstain-as-outcome model loses
+  to majority vote (``benchmarks/RESULTS-label-model.md``). Detectors keep the part of that
+  information that is safe: how much likelier their class is when they fire (their
+  precision), not what their silence would say.
+* Parameters are fitted by expectation-maximisation on the distinct vote patterns weighted by
+  their counts, from majority-vote initial labels, in log space, with smoothing priors; the
+  class balance is estimated from the votes unless given; gold labels, where given, are clamped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+
+from enrich._votes import compress_votes, validate_gold, validate_votes
+from enrich.errors import InputError, NotFittedError
+
+__all__ = ["LabelModel", "LabelModelFileError", "near_duplicates"]
+
+logger = logging.getLogger(__name__)
+
+LFKind = Literal["auto", "detector", "annotator"]
+_ROLE_NAMES = ("silent", "detector", "annotator")
+_SILENT, _DETECTOR, _ANNOTATOR = 0, 1, 2
+_FORMAT = "enrich.LabelModel"
+_FORMAT_VERSION = 1
+_EPS = 1e-6
+_STRAY_SHARE = 0.05  # share of votes for other classes a detector may have
+
+
+class LabelModelFileError(InputError):
+    """A saved model file cannot be read back (not JSON, another model type, another version)."""
+
+
+# --------------------------------------------------------------------------------------------
+# shared helpers (also used by enrich.majority_vote)
+# --------------------------------------------------------------------------------------------
+
+
+def _check_fitted(model: Any, attr: str = "class_balance_") -> None:
+    if not hasattr(model, attr):
+        raise NotFittedError(
+            f"this {type(model).__name__} is not fitted yet; call .fit(L) before using it"
+        )
+
+
+def _check_cardinality(cardinality: Any) -> int:
+    if isinstance(cardinality, bool) or not isinstance(cardinality, int | np.integer):
+        raise InputError(f"cardinality must be an int >= 2; got {cardinality!r}")
+    if cardinality < 2:
+        raise InputError(
+            f"cardinality must be >= 2 (the number of classes); got {cardinality}. A task "
+            "with one class needs no label model."
+        )
+    return int(cardinality)
+
+
+def _check_class_balance(class_balance: Any, k: int) -> np.ndarray | None:
+    if class_balance is None:
+        return None
+    try:
+        prior = np.asarray(class_balance, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"class_balance must be {k} numbers; got {class_balance!r}") from exc
+    if prior.shape != (k,):
+        raise InputError(
+            f"class_balance must hold one number per class ({k}); got shape {prior.shape}"
+        )
+    if not np.all(np.isfinite(prior)) or np.any(prior <= 0):
+        raise InputError(
+            f"class_balance must be positive and finite; got {prior.tolist()}. Give every class "
+            "a small positive share if it is rare"
+        )
+    return prior / prior.sum()
+
+
+def _softmax_rows(scores: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, in place. Column loops for small k (numpy reductions over a short
+    axis are slow)."""
+    k = scores.shape[1]
+    if k == 2:  # the logistic function of the score difference
+        from scipy.special import expit
+
+        diff = scores[:, 1] - scores[:, 0]
+        scores[:, 1] = expit(diff)
+        np.negative(diff, out=diff)
+        scores[:, 0] = expit(diff)
+        return scores
+    if k > 8:
+        scores -= scores.max(axis=1, keepdims=True)
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=1, keepdims=True)
+        return scores
+    top = scores[:, 0].copy()
+    for c in range(1, k):
+        np.maximum(top, scores[:, c], out=top)
+    scores -= top[:, None]
+    np.exp(scores, out=scores)
+    total = scores[:, 0].copy()
+    for c in range(1, k):
+        total += scores[:, c]
+    scores /= total[:, None]
+    return scores
+
+
+def _score_rows(votes: np.ndarray, table: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """``base + sum over non-abstain votes of table[j * k + vote]`` per row, shape ``(n, k)``.
+
+    Scores are computed relative to class 0 (a per-row shift a softmax ignores), block by
+    block so memory stays bounded. Dense matrices: LFs are packed in groups whose joint votes
+    index one precomputed table (the group code is an exact small-integer matrix product), so
+    each row costs one lookup per group instead of one per LF. Sparse matrices (under 15%
+    votes): ``nonzero`` + ``bincount`` over the votes only.
+    """
+    n, m = votes.shape
+    k = table.shape[1]
+    rel = (table[:, 1:] - table[:, :1]).reshape(m, k, k - 1)  # [j, v, y - 1]
+    out = np.zeros((n, k))
+    if n == 0 or m == 0:
+        out += base
+        return out
+    sample = votes[:: max(1, n // 2000)]
+    if float((sample >= 0).mean()) >= 0.15:
+        _score_dense(votes, rel, out)
+    else:
+        rel_t = np.ascontiguousarray(rel.reshape(m * k, k - 1).T)
+        block = max(1, (1 << 22) // m)
+        for start in range(0, n, block):
+            part = votes[start : start + block]
+            rows, cols = np.nonzero(part >= 0)
+            idx = cols * k + part[rows, cols]
+            size = part.shape[0]
+            for c in range(k - 1):
+                out[start : start + size, c + 1] = np.bincount(
+                    rows, weights=rel_t[c][idx], minlength=size
+                )
+    out += base
+    return out
+
+
+def _score_dense(votes: np.ndarray, rel: np.ndarray, out: np.ndarray) -> None:
+    """Dense scoring by LF groups: ``out[:, 1:] += sum over groups of T_g[code_g(row)]``."""
+    n, m = votes.shape
+    k = rel.shape[1]
+    base = k + 1  # outcomes per LF: abstain, 0..k-1
+    size = max(1, int(np.log(4096) // np.log(base)))  # LFs per group, table <= 4096 rows
+    groups = [np.arange(s, min(s + size, m)) for s in range(0, m, size)]
+    # code of a row within group g: sum_i (vote_i + 1) * base**i (exact in float32)
+    weights = np.zeros((m, len(groups)), dtype=np.float32)
+    lut = np.zeros((m, base, k - 1))
+    lut[:, 1:, :] = rel
+    tables = []
+    for g, members in enumerate(groups):
+        powers = base ** np.arange(members.size)
+        weights[members, g] = powers
+        codes = np.arange(base**members.size)
+        digits = (codes[:, None] // powers[None, :]) % base  # [code, i] = vote_i + 1
+        table = np.zeros((codes.size, k - 1))
+        for i, j in enumerate(members):
+            table += lut[j, digits[:, i]]
+        tables.append(table)  # [code, y - 1]
+    starts = np.cumsum([0] + [t.shape[0] for t in tables[:-1]])
+    flat = np.concatenate(tables)  # [offset + code, y - 1]
+    shift = weights.sum(axis=0) + starts  # the +1 of every vote, and each group's offset
+    block = max(1, (1 << 20) // max(m, k * len(groups)))
+    for start in range(0, n, block):
+        part = votes[start : start + block].astype(np.float32)
+        idx = (part @ weights + shift).astype(np.intp)  # [row, group]
+        stop = start + part.shape[0]
+        if k == 2:
+            out[start:stop, 1] = flat[:, 0][idx].sum(axis=1)
+        else:
+            out[start:stop, 1:] = flat[idx].sum(axis=1)
+
+
+def _vote_design(patterns: np.ndarray, k: int) -> sp.csr_matrix:
+    """Sparse one-hot of the non-abstain votes: entry ``(i, j * k + v)`` is 1 when LF j voted v."""
+    n, m = patterns.shape
+    fired = patterns >= 0
+    counts = fired.sum(axis=1)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    rows, cols = np.nonzero(fired)
+    indices = cols.astype(np.int64) * k + patterns[rows, cols]
+    data = np.ones(indices.shape[0], dtype=np.float64)
+    return sp.csr_matrix((data, indices, indptr), shape=(n, m * k))
+
+
+def _majority_proba(design: sp.csr_matrix, m: int, k: int, prior: np.ndarray) -> np.ndarray:
+    """Majority-vote probabilities from the design matrix (ties split, empty rows -> prior)."""
+    counts = np.asarray(design @ sp.csr_matrix(np.tile(np.eye(k), (m, 1))).toarray())
+    top = counts.max(axis=1, keepdims=True)
+    proba = (counts == top).astype(np.float64)
+    proba /= proba.sum(axis=1, keepdims=True)
+    proba[top[:, 0] == 0] = prior
+    return proba
+
+
+def _predict_from_proba(proba: np.ndarray) -> np.ndarray:
+    return np.argmax(proba, axis=1).astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------------
+# the model
+# --------------------------------------------------------------------------------------------
+
+
+class LabelModel(BaseEstimator):
+    """Weak-supervision label model: learns each LF's reliability and returns class probabilities.
+
+    Parameters (keyword-only):
+        cardinality: number of classes ``k`` (votes are ``0..k-1``, ``-1`` = abstain).
+        class_balance: fixed class prior, shape ``(k,)`` (normalised). ``None`` (default)
+            estimates it from the votes.
+        lf_kind: ``"auto"`` (default) chooses a vote model per LF from its votes in the fit
+            data: an LF whose votes are all for one class (allowing at most 5% of them, or a
+            single vote, for other classes) is a *detector*, any other LF that voted is an
+            *annotator*. ``"detector"`` or ``"annotator"`` forces one model for every LF.
+        detector_prior: strength, in pseudo-votes, of the prior that pulls a detector's
+            precision towards the base rate of its class (an uninformative LF). Larger trusts
+            sparse evidence less.
+        annotator_prior: Dirichlet pseudo-counts ``(on_diagonal, off_diagonal)`` added to each
+            row of an annotator's confusion matrix; the default leans towards annotators being
+            right, as Dawid-Skene implementations do.
+        min_margin: a detector's vote always counts as evidence for its class: its precision
+            is kept at least ``1/k + min_margin``, so a lone vote names its class.
+        max_iter: maximum EM iterations.
+        tol: convergence threshold on the largest change of any log-likelihood ratio.
+        max_fit_rows: fit on at most this many rows (all gold rows plus a sample of the others);
+            ``None`` uses every row. The model has ``O(n_lfs * k**2)`` parameters, which 50k
+            rows pin down (raise it for many classes with rare ones); prediction always
+            scores every row.
+        random_state: None, an int or a ``numpy.random.Generator``; it only seeds the row
+            sample drawn when the data exceeds ``max_fit_rows`` (``None`` takes evenly spaced
+            rows, so the fit stays deterministic). EM itself draws no random numbers, and no
+            global RNG is touched.
+
+    The model. For each asset the class scores are
+    ``log pi_y + sum over the LFs that voted of log_lr_[j, vote, y]``, normalised with a softmax:
+    abstains add nothing. A *detector* j voting c contributes
+    ``log(rho_jc / pi_c)`` to class c and ``log((1 - rho_jc) / ((k - 1) pi_y))`` to every other
+    class y, where ``rho_jc = P(y = c | LF j votes c)`` is its precision: a lone vote gives the
+    posterior ``rho_jc`` for class c whatever the class balance. An *annotator* contributes
+    ``log P(vote | y)`` from its Dawid-Skene confusion matrix. EM alternates the posterior of
+    every distinct vote pattern (E) with precisions, confusions and class balance re-estimated
+    from the count-weighted posteriors (M), starting from majority vote. Gold labels passed to
+    :meth:`fit` replace the posterior of their rows at every step.
+
+    Why two vote models, and why abstains are not evidence: a keyword LF never votes
+    anything but its class, so a confusion matrix learns nothing from it (Dawid-Skene with
+    abstains as missing scores 0.53 on youtube), while a latent-class model that reads every
+    abstain as an outcome over-reads LFs that fire together (keyword LFs of one class do) and
+    collapses on sms and trec. Crowd workers vote every class and their abstains mean "not
+    asked": the confusion matrix is the right model for them. The choice is made per LF from
+    its votes and recorded in ``lf_role_``; the measurements are in
+    ``benchmarks/RESULTS-label-model.md``.
+
+    Limits. A detector's precision is learned from the rows where its vote meets other votes
+    (a lone vote says nothing about its own reliability), so a detector whose class has no
+    other detector only ever meets conflicting votes and its precision is underestimated;
+    its vote still counts for its class. Exact duplicate LFs are counted twice (they are
+    flagged by :meth:`lf_diagnostics`).
+
+    Fitted attributes:
+        classes_: ``arange(k)``.
+        n_lfs_: number of LFs (columns) seen at fit time.
+        class_balance_: ``(k,)`` class prior used for prediction (all-abstain rows get it).
+        lf_role_: ``(n_lfs,)`` str, ``"detector"``, ``"annotator"`` or ``"silent"`` (never
+            voted in the fit data: ignored).
+        lf_precision_: ``(n_lfs, k)`` ``P(y = v | LF votes v)``; NaN for classes it never voted.
+        lf_accuracy_: ``(n_lfs,)`` ``P(y = vote | LF votes)``; NaN for silent LFs.
+        confusion_: ``(n_lfs, k, k + 1)``: ``confusion_[j, y, 0]`` is ``P(LF j abstains | y)``
+            and ``confusion_[j, y, v + 1]`` is ``P(LF j votes v | y)`` (rows sum to 1). It is
+            descriptive (abstains are not used as evidence).
+        log_lr_: ``(n_lfs, k, k)``: ``log_lr_[j, v, y]`` is what LF j voting v adds to class y's
+            score.
+        lf_coverage_: ``(n_lfs,)`` share of fit rows where each LF voted.
+        n_iter_: EM iterations run. converged_: whether ``tol`` was reached.
+
+    Example:
+        >>> import numpy as np
+        >>> L = np.array([[0, 0, -1, -1], [1, 1, 1, 1], [0, -1, 0, -1], [1, -1, 1, 1],
+        ...               [0, 0, 0, -1], [1, 1, -1, -1], [-1, -1, -1, -1]])
+        >>> model = LabelModel(cardinality=2).fit(L)
+        >>> model.predict(L[:6]).tolist()
+        [0, 1, 0, 1, 0, 1]
+        >>> model.lf_role_.tolist()  # the last LF only ever votes class 1
+        ['annotator', 'annotator', 'annotator', 'detector']
+        >>> proba = model.predict_proba(L)  # the all-abstain row gets the class balance
+        >>> np.allclose(proba.sum(axis=1), 1), np.allclose(proba[6], model.class_balance_)
+        (True, True)
+    """
+
+    def __init__(
+        self,
+        *,
+        cardinality: int = 2,
+        class_balance: Any = None,
+        lf_kind: LFKind = "auto",
+        detector_prior: float = 2.0,
+        annotator_prior: tuple[float, float] = (1.0, 0.1),
+        min_margin: float = 0.01,
+        max_iter: int = 1000,
+        tol: float = 1e-4,
+        max_fit_rows: int | None = 50_000,
+        random_state: Any = None,
+    ) -> None:
+        self.cardinality = cardinality
+        self.class_balance = class_balance
+        self.lf_kind = lf_kind
+        self.detector_prior = detector_prior
+        self.annotator_prior = annotator_prior
+        self.min_margin = min_margin
+        self.max_iter = max_iter
+        self.tol = tol
+        self.max_fit_rows = max_fit_rows
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ validation
+    def _validated_hyperparameters(self) -> dict[str, Any]:
+        k = _check_cardinality(self.cardinality)
+        if self.lf_kind not in ("auto", "detector", "annotator"):
+            raise InputError(
+                f"lf_kind must be 'auto', 'detector' or 'annotator'; got {self.lf_kind!r}"
+            )
+        try:
+            on_diag, off_diag = (float(x) for x in self.annotator_prior)
+        except (TypeError, ValueError) as exc:
+            raise InputError(
+                f"annotator_prior must be a pair (on_diagonal, off_diagonal); got "
+                f"{self.annotator_prior!r}"
+            ) from exc
+        if off_diag <= 0 or on_diag < 0:
+            raise InputError(
+                f"annotator_prior needs on_diagonal >= 0 and off_diagonal > 0; got "
+                f"{self.annotator_prior!r}"
+            )
+        _check_number("detector_prior", self.detector_prior, low=0.0, low_open=True)
+        _check_number("min_margin", self.min_margin, low=0.0, high=1.0 - 1.0 / k)
+        if not (
+            isinstance(self.max_iter, int | np.integer)
+            and not isinstance(self.max_iter, bool)
+            and self.max_iter >= 1
+        ):
+            raise InputError(f"max_iter must be an int >= 1; got {self.max_iter!r}")
+        _check_number("tol", self.tol, low=0.0, low_open=True)
+        if self.max_fit_rows is not None and not (
+            isinstance(self.max_fit_rows, int | np.integer) and self.max_fit_rows >= 1
+        ):
+            raise InputError(f"max_fit_rows must be None or an int >= 1; got {self.max_fit_rows!r}")
+        _check_random_state(self.random_state)
+        return {
+            "k": k,
+            "prior": _check_class_balance(self.class_balance, k),
+            "on_diag": on_diag,
+            "off_diag": off_diag,
+        }
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, L: Any, y: Any = None) -> LabelModel:
+        """Learn LF reliabilities and the class balance from the vote matrix ``L``.
+
+        Args:
+            L: vote matrix ``(n_assets, n_lfs)``, classes ``0..k-1``, ``-1`` = abstain.
+            y: optional gold labels ``(n_assets,)``, ``-1`` where unknown; the known ones are
+                clamped during fitting and anchor the estimates (they may miss classes).
+
+        Returns:
+            self.
+        """
+        hp = self._validated_hyperparameters()
+        k = hp["k"]
+        votes = validate_votes(L, cardinality=k)
+        n, m = votes.shape
+        if n == 0:
+            raise InputError("L has no rows; fit needs at least one asset")
+        if m == 0:
+            raise InputError("L has no columns; fit needs at least one labeling function")
+        gold = None if y is None else validate_gold(y, n_assets=n, cardinality=k)
+        rows_used = _fit_rows(n, gold, self.max_fit_rows, self.random_state)
+        if rows_used is not None:
+            votes = votes[rows_used]
+            gold = None if gold is None else gold[rows_used]
+            n = votes.shape[0]
+        votes = votes.astype(np.int8 if k <= 127 else np.int32, copy=False)
+
+        # Compress to distinct (pattern, gold) rows.
+        if gold is not None and np.any(gold >= 0):
+            packed = compress_votes(np.concatenate([votes, gold[:, None]], axis=1))
+            patterns = packed.patterns[:, :m]
+            pattern_gold = packed.patterns[:, m].astype(np.int64)
+        else:
+            packed = compress_votes(votes)
+            patterns = packed.patterns
+            pattern_gold = None
+        weights = packed.counts.astype(np.float64)
+        design = _vote_design(patterns, k)
+
+        vote_counts = np.asarray(design.T @ weights).reshape(m, k)  # [j, v]
+        fired = vote_counts.sum(axis=1)
+        roles = np.full(m, _SILENT, dtype=np.int8)
+        active = fired > 0
+        if self.lf_kind == "detector":
+            roles[active] = _DETECTOR
+        elif self.lf_kind == "annotator":
+            roles[active] = _ANNOTATOR
+        else:
+            # a detector votes one class only; a few stray votes (<= 5%, or a single one) do
+            # not make it an annotator, whose confusion matrix would learn nothing from it
+            minority = fired - vote_counts.max(axis=1)
+            is_det = minority <= np.maximum(1.0, _STRAY_SHARE * fired)
+            roles[active & is_det] = _DETECTOR
+            roles[active & ~is_det] = _ANNOTATOR
+
+        fixed_prior = hp["prior"]
+        uniform = np.full(k, 1.0 / k)
+        q = _majority_proba(design, m, k, uniform if fixed_prior is None else fixed_prior)
+        clamp = None
+        if pattern_gold is not None:
+            clamp = pattern_gold >= 0
+            q[clamp] = np.eye(k)[pattern_gold[clamp]]
+
+        state = _EMState(
+            k=k,
+            m=m,
+            roles=roles,
+            vote_counts=vote_counts,
+            n_total=float(weights.sum()),
+            detector_prior=float(self.detector_prior),
+            on_diag=hp["on_diag"],
+            off_diag=hp["off_diag"],
+            floor=1.0 / k + float(self.min_margin),
+            fixed_prior=fixed_prior,
+            weights=weights,
+        )
+        weighted_design_t = _WeightedTranspose(design, weights)
+        log_lr, prior = state.m_step(weighted_design_t, q)
+        converged = False
+        n_iter = 0
+        for n_iter in range(1, int(self.max_iter) + 1):  # noqa: B007
+            scores = design @ log_lr.reshape(m * k, k)
+            scores += np.log(prior)
+            q = _softmax_rows(scores)
+            if clamp is not None:
+                q[clamp] = np.eye(k)[pattern_gold[clamp]]
+            new_log_lr, new_prior = state.m_step(weighted_design_t, q)
+            change = max(
+                float(np.max(np.abs(new_log_lr - log_lr))),
+                float(np.max(np.abs(np.log(new_prior) - np.log(prior)))),
+            )
+            log_lr, prior = new_log_lr, new_prior
+            if change < self.tol:
+                converged = True
+                break
+        if not converged:
+            logger.warning(
+                "LabelModel EM did not converge in %d iterations (last change %.2g > tol %.2g); "
+                "raise max_iter or tol",
+                n_iter,
+                change,
+                self.tol,
+            )
+
+        self.classes_ = np.arange(k)
+        self.n_lfs_ = m
+        self.n_features_in_ = m
+        self.n_fit_rows_ = int(n)
+        self.class_balance_ = prior
+        self.log_lr_ = log_lr
+        self.lf_role_ = np.array([_ROLE_NAMES[r] for r in roles], dtype=object)
+        self.lf_coverage_ = fired / float(n)
+        self.lf_precision_ = state.precision(weighted_design_t, q)
+        with np.errstate(invalid="ignore"):
+            share = vote_counts / np.where(fired > 0, fired, 1.0)[:, None]
+            self.lf_accuracy_ = np.where(
+                active, np.nansum(np.nan_to_num(self.lf_precision_) * share, axis=1), np.nan
+            )
+        self.confusion_ = state.confusion(log_lr, prior, self.lf_coverage_)
+        self.n_iter_ = n_iter
+        self.converged_ = converged
+        logger.debug(
+            "LabelModel fitted: %d rows, %d patterns, %d detectors, %d annotators, %d iterations",
+            n,
+            patterns.shape[0],
+            int((roles == _DETECTOR).sum()),
+            int((roles == _ANNOTATOR).sum()),
+            n_iter,
+        )
+        return self
+
+    # ------------------------------------------------------------------ predict
+    def predict_proba(self, L: Any) -> np.ndarray:
+        """Class probabilities ``(n_assets, k)``; rows sum to 1. All-abstain rows get
+        ``class_balance_``."""
+        _check_fitted(self)
+        k = len(self.classes_)
+        votes = validate_votes(L, cardinality=k, n_lfs=self.n_lfs_)
+        if votes.shape[0] == 0:
+            return np.zeros((0, k))
+        table = self.log_lr_.reshape(self.n_lfs_ * k, k)
+        return _softmax_rows(_score_rows(votes, table, np.log(self.class_balance_)))
+
+    def predict(self, L: Any) -> np.ndarray:
+        """Most probable class per asset, ``(n_assets,)`` int; exact ties go to the lowest class
+        id (as ``numpy.argmax``)."""
+        return _predict_from_proba(self.predict_proba(L))
+
+    # ------------------------------------------------------------------ diagnostics
+    def lf_diagnostics(self, L: Any) -> Any:
+        """Per-LF diagnostics from the fitted model and the votes ``L``, as a polars DataFrame.
+
+        One row per LF in column order, with columns ``estimated_accuracy`` (Float64, null for
+        LFs that never voted at fit time), ``worse_than_random`` (Boolean: its estimated
+        accuracy is significantly below that of a random voter with its vote distribution),
+        ``never_fires`` (Boolean: no vote in ``L``) and ``near_duplicate_of`` (Int64: the
+        lowest-index earlier LF it agrees with on at least 95% of the rows where either votes,
+        null if none).
+
+        Example:
+            >>> import numpy as np
+            >>> L = np.array([[0, 0, -1], [1, 1, -1], [0, 0, -1], [1, 1, -1]])
+            >>> diag = LabelModel().fit(L).lf_diagnostics(L)
+            >>> diag["near_duplicate_of"].to_list(), diag["never_fires"].to_list()
+            ([None, 0, None], [False, False, True])
+        """
+        import polars as pl
+
+        _check_fitted(self)
+        k = len(self.classes_)
+        votes = validate_votes(L, cardinality=k, n_lfs=self.n_lfs_)
+        return pl.DataFrame(
+            {
+                "estimated_accuracy": pl.Series(
+                    [None if np.isnan(a) else float(a) for a in self.lf_accuracy_],
+                    dtype=pl.Float64,
+                ),
+                "worse_than_random": pl.Series(self._worse_than_random(), dtype=pl.Boolean),
+                "never_fires": pl.Series((votes < 0).all(axis=0).tolist(), dtype=pl.Boolean),
+                "near_duplicate_of": pl.Series(near_duplicates(votes, k=k), dtype=pl.Int64),
+            }
+        )
+
+    def _worse_than_random(self) -> list[bool]:
+        out = []
+        pi = self.class_balance_
+        for j in range(self.n_lfs_):
+            acc = self.lf_accuracy_[j]
+            rates = self.confusion_[j, :, 1:].T @ pi  # P(vote = v)
+            total = rates.sum()
+            if np.isnan(acc) or total <= 0:
+                out.append(False)
+                continue
+            share = rates / total
+            chance = float(share @ pi)
+            n_votes = max(self.lf_coverage_[j] * self._n_fit_rows(), 1.0)
+            se = np.sqrt(max(chance * (1 - chance), 1e-12) / n_votes)
+            out.append(bool(acc < chance - 2 * se))
+        return out
+
+    def _n_fit_rows(self) -> float:
+        return float(getattr(self, "n_fit_rows_", 1.0))
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> None:
+        """Write the fitted model to ``path`` as JSON (never pickle)."""
+        _check_fitted(self)
+        payload = {
+            "format": _FORMAT,
+            "format_version": _FORMAT_VERSION,
+            "params": _json_params(self.get_params()),
+            "fitted": {
+                "n_lfs": int(self.n_lfs_),
+                "n_fit_rows": int(self.n_fit_rows_),
+                "class_balance": self.class_balance_.tolist(),
+                "log_lr": self.log_lr_.tolist(),
+                "lf_role": [str(r) for r in self.lf_role_],
+                "lf_coverage": self.lf_coverage_.tolist(),
+                "lf_precision": _nan_to_none(self.lf_precision_),
+                "lf_accuracy": _nan_to_none(self.lf_accuracy_),
+                "confusion": self.confusion_.tolist(),
+                "n_iter": int(self.n_iter_),
+                "converged": bool(self.converged_),
+            },
+        }
+        Path(path).write_text(json.dumps(payload), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> LabelModel:
+        """Read a model written by :meth:`save`."""
+        payload = _read_model_file(path, _FORMAT, _FORMAT_VERSION)
+        params = dict(payload["params"])
+        if params.get("annotator_prior") is not None:
+            params["annotator_prior"] = tuple(params["annotator_prior"])
+        model = cls(**params)
+        fitted = payload["fitted"]
+        k = int(model.cardinality)
+        model.classes_ = np.arange(k)
+        model.n_lfs_ = int(fitted["n_lfs"])
+        model.n_features_in_ = model.n_lfs_
+        model.n_fit_rows_ = int(fitted["n_fit_rows"])
+        model.class_balance_ = np.asarray(fitted["class_balance"], dtype=np.float64)
+        model.log_lr_ = np.asarray(fitted["log_lr"], dtype=np.float64).reshape(model.n_lfs_, k, k)
+        model.lf_role_ = np.array(fitted["lf_role"], dtype=object)
+        model.lf_coverage_ = np.asarray(fitted["lf_coverage"], dtype=np.float64)
+        model.lf_precision_ = _none_to_nan(fitted["lf_precision"]).reshape(model.n_lfs_, k)
+        model.lf_accuracy_ = _none_to_nan(fitted["lf_accuracy"]).reshape(model.n_lfs_)
+        model.confusion_ = np.asarray(fitted["confusion"], dtype=np.float64).reshape(
+            model.n_lfs_, k, k + 1
+        )
+        model.n_iter_ = int(fitted["n_iter"])
+        model.converged_ = bool(fitted["converged"])
+        return model
+
+
+# --------------------------------------------------------------------------------------------
+# EM internals
+# --------------------------------------------------------------------------------------------
+
+
+class _WeightedTranspose:
+    """``design.T @ diag(weights)`` as an operator, without building the weighted copy."""
+
+    def __init__(self, design: sp.csr_matrix, weights: np.ndarray) -> None:
+        self.design_t = design.T  # CSC view, no copy
+        self.weights = weights[:, None]
+
+    def __matmul__(self, q: np.ndarray) -> np.ndarray:
+        return np.asarray(self.design_t @ (q * self.weights))
+
+
+class _EMState:
+    """The M-step: parameters (as log-likelihood ratios) from count-weighted posteriors."""
+
+    def __init__(
+        self,
+        *,
+        k: int,
+        m: int,
+        roles: np.ndarray,
+        vote_counts: np.ndarray,
+        n_total: float,
+        detector_prior: float,
+        on_diag: float,
+        off_diag: float,
+        floor: float,
+        fixed_prior: np.ndarray | None,
+        weights: np.ndarray,
+    ) -> None:
+        self.k, self.m = k, m
+        self.weights = weights
+        self.roles = roles
+        self.vote_counts = vote_counts
+        self.n_total = n_total
+        self.detector_prior = detector_prior
+        self.dirichlet = np.full((k, k), off_diag) + np.eye(k) * on_diag  # [y, v]
+        self.floor = min(floor, 1.0 - 1e-4)
+        self.fixed_prior = fixed_prior
+        self.det = np.flatnonzero(roles == _DETECTOR)
+        self.ann = np.flatnonzero(roles == _ANNOTATOR)
+        # a detector's own class (the only one it votes when lf_kind="auto")
+        self.target = np.argmax(vote_counts, axis=1)
+
+    def sufficient(self, weighted_design_t: _WeightedTranspose, q: np.ndarray) -> np.ndarray:
+        """``S[j, v, y]``: count-weighted posterior mass of class y over rows where j voted v."""
+        return np.asarray(weighted_design_t @ q).reshape(self.m, self.k, self.k)
+
+    def class_prior(self, q_mass: np.ndarray) -> np.ndarray:
+        if self.fixed_prior is not None:
+            return self.fixed_prior
+        prior = (q_mass + 1.0) / (self.n_total + self.k)
+        return prior / prior.sum()
+
+    def detector_precision(self, stats: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        """``rho[d, v]`` for detectors: precision of each vote value, shrunk to the base rate."""
+        k = self.k
+        hits = stats[self.det][:, np.arange(k), np.arange(k)]  # [d, v]
+        counts = self.vote_counts[self.det]
+        rho = (hits + self.detector_prior * prior[None, :]) / (counts + self.detector_prior)
+        # the class a detector names: its vote stays evidence for that class
+        own = (np.arange(len(self.det)), self.target[self.det])
+        rho[own] = np.maximum(rho[own], self.floor)
+        return np.clip(rho, _EPS, 1.0 - _EPS)
+
+    def m_step(
+        self, weighted_design_t: _WeightedTranspose, q: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        k = self.k
+        stats = self.sufficient(weighted_design_t, q)
+        prior = self.class_prior(self.weights @ q)
+        log_prior = np.log(prior)
+        log_lr = np.zeros((self.m, k, k))
+        if self.ann.size:
+            conf = stats[self.ann].transpose(0, 2, 1) + self.dirichlet  # [a, y, v]
+            conf /= conf.sum(axis=2, keepdims=True)
+            log_lr[self.ann] = np.log(conf).transpose(0, 2, 1)  # [a, v, y]
+        if self.det.size:
+            rho = self.detector_precision(stats, prior)  # [d, v]
+            wrong = np.log((1.0 - rho) / (k - 1))[:, :, None] - log_prior[None, None, :]
+            right = np.log(rho) - log_prior[None, :]
+            block = np.broadcast_to(wrong, (self.det.size, k, k)).copy()
+            block[:, np.arange(k), np.arange(k)] = right
+            block[self.vote_counts[self.det] == 0] = 0.0  # values it never votes
+            log_lr[self.det] = block
+        return log_lr, prior
+
+    def precision(self, weighted_design_t: _WeightedTranspose, q: np.ndarray) -> np.ndarray:
+        """``P(y = v | LF votes v)`` per LF and class under the fitted posteriors (unclipped)."""
+        stats = self.sufficient(weighted_design_t, q)
+        hits = stats[:, np.arange(self.k), np.arange(self.k)]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = hits / self.vote_counts
+        out[self.vote_counts == 0] = np.nan
+        out[self.roles == _SILENT] = np.nan
+        return out
+
+    def confusion(self, log_lr: np.ndarray, prior: np.ndarray, coverage: np.ndarray) -> np.ndarray:
+        """``P(vote | y)`` per LF with the abstain probability in column 0 (descriptive)."""
+        k, m = self.k, self.m
+        out = np.zeros((m, k, k + 1))
+        out[:, :, 0] = 1.0
+        rates = self.vote_counts / max(self.n_total, 1.0)  # P(LF j votes v)
+        for j in range(m):
+            if self.roles[j] == _SILENT:
+                continue
+            if self.roles[j] == _ANNOTATOR:
+                fire = coverage[j]
+                p_vote = fire * np.exp(log_lr[j]).T  # [y, v]
+            else:
+                # P(vote v | y) = P(v) * P(y | v) / P(y) = P(v) * exp(log_lr)
+                p_vote = rates[j][None, :] * np.exp(log_lr[j]).T
+                p_vote[:, rates[j] == 0] = 0.0
+            p_vote = np.clip(p_vote, 0.0, 1.0)
+            total = p_vote.sum(axis=1)
+            scale = np.where(total > 1.0, 1.0 / np.maximum(total, _EPS), 1.0)
+            p_vote *= scale[:, None]
+            out[j, :, 1:] = p_vote
+            out[j, :, 0] = 1.0 - p_vote.sum(axis=1)
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# helpers used by several models
+# --------------------------------------------------------------------------------------------
+
+
+def near_duplicates(votes: np.ndarray, *, k: int, threshold: float = 0.95) -> list[int | None]:
+    """For each LF, the lowest-index earlier LF whose votes match it on at least ``threshold``
+    of the rows where either of the two votes (``None`` if there is none).
+
+    Only pairs that agree often enough to qualify are examined (sparse products), so it
+    scales to thousands of LFs.
+
+    Example:
+        >>> near_duplicates(np.array([[0, 0, 1], [1, 1, -1], [-1, -1, 0]]), k=2)
+        [None, 0, None]
+    """
+    n, m = votes.shape
+    if m < 2 or n == 0:
+        return [None] * m
+    fired = votes >= 0
+    n_fired = fired.sum(axis=0).astype(np.float64)
+    agree = sp.csr_matrix((m, m))
+    for v in range(k):
+        hit = sp.csc_matrix(votes == v, dtype=np.float64)
+        if hit.nnz:
+            agree = agree + (hit.T @ hit)
+    agree = sp.triu(agree, k=1).tocoo()  # pairs (earlier, later)
+    first, second, same = agree.row, agree.col, agree.data
+    # agree / either >= threshold needs agree >= threshold * max(n_first, n_second)
+    keep = same >= threshold * np.maximum(n_fired[first], n_fired[second]) - 1e-9
+    out: list[int | None] = [None] * m
+    for a, b, s in sorted(zip(first[keep], second[keep], same[keep], strict=True)):
+        if out[b] is not None:
+            continue
+        both = float(np.count_nonzero(fired[:, a] & fired[:, b]))
+        either = n_fired[a] + n_fired[b] - both
+        if either > 0 and s / either >= threshold:
+            out[b] = int(a)
+    return out
+
+
+def _check_number(
+    name: str, value: Any, *, low: float, high: float | None = None, low_open: bool = False
+) -> None:
+    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+    if ok:
+        ok = np.isfinite(value) and (value > low if low_open else value >= low)
+        ok = ok and (high is None or value < high)
+    if not ok:
+        lower = f"> {low:g}" if low_open else f">= {low:g}"
+        upper = "" if high is None else f" and < {high:.3g}"
+        raise InputError(f"{name} must be a number {lower}{upper}; got {value!r}")
+
+
+def _fit_rows(
+    n: int, gold: np.ndarray | None, max_rows: int | None, random_state: Any
+) -> np.ndarray | None:
+    """Row indices to fit on when ``n > max_rows`` (every gold row plus a sample), else None."""
+    if max_rows is None or n <= max_rows:
+        return None
+    labelled = np.zeros(n, dtype=bool) if gold is None else gold >= 0
+    others = np.flatnonzero(~labelled)
+    size = max(int(max_rows) - int(labelled.sum()), 0)
+    if size >= others.size:
+        return None
+    if random_state is None:
+        picked = others[(np.arange(size, dtype=np.int64) * others.size) // max(size, 1)]
+    else:
+        rng = np.random.default_rng(random_state)
+        picked = np.sort(rng.choice(others, size=size, replace=False))
+    return np.sort(np.concatenate([np.flatnonzero(labelled), picked]))
+
+
+def _check_random_state(random_state: Any) -> None:
+    if random_state is None or isinstance(random_state, np.random.Generator):
+        return
+    if isinstance(random_state, int | np.integer) and not isinstance(random_state, bool):
+        return
+    raise InputError(
+        f"random_state must be None, an int or a numpy.random.Generator; got {random_state!r}"
+    )
+
+
+def _json_params(params: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in params.items():
+        if isinstance(value, np.random.Generator):
+            value = None  # a generator cannot be stored; fitting does not depend on it
+        elif isinstance(value, np.ndarray):
+            value = value.tolist()
+        elif isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, np.integer):
+            value = int(value)
+        elif isinstance(value, np.floating):
+            value = float(value)
+        out[key] = value
+    return out
+
+
+def _nan_to_none(arr: np.ndarray) -> Any:
+    return np.where(np.isnan(arr), None, arr).tolist()
+
+
+def _none_to_nan(values: Any) -> np.ndarray:
+    arr = np.array(values, dtype=object)
+    return np.where(arr == None, np.nan, arr).astype(np.float64)  # noqa: E711
+
+
+def _read_model_file(path: str | Path, fmt: str, version: int) -> dict[str, Any]:
+    try:
+        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LabelModelFileError(f"{str(path)!r} is not a saved model (JSON): {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise LabelModelFileError(
+            f"{str(path)!r} holds {found!r}, not a {fmt} file; load it with the class that saved it"
+        )
+    if payload.get("format_version") != version:
+        raise LabelModelFileError(
+            f"{str(path)!r} is {fmt} format version {payload.get('format_version')!r}; this "
+            f"version of enrich reads version {version}. Refit and save the model again"
+        )
+    return payload
