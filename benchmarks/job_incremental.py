@@ -1,0 +1,222 @@
+"""The nightly job at scale: a full run, then a run with 1% new assets, local and on Dask.
+
+Builds ``--assets`` assets (default 1,000,000) in ``--files`` Parquet files: real YouTube
+comment texts (the bundled UCI set, resampled with seed 0), the video as a slice column, and a
+precomputed 384-d float32 embedding per asset (random normal, seed 0). The job applies 8
+keyword/regex LFs to the text and one embedding prototype LF to the vectors, fits the label
+model on every vote and writes the Delta table; then ``--new-fraction`` new assets arrive in
+one more file and the job runs again. ``local-lean`` is the same job without gaps, review
+queue or slices: what is left is the floor of a run's fixed costs. Each run is its own
+process, so its peak RSS is its own; the figures are the time ``run_job`` takes (reading,
+voting, fitting, writing the table, runs row and reports) and the wall time of the process.
+
+Run from the repository root::
+
+    .venv/bin/python -m benchmarks.job_incremental                        # 1M assets
+    .venv/bin/python -m benchmarks.job_incremental --assets 100000 --files 10   # quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+DIM = 384
+LFS = """
+import numpy as np
+from labeling_functions.builders import keyword_lf, regex_lf
+from labeling_functions.embedding_lfs import prototype_lf
+
+check_out = keyword_lf("check_out", ["check out", "check my", "look at my"], label="SPAM")
+subscribe = keyword_lf("subscribe", ["subscribe", "sub4sub", "subscribers"], label="SPAM")
+my_channel = keyword_lf("my_channel", ["my channel", "my video", "my music"], label="SPAM")
+please = keyword_lf("please", ["please", "plz", "pls"], label="SPAM")
+link = regex_lf("link", r"https?://|www\\.|\\.com\\b", label="SPAM", ignore_case=True)
+money = regex_lf("money", r"\\b(?:free|earn|money|giveaway)\\b", label="SPAM", ignore_case=True)
+song = keyword_lf("song", ["song", "love", "beautiful", "voice"], label="HAM")
+best = keyword_lf("best", ["best", "lyrics", "dance"], label="HAM")
+near_ham = prototype_lf(
+    "near_ham",
+    np.random.default_rng(1).standard_normal((5, 384)).astype("float32"),
+    label="HAM",
+    column="embedding",
+    threshold=0.12,
+)
+"""
+
+LEAN = """
+[gaps]
+enabled = false
+
+[review]
+enabled = false
+"""
+
+JOB = """
+[source]
+path = "data/*.parquet"
+text_column = "text"
+embedding_column = "embedding"
+slice_columns = ["video"]
+
+[labeling_functions]
+sources = ["lfs.py"]
+classes = ["HAM", "SPAM"]
+
+[output]
+path = "{table}"
+lock_timeout = 5
+
+{extra}
+[engine]
+kind = "{kind}"
+n_workers = 2
+threads_per_worker = 1
+partition_size = {partition}
+"""
+
+
+def make_data(root: Path, n_assets: int, n_files: int, new_fraction: float) -> Path:
+    """Write the base files into ``root/data`` and the new assets to ``root/new.parquet``."""
+    from enrich.datasets import load_youtube_spam
+
+    comments = load_youtube_spam().select("text", "video")
+    rng = np.random.default_rng(0)
+    n_new = max(1, round(n_assets * new_fraction))
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    per_file = -(-n_assets // n_files)
+    start = 0
+    chunks = [(f"data/part-{i:03d}.parquet", per_file) for i in range(n_files)]
+    chunks.append(("new.parquet", n_new))
+    for name, size in chunks:
+        size = min(size, n_assets - start) if name != "new.parquet" else size
+        if size <= 0:
+            continue
+        rows = comments[rng.integers(0, comments.height, size)]
+        vectors = rng.standard_normal((size, DIM), dtype=np.float32)
+        frame = rows.with_columns(
+            pl.Series("asset_id", [f"a{i:09d}" for i in range(start, start + size)]),
+            pl.Series("embedding", vectors),
+        ).select("asset_id", "text", "video", "embedding")
+        frame.write_parquet(root / name)
+        start += size
+    return root / "new.parquet"
+
+
+def run_once(job: Path) -> dict[str, Any]:
+    """Run the job in a fresh process; its run record's figures plus the wall time."""
+    code = (
+        "import json, sys, time; from enrich.config import load_job_config; "
+        "from enrich.job import run_job; start = time.perf_counter(); "
+        f"r = run_job(load_job_config({str(job)!r}), progress=False); "
+        "took = time.perf_counter() - start; "
+        "print(json.dumps({'duration_s': took, "
+        "'peak_rss_mb': r.record['peak_rss_mb'], 'timings': r.record['timings'], "
+        "'counts': dict(r.counts)}))"
+    )
+    env = dict(os.environ)  # import this checkout's packages whatever the working folder
+    repo = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (repo, env.get("PYTHONPATH")) if p)
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=job.parent, env=env, capture_output=True, text=True
+    )
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"job failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    figures["wall_s"] = round(wall, 2)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--assets", type=int, default=1_000_000)
+    parser.add_argument("--files", type=int, default=20)
+    parser.add_argument("--new-fraction", type=float, default=0.01)
+    parser.add_argument(
+        "--runs",
+        default="local,local-lean,dask",
+        help="which jobs: local, dask, and/or local-lean (no gaps, review or slices)",
+    )
+    parser.add_argument("--partition-size", type=int, default=100_000)
+    parser.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder")
+    args = parser.parse_args(argv)
+    engines = [e for e in args.runs.split(",") if e]
+
+    root = args.workdir or Path(tempfile.mkdtemp(prefix="enrich-job-bench-"))
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        start = time.perf_counter()
+        new_file = make_data(root, args.assets, args.files, args.new_fraction)
+        took = time.perf_counter() - start
+        print(f"data: {args.assets:,} assets in {args.files} files ({took:.0f} s)")
+        (root / "lfs.py").write_text(LFS)
+        jobs = {}
+        for name in engines:
+            jobs[name] = root / f"{name}.toml"
+            text = JOB.format(
+                table=f"out-{name}/enriched",
+                kind=name.split("-")[0],
+                partition=args.partition_size,
+                extra=LEAN if name.endswith("-lean") else "",
+            )
+            if name.endswith("-lean"):
+                text = text.replace('slice_columns = ["video"]', "slice_columns = []")
+            jobs[name].write_text(text)
+        results: dict[str, dict[str, Any]] = {}
+        for kind in engines:
+            results[f"{kind} full"] = run_once(jobs[kind])
+            print(f"{kind} full run: {results[f'{kind} full']}")
+        shutil.move(new_file, root / "data" / "part-new.parquet")
+        for kind in engines:
+            results[f"{kind} +new"] = run_once(jobs[kind])
+            print(f"{kind} incremental run: {results[f'{kind} +new']}")
+        print()
+        print(report(results, args, engines))
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def report(results: dict[str, dict[str, Any]], args: argparse.Namespace, engines: list[str]) -> str:
+    lines = [
+        f"Machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"polars {pl.__version__}; {args.assets:,} assets, {args.files} files, "
+        f"{args.new_fraction:.0%} new.",
+        "",
+        "| engine | run | assets voted | rows written | job s | process s | peak RSS MB "
+        "| incremental / full (job s) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for kind in engines:
+        full, new = results[f"{kind} full"], results[f"{kind} +new"]
+        for label, figures in (("full", full), ("+new", new)):
+            ratio = f"{new['duration_s'] / full['duration_s']:.1%}" if label == "+new" else ""
+            counts = figures["counts"]
+            lines.append(
+                f"| {kind} | {label} | {counts['n_voted']:,} | {counts['n_written']:,} | "
+                f"{figures['duration_s']:.1f} | {figures['wall_s']:.1f} | "
+                f"{figures['peak_rss_mb']:,.0f} | {ratio} |"
+            )
+    lines.append("")
+    for name, figures in results.items():
+        phases = ", ".join(f"{k} {v:.1f}" for k, v in figures["timings"].items())
+        lines.append(f"- {name}: {phases}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,494 @@
+"""The batch job's configuration: one typed, validated model, loaded from TOML in one place.
+
+A job file has the sections ``[source]``, ``[embeddings]``, ``[labeling_functions]``,
+``[label_model]``, ``[gold]``, ``[gaps]``, ``[review]``, ``[output]`` and ``[engine]``.
+Unknown keys are refused and every error names its key path (``output.path``) and what is
+allowed. Relative paths in a job file are read relative to the file's folder.
+:func:`example_job_toml` is the commented example ``enrich init`` writes.
+
+>>> config = JobConfig.model_validate({
+...     "source": {"path": "comments.parquet", "text_column": "text"},
+...     "labeling_functions": {"sources": ["labeling_functions.packs.youtube_spam:LFS"],
+...                            "classes": ["HAM", "SPAM"]},
+...     "output": {"path": "out/enriched"},
+... })
+>>> config.engine.kind, config.output.proba_tolerance
+('local', 0.005)
+>>> JobConfig.model_validate({"source": {"path": "x"}, "output": {"path": "y", "pth": 1},
+...                           "labeling_functions": {"sources": ["m:a"], "classes": ["A"]}})
+Traceback (most recent call last):
+...
+enrich.config.JobConfigError: job config: 1 problem: output.pth: unknown key; allowed keys ...
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from enrich.errors import InputError
+
+__all__ = [
+    "EmbeddingsConfig",
+    "EngineConfig",
+    "GapsConfig",
+    "GoldConfig",
+    "JobConfig",
+    "JobConfigError",
+    "LabelModelConfig",
+    "LabelingFunctionsConfig",
+    "OutputConfig",
+    "ReviewConfig",
+    "SourceConfig",
+    "example_job_toml",
+    "load_job_config",
+    "split_lf_source",
+]
+
+logger = logging.getLogger(__name__)
+
+SourceFormat = Literal["auto", "parquet", "csv", "delta"]
+EncoderKind = Literal["text", "image", "precomputed"]
+EngineKind = Literal["local", "dask"]
+OnError = Literal["raise", "abstain"]
+
+
+class JobConfigError(InputError):
+    """A job configuration is invalid: the message names each key path and what is allowed."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class SourceConfig(_Section):
+    """``[source]``: where the assets are and which columns mean what."""
+
+    path: str | list[str] = Field(
+        description="A file, a folder, a glob (data/*.parquet) or a list of them; for "
+        "format='delta' the table's folder."
+    )
+    format: SourceFormat = "auto"
+    id_column: str = "asset_id"
+    text_column: str | None = None
+    image_column: str | None = None
+    embedding_column: str | None = None
+    slice_columns: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _paths_not_empty(self) -> SourceConfig:
+        paths = [self.path] if isinstance(self.path, str) else self.path
+        if not paths or any(not p.strip() for p in paths):
+            raise ValueError("path: must name at least one file, folder or glob (got an empty one)")
+        return self
+
+    @property
+    def paths(self) -> list[str]:
+        """``path`` as a list."""
+        return [self.path] if isinstance(self.path, str) else list(self.path)
+
+
+class EmbeddingsConfig(_Section):
+    """``[embeddings]``: embed new or changed assets (cached by content hash and encoder)."""
+
+    enabled: bool = False
+    encoder: EncoderKind | None = None
+    model: str | None = None
+    column: str | None = None
+    batch_size: int = Field(64, ge=1)
+    cache_path: str | None = None
+    output_column: str = "embedding"
+
+
+class LabelingFunctionsConfig(_Section):
+    """``[labeling_functions]``: where the LFs live and the classes they vote for."""
+
+    sources: list[str] = Field(min_length=1)
+    classes: list[str] = Field(min_length=1)
+    on_error: OnError = "raise"
+
+    @model_validator(mode="after")
+    def _unique_classes(self) -> LabelingFunctionsConfig:
+        if len(set(self.classes)) != len(self.classes) or not all(c for c in self.classes):
+            raise ValueError(f"classes: must be unique, non-empty names; got {self.classes}")
+        return self
+
+
+class LabelModelConfig(_Section):
+    """``[label_model]``: the label model's seed and keyword options."""
+
+    random_state: int | None = 0
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class GoldConfig(_Section):
+    """``[gold]``: known labels, from a source column and/or a reviewed gold table."""
+
+    column: str | None = None
+    path: str | None = None
+    use_in_fit: bool = False
+
+
+class GapsConfig(_Section):
+    """``[gaps]``: find weak classes and slices; with embeddings, similar assets to review."""
+
+    enabled: bool = True
+    confident_above: float = Field(0.8, gt=0, le=1)
+    min_confident: int = Field(20, ge=0)
+    min_slice_size: int = Field(20, ge=1)
+    weak_below: float = Field(0.8, gt=0, le=1)
+    candidates_per_gap: int = Field(10, ge=0)
+
+
+class ReviewConfig(_Section):
+    """``[review]``: which assets go to the review queue."""
+
+    enabled: bool = True
+    below_confidence: float = Field(0.7, gt=0, le=1)
+    max_items: int = Field(500, ge=0)
+
+
+class OutputConfig(_Section):
+    """``[output]``: the Delta table, the runs table, the reports and the run lock."""
+
+    path: str
+    runs_path: str | None = None
+    reports_dir: str | None = None
+    proba_tolerance: float = Field(0.005, ge=0, lt=1)
+    lock_timeout: float = Field(60.0, ge=0)
+
+
+class EngineConfig(_Section):
+    """``[engine]``: where the work runs: this machine's processes, or a Dask cluster."""
+
+    kind: EngineKind = "local"
+    n_jobs: int = Field(1, ge=-1)
+    address: str | None = None
+    n_workers: int = Field(2, ge=1)
+    threads_per_worker: int = Field(1, ge=1)
+    partition_size: int = Field(50_000, ge=1)
+
+    @model_validator(mode="after")
+    def _n_jobs_not_zero(self) -> EngineConfig:
+        if self.n_jobs == 0:
+            raise ValueError("n_jobs: must be a positive number of processes or -1 (all cores)")
+        return self
+
+
+class JobConfig(_Section):
+    """A whole job: every section of the job file, validated.
+
+    Relative paths are resolved by :func:`load_job_config` against the job file's folder;
+    :meth:`resolved` does it for a config built in Python.
+    """
+
+    source: SourceConfig
+    embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig)
+    labeling_functions: LabelingFunctionsConfig
+    label_model: LabelModelConfig = Field(default_factory=LabelModelConfig)
+    gold: GoldConfig = Field(default_factory=GoldConfig)
+    gaps: GapsConfig = Field(default_factory=GapsConfig)
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
+    output: OutputConfig
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+
+    @model_validator(mode="after")
+    def _embedding_input(self) -> JobConfig:
+        emb = self.embeddings
+        if not emb.enabled:
+            return self
+        kind = emb.encoder or _default_encoder(self.source)
+        if kind is None:
+            raise ValueError(
+                "embeddings.encoder: embeddings are enabled but the source declares no "
+                "text_column, image_column or embedding_column; set one, or set "
+                "embeddings.enabled = false"
+            )
+        if emb.column is None and _input_column(self.source, kind) is None:
+            wanted = {"text": "text_column", "image": "image_column"}.get(kind, "embedding_column")
+            raise ValueError(
+                f"embeddings.encoder: encoder {kind!r} needs source.{wanted} (or "
+                "embeddings.column) to say which column to read"
+            )
+        return self
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> JobConfig:  # type: ignore[override]
+        """Validate a mapping; errors become one :class:`JobConfigError` naming key paths."""
+        try:
+            return super().model_validate(obj, **kwargs)
+        except pydantic.ValidationError as exc:
+            raise JobConfigError(_describe(exc, cls, origin="job config")) from None
+
+    # -- derived values --------------------------------------------------------------
+    @property
+    def encoder_kind(self) -> EncoderKind | None:
+        """The encoder the job uses (None when embeddings are off)."""
+        if not self.embeddings.enabled:
+            return None
+        return self.embeddings.encoder or _default_encoder(self.source)
+
+    @property
+    def embedding_input_column(self) -> str | None:
+        """The source column the encoder reads (None when embeddings are off)."""
+        kind = self.encoder_kind
+        if kind is None:
+            return None
+        return self.embeddings.column or _input_column(self.source, kind)
+
+    def resolved(self, base_dir: str | Path) -> JobConfig:
+        """Return a copy whose relative paths are made absolute against ``base_dir``."""
+        base = Path(base_dir)
+
+        def fix(value: str | None) -> str | None:
+            if value is None or "://" in value:
+                return value
+            path = Path(value).expanduser()
+            return str(path if path.is_absolute() else (base / path))
+
+        source_paths = [fix(p) for p in self.source.paths]
+        data = self.model_dump()
+        data["source"]["path"] = (
+            source_paths[0] if isinstance(self.source.path, str) else source_paths
+        )
+        data["output"]["path"] = fix(self.output.path)
+        data["output"]["runs_path"] = fix(self.output.runs_path)
+        data["output"]["reports_dir"] = fix(self.output.reports_dir)
+        data["embeddings"]["cache_path"] = fix(self.embeddings.cache_path)
+        data["gold"]["path"] = fix(self.gold.path)
+        data["labeling_functions"]["sources"] = [
+            _fix_lf_source(s, base) for s in self.labeling_functions.sources
+        ]
+        return type(self).model_validate(data)
+
+    def config_hash(self) -> str:
+        """A short hash of the whole resolved configuration (stored with every run)."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _default_encoder(source: SourceConfig) -> EncoderKind | None:
+    if source.embedding_column:
+        return "precomputed"
+    if source.text_column:
+        return "text"
+    if source.image_column:
+        return "image"
+    return None
+
+
+def _input_column(source: SourceConfig, kind: EncoderKind) -> str | None:
+    return {
+        "text": source.text_column,
+        "image": source.image_column,
+        "precomputed": source.embedding_column,
+    }[kind]
+
+
+def split_lf_source(spec: str) -> tuple[str, str | None, bool]:
+    """Split an LF source into (module or file, attribute or None, is_file).
+
+    >>> split_lf_source("labeling_functions.packs.youtube_spam:LFS")
+    ('labeling_functions.packs.youtube_spam', 'LFS', False)
+    >>> split_lf_source("lfs/spam.py")
+    ('lfs/spam.py', None, True)
+    """
+    target, _, attribute = spec.partition(":")
+    is_file = target.endswith(".py") or "/" in target or "\\" in target
+    return target, attribute or None, is_file
+
+
+def _fix_lf_source(spec: str, base: Path) -> str:
+    """Make the file part of an LF source absolute; ``module:attribute`` stays as is."""
+    target, attribute, is_file = split_lf_source(spec)
+    if not is_file:
+        return spec
+    path = Path(target).expanduser()
+    path = path if path.is_absolute() else base / path
+    return f"{path}:{attribute}" if attribute else str(path)
+
+
+def load_job_config(path: str | Path) -> JobConfig:
+    """Read and validate a TOML job file; relative paths are taken from the file's folder.
+
+    Raises
+    ------
+    JobConfigError
+        The file is missing or not valid TOML (with line and column), or a value is invalid
+        (each problem names its key path, e.g. ``engine.kind``, and what is allowed).
+
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     job = pathlib.Path(d) / "job.toml"
+    ...     _ = job.write_text(example_job_toml())
+    ...     load_job_config(job).labeling_functions.classes
+    ['HAM', 'SPAM']
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise JobConfigError(
+            f"job file {str(path)!r} does not exist; write one with `enrich init {path}`"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise JobConfigError(f"cannot read job file {str(path)!r}: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise JobConfigError(f"job file {str(path)!r} is not valid TOML: {exc}") from None
+    try:
+        config = JobConfig.model_validate(data)
+    except JobConfigError as exc:
+        raise JobConfigError(str(exc).replace("job config:", f"{path}:", 1)) from None
+    return config.resolved(path.resolve().parent)
+
+
+# -- error messages ----------------------------------------------------------------------
+def _describe(exc: pydantic.ValidationError, model: type[BaseModel], *, origin: str) -> str:
+    problems = [_problem(error, model) for error in exc.errors()]
+    count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
+    return f"{origin}: {count}: " + "; ".join(problems)
+
+
+def _problem(error: Any, model: type[BaseModel]) -> str:
+    loc = [part for part in error["loc"] if not _is_union_tag(part)]
+    key = ".".join(str(part) for part in loc) or "(top level)"
+    kind = error["type"]
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(model, loc[:-1])
+        return f"{key}: unknown key; allowed keys here: {', '.join(allowed)}"
+    if kind == "missing":
+        return f"{key}: required, but missing"
+    if kind == "literal_error":
+        return f"{key}: {value!r} is not allowed; allowed: {error['ctx']['expected']}"
+    if kind == "value_error":
+        message = str(error.get("ctx", {}).get("error", error["msg"]))
+        if re.match(r"^[a-z_][a-z_.]*: ", message):  # the message names its key
+            return message if not loc else f"{key}.{message}"
+        return f"{key}: {message}"
+    return f"{key}: {error['msg'].lower()} (got {value!r})"
+
+
+def _is_union_tag(part: Any) -> bool:
+    return isinstance(part, str) and (part in {"str", "int", "float", "bool"} or "[" in part)
+
+
+def _allowed_keys(model: type[BaseModel], loc: list[Any]) -> list[str]:
+    current: Any = model
+    for part in loc:
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        current = _model_of(field.annotation)
+    return list(getattr(current, "model_fields", {}))
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) is not None:
+        for arg in get_args(annotation):
+            found = _model_of(arg)
+            if found is not None:
+                return found
+    return None
+
+
+# -- the example job -----------------------------------------------------------------------
+_EXAMPLE = """\
+# An enrich job: `enrich run {name}` labels the assets of [source] with the LFs of
+# [labeling_functions], fits a label model, and merges the result into the Delta table of
+# [output]. Relative paths are read from this file's folder. Runs are incremental: only new
+# or changed assets are embedded and voted on; a changed LF is re-run for its column only.
+
+[source]
+# A file, a folder, a glob ("data/*.parquet") or a list of them. Parquet, CSV or a Delta
+# table (format = "delta"); "auto" picks by file extension.
+path = "{data_path}"
+format = "auto"
+id_column = "asset_id"           # unique id of each asset (merge key of the output)
+text_column = "text"              # text the text encoder embeds
+# image_column = "image_path"     # image files or bytes, for the image encoder
+# embedding_column = "vector"     # precomputed embeddings (list of floats per asset)
+slice_columns = ["video"]         # report quality per value of these columns
+
+[embeddings]
+enabled = false                   # true: embed new/changed assets (cached by content hash)
+# encoder = "text"                # "text" (bundled MiniLM), "image", "precomputed"
+# model = "path/or/name"          # text: sentence-transformers model (default: bundled MiniLM);
+#                                 # image: CLIP name/folder, or a HogPcaImageEncoder .npz file
+#                                 # (default: one fitted on the first run, kept beside the table)
+# column = "text"                 # default: the source column of that encoder
+batch_size = 64
+# cache_path = "out/youtube/enriched_embeddings"   # default: beside the output table
+output_column = "embedding"       # LFs that read this column get the asset's vector
+
+[labeling_functions]
+# "module:attribute" (an LF or a list of LFs) or a Python file ("my_lfs.py" uses its
+# LFS list, or every LF it defines; "my_lfs.py:SPAM_LFS" names one attribute).
+sources = ["labeling_functions.packs.youtube_spam:LFS"]
+classes = ["HAM", "SPAM"]         # class names, in class-id order
+on_error = "raise"                # "raise": stop at an LF error; "abstain": count it
+
+[label_model]
+random_state = 0
+# params = {{ }}                  # keyword options of enrich.label_model.LabelModel
+
+[gold]
+column = "label"                  # gold labels in the source (class ids or names; -1/null unknown)
+# path = "reviewed.parquet"       # a reviewed gold table: asset_id + label_name (or label)
+use_in_fit = false                # false: gold only scores labels; true: the model learns it
+
+[gaps]
+enabled = true
+confident_above = 0.8             # a label this sure counts as confident
+min_confident = 20                # confident labels every class and slice should hold
+min_slice_size = 20               # groups with fewer gold assets are not judged on quality
+weak_below = 0.8                  # F1 (classes) / accuracy (slices) vs gold below this: a gap
+candidates_per_gap = 10           # similar unsure assets queued per gap (needs embeddings)
+
+[review]
+enabled = true
+below_confidence = 0.7            # labels less sure than this are queued for review
+max_items = 500
+
+[output]
+path = "out/youtube/enriched"     # the Delta table (upsert by asset id, one commit per run)
+# runs_path = "out/youtube/enriched_runs"      # one row per run; default: <path>_runs
+# reports_dir = "out/youtube/enriched_reports" # <run_id>.json and .html, latest.json and
+#                                              # latest.html; default: <path>_reports
+proba_tolerance = 0.005           # unchanged assets are rewritten only when their label flips
+                                  # or a probability moves by more than this (0 = always)
+lock_timeout = 60                 # seconds a second run waits for the first, then refuses
+
+[engine]
+kind = "local"                    # "local" (this machine) or "dask"
+n_jobs = 1                        # local: worker processes for row-wise LFs (-1 = all cores)
+# address = "tcp://scheduler:8786"  # dask: the scheduler; unset = a LocalCluster here
+n_workers = 2                     # dask LocalCluster workers
+threads_per_worker = 1            # dask LocalCluster threads (also torch/FAISS threads)
+partition_size = 50000            # assets per task
+"""
+
+
+def example_job_toml(*, name: str = "job.toml", data_path: str | Path | None = None) -> str:
+    """Return the commented example job for the bundled YouTube spam data (``enrich init``).
+
+    >>> "[labeling_functions]" in example_job_toml()
+    True
+    """
+    if data_path is None:
+        from importlib import resources
+
+        data_path = str(resources.files("enrich").joinpath("data", "youtube_spam.parquet"))
+    return _EXAMPLE.format(name=name, data_path=str(data_path).replace("\\", "/"))

@@ -1,0 +1,479 @@
+"""Run reports: a JSON summary for machines and a self-contained HTML page for people.
+
+Both are made from the run record alone (the one committed with the table version), so a
+report can be written again for any past run. The HTML page has no external references:
+plots are PNGs (matplotlib, drawn without pyplot so no global backend is touched) embedded
+as base64. It shows the class balance, LF coverage and accuracy, the confidence histogram,
+slice metrics with confidence intervals and drift against the previous run.
+
+>>> record = {"run_id": "r1", "classes": ["HAM", "SPAM"], "counts": {"n_assets": 2},
+...           "metrics": {"class_counts": {"HAM": 1, "SPAM": 1}, "lfs": []}}
+>>> page = render_html(record, None)
+>>> page.startswith("<!DOCTYPE html>") and "r1" in page
+True
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["render_html", "summary_dict", "write_reports"]
+
+logger = logging.getLogger(__name__)
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
+max-width:1100px;color:#1f2933;padding:0 1rem}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #d9e2ec}
+table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
+td,th{border:1px solid #d9e2ec;padding:.25rem .6rem;text-align:right}
+th{background:#f0f4f8}td:first-child,th:first-child{text-align:left}
+.warn{background:#fff4e5;border-left:4px solid #f0b429;padding:.5rem 1rem}
+.bad{color:#9b1c1c;font-weight:600}.muted{color:#7b8794}
+img{max-width:100%;height:auto;border:1px solid #e4e7eb;margin:.5rem 0}
+.grid{display:grid;grid-template-columns:1fr 1fr;gap:1rem}
+"""
+
+
+def summary_dict(
+    record: Mapping[str, Any],
+    *,
+    table_path: str | os.PathLike[str],
+    table_version: int,
+    report_path: str | os.PathLike[str] | None = None,
+    review_path: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """The JSON run summary: status, where the output is, and the whole run record.
+
+    >>> summary_dict({"run_id": "r1"}, table_path="t", table_version=3)["table"]
+    {'path': 't', 'version': 3}
+    """
+    return {
+        "status": "succeeded",
+        "run_id": record.get("run_id"),
+        "table": {"path": str(table_path), "version": table_version},
+        "report": str(report_path) if report_path else None,
+        "review_queue": str(review_path) if review_path else None,
+        **{k: v for k, v in record.items() if k != "run_id"},
+    }
+
+
+def write_reports(
+    record: Mapping[str, Any],
+    previous: Mapping[str, Any] | None,
+    reports_dir: str | os.PathLike[str],
+    *,
+    table_path: str | os.PathLike[str],
+    table_version: int,
+    review_path: str | os.PathLike[str] | None = None,
+    latest: bool = True,
+) -> tuple[Path, Path]:
+    """Write ``<run_id>.json`` and ``<run_id>.html`` (and, with ``latest``, ``latest.*``
+    copies) atomically. Returns the paths of the JSON summary and the HTML report.
+    """
+    folder = Path(reports_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    run_id = str(record.get("run_id"))
+    report_path = folder / f"{run_id}.html"
+    summary_path = folder / f"{run_id}.json"
+    summary = summary_dict(
+        record,
+        table_path=table_path,
+        table_version=table_version,
+        report_path=report_path,
+        review_path=review_path,
+    )
+    _write_atomic(summary_path, json.dumps(summary, indent=2, default=_default) + "\n")
+    _write_atomic(report_path, render_html(record, previous, table_version=table_version))
+    copies = ((summary_path, "latest.json"), (report_path, "latest.html")) if latest else ()
+    for source, name in copies:
+        partial = folder / f".{name}.{uuid.uuid4().hex}.partial"
+        shutil.copyfile(source, partial)
+        os.replace(partial, folder / name)
+    return summary_path, report_path
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+# -- the HTML page -------------------------------------------------------------------------
+def render_html(
+    record: Mapping[str, Any],
+    previous: Mapping[str, Any] | None,
+    *,
+    table_version: int | None = None,
+) -> str:
+    """The HTML report of one run (``previous``: the run before it, for drift)."""
+    metrics: Mapping[str, Any] = record.get("metrics", {})
+    before: Mapping[str, Any] = (previous or {}).get("metrics", {})
+    classes: list[str] = list(record.get("classes", []))
+    counts: Mapping[str, Any] = record.get("counts", {})
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>enrich run {_e(record.get('run_id'))}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>enrich run {_e(record.get('run_id'))}</h1>",
+        "<p class='muted'>"
+        + _e(
+            f"started {record.get('started_at', '?')}, took {record.get('duration_s', '?')} s; "
+            f"engine {record.get('engine', '?')}; table version {table_version}; "
+            f"config {record.get('config_hash', '?')}; "
+            f"model {record.get('model', {}).get('version', '?')}"
+        )
+        + "</p>",
+    ]
+    for warning in record.get("warnings", []):
+        parts.append(f"<p class='warn'>{_e(warning)}</p>")
+    parts.append("<h2>Assets</h2>")
+    parts.append(_table([[_label(k), _fmt(v)] for k, v in counts.items()], ["", "count"]))
+
+    figures = _figures(metrics, before, classes)
+    if figures is None:
+        parts.append(
+            "<p class='warn'>Plots need matplotlib, which is not installed "
+            "(<code>pip install matplotlib</code>); the tables below hold every figure.</p>"
+        )
+        figures = {}
+
+    parts.append("<h2>Class balance</h2>")
+    parts.append(figures.get("balance", ""))
+    rows = [
+        [
+            c,
+            _fmt(metrics.get("class_counts", {}).get(c)),
+            _pct(metrics.get("class_balance", {}).get(c)),
+        ]
+        for c in classes
+    ]
+    parts.append(_table(rows, ["class", "assets", "share"]))
+    parts.append(
+        "<p>"
+        + _e(
+            f"mean confidence {_fmt(metrics.get('mean_confidence'))}; "
+            f"{_fmt(metrics.get('n_needs_review'))} need review; "
+            f"{_fmt(metrics.get('n_all_abstain'))} got no LF vote; "
+            f"coverage {_pct(metrics.get('coverage'))}, conflict {_pct(metrics.get('conflict'))}"
+        )
+        + "</p>"
+    )
+
+    parts.append("<h2>Labeling functions</h2>")
+    parts.append(figures.get("lfs", ""))
+    lfs: Sequence[Mapping[str, Any]] = metrics.get("lfs", [])
+    lf_keys = [
+        k
+        for k in ("coverage", "overlaps", "conflicts", "empirical_accuracy", "estimated_accuracy")
+        if any(k in row for row in lfs)
+    ]
+    versions = record.get("lf_versions", {})
+    rerun = set(record.get("lfs_rerun", []))
+    rows = [
+        [
+            row["lf"],
+            *[_pct(row.get(k)) for k in lf_keys],
+            versions.get(row["lf"], ""),
+            "yes" if row["lf"] in rerun else "",
+        ]
+        for row in lfs
+    ]
+    parts.append(_table(rows, ["LF", *[_label(k) for k in lf_keys], "version", "re-run"]))
+    for error in metrics.get("lf_errors", []):
+        parts.append(
+            f"<p class='warn'>LF {_e(error.get('lf'))}: {_e(error.get('n_errors'))} error(s) "
+            f"recorded as abstains; first: {_e(error.get('first_error'))}</p>"
+        )
+
+    parts.append("<h2>Confidence</h2>")
+    parts.append(figures.get("confidence", ""))
+
+    gold = metrics.get("gold")
+    if gold:
+        parts.append("<h2>Gold labels</h2>")
+        parts.append(
+            "<p>"
+            + _e(
+                f"{gold.get('n_gold')} gold assets: accuracy {_pct(gold.get('accuracy'))}, "
+                f"macro F1 {_pct(gold.get('macro_f1'))}, ECE {_fmt(gold.get('ece'))}"
+            )
+            + "</p>"
+        )
+        rows = [
+            [
+                r.get("class"),
+                _pct(r.get("precision")),
+                _pct(r.get("recall")),
+                _pct(r.get("f1")),
+                _fmt(r.get("support")),
+            ]
+            for r in gold.get("per_class", [])
+        ]
+        parts.append(_table(rows, ["class", "precision", "recall", "F1", "support"]))
+
+    slices = metrics.get("slices")
+    if slices:
+        parts.append(f"<h2>Slices ({_e(slices.get('metric'))})</h2>")
+        parts.append(figures.get("slices", ""))
+        rows = [
+            [
+                r["slice"],
+                _fmt(r.get("n_assets")),
+                _fmt(r.get("metric")),
+                f"{_fmt(r.get('ci_low'))} - {_fmt(r.get('ci_high'))}",
+                _status(r.get("status")),
+            ]
+            for r in slices.get("table", [])
+        ]
+        parts.append(_table(rows, ["slice", "assets", "metric", "interval", "status"], raw=True))
+
+    gaps = metrics.get("gaps") or {}
+    if gaps.get("enabled"):
+        parts.append("<h2>Gaps</h2>")
+        weak = [[g["gap"], g["kind"], g["reason"]] for g in gaps.get("gaps", [])]
+        if weak:
+            parts.append(_table(weak, ["gap", "kind", "why"]))
+        else:
+            parts.append("<p>No class or slice is short of confident or right labels.</p>")
+        if gaps.get("n_candidates") is not None:
+            parts.append(f"<p>{_e(gaps['n_candidates'])} similar assets proposed for review.</p>")
+
+    review = metrics.get("review")
+    if review:
+        parts.append("<h2>Review queue</h2>")
+        parts.append(
+            f"<p>{_e(review.get('n_queued'))} assets queued of {_e(review.get('n_eligible'))} "
+            "eligible.</p>"
+        )
+        reasons = review.get("reason_counts", {})
+        parts.append(_table([[k, _fmt(v)] for k, v in reasons.items()], ["reason", "assets"]))
+
+    drift = metrics.get("drift")
+    parts.append("<h2>Drift against the previous run</h2>")
+    if drift:
+        parts.append(figures.get("drift", ""))
+        parts.append(
+            "<p>"
+            + _e(
+                f"previous run {drift.get('previous_run_id')}: assets "
+                f"{_fmt(drift.get('n_assets_before'))} -> {_fmt(metrics.get('n_assets'))}; "
+                f"{_fmt(drift.get('n_labels_flipped'))} label(s) flipped; mean confidence "
+                f"change {_signed(drift.get('mean_confidence_change'))}; confidence PSI "
+                f"{_fmt(drift.get('confidence_psi'))}"
+            )
+            + "</p>"
+        )
+        rows = [[c, _signed(v, pct=True)] for c, v in drift.get("class_balance_change", {}).items()]
+        parts.append(_table(rows, ["class", "share change"]))
+    else:
+        parts.append("<p>This is the first run of the table.</p>")
+
+    timings = record.get("timings", {})
+    if timings:
+        parts.append("<h2>Timings</h2>")
+        rows = [[k, f"{v:.2f} s"] for k, v in timings.items()]
+        rows.append(["peak memory", f"{_fmt(record.get('peak_rss_mb'))} MB"])
+        parts.append(_table(rows, ["phase", "time"]))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _label(key: str) -> str:
+    return key.replace("_", " ")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _signed(value: Any, *, pct: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.1%}" if pct else f"{value:+.4f}"
+
+
+def _status(status: Any) -> str:
+    text = _e(status)
+    return f"<span class='bad'>{text}</span>" if status == "under-performing" else text
+
+
+def _table(rows: Sequence[Sequence[Any]], header: Sequence[str], *, raw: bool = False) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = []
+    for row in rows:
+        cells = []
+        for i, cell in enumerate(row):
+            text = str(cell) if raw and i == len(row) - 1 else _e(cell)
+            cells.append(f"<td>{text}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+# -- plots -------------------------------------------------------------------------------
+def _figures(
+    metrics: Mapping[str, Any], before: Mapping[str, Any], classes: Sequence[str]
+) -> dict[str, str] | None:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        logger.warning("matplotlib is not installed: the HTML report has no plots")
+        return None
+    out: dict[str, str] = {}
+    if classes:
+        fig = Figure(figsize=(6, 3))
+        ax = fig.add_subplot()
+        now = [metrics.get("class_balance", {}).get(c, 0.0) for c in classes]
+        x = list(range(len(classes)))
+        if before.get("class_balance"):
+            old = [before["class_balance"].get(c, 0.0) for c in classes]
+            ax.bar([i - 0.2 for i in x], old, width=0.4, label="previous run", color="#9fb3c8")
+            ax.bar([i + 0.2 for i in x], now, width=0.4, label="this run", color="#2680c2")
+            ax.legend()
+        else:
+            ax.bar(x, now, color="#2680c2")
+        ax.set_xticks(x, classes)
+        ax.set_ylabel("share of assets")
+        ax.set_title("Class balance")
+        out["balance"] = _png(fig)
+    lfs = metrics.get("lfs", [])
+    if lfs:
+        names = [row["lf"] for row in lfs]
+        height = max(2.5, 0.3 * len(names) + 1)
+        fig = Figure(figsize=(10, height))
+        left, right = fig.subplots(1, 2, sharey=True)
+        y = list(range(len(names)))
+        left.barh(y, [row.get("coverage") or 0 for row in lfs], color="#2680c2")
+        left.set_yticks(y, names)
+        left.invert_yaxis()
+        left.set_xlabel("coverage")
+        left.set_title("LF coverage")
+        key = (
+            "empirical_accuracy"
+            if any(r.get("empirical_accuracy") is not None for r in lfs)
+            else "estimated_accuracy"
+        )
+        values = [row.get(key) for row in lfs]
+        right.barh(y, [v if v is not None else 0 for v in values], color="#3ebd93")
+        right.axvline(0.5, color="#cf1124", lw=1, ls="--")
+        right.set_xlim(0, 1)
+        right.set_xlabel(_label(key))
+        right.set_title(
+            "LF accuracy" if any(v is not None for v in values) else "LF accuracy (no gold)"
+        )
+        out["lfs"] = _png(fig)
+    hist = metrics.get("confidence_hist")
+    if hist and hist.get("counts"):
+        fig = Figure(figsize=(6, 3))
+        ax = fig.add_subplot()
+        edges = hist["edges"]
+        total = sum(hist["counts"]) or 1
+        ax.stairs(
+            [c / total for c in hist["counts"]],
+            edges,
+            fill=True,
+            color="#2680c2",
+            alpha=0.7,
+            label="this run",
+        )
+        old = (before.get("confidence_hist") or {}).get("counts")
+        if old:
+            old_total = sum(old) or 1
+            ax.stairs(
+                [c / old_total for c in old], edges, color="#cf1124", lw=1.5, label="previous run"
+            )
+            ax.legend()
+        ax.set_xlabel("confidence (top-class probability)")
+        ax.set_ylabel("share of assets")
+        ax.set_title("Confidence")
+        out["confidence"] = _png(fig)
+    slices = metrics.get("slices")
+    if slices and slices.get("table"):
+        rows = [r for r in slices["table"] if r.get("metric") is not None]
+        if rows:
+            fig = Figure(figsize=(8, max(2.5, 0.3 * len(rows) + 1)))
+            ax = fig.add_subplot()
+            y = list(range(len(rows)))
+            metric = [r["metric"] for r in rows]
+            low = [
+                r["metric"] - (r["ci_low"] if r.get("ci_low") is not None else r["metric"])
+                for r in rows
+            ]
+            high = [
+                (r["ci_high"] if r.get("ci_high") is not None else r["metric"]) - r["metric"]
+                for r in rows
+            ]
+            colors = [
+                "#cf1124" if r.get("status") == "under-performing" else "#2680c2" for r in rows
+            ]
+            ax.errorbar(metric, y, xerr=[low, high], fmt="none", ecolor="#7b8794")
+            ax.scatter(metric, y, color=colors, zorder=3)
+            overall = (slices.get("overall") or {}).get("metric")
+            if overall is not None:
+                ax.axvline(overall, color="#1f2933", lw=1, ls="--", label="overall")
+                ax.legend()
+            ax.set_yticks(y, [r["slice"] for r in rows])
+            ax.invert_yaxis()
+            ax.set_xlabel(str(slices.get("metric")))
+            ax.set_title("Slices (red: under-performing)")
+            out["slices"] = _png(fig)
+    drift = metrics.get("drift")
+    if drift and drift.get("coverage_change"):
+        changes = {k: v for k, v in drift["coverage_change"].items() if v is not None}
+        if changes:
+            fig = Figure(figsize=(8, max(2.5, 0.3 * len(changes) + 1)))
+            ax = fig.add_subplot()
+            y = list(range(len(changes)))
+            values = list(changes.values())
+            ax.barh(y, values, color=["#3ebd93" if v >= 0 else "#cf1124" for v in values])
+            ax.axvline(0, color="#1f2933", lw=1)
+            ax.set_yticks(y, list(changes))
+            ax.invert_yaxis()
+            ax.set_xlabel("coverage change since the previous run")
+            ax.set_title("LF coverage drift")
+            out["drift"] = _png(fig)
+    return out
+
+
+def _png(fig: Any) -> str:
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=90)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f"<img alt='plot' src='data:image/png;base64,{data}'>"
