@@ -232,7 +232,7 @@ def fill_gaps(
     cosine similarity to any asset picked so far (maximal marginal relevance, with
     ``r = redundancy``); a candidate with ``c >= diversity`` is skipped outright. Without the
     penalty, the nearest neighbours of a few examples are near-copies of one another, and
-    labeling them teaches a model little (see ``benchmarks/RESULTS-gaps.md``).
+    labeling them teaches a model little (see ``benchmarks/RESULTS.md``).
 
     *Budget.* Each searchable gap first gets ``floor(budget * deficit / total deficit)``,
     the remainder going one by one to the largest fractional parts (then largest deficit);

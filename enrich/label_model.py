@@ -14,7 +14,7 @@ How it works (see the class docstring for the details):
 * An abstain is never evidence. Treating abstains as an outcome (as a latent-class model does)
   helps only while LFs are conditionally independent; programmatic LFs are not (keyword LFs
   for one class fire together), and on WRENCH trec and sms the abstain-as-outcome model loses
-  to majority vote (``benchmarks/RESULTS-label-model.md``). Detectors keep the part of that
+  to majority vote (``benchmarks/RESULTS.md``). Detectors keep the part of that
   information that is safe: how much likelier their class is when they fire (their
   precision), not what their silence would say.
 * Parameters are fitted by expectation-maximisation on the distinct vote patterns weighted by
@@ -274,7 +274,7 @@ class LabelModel(BaseEstimator):
     collapses on sms and trec. Crowd workers vote every class and their abstains mean "not
     asked": the confusion matrix is the right model for them. The choice is made per LF from
     its votes and recorded in ``lf_role_``; the measurements are in
-    ``benchmarks/RESULTS-label-model.md``.
+    ``benchmarks/RESULTS.md``.
 
     Limits. A detector's precision is learned from the rows where its vote meets other votes
     (a lone vote says nothing about its own reliability), so a detector whose class has no
