@@ -38,7 +38,6 @@ Run from the repository root (about 2-6 minutes on 2 shared cores, most of it Mi
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import sys
 import time
@@ -50,6 +49,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
+from benchmarks._data import data_root
 from embeddings.index import VectorIndex
 from enrich.gap_filling import fill_gaps
 from enrich.gaps import find_gaps
@@ -60,18 +60,6 @@ SCENARIOS = ("youtube-video", "youtube-class", "mnist-digit")
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def shared_data() -> Path:
-    """``$ENRICH_SHARED_DATA`` or ``../shared/data`` beside the repository."""
-    default = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    root = Path(os.environ.get("ENRICH_SHARED_DATA", default))
-    if not root.is_dir():
-        raise FileNotFoundError(
-            f"shared data folder {str(root)!r} does not exist; set ENRICH_SHARED_DATA to the "
-            "folder that holds mnist_t10k/"
-        )
-    return root
 
 
 # -- data --------------------------------------------------------------------------------
@@ -107,7 +95,7 @@ def youtube(cache: Path | None) -> Dataset:
 
 
 def mnist(cache: Path | None) -> Dataset:
-    folder = shared_data() / "mnist_t10k"
+    folder = data_root() / "mnist_t10k"
     images = np.load(folder / "X_test_28x28_uint8.npy")
     y = np.load(folder / "y_test.npy").astype(np.int64)
 

@@ -46,16 +46,21 @@ def _debug(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
 
 
 def _reports_errors(command: _F) -> _F:
-    """Turn enrich's errors (and bad-value errors) into one line on stderr and exit 1."""
+    """Turn any failure into one line on stderr and exit status 1 (``--debug``: traceback)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (EnrichError, ValueError, OSError) as exc:
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
             if _debug(args, kwargs):
                 raise
-            typer.secho(f"enrich: error: {exc}".splitlines()[0], err=True, fg="red")
+            known = isinstance(exc, EnrichError | ValueError | OSError)
+            text = str(exc).strip() or type(exc).__name__
+            reason = text if known else f"{type(exc).__name__}: {text}"
+            typer.secho(f"enrich: error: {reason}".splitlines()[0], err=True, fg="red")
             raise typer.Exit(code=1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -93,29 +98,8 @@ def demo(
     console.print(f"Wrote {result.enriched_path} and {result.run_path}")
 
 
-def _reports_any_error(command: _F) -> _F:
-    """Like :func:`_reports_errors`, but any failure (not only enrich's) is one line, exit 1."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
-            raise
-        except Exception as exc:
-            if _debug(args, kwargs):
-                raise
-            known = isinstance(exc, EnrichError | ValueError | OSError)
-            text = str(exc).strip() or type(exc).__name__
-            reason = text if known else f"{type(exc).__name__}: {text}"
-            typer.secho(f"enrich: error: {reason}".splitlines()[0], err=True, fg="red")
-            raise typer.Exit(code=1) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
 @app.command()
-@_reports_any_error
+@_reports_errors
 def run(
     ctx: typer.Context,
     job: Annotated[Path, typer.Argument(help="The job file (TOML); see `enrich init`.")] = Path(
