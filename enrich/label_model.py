@@ -585,11 +585,12 @@ class LabelModel(BaseEstimator):
     def save(self, path: str | Path) -> None:
         """Write the fitted model to ``path`` as JSON (never pickle)."""
         _check_fitted(self)
-        payload = {
-            "format": _FORMAT,
-            "format_version": _FORMAT_VERSION,
-            "params": _json_params(self.get_params()),
-            "fitted": {
+        _write_model_file(
+            path,
+            _FORMAT,
+            _FORMAT_VERSION,
+            self,
+            {
                 "n_lfs": int(self.n_lfs_),
                 "n_fit_rows": int(self.n_fit_rows_),
                 "class_balance": self.class_balance_.tolist(),
@@ -602,8 +603,7 @@ class LabelModel(BaseEstimator):
                 "n_iter": int(self.n_iter_),
                 "converged": bool(self.converged_),
             },
-        }
-        Path(path).write_text(json.dumps(payload), encoding="utf-8")
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> LabelModel:
@@ -866,6 +866,17 @@ def _nan_to_none(arr: np.ndarray) -> Any:
 def _none_to_nan(values: Any) -> np.ndarray:
     arr = np.array(values, dtype=object)
     return np.where(arr == None, np.nan, arr).astype(np.float64)  # noqa: E711
+
+
+def _write_model_file(path: str | Path, fmt: str, version: int, model: Any, fitted: dict) -> None:
+    """Write a fitted model as JSON: its format, version, parameters and fitted state."""
+    payload = {
+        "format": fmt,
+        "format_version": version,
+        "params": _json_params(model.get_params()),
+        "fitted": fitted,
+    }
+    Path(path).write_text(json.dumps(payload), encoding="utf-8")
 
 
 def _read_model_file(path: str | Path, fmt: str, version: int) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +15,10 @@ from enrich.label_model import (
     _check_class_balance,
     _check_fitted,
     _check_random_state,
-    _json_params,
     _predict_from_proba,
     _read_model_file,
     _score_rows,
+    _write_model_file,
 )
 
 __all__ = ["MajorityVote"]
@@ -122,13 +121,13 @@ class MajorityVote(BaseEstimator):
     def save(self, path: str | Path) -> None:
         """Write the fitted model to ``path`` as JSON."""
         _check_fitted(self)
-        payload = {
-            "format": _FORMAT,
-            "format_version": _FORMAT_VERSION,
-            "params": _json_params(self.get_params()),
-            "fitted": {"n_lfs": int(self.n_lfs_), "class_balance": self.class_balance_.tolist()},
-        }
-        Path(path).write_text(json.dumps(payload), encoding="utf-8")
+        _write_model_file(
+            path,
+            _FORMAT,
+            _FORMAT_VERSION,
+            self,
+            {"n_lfs": int(self.n_lfs_), "class_balance": self.class_balance_.tolist()},
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> MajorityVote:

@@ -5,7 +5,6 @@ Snorkel is imported only when a model is fitted or loaded.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 from contextlib import contextmanager
@@ -22,9 +21,9 @@ from enrich.label_model import (
     _check_class_balance,
     _check_fitted,
     _check_random_state,
-    _json_params,
     _predict_from_proba,
     _read_model_file,
+    _write_model_file,
 )
 
 __all__ = ["SnorkelLabelModel", "SnorkelNumericalError"]
@@ -212,17 +211,17 @@ class SnorkelLabelModel(BaseEstimator):
     def save(self, path: str | Path) -> None:
         """Write the fitted parameters to ``path`` as JSON."""
         _check_fitted(self)
-        payload = {
-            "format": _FORMAT,
-            "format_version": _FORMAT_VERSION,
-            "params": _json_params(self.get_params()),
-            "fitted": {
+        _write_model_file(
+            path,
+            _FORMAT,
+            _FORMAT_VERSION,
+            self,
+            {
                 "n_lfs": int(self.n_lfs_),
                 "class_balance": self.class_balance_.tolist(),
                 "mu": self.mu_.tolist(),
             },
-        }
-        Path(path).write_text(json.dumps(payload), encoding="utf-8")
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> SnorkelLabelModel:
