@@ -44,7 +44,7 @@ from enrich._votes import ABSTAIN, validate_votes
 from enrich.display import ColumnFormat, Highlight, TableDisplay
 from enrich.errors import InputError, MissingColumnError
 from enrich.frames import as_polars
-from enrich.votes import VoteMatrix
+from enrich.votes import VoteMatrix, VotesArray
 
 __all__ = [
     "AnnotationMatrix",
@@ -80,7 +80,7 @@ class UnknownLabelError(InputError):
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class AnnotationMatrix(TableDisplay):
+class AnnotationMatrix(VotesArray, TableDisplay):
     """Human annotations as a vote matrix: one row per asset, one column per annotator.
 
     Attributes
@@ -125,19 +125,6 @@ class AnnotationMatrix(TableDisplay):
         object.__setattr__(self, "asset_ids", self.asset_ids.alias("asset_id"))
         object.__setattr__(self, "annotators", self.annotators.alias("annotator"))
         object.__setattr__(self, "class_names", tuple(str(c) for c in self.class_names))
-
-    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        if dtype is None or np.dtype(dtype) == self.votes.dtype:
-            return self.votes.copy() if copy else self.votes
-        return self.votes.astype(dtype)
-
-    def __len__(self) -> int:
-        return self.votes.shape[0]
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(n_assets, n_annotators)``."""
-        return self.votes.shape
 
     @property
     def cardinality(self) -> int:

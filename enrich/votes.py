@@ -18,6 +18,25 @@ import polars as pl
 from enrich.display import TableDisplay
 
 
+class VotesArray:
+    """Array protocol for objects holding a ``votes`` matrix: ``np.asarray``, ``len``, ``shape``."""
+
+    votes: np.ndarray
+
+    def __array__(self, dtype: np.dtype | None = None, copy: bool | None = None) -> np.ndarray:
+        if dtype is None or np.dtype(dtype) == self.votes.dtype:
+            return self.votes.copy() if copy else self.votes
+        return self.votes.astype(dtype)
+
+    def __len__(self) -> int:
+        return self.votes.shape[0]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(n_assets, n_columns)."""
+        return self.votes.shape
+
+
 def _no_errors() -> pl.DataFrame:
     return pl.DataFrame(
         schema={
@@ -30,7 +49,7 @@ def _no_errors() -> pl.DataFrame:
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class VoteMatrix(TableDisplay):
+class VoteMatrix(VotesArray, TableDisplay):
     """Votes of each LF on each asset: int32 (n_assets, n_lfs), classes 0..k-1, -1 = abstain.
 
     Attributes
@@ -52,19 +71,6 @@ class VoteMatrix(TableDisplay):
     lf_versions: tuple[str, ...] = ()
     class_names: tuple[str, ...] | None = None
     errors: pl.DataFrame = field(default_factory=_no_errors)
-
-    def __array__(self, dtype: np.dtype | None = None, copy: bool | None = None) -> np.ndarray:
-        if dtype is None or np.dtype(dtype) == self.votes.dtype:
-            return self.votes.copy() if copy else self.votes
-        return self.votes.astype(dtype)
-
-    def __len__(self) -> int:
-        return self.votes.shape[0]
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """(n_assets, n_lfs)."""
-        return self.votes.shape
 
     def to_polars(self) -> pl.DataFrame:
         """One row per asset: ``asset_id`` then one Int32 column of votes per LF."""
