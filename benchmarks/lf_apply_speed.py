@@ -39,13 +39,13 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 
 import enrich
+from benchmarks._data import data_root
 from labeling_functions.builders import KeywordLF, RegexLF, keyword_lf, regex_lf
 from labeling_functions.core import ABSTAIN, LabelingFunction, labeling_function
 from labeling_functions.spacy_lfs import (
@@ -67,18 +67,6 @@ class VoteMismatchError(AssertionError):
 
 # ---------------------------------------------------------------------------------------------
 # Data
-
-
-def data_root() -> Path:
-    """Return the shared data folder (``$ENRICH_SHARED_DATA`` or ``../shared/data``)."""
-    default = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    root = Path(os.environ.get("ENRICH_SHARED_DATA", default))
-    if not (root / "uci_youtube_spam").is_dir() or not (root / "uci_sms_spam").is_dir():
-        raise FileNotFoundError(
-            f"{str(root)!r} lacks uci_youtube_spam/ and uci_sms_spam/; set ENRICH_SHARED_DATA "
-            "to the folder that holds them."
-        )
-    return root
 
 
 def youtube_texts() -> pl.Series:
