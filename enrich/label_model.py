@@ -378,16 +378,27 @@ class LabelModel(BaseEstimator):
         }
 
     # ------------------------------------------------------------------ fit
-    def fit(self, L: Any, y: Any = None) -> LabelModel:
+    def fit(self, L: Any, y: Any = None, sample_weight: Any = None) -> LabelModel:
         """Learn LF reliabilities and the class balance from the vote matrix ``L``.
 
         Args:
             L: vote matrix ``(n_assets, n_lfs)``, classes ``0..k-1``, ``-1`` = abstain.
             y: optional gold labels ``(n_assets,)``, ``-1`` where unknown; the known ones are
                 clamped during fitting and anchor the estimates (they may miss classes).
+            sample_weight: optional ``(n_assets,)`` non-negative weights: a row of weight ``w``
+                counts as ``w`` identical rows. Fitting each distinct (votes, gold) row once
+                with its count as weight is the same fit as on all the rows, without the
+                ``max_fit_rows`` sample (which counts rows of ``L``, not weight).
 
         Returns:
             self.
+
+        Example:
+            >>> L = np.array([[0, 0], [1, 1], [0, -1]])
+            >>> a = LabelModel(cardinality=2).fit(np.repeat(L, [3, 2, 1], axis=0))
+            >>> b = LabelModel(cardinality=2).fit(L, sample_weight=[3, 2, 1])
+            >>> bool(np.allclose(a.predict_proba(L), b.predict_proba(L)))
+            True
         """
         hp = self._validated_hyperparameters()
         k = hp["k"]
@@ -398,10 +409,12 @@ class LabelModel(BaseEstimator):
         if m == 0:
             raise InputError("L has no columns; fit needs at least one labeling function")
         gold = None if y is None else validate_gold(y, n_assets=n, cardinality=k)
+        row_weight = None if sample_weight is None else _check_sample_weight(sample_weight, n)
         rows_used = _fit_rows(n, gold, self.max_fit_rows, self.random_state)
         if rows_used is not None:
             votes = votes[rows_used]
             gold = None if gold is None else gold[rows_used]
+            row_weight = None if row_weight is None else row_weight[rows_used]
             n = votes.shape[0]
         votes = votes.astype(np.int8 if k <= 127 else np.int32, copy=False)
 
@@ -414,7 +427,16 @@ class LabelModel(BaseEstimator):
             packed = compress_votes(votes)
             patterns = packed.patterns
             pattern_gold = None
-        weights = packed.counts.astype(np.float64)
+        if row_weight is None:
+            weights = packed.counts.astype(np.float64)
+        else:
+            weights = np.bincount(packed.inverse, weights=row_weight, minlength=len(packed.counts))
+            if not weights.sum() > 0:
+                raise InputError(
+                    "sample_weight sums to 0 over the rows fitted on; give some rows a positive "
+                    "weight"
+                )
+        n_weighted = float(weights.sum())
         design = _vote_design(patterns, k)
 
         vote_counts = np.asarray(design.T @ weights).reshape(m, k)  # [j, v]
@@ -446,7 +468,7 @@ class LabelModel(BaseEstimator):
             m=m,
             roles=roles,
             vote_counts=vote_counts,
-            n_total=float(weights.sum()),
+            n_total=n_weighted,
             detector_prior=float(self.detector_prior),
             on_diag=hp["on_diag"],
             off_diag=hp["off_diag"],
@@ -485,11 +507,11 @@ class LabelModel(BaseEstimator):
         self.classes_ = np.arange(k)
         self.n_lfs_ = m
         self.n_features_in_ = m
-        self.n_fit_rows_ = int(n)
+        self.n_fit_rows_ = round(n_weighted)
         self.class_balance_ = prior
         self.log_lr_ = log_lr
         self.lf_role_ = np.array([_ROLE_NAMES[r] for r in roles], dtype=object)
-        self.lf_coverage_ = fired / float(n)
+        self.lf_coverage_ = fired / n_weighted
         self.lf_precision_ = state.precision(weighted_design_t, q)
         with np.errstate(invalid="ignore"):
             share = vote_counts / np.where(fired > 0, fired, 1.0)[:, None]
@@ -830,6 +852,25 @@ def _fit_rows(
         rng = np.random.default_rng(random_state)
         picked = np.sort(rng.choice(others, size=size, replace=False))
     return np.sort(np.concatenate([np.flatnonzero(labelled), picked]))
+
+
+def _check_sample_weight(sample_weight: Any, n: int) -> np.ndarray:
+    """``sample_weight`` as a float array of ``n`` finite, non-negative weights."""
+    try:
+        weight = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"sample_weight must hold numbers; got {sample_weight!r:.80}") from exc
+    if weight.shape != (n,):
+        raise InputError(
+            f"sample_weight has shape {weight.shape} but L has {n} rows; give one weight per row"
+        )
+    bad = ~np.isfinite(weight) | (weight < 0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(
+            f"sample_weight holds {float(weight[i])!r} at row {i}; weights must be finite and >= 0"
+        )
+    return weight
 
 
 def _check_random_state(random_state: Any) -> None:

@@ -220,6 +220,41 @@ def test_large_inputs_fit_on_a_deterministic_sample():
     assert np.mean(seeded.predict(votes) == full.predict(votes)) > 0.97
 
 
+def test_weighted_distinct_rows_fit_like_every_row():
+    votes, y = dawid_skene_votes([0.9, 0.8, 0.7, 0.8], [0.6] * 4, n=4000)
+    gold = np.full(len(y), -1)
+    gold[:40] = y[:40]
+    rows = np.column_stack([votes, gold])
+    distinct, inverse = np.unique(rows, axis=0, return_inverse=True)
+    counts = np.bincount(inverse.reshape(-1))
+    every = LabelModel(cardinality=3, max_fit_rows=None).fit(votes, gold)
+    weighted = LabelModel(cardinality=3, max_fit_rows=None).fit(
+        distinct[:, :-1], distinct[:, -1], sample_weight=counts
+    )
+    assert np.allclose(every.log_lr_, weighted.log_lr_)
+    assert np.allclose(every.class_balance_, weighted.class_balance_)
+    assert np.allclose(every.lf_coverage_, weighted.lf_coverage_)
+    assert weighted.n_fit_rows_ == 4000
+    # the row sample counts rows of L, so a few weighted rows are never sampled away
+    small = LabelModel(cardinality=3, max_fit_rows=len(distinct)).fit(
+        distinct[:, :-1], distinct[:, -1], sample_weight=counts
+    )
+    assert np.allclose(small.log_lr_, weighted.log_lr_)
+
+
+def test_bad_sample_weight_is_refused():
+    votes = np.array([[0, 1], [1, 1], [0, 0]])
+    for weight, message in [
+        ([1, 2], r"shape \(2,\) but L has 3 rows"),
+        ([1, -1, 2], "holds -1.0 at row 1; weights must be finite and >= 0"),
+        ([1, np.nan, 2], "holds nan at row 1"),
+        ([0, 0, 0], "sums to 0"),
+        (["a", "b", "c"], "must hold numbers"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            LabelModel().fit(votes, sample_weight=weight)
+
+
 # ------------------------------------------------------------------------- diagnostics
 def test_lf_diagnostics_columns_and_flags():
     votes, _ = dawid_skene_votes([0.85, 0.8, 0.8, 0.15], [0.6, 0.6, 0.6, 0.6], n=3000)
