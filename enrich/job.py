@@ -326,7 +326,7 @@ def _run_locked(
         )
         enriched = _with_extras(enriched, full, plan, lf_versions, prev_versions)
         prev_schema = table_schema(paths.table) if previous else None
-        compared = _compare_previous(enriched, state, classes)
+        compared = _compare_previous(enriched, full, classes)
         full_refresh = (
             previous is None
             or bool(changed_lfs)
@@ -1135,16 +1135,25 @@ def _assemble(
     def from_source(frame: pl.DataFrame) -> pl.DataFrame:
         return frame.select(keep_cols)
 
-    # fresh assets: everything from the source and the new votes
+    previous = _previous_outputs(state)
+    # fresh assets: everything from the source and the new votes (and, for changed ones,
+    # the previous outputs)
     fresh = from_source(fresh_rows).with_columns(
         pl.Series(f"vote_{name}", fresh_votes.votes[:, j], dtype=pl.Int32)
         for j, name in enumerate(fresh_votes.lf_names)
     )
+    if previous:
+        fresh = fresh.join(
+            state.select("asset_id", *previous), on="asset_id", how="left", maintain_order="left"
+        )
     # unchanged assets read this run: source values, old votes, re-run LFs replaced
     read_kept = from_source(revote_rows)
     old_votes = [c for c in vote_cols if c in state.columns]
     read_kept = read_kept.join(
-        state.select("asset_id", *old_votes), on="asset_id", how="left", maintain_order="left"
+        state.select("asset_id", *old_votes, *previous),
+        on="asset_id",
+        how="left",
+        maintain_order="left",
     )
     if revotes is not None:
         read_kept = read_kept.with_columns(
@@ -1153,7 +1162,7 @@ def _assemble(
         )
     # assets not read this run (unchanged files, or gone from the source): all from the table
     read_ids = data.get_column("asset_id").implode()
-    unread = state.filter(~pl.col("asset_id").is_in(read_ids))
+    unread = state.filter(~pl.col("asset_id").is_in(read_ids)).with_columns(previous)
     stale = unread.height if changed_lfs else 0
     schema = {
         "asset_id": data.schema["asset_id"],
@@ -1163,6 +1172,7 @@ def _assemble(
         **({"gold": pl.Int32} if plan.gold_column else {}),
         **({"index_id": pl.Int64} if with_index else {}),
         **{c: pl.Int32 for c in vote_cols},
+        **{e.meta.output_name(): state.schema[e.meta.root_names()[0]] for e in previous},
     }
     parts = [_align(part, schema) for part in (fresh, read_kept, unread)]
     marks = [False, False, bool(changed_lfs)]
@@ -1172,6 +1182,13 @@ def _assemble(
     if plan.gold_column:
         fills.append(pl.col("gold").fill_null(-1))
     return (full.with_columns(fills) if fills else full), stale
+
+
+def _previous_outputs(state: pl.DataFrame) -> list[pl.Expr]:
+    """The previous run's label, review flag and probabilities, as ``_prev_<column>``: what
+    :func:`_compare_previous` checks this run's output against (null for fresh assets)."""
+    kept = [c for c in state.columns if c in ("label", "needs_review") or c.startswith("proba_")]
+    return [pl.col(c).alias(f"_prev_{c}") for c in kept]
 
 
 def _align(part: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
@@ -1291,7 +1308,12 @@ def _fit_predict(
     k: int,
     patterns: tuple[np.ndarray, np.ndarray],
 ) -> tuple[Any, np.ndarray]:
-    """Fit the label model on every vote; probabilities of every asset (one per pattern)."""
+    """Fit the label model on every vote; probabilities of every asset (one per pattern).
+
+    The model is fitted once per distinct vote pattern weighted by its count: the same fit
+    as on every row, exact at any size (no ``max_fit_rows`` sample), so the probabilities
+    of unchanged assets stay put when a few new ones arrive.
+    """
     from enrich.label_model import LabelModel
 
     try:
@@ -1304,13 +1326,15 @@ def _fit_predict(
             f"({exc}); see help(enrich.label_model.LabelModel)"
         ) from exc
     use_gold = gold if config.gold.use_in_fit and gold is not None else None
-    if use_gold is not None:
-        model.fit(votes.votes, y=use_gold)
-    else:
-        model.fit(votes.votes)
     first, inverse = patterns
-    if not len(first):
-        return model, np.asarray(model.predict_proba(votes.votes), dtype=np.float64)
+    if use_gold is not None and (use_gold >= 0).any():
+        # distinct (votes, gold) rows: a gold label splits a vote pattern
+        fit_first, fit_inverse = vote_patterns(np.column_stack([votes.votes, use_gold]))
+        counts = np.bincount(fit_inverse, minlength=len(fit_first))
+        model.fit(votes.votes[fit_first], y=use_gold[fit_first], sample_weight=counts)
+    else:
+        counts = np.bincount(inverse, minlength=len(first))
+        model.fit(votes.votes[first], sample_weight=counts)
     return model, np.asarray(model.predict_proba(votes.votes[first]), dtype=np.float64)[inverse]
 
 
@@ -1436,12 +1460,14 @@ def _schema_of(frame: pl.DataFrame) -> dict[str, pl.DataType]:
 
 
 def _compare_previous(
-    enriched: pl.DataFrame, state: pl.DataFrame, classes: Sequence[str]
+    enriched: pl.DataFrame, full: pl.DataFrame, classes: Sequence[str]
 ) -> pl.DataFrame:
     """Per enriched row: the previous label and review flag, and how far a probability moved
-    (all null for assets new to the table)."""
+    (all null for assets new to the table). ``full`` (row-aligned with ``enriched``) carries
+    the previous outputs as ``_prev_<column>`` (see :func:`_previous_outputs`)."""
     proba_cols = [f"proba_{c}" for c in classes]
-    if not {"label", "needs_review", *proba_cols} <= set(state.columns):
+    wanted = [f"_prev_{c}" for c in ("label", "needs_review", *proba_cols)]
+    if not set(wanted) <= set(full.columns):
         return pl.DataFrame(
             {
                 "_prev_label": pl.Series([None] * enriched.height, dtype=pl.Int64),
@@ -1449,17 +1475,13 @@ def _compare_previous(
                 "_moved": pl.Series([None] * enriched.height, dtype=pl.Float64),
             }
         )
-    prev = state.select(
-        "asset_id",
-        pl.col("label").cast(pl.Int64).alias("_prev_label"),
-        pl.col("needs_review").alias("_prev_review"),
-        *[pl.col(c).alias(f"_prev_{c}") for c in proba_cols],
-    )
-    joined = enriched.select("asset_id", *proba_cols).join(
-        prev, on="asset_id", how="left", maintain_order="left"
-    )
+    joined = pl.concat([enriched.select(proba_cols), full.select(wanted)], how="horizontal")
     moved = pl.max_horizontal([(pl.col(c) - pl.col(f"_prev_{c}")).abs() for c in proba_cols])
-    return joined.select("_prev_label", "_prev_review", moved.alias("_moved"))
+    return joined.select(
+        pl.col("_prev_label").cast(pl.Int64),
+        pl.col("_prev_needs_review").alias("_prev_review"),
+        moved.alias("_moved"),
+    )
 
 
 def _rewrite_mask(

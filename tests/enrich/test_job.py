@@ -12,6 +12,7 @@ from enrich.datasets import load_youtube_spam
 from enrich.engines import LocalEngine
 from enrich.errors import InputError, MissingColumnError
 from enrich.job import SourceSchemaError, predict_by_pattern, run_job
+from enrich.label_model import LabelModel
 from enrich.store import RunLock, RunLockedError, read_runs, read_table, run_records
 
 LFS = """
@@ -195,6 +196,24 @@ def test_incremental_runs_end_where_one_full_run_ends(tmp_path):
     assert gap <= tolerance + 1e-9
     flips = (a.get_column("label") != b.get_column("label")).sum()
     assert flips == 0
+
+
+def test_the_model_is_fitted_on_every_vote_so_old_rows_stay_put(tmp_path):
+    # max_fit_rows would fit a sample of 50 rows, which a few new assets reshuffle; the job
+    # fits every distinct vote pattern with its count instead: the exact fit on all rows
+    job = JOB + "\n[label_model]\nparams = { max_fit_rows = 50 }\n"
+    config = load_job_config(make_job(tmp_path, parts=((0, 240),), job=job))
+    run_job(config, progress=False)
+    load_youtube_spam().slice(240, 3).write_parquet(tmp_path / "data" / "part-001.parquet")
+    result = run_job(config, progress=False)
+    out = table(config)
+    votes = out.select(sorted(c for c in out.columns if c.startswith("vote_"))).to_numpy()
+    exact = LabelModel(cardinality=2, max_fit_rows=None).fit(votes)
+    gap = np.abs(out.get_column("proba_SPAM").to_numpy() - exact.predict_proba(votes)[:, 1])
+    written = (out.get_column("run_id") == result.run_id).to_numpy()
+    assert gap[written].max() < 1e-9  # rows written now hold the exact fit's probabilities
+    assert gap.max() <= config.output.proba_tolerance  # the others moved less than that
+    assert result.counts["n_new"] == 3 and result.counts["n_written"] < 240
 
 
 def test_a_changed_lf_is_rerun_for_its_column_only(tmp_path):
