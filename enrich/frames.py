@@ -78,3 +78,26 @@ def asset_ids(frame: pl.DataFrame, id_column: str | None) -> pl.Series:
             "every asset needs an id: fill them or choose another id_column."
         )
     return ids.alias("asset_id")
+
+
+def require_unique_ids(ids: pl.Series, what: str) -> None:
+    """Raise :class:`InputError` if ``ids`` holds a null or a repeated asset id.
+
+    ``what`` names the table in the message. One hash pass when the ids are unique; the
+    repeats are only looked for when there are some.
+
+    >>> require_unique_ids(pl.Series(["a", "b"]), "the labels table")
+    >>> require_unique_ids(pl.Series(["a", "b", "a"]), "the labels table")
+    Traceback (most recent call last):
+    ...
+    enrich.errors.InputError: the labels table lists asset id(s) ['a'] more than once; ...
+    """
+    if ids.null_count():
+        raise InputError(f"{what} has {ids.null_count()} null asset_id(s); every row needs one")
+    if ids.n_unique() == ids.len():
+        return
+    repeated = ids.filter(ids.is_duplicated()).unique().sort()
+    raise InputError(
+        f"{what} lists asset id(s) {repeated.head(5).to_list()} more than once; keep one row "
+        "per asset"
+    )

@@ -35,7 +35,7 @@ import polars as pl
 
 from enrich.display import ColumnFormat, TableDisplay
 from enrich.errors import InputError, MissingColumnError
-from enrich.frames import as_polars, require_columns
+from enrich.frames import as_polars, require_columns, require_unique_ids
 from enrich.slices import wilson_interval
 
 __all__ = ["Gaps", "find_gaps"]
@@ -272,7 +272,7 @@ def find_gaps(
         )
     class_names = None if classes is None else _names(classes)
     slice_columns = _slice_columns(data, slices)
-    _unique_ids(data["asset_id"], "the labels table")
+    require_unique_ids(data["asset_id"], "the labels table")
 
     label = _class_column(data, class_names, "labels")
     confidence = _confidence(data)
@@ -605,17 +605,6 @@ def _slice_columns(data: pl.DataFrame, slices: Any) -> tuple[str, ...]:
     return columns
 
 
-def _unique_ids(ids: pl.Series, what: str) -> None:
-    if ids.null_count():
-        raise InputError(f"{what} has {ids.null_count()} null asset_id(s); every row needs an id")
-    repeated = ids.filter(ids.is_duplicated()).unique().sort()
-    if repeated.len():
-        raise InputError(
-            f"{what} lists asset(s) {repeated.head(5).to_list()} more than once; keep one row "
-            "per asset"
-        )
-
-
 def _class_column(frame: pl.DataFrame, classes: tuple[str, ...] | None, what: str) -> pl.Series:
     """The class of each row as text: null where unlabeled (null label or id -1)."""
     if "label_name" in frame.columns:
@@ -686,7 +675,7 @@ def _reference(
         raise MissingColumnError(
             f"the {what} table needs a 'label_name' or 'label' column; it has {frame.columns}"
         )
-    _unique_ids(frame["asset_id"], f"the {what} table")
+    require_unique_ids(frame["asset_id"], f"the {what} table")
     names = _class_column(frame, classes, what)
     ids, own = data["asset_id"], frame["asset_id"]
     if ids.dtype != own.dtype:

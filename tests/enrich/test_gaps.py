@@ -232,7 +232,7 @@ def test_bad_tables_are_refused():
         find_gaps(labels.drop("label_name"))
     with pytest.raises(MissingColumnError, match="'region'"):
         find_gaps(labels, slices=["region"])
-    with pytest.raises(InputError, match=r"lists asset\(s\) \['a00'\] more than once"):
+    with pytest.raises(InputError, match=r"lists asset id\(s\) \['a00'\] more than once"):
         find_gaps(pl.concat([labels, labels.head(1)]))
     with pytest.raises(InputError, match=r"must lie in \[0, 1\]; got values from 0.5 to 1.5"):
         find_gaps(labels.with_columns(pl.col("confidence") + 0.55 * (pl.col("confidence") > 0.9)))
