@@ -183,6 +183,11 @@ def validate_gold(y: Any, *, n_assets: int, cardinality: int, name: str = "y") -
     return arr
 
 
+#: Largest number of possible packed rows that :func:`compress_votes` counts in a table
+#: (32 MiB of counters) instead of sorting the rows' codes.
+_DENSE_CODES = 1 << 22
+
+
 @dataclass(frozen=True)
 class VotePatterns:
     """The distinct rows of a vote matrix.
@@ -236,6 +241,15 @@ def compress_votes(votes: np.ndarray) -> VotePatterns:
             codes[start : start + step] = (
                 votes[start : start + step].astype(np.int64) + 1
             ) @ weights
+        if base**m <= min(_DENSE_CODES, 8 * n):  # few possible codes: count them, no sort
+            per_code = np.bincount(codes, minlength=base**m)
+            present = np.flatnonzero(per_code)  # ascending: the order np.unique gives
+            position = np.zeros(per_code.size, dtype=np.intp)
+            position[present] = np.arange(present.size)
+            digits = (present[:, None] // weights) % base - 1
+            return VotePatterns(
+                digits.astype(votes.dtype), per_code[present].astype(np.int64), position[codes]
+            )
         _, first, inverse, counts = np.unique(
             codes, return_index=True, return_inverse=True, return_counts=True
         )

@@ -57,6 +57,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
+from enrich._votes import VotePatterns, compress_votes
 from enrich.apply import as_labeling_function
 from enrich.config import JobConfig
 from enrich.engines import EncoderSpec, Engine, get_encoder, load_lfs, make_engine, merge_errors
@@ -308,8 +309,9 @@ def _run_locked(
     with clock.phase("fit"):
         votes = _vote_matrix(full, lfs, classes)
         gold, settled = _gold(config, full, classes)
-        patterns = vote_patterns(votes.votes)
-        model, proba = _fit_predict(config, votes, gold, len(classes), patterns)
+        patterns = compress_votes(votes.votes)
+        model, pattern_proba = _fit_predict(config, votes, gold, len(classes), patterns)
+        proba = pattern_proba[patterns.inverse]
         model_json = _model_json(model)
         model_version = hashlib.sha256(model_json.encode()).hexdigest()[:16]
     _checkpoint("fitted")
@@ -317,7 +319,7 @@ def _run_locked(
     with clock.phase("enrich"):
         enriched = _enriched_by_pattern(
             votes,
-            proba,
+            pattern_proba,
             patterns,
             run_id=run_id,
             model_version=model_version,
@@ -1306,9 +1308,9 @@ def _fit_predict(
     votes: Any,
     gold: np.ndarray | None,
     k: int,
-    patterns: tuple[np.ndarray, np.ndarray],
+    patterns: VotePatterns,
 ) -> tuple[Any, np.ndarray]:
-    """Fit the label model on every vote; probabilities of every asset (one per pattern).
+    """Fit the label model on every vote; the probabilities of each distinct vote pattern.
 
     The model is fitted once per distinct vote pattern weighted by its count: the same fit
     as on every row, exact at any size (no ``max_fit_rows`` sample), so the probabilities
@@ -1326,16 +1328,17 @@ def _fit_predict(
             f"({exc}); see help(enrich.label_model.LabelModel)"
         ) from exc
     use_gold = gold if config.gold.use_in_fit and gold is not None else None
-    first, inverse = patterns
     if use_gold is not None and (use_gold >= 0).any():
         # distinct (votes, gold) rows: a gold label splits a vote pattern
-        fit_first, fit_inverse = vote_patterns(np.column_stack([votes.votes, use_gold]))
-        counts = np.bincount(fit_inverse, minlength=len(fit_first))
-        model.fit(votes.votes[fit_first], y=use_gold[fit_first], sample_weight=counts)
+        with_gold = compress_votes(np.column_stack([votes.votes, use_gold]))
+        model.fit(
+            with_gold.patterns[:, :-1],
+            y=with_gold.patterns[:, -1],
+            sample_weight=with_gold.counts,
+        )
     else:
-        counts = np.bincount(inverse, minlength=len(first))
-        model.fit(votes.votes[first], sample_weight=counts)
-    return model, np.asarray(model.predict_proba(votes.votes[first]), dtype=np.float64)[inverse]
+        model.fit(patterns.patterns, sample_weight=patterns.counts)
+    return model, np.asarray(model.predict_proba(patterns.patterns), dtype=np.float64)
 
 
 def _model_json(model: Any) -> str:
@@ -1349,27 +1352,6 @@ def _model_json(model: Any) -> str:
         path = Path(folder) / "model.json"
         model.save(path)
         return path.read_text(encoding="utf-8")
-
-
-def vote_patterns(L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct rows of a vote matrix: ``(first, inverse)`` with ``L[first][inverse] == L``.
-
-    >>> L = np.array([[0, 1], [0, 1], [1, -1]])
-    >>> first, inverse = vote_patterns(L)
-    >>> len(first), bool((L[first][inverse] == L).all())
-    (2, True)
-    """
-    L = np.asarray(L)
-    if L.shape[0] == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    base = int(L.max(initial=-1)) + 2
-    if base ** L.shape[1] < 2**62:
-        weights = base ** np.arange(L.shape[1], dtype=np.int64)
-        keys = (L.astype(np.int64) + 1) @ weights
-        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    else:
-        _, first, inverse = np.unique(L, axis=0, return_index=True, return_inverse=True)
-    return first, inverse.reshape(-1)
 
 
 def predict_by_pattern(model: Any, L: np.ndarray) -> np.ndarray:
@@ -1387,14 +1369,14 @@ def predict_by_pattern(model: Any, L: np.ndarray) -> np.ndarray:
     L = np.asarray(L)
     if L.shape[0] == 0:
         return np.asarray(model.predict_proba(L), dtype=np.float64)
-    first, inverse = vote_patterns(L)
-    return np.asarray(model.predict_proba(L[first]), dtype=np.float64)[inverse]
+    distinct = compress_votes(L)
+    return np.asarray(model.predict_proba(distinct.patterns), dtype=np.float64)[distinct.inverse]
 
 
 def _enriched_by_pattern(
     votes: Any,
-    proba: np.ndarray,
-    patterns: tuple[np.ndarray, np.ndarray],
+    pattern_proba: np.ndarray,
+    patterns: VotePatterns,
     *,
     run_id: str,
     model_version: str,
@@ -1410,23 +1392,22 @@ def _enriched_by_pattern(
     from enrich.enriched import enriched_table
     from enrich.votes import VoteMatrix
 
-    first, inverse = patterns
-    patterns = VoteMatrix(
-        votes=votes.votes[first],
+    distinct = VoteMatrix(
+        votes=patterns.patterns,
         lf_names=votes.lf_names,
-        asset_ids=pl.Series("asset_id", np.arange(len(first))),
+        asset_ids=pl.Series("asset_id", np.arange(patterns.n_patterns)),
         lf_versions=votes.lf_versions,
         class_names=votes.class_names,
     )
     small = enriched_table(
-        patterns,
-        proba[first],
+        distinct,
+        pattern_proba,
         run_id=run_id,
         model_version=model_version,
         created_at=created_at,
         review_below=review_below,
     )
-    gathered = small.drop("asset_id").select(pl.all().gather(inverse))
+    gathered = small.drop("asset_id").select(pl.all().gather(patterns.inverse))
     return gathered.insert_column(0, votes.asset_ids.alias("asset_id"))
 
 

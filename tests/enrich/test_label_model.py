@@ -372,7 +372,8 @@ def test_validate_votes_keeps_integer_arrays_and_packs_others():
     assert validate_gold([1, -1], n_assets=2, cardinality=2).tolist() == [1, -1]
 
 
-@pytest.mark.parametrize("m", [3, 60])  # packed integer codes / raw-bytes comparison
+# counted codes (4**3 <= 8 * 500) / sorted codes (4**8) / raw-bytes comparison (4**60)
+@pytest.mark.parametrize("m", [3, 8, 60])
 def test_compress_votes_round_trips(m):
     rng = np.random.default_rng(m)
     votes = validate_votes(rng.integers(-1, 3, (500, m)) * (rng.random((500, 1)) < 0.5))
@@ -380,6 +381,10 @@ def test_compress_votes_round_trips(m):
     assert np.array_equal(packed.patterns[packed.inverse], votes)
     assert packed.counts.sum() == 500 and packed.n_patterns == len(packed.counts)
     assert len({tuple(row) for row in packed.patterns.tolist()}) == packed.n_patterns
+    if m < 60:  # packed codes, counted or sorted, give the rows in lexicographic order
+        rows = [tuple(row) for row in packed.patterns.tolist()]
+        assert rows == sorted(rows)
+    assert packed.patterns.dtype == votes.dtype
 
 
 # ---------------------------------------------------------------------------- invariants
