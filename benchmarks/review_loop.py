@@ -8,21 +8,25 @@ test split (accuracy of ``predict`` on the test votes; the test items are never 
 
 - queue: each round, the enriched table of the current model over the pool
   (``enrich.enriched.enriched_table``: label, confidence, conflict, all-abstain, each LF's vote)
-  goes to ``enrich.review_queue(batch_size=50, exclude=<already reviewed>)``; the 50 items it
-  ranks first are reviewed. Several weightings of the queue's reasons are tried (``--variants``,
-  see ``VARIANTS``): the queue's defaults first.
+  goes to ``enrich.review_queue(batch_size=50, exclude=<already reviewed>, ...)``; the 50 items
+  it returns are reviewed. The queue settings tried are ``VARIANTS`` (``--variants``): first
+  ``purpose="refit"``, the queue's setting for gold that goes back into the label model.
 - random: 50 / 100 / 150 items drawn uniformly from the pool (nested), same refit.
 
 Each seed draws fresh random picks and a fresh random permutation of the pool's asset ids; the
 queue breaks score ties by asset id, so the permutation makes its tie-breaking random too (the
 queue is otherwise deterministic). Mean ± sd over ``--seeds`` seeds (default 10). Also shown:
 the pool accuracy after each round (the label of a reviewed item is its gold label), which is
-what an enrichment job would write.
+what an enrichment job would write, and, for reference, the test accuracy of the label model
+fitted with every pool item as gold.
 
-Run from the repository root (about 1 minute on 2 shared cores)::
+``--batch`` and ``--rounds`` change the budget (default 3 rounds of 50) for sensitivity checks.
+
+Run from the repository root (about 20 s on 2 shared cores)::
 
     .venv/bin/python -m benchmarks.review_loop
-    .venv/bin/python -m benchmarks.review_loop --sets youtube --seeds 10 --variants default
+    .venv/bin/python -m benchmarks.review_loop --sets youtube --seeds 10 --variants refit,default
+    .venv/bin/python -m benchmarks.review_loop --batch 25 --rounds 4 --variants refit
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -47,18 +52,24 @@ SETS = ("youtube", "trec")
 ROUNDS = 3
 BATCH = 50
 
-#: Weightings of the review queue's reasons (reasons not named keep weight 1.0).
-VARIANTS: Mapping[str, dict[str, float]] = {
-    # the queue as it ships: low confidence, LF conflict and no LF vote, all weight 1
+_CONFLICT_ONLY = {"low_confidence": 0.0, "no_lf_votes": 0.0}
+
+#: Queue settings compared with random picks: keyword arguments of ``review_queue``, except
+#: ``round_robin`` (done here: one pick per LF vote pattern, in queue order, before repeating).
+VARIANTS: Mapping[str, dict[str, Any]] = {
+    # THE RECOMMENDATION: conflicts only, the batch spread over vote patterns by Neyman allocation
+    "refit": {"purpose": "refit"},
+    # the queue's default (purpose="correct"): low confidence, LF conflict, no LF vote, weight 1
     "default": {},
-    # items no LF voted on tell the model nothing about the LFs: leave them out
-    "no all-abstain": {"no_lf_votes": 0.0},
-    # rank by how unsure the model is, only
-    "confidence only": {"lf_conflict": 0.0, "no_lf_votes": 0.0},
-    # rank by how strongly the LFs disagree, only
-    "conflict only": {"low_confidence": 0.0, "no_lf_votes": 0.0},
-    # conflicts first, low confidence as the tie-breaker, no all-abstain items
-    "conflict x3 + confidence": {"lf_conflict": 3.0, "no_lf_votes": 0.0},
+    # refit's weights without the spreading: the top 50 by score (ties: whole patterns)
+    "conflict only": {"weights": _CONFLICT_ONLY},
+    # refit's spreading with the default weights
+    "refit + default weights": {
+        "purpose": "refit",
+        "weights": {"low_confidence": 1.0, "no_lf_votes": 1.0},
+    },
+    # plain diversity: refit's weights, one pick per vote pattern before any pattern's second
+    "conflict only + one per pattern": {"weights": _CONFLICT_ONLY, "round_robin": True},
 }
 
 
@@ -84,8 +95,34 @@ def scores(model: LabelModel, train: VoteSet, test: VoteSet, y: np.ndarray) -> t
     return test_accuracy, float(np.mean(pool_labels == train.gold))
 
 
+def pick(
+    table: pl.DataFrame, reviewed: list[int], batch: int, settings: dict[str, Any]
+) -> list[int]:
+    """The asset ids the queue sends for review this round."""
+    options = {k: v for k, v in settings.items() if k != "round_robin"}
+    if not settings.get("round_robin"):
+        return review_queue(
+            table, batch_size=batch, exclude=reviewed, **options
+        ).asset_ids.to_list()
+    ranked = review_queue(table, batch_size=table.height, exclude=reviewed, **options).table
+    votes = [c for c in table.columns if c.startswith("vote_")]
+    order = (
+        ranked.select("rank", "asset_id")
+        .join(table.select("asset_id", *votes), on="asset_id", how="left")
+        .with_columns(pl.int_range(pl.len()).over(votes).alias("_pass"))
+        .sort("_pass", "rank")
+    )
+    return order["asset_id"].head(batch).to_list()
+
+
 def queue_arm(
-    train: VoteSet, test: VoteSet, ids: np.ndarray, weights: dict[str, float], seed: int
+    train: VoteSet,
+    test: VoteSet,
+    ids: np.ndarray,
+    settings: dict[str, Any],
+    seed: int,
+    rounds: int,
+    batch: int,
 ) -> tuple[list[float], list[float]]:
     lf_names = tuple(f"lf{j}" for j in range(train.votes.shape[1]))
     votes = VoteMatrix(
@@ -99,19 +136,18 @@ def queue_arm(
     model = fit(train, None, seed)
     reviewed: list[int] = []
     test_curve, pool_curve = [], []
-    for round_no in range(1, ROUNDS + 1):
+    for round_no in range(1, rounds + 1):
         table = enriched_table(
             votes,
             model.predict_proba(train.votes),
             run_id=f"review-{round_no}",
             model_version="LabelModel",
         )
-        queue = review_queue(table, batch_size=BATCH, exclude=reviewed, weights=weights)
-        picked = [row_of[int(a)] for a in queue.asset_ids.to_list()]
-        if len(picked) < BATCH:  # the queue ran dry: top up at random, so budgets match
+        picked = [row_of[int(a)] for a in pick(table, reviewed, batch, settings)]
+        if len(picked) < batch:  # the queue ran dry: top up at random, so budgets match
             rng = np.random.default_rng([seed, round_no])
             left = np.setdiff1d(np.flatnonzero(y < 0), picked)
-            picked += rng.choice(left, size=BATCH - len(picked), replace=False).tolist()
+            picked += rng.choice(left, size=batch - len(picked), replace=False).tolist()
         y[picked] = train.gold[picked]
         reviewed += [int(ids[i]) for i in picked]
         model = fit(train, y, seed)
@@ -121,13 +157,15 @@ def queue_arm(
     return test_curve, pool_curve
 
 
-def random_arm(train: VoteSet, test: VoteSet, seed: int) -> tuple[list[float], list[float]]:
+def random_arm(
+    train: VoteSet, test: VoteSet, seed: int, rounds: int, batch: int
+) -> tuple[list[float], list[float]]:
     rng = np.random.default_rng([seed, 1])
-    order = rng.choice(len(train.gold), size=ROUNDS * BATCH, replace=False)
+    order = rng.choice(len(train.gold), size=rounds * batch, replace=False)
     test_curve, pool_curve = [], []
-    for round_no in range(1, ROUNDS + 1):
+    for round_no in range(1, rounds + 1):
         y = np.full(len(train.gold), -1, dtype=np.int64)
-        picked = order[: round_no * BATCH]
+        picked = order[: round_no * batch]
         y[picked] = train.gold[picked]
         test_accuracy, pool_accuracy = scores(fit(train, y, seed), train, test, y)
         test_curve.append(test_accuracy)
@@ -135,22 +173,24 @@ def random_arm(train: VoteSet, test: VoteSet, seed: int) -> tuple[list[float], l
     return test_curve, pool_curve
 
 
-def run(name: str, seeds: int, variants: list[str]) -> dict[str, Curve]:
+def run(name: str, seeds: int, variants: list[str], rounds: int, batch: int) -> dict[str, Curve]:
     train, test = load_wrench(name, "train"), load_wrench(name, "test")
     log(f"wrench/{name}: pool {train.votes.shape}, test {test.votes.shape}")
-    curves: dict[str, Curve] = {"start": Curve(), "random": Curve()}
+    curves: dict[str, Curve] = {"start": Curve(), "all gold": Curve(), "random": Curve()}
     curves.update({f"queue ({v})": Curve() for v in variants})
     for seed in range(seeds):
         start = fit(train, None, seed)
         test_accuracy, pool_accuracy = scores(start, train, test, np.full(len(train.gold), -1))
-        curves["start"].test.append([test_accuracy] * ROUNDS)
-        curves["start"].pool.append([pool_accuracy] * ROUNDS)
+        curves["start"].test.append([test_accuracy] * rounds)
+        curves["start"].pool.append([pool_accuracy] * rounds)
+        test_accuracy, _ = scores(fit(train, train.gold, seed), train, test, train.gold)
+        curves["all gold"].test.append([test_accuracy] * rounds)
         ids = np.random.default_rng([seed, 0]).permutation(len(train.gold)).astype(np.int64)
         for variant in variants:
-            t, p = queue_arm(train, test, ids, VARIANTS[variant], seed)
+            t, p = queue_arm(train, test, ids, VARIANTS[variant], seed, rounds, batch)
             curves[f"queue ({variant})"].test.append(t)
             curves[f"queue ({variant})"].pool.append(p)
-        t, p = random_arm(train, test, seed)
+        t, p = random_arm(train, test, seed, rounds, batch)
         curves["random"].test.append(t)
         curves["random"].pool.append(p)
     return curves
@@ -161,15 +201,20 @@ def _cell(values: np.ndarray) -> str:
     return f"{values.mean():.4f} ± {sd:.4f}"
 
 
-def markdown(name: str, curves: dict[str, Curve], seeds: int, variants: list[str]) -> str:
-    header = " | ".join(f"{BATCH * r} gold (round {r})" for r in range(1, ROUNDS + 1))
+def markdown(
+    name: str, curves: dict[str, Curve], seeds: int, variants: list[str], rounds: int, batch: int
+) -> str:
+    header = " | ".join(f"{batch * r} gold (round {r})" for r in range(1, rounds + 1))
+    blanks = " |" * (rounds - 1)
     out = [f"### wrench/{name}: test accuracy, mean ± sd over {seeds} seeds", ""]
-    out += [f"| arm | {header} |", "|---|" + "---|" * ROUNDS]
+    out += [f"| arm | {header} |", "|---|" + "---|" * rounds]
     start = np.array(curves["start"].test)[:, 0]
-    out.append(f"| unsupervised start (0 gold) | {_cell(start)} | | |")
+    out.append(f"| unsupervised start (0 gold) | {_cell(start)} |{blanks}")
+    every = np.array(curves["all gold"].test)[:, 0]
+    out.append(f"| reference: every pool item as gold | {_cell(every)} |{blanks}")
     for arm in ["random", *(f"queue ({v})" for v in variants)]:
         values = np.array(curves[arm].test)
-        cells = " | ".join(_cell(values[:, r]) for r in range(ROUNDS))
+        cells = " | ".join(_cell(values[:, r]) for r in range(rounds))
         out.append(f"| {arm} | {cells} |")
     random_test = np.array(curves["random"].test)
     for v in variants:
@@ -177,13 +222,13 @@ def markdown(name: str, curves: dict[str, Curve], seeds: int, variants: list[str
         cells = " | ".join(
             f"{diff[:, r].mean():+.1f} ± {np.std(diff[:, r], ddof=1) if seeds > 1 else 0:.1f}"
             + f" ({int((diff[:, r] > 0).sum())}/{seeds} seeds ahead)"
-            for r in range(ROUNDS)
+            for r in range(rounds)
         )
         out.append(f"| queue ({v}) - random, points | {cells} |")
     out += ["", f"Pool accuracy (reviewed items take their gold label), mean over {seeds} seeds:"]
-    out += ["", f"| arm | {header} |", "|---|" + "---|" * ROUNDS]
+    out += ["", f"| arm | {header} |", "|---|" + "---|" * rounds]
     pool_start = np.array(curves["start"].pool)[:, 0]
-    out.append(f"| unsupervised start (0 gold) | {pool_start.mean():.4f} | | |")
+    out.append(f"| unsupervised start (0 gold) | {pool_start.mean():.4f} |{blanks}")
     for arm in ["random", *(f"queue ({v})" for v in variants)]:
         values = np.array(curves[arm].pool).mean(axis=0)
         out.append(f"| {arm} | " + " | ".join(f"{v:.4f}" for v in values) + " |")
@@ -197,8 +242,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--variants",
         default=",".join(VARIANTS),
-        help=f"comma-separated queue weightings, from {list(VARIANTS)}",
+        help=f"comma-separated queue settings, from {list(VARIANTS)}",
     )
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="review rounds")
+    parser.add_argument("--batch", type=int, default=BATCH, help="items reviewed per round")
     args = parser.parse_args(argv)
     names = [s.strip() for s in args.sets.split(",") if s.strip()]
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -208,9 +255,12 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--variants must be among {list(VARIANTS)}")
     if args.seeds < 2:
         parser.error("--seeds must be >= 2 (a standard deviation needs two)")
+    if args.rounds < 1 or args.batch < 1:
+        parser.error("--rounds and --batch must be >= 1")
     started = time.perf_counter()
     for name in names:
-        print(markdown(name, run(name, args.seeds, variants), args.seeds, variants))
+        curves = run(name, args.seeds, variants, args.rounds, args.batch)
+        print(markdown(name, curves, args.seeds, variants, args.rounds, args.batch))
         print()
     print(
         f"Python {platform.python_version()}, polars {pl.__version__}, numpy {np.__version__}; "

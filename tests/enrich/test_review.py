@@ -1,4 +1,5 @@
-"""review_queue(): hand-computed scores, every reason, ties, exclusions, real WRENCH votes."""
+"""review_queue(): hand-computed scores, every reason, ties, exclusions, the refit purpose's
+spreading over vote patterns, real WRENCH votes."""
 
 from __future__ import annotations
 
@@ -152,6 +153,80 @@ def test_renders_as_a_table():
     assert "<table" in queue._repr_html_()
 
 
+# -- purpose="refit" -------------------------------------------------------------------------
+def patterned() -> pl.DataFrame:
+    """Pattern A (kw=1, short=0): a1-a4; pattern B (kw=0, short=1): b1, b2 -- all conflicts
+    with 1 of 2 votes against the label (score 0.75); c1 is confident and agreed on."""
+    return pl.DataFrame(
+        {
+            "asset_id": ["a1", "a2", "a3", "a4", "b1", "b2", "c1"],
+            "label": [1, 1, 1, 1, 0, 0, 1],
+            "confidence": [0.9] * 6 + [0.95],
+            "conflict": [True] * 6 + [False],
+            "vote_kw": [1, 1, 1, 1, 0, 0, 1],
+            "vote_short": [0, 0, 0, 0, 1, 1, -1],
+        }
+    )
+
+
+def test_refit_allocates_picks_over_vote_patterns_by_hand():
+    # Priority of a pattern's next pick: score * n / sqrt((g + 1)(g + 2)), g = picks before.
+    # A (n=4): 3/sqrt(2) = 2.121, 3/sqrt(6) = 1.225, 3/sqrt(12) = 0.866, 3/sqrt(20) = 0.671.
+    # B (n=2): 1.5/sqrt(2) = 1.061, 1.5/sqrt(6) = 0.612.
+    queue = review_queue(patterned(), purpose="refit")
+    assert queue.asset_ids.to_list() == ["a1", "a2", "b1", "a3", "a4", "b2"]
+    assert queue.table["rank"].to_list() == [1, 2, 3, 4, 5, 6]
+    assert queue.table["score"].to_list() == pytest.approx([0.75] * 6)
+    assert queue.table["why"].to_list()[:3] == [
+        "LFs disagree (1 of 2 votes against the label); pick 1 from a vote pattern of 4 assets "
+        "(0 reviewed)",
+        "LFs disagree (1 of 2 votes against the label); pick 2 from a vote pattern of 4 assets "
+        "(0 reviewed)",
+        "LFs disagree (1 of 2 votes against the label); pick 1 from a vote pattern of 2 assets "
+        "(0 reviewed)",
+    ]
+    # The default purpose cuts the batch from the top of the ranking: all ties, so by id.
+    assert review_queue(patterned(), batch_size=3).asset_ids.to_list() == ["a1", "a2", "a3"]
+    assert review_queue(patterned(), batch_size=3, purpose="refit").asset_ids.to_list() == [
+        "a1",
+        "a2",
+        "b1",
+    ]
+
+
+def test_refit_counts_excluded_assets_of_a_pattern_as_reviewed():
+    # a1 reviewed: A's next pick has g = 1 (1.225), then b1 (1.061), a3 (0.866), a4, b2.
+    queue = review_queue(patterned(), purpose="refit", exclude=["a1"])
+    assert queue.asset_ids.to_list() == ["a2", "b1", "a3", "a4", "b2"]
+    assert queue.table["why"][0].endswith("pick 1 from a vote pattern of 4 assets (1 reviewed)")
+
+
+def test_refit_weights_leave_out_low_confidence_and_all_abstain_unless_overridden():
+    table = enriched()  # b is the only conflict; a, c, e are low confidence; c has no votes
+    assert review_queue(table, purpose="refit").asset_ids.to_list() == ["b"]
+    queue = review_queue(table, purpose="refit", weights={"low_confidence": 1.0})
+    # Every asset has a vote pattern of its own (n = 1): priority = score / sqrt(2), so the
+    # order is the score order; ties (a, b, e at 0.75) by id; c (no_lf_votes still 0) last.
+    c_low = 0.5 + 0.5 * (1 - 0.5 / 0.7)
+    assert queue.asset_ids.to_list() == ["a", "b", "e", "c"]
+    assert queue.table["score"].to_list() == pytest.approx([0.75, 0.75, 0.75, c_low])
+
+
+def test_refit_candidate_absent_from_the_table_is_a_pattern_of_its_own():
+    # zz (score 1, n = 1): priority 1/sqrt(2) = 0.707, between a3 (0.866) and a4 (0.671).
+    queue = review_queue(
+        patterned(), purpose="refit", candidates=pl.DataFrame({"asset_id": ["zz"]})
+    )
+    assert queue.asset_ids.to_list() == ["a1", "a2", "b1", "a3", "zz", "a4", "b2"]
+    zz = queue.table.row(4, named=True)
+    assert zz["why"] == "gap candidate" and zz["label"] is None
+
+
+def test_refit_needs_the_vote_columns():
+    with pytest.raises(InputError, match="no 'vote_<lf>' column"):
+        review_queue(enriched().drop("vote_kw", "vote_short"), purpose="refit")
+
+
 # -- errors ----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
@@ -186,6 +261,11 @@ def test_renders_as_a_table():
         ({"candidates": pl.DataFrame({"asset_id": [1.5]})}, InputError, "not converted"),
         ({"exclude": [1, 2]}, InputError, "cast them"),
         ({"exclude": "a"}, InputError, "not the string 'a'"),
+        (
+            {"purpose": "fix"},
+            InputError,
+            r"purpose must be one of \['correct', 'refit'\], got 'fix'",
+        ),
     ],
 )
 def test_bad_arguments_are_refused(kwargs, error, match):
@@ -203,7 +283,8 @@ def test_bad_enriched_tables_are_refused():
 
 
 # -- real data -------------------------------------------------------------------------------
-def test_wrench_youtube_queue_is_consistent_with_its_inputs():
+def youtube_table() -> pl.DataFrame:
+    """WRENCH youtube train votes as an enriched table (majority-vote labels)."""
     path = SHARED / "wrench" / "youtube" / "train.json"
     if not path.exists():
         pytest.skip(f"shared data not found at {path}")
@@ -214,7 +295,7 @@ def test_wrench_youtube_queue_is_consistent_with_its_inputs():
     proba /= proba.sum(axis=1, keepdims=True)
     label = proba.argmax(axis=1)
     voted = L != -1
-    table = pl.DataFrame(
+    return pl.DataFrame(
         {
             "asset_id": list(records),
             "label": label,
@@ -224,7 +305,11 @@ def test_wrench_youtube_queue_is_consistent_with_its_inputs():
             **{f"vote_lf{j}": L[:, j] for j in range(L.shape[1])},
         }
     )
-    gold_ids = list(records)[:100]
+
+
+def test_wrench_youtube_queue_is_consistent_with_its_inputs():
+    table = youtube_table()
+    gold_ids = table["asset_id"].head(100).to_list()
     queue = review_queue(table, batch_size=200, exclude=gold_ids)
     picked = queue.table.join(table, on="asset_id", how="left", suffix="_in")
     assert picked.height == 200 and picked["asset_id"].is_unique().all()
@@ -263,3 +348,37 @@ def test_reads_the_enriched_table_that_enriched_table_writes():
     x = queue.table.filter(pl.col("asset_id") == "x").row(0, named=True)
     assert x["reasons"] == ["low_confidence", "lf_conflict"]  # confidence 0.5, votes 0 and 1
     assert x["label_name"] == table.filter(pl.col("asset_id") == "x")["label_name"].item()
+
+
+def test_wrench_youtube_refit_batch_follows_the_allocation_rule():
+    table = youtube_table()
+    votes = [c for c in table.columns if c.startswith("vote_")]
+    reviewed = table.filter(pl.col("conflict"))["asset_id"].head(30).to_list()
+    queue = review_queue(table, batch_size=50, exclude=reviewed, purpose="refit")
+    picked = queue.table.join(table.select("asset_id", *votes), on="asset_id", how="left")
+    assert picked.height == 50 and all("lf_conflict" in r for r in picked["reasons"].to_list())
+    # Recompute every priority from the table: n assets and r reviewed share the pattern;
+    # the k-th pick of a pattern (1-based) has priority score * n / sqrt((r + k)(r + k + 1)).
+    size = table.group_by(votes).agg(
+        pl.len().alias("n"), pl.col("asset_id").is_in(reviewed).sum().alias("r")
+    )
+    picked = picked.join(size, on=votes, how="left", maintain_order="left").with_columns(
+        (pl.int_range(pl.len()).over(votes) + 1).alias("k")
+    )
+    rk = pl.col("r") + pl.col("k")
+    priority = picked.select(pl.col("score") * pl.col("n") / (rk * (rk + 1)).sqrt())
+    assert priority.to_series().diff().drop_nulls().max() <= 1e-9  # picked best first
+    assert picked.group_by(votes).len().height > 1  # not one pattern's ties
+    # No pattern's next pick (if it has eligible assets left) beats the last pick.
+    scores = review_queue(table, batch_size=2000, exclude=reviewed, purpose="refit").table
+    left = (
+        scores.filter(~pl.col("asset_id").is_in(picked["asset_id"].implode()))
+        .join(table.select("asset_id", *votes), on="asset_id")
+        .group_by(votes)
+        .agg(pl.col("score").max())
+        .join(size, on=votes)
+        .join(picked.group_by(votes).agg(pl.col("k").max()), on=votes, how="left")
+        .with_columns(pl.col("k").fill_null(0) + 1)
+    )
+    next_best = left.select(pl.col("score") * pl.col("n") / (rk * (rk + 1)).sqrt()).max().item()
+    assert next_best <= priority.to_series().min() + 1e-9
