@@ -549,7 +549,7 @@ class LabelModel(BaseEstimator):
         return _predict_from_proba(self.predict_proba(L))
 
     # ------------------------------------------------------------------ diagnostics
-    def lf_diagnostics(self, L: Any) -> Any:
+    def lf_diagnostics(self, L: Any, sample_weight: Any = None) -> Any:
         """Per-LF diagnostics from the fitted model and the votes ``L``, as a polars DataFrame.
 
         One row per LF in column order, with columns ``estimated_accuracy`` (Float64, null for
@@ -557,7 +557,8 @@ class LabelModel(BaseEstimator):
         accuracy is significantly below that of a random voter with its vote distribution),
         ``never_fires`` (Boolean: no vote in ``L``) and ``near_duplicate_of`` (Int64: the
         lowest-index earlier LF it agrees with on at least 95% of the rows where either votes,
-        null if none).
+        null if none). ``sample_weight`` (``(n_assets,)``, >= 0) counts a row that many times,
+        as in :meth:`fit`.
 
         Example:
             >>> import numpy as np
@@ -571,6 +572,11 @@ class LabelModel(BaseEstimator):
         _check_fitted(self)
         k = len(self.classes_)
         votes = validate_votes(L, cardinality=k, n_lfs=self.n_lfs_)
+        weight = None
+        if sample_weight is not None:
+            weight = _check_sample_weight(sample_weight, votes.shape[0])
+            votes = votes[weight > 0]
+            weight = weight[weight > 0]
         return pl.DataFrame(
             {
                 "estimated_accuracy": pl.Series(
@@ -579,7 +585,9 @@ class LabelModel(BaseEstimator):
                 ),
                 "worse_than_random": pl.Series(self._worse_than_random(), dtype=pl.Boolean),
                 "never_fires": pl.Series((votes < 0).all(axis=0).tolist(), dtype=pl.Boolean),
-                "near_duplicate_of": pl.Series(near_duplicates(votes, k=k), dtype=pl.Int64),
+                "near_duplicate_of": pl.Series(
+                    near_duplicates(votes, k=k, sample_weight=weight), dtype=pl.Int64
+                ),
             }
         )
 
@@ -786,9 +794,12 @@ class _EMState:
 # --------------------------------------------------------------------------------------------
 
 
-def near_duplicates(votes: np.ndarray, *, k: int, threshold: float = 0.95) -> list[int | None]:
+def near_duplicates(
+    votes: np.ndarray, *, k: int, threshold: float = 0.95, sample_weight: np.ndarray | None = None
+) -> list[int | None]:
     """For each LF, the lowest-index earlier LF whose votes match it on at least ``threshold``
-    of the rows where either of the two votes (``None`` if there is none).
+    of the rows where either of the two votes (``None`` if there is none); a row of
+    ``sample_weight`` w counts w times.
 
     Only pairs that agree often enough to qualify are examined (sparse products), so it
     scales to thousands of LFs.
@@ -801,12 +812,13 @@ def near_duplicates(votes: np.ndarray, *, k: int, threshold: float = 0.95) -> li
     if m < 2 or n == 0:
         return [None] * m
     fired = votes >= 0
-    n_fired = fired.sum(axis=0).astype(np.float64)
+    weight = np.ones(n) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    n_fired = weight @ fired
     agree = sp.csr_matrix((m, m))
     for v in range(k):
         hit = sp.csc_matrix(votes == v, dtype=np.float64)
         if hit.nnz:
-            agree = agree + (hit.T @ hit)
+            agree = agree + (hit.T @ hit.multiply(weight[:, None]).tocsc())
     agree = sp.triu(agree, k=1).tocoo()  # pairs (earlier, later)
     first, second, same = agree.row, agree.col, agree.data
     # agree / either >= threshold needs agree >= threshold * max(n_first, n_second)
@@ -815,7 +827,7 @@ def near_duplicates(votes: np.ndarray, *, k: int, threshold: float = 0.95) -> li
     for a, b, s in sorted(zip(first[keep], second[keep], same[keep], strict=True)):
         if out[b] is not None:
             continue
-        both = float(np.count_nonzero(fired[:, a] & fired[:, b]))
+        both = float(weight @ (fired[:, a] & fired[:, b]))
         either = n_fired[a] + n_fired[b] - both
         if either > 0 and s / either >= threshold:
             out[b] = int(a)

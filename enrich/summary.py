@@ -118,6 +118,7 @@ def lf_summary(
     lf_names: Sequence[str] | None = None,
     class_names: Sequence[str] | None = None,
     model: Any = None,
+    sample_weight: Any = None,
 ) -> LFSummary:
     """Summarise a vote matrix: coverage, overlaps, conflicts and gold accuracy of each LF.
 
@@ -142,7 +143,13 @@ def lf_summary(
     model
         Optional fitted label model with ``lf_diagnostics(L) -> polars.DataFrame`` (one row
         per LF, in order); its columns (``estimated_accuracy``, ``worse_than_random``...)
-        are appended to the table.
+        are appended to the table. With ``sample_weight`` it is called as
+        ``lf_diagnostics(L, sample_weight=...)``.
+    sample_weight
+        Optional ``(n_rows,)`` whole numbers >= 0: how many assets each row of ``L`` (and
+        ``gold``) stands for, e.g. the counts of the distinct rows of a large vote matrix
+        (:func:`enrich._votes.compress_votes`). Every figure is then over the assets: the
+        summary of the distinct rows with their counts is the summary of all the rows.
 
     Returns
     -------
@@ -191,11 +198,14 @@ def lf_summary(
             votes, votes >= len(classes), names, f"not a class of class_names {list(classes)}"
         )
     labels = None if gold is None else _gold(gold, n, classes)
+    weight = None if sample_weight is None else _counts(sample_weight, n)
 
-    stats = _count(votes, labels, n_classes=vmax + 1)
+    stats = _count(votes, labels, n_classes=vmax + 1, weight=weight)
+    if weight is not None:
+        n = int(weight.sum())
     table = _table(stats, names, classes, n)
     if model is not None:
-        table = _join_model(table, model, votes)
+        table = _join_model(table, model, votes, weight)
     totals: dict[str, Any] = {
         "n_assets": n,
         "n_lfs": m,
@@ -312,9 +322,35 @@ def _gold(gold: Any, n: int, classes: list[str] | None) -> np.ndarray:
     return labels
 
 
+def _counts(sample_weight: Any, n: int) -> np.ndarray:
+    weight = np.asarray(sample_weight)
+    if weight.shape != (n,):
+        raise InputError(
+            f"sample_weight has shape {weight.shape} but the vote matrix has {n} rows; give "
+            "one count per row"
+        )
+    if weight.dtype.kind not in "iuf":
+        raise InputError(f"sample_weight must hold counts; got dtype {weight.dtype}")
+    bad = ~np.isfinite(weight) | (weight < 0) | (weight != np.round(weight))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(
+            f"sample_weight holds {weight[i].item()!r} at row {i}; counts must be whole "
+            "numbers >= 0"
+        )
+    return weight.astype(np.int64)
+
+
 # -- counting ----------------------------------------------------------------------------
-def _count(votes: np.ndarray, gold: np.ndarray | None, *, n_classes: int) -> dict[str, Any]:
-    """Count everything the summary needs in one pass over row blocks of ``votes``."""
+def _count(
+    votes: np.ndarray,
+    gold: np.ndarray | None,
+    *,
+    n_classes: int,
+    weight: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Count everything the summary needs in one pass over row blocks of ``votes``; a row
+    of ``weight`` w counts w times."""
     n, m = votes.shape
     n_classes = max(n_classes, 0)
     count_classes = m * (n_classes + 1) <= _MAX_CLASS_COUNTERS
@@ -329,37 +365,43 @@ def _count(votes: np.ndarray, gold: np.ndarray | None, *, n_classes: int) -> dic
     step = max(1, _BLOCK_CELLS // max(m, 1))
     for start in range(0, n, step):
         block = np.ascontiguousarray(votes[start : start + step])
+        w = None if weight is None else weight[start : start + step]
         voted = block != ABSTAIN
         n_votes = np.count_nonzero(voted, axis=1)
-        lf_votes += np.count_nonzero(voted, axis=0)
-        covered += int(np.count_nonzero(n_votes))
+        lf_votes += _per_column(voted, w)
+        covered += _rows(n_votes > 0, w)
         if count_classes:
             codes = block.astype(np.int64) + offsets
-            class_counts += np.bincount(codes.ravel(), minlength=class_counts.size)
+            cells = None if w is None else np.repeat(w, m)
+            counts = np.bincount(codes.ravel(), weights=cells, minlength=class_counts.size)
+            class_counts += counts.astype(np.int64)
         multi = n_votes >= 2
         if multi.any():
             shared = voted[multi]
             rows = block[multi]
+            w_multi = None if w is None else w[multi]
             # A row conflicts when some voter differs from the row's highest vote.
             top = rows.max(axis=1, keepdims=True)
             clash = ((rows != top) & shared).any(axis=1)
-            overlapped += shared.shape[0]
-            conflicted += int(np.count_nonzero(clash))
-            lf_overlaps += np.count_nonzero(shared, axis=0)
-            lf_conflicts += np.count_nonzero(shared[clash], axis=0)
+            overlapped += _rows(np.ones(shared.shape[0], dtype=bool), w_multi)
+            conflicted += _rows(clash, w_multi)
+            lf_overlaps += _per_column(shared, w_multi)
+            lf_conflicts += _per_column(shared[clash], None if w is None else w_multi[clash])
         if gold is not None:
             g = gold[start : start + step]
             known = g != ABSTAIN
             if known.any():
                 rows = block[known]
-                gold_rows += int(np.count_nonzero(known))
-                lf_correct += np.count_nonzero(rows == g[known][:, None], axis=0)
-                lf_gold_votes += np.count_nonzero(rows != ABSTAIN, axis=0)
+                w_known = None if w is None else w[known]
+                gold_rows += _rows(np.ones(rows.shape[0], dtype=bool), w_known)
+                lf_correct += _per_column(rows == g[known][:, None], w_known)
+                lf_gold_votes += _per_column(rows != ABSTAIN, w_known)
     if count_classes:
         present = class_counts.reshape(m, n_classes + 1)[:, 1:] > 0
         polarity = [np.flatnonzero(row).tolist() for row in present]
     else:  # very many classes: look at each column's distinct votes instead
-        polarity = [[int(c) for c in np.unique(votes[:, j]) if c != ABSTAIN] for j in range(m)]
+        fired = votes if weight is None else votes[weight > 0]
+        polarity = [[int(c) for c in np.unique(fired[:, j]) if c != ABSTAIN] for j in range(m)]
     return {
         "polarity": polarity,
         "lf_votes": lf_votes,
@@ -373,6 +415,18 @@ def _count(votes: np.ndarray, gold: np.ndarray | None, *, n_classes: int) -> dic
         "gold_rows": gold_rows,
         "has_gold": gold is not None,
     }
+
+
+def _per_column(mask: np.ndarray, weight: np.ndarray | None) -> np.ndarray:
+    """Rows (or their total weight) where each column of ``mask`` is true."""
+    if weight is None:
+        return np.count_nonzero(mask, axis=0)
+    return weight @ mask.astype(np.int64)
+
+
+def _rows(mask: np.ndarray, weight: np.ndarray | None) -> int:
+    """Rows (or their total weight) where ``mask`` is true."""
+    return int(np.count_nonzero(mask)) if weight is None else int(weight[mask].sum())
 
 
 def _fraction(count: int, n: int) -> float:
@@ -411,14 +465,16 @@ def _table(
     return pl.DataFrame(list(columns.values()))
 
 
-def _join_model(table: pl.DataFrame, model: Any, votes: np.ndarray) -> pl.DataFrame:
+def _join_model(
+    table: pl.DataFrame, model: Any, votes: np.ndarray, weight: np.ndarray | None
+) -> pl.DataFrame:
     diagnose = getattr(model, "lf_diagnostics", None)
     if not callable(diagnose):
         raise InputError(
             f"model {type(model).__name__} has no lf_diagnostics(L) method; pass a fitted "
             "enrich label model, or leave model=None"
         )
-    diagnostics = diagnose(votes)
+    diagnostics = diagnose(votes) if weight is None else diagnose(votes, sample_weight=weight)
     if not isinstance(diagnostics, pl.DataFrame):
         raise InputError(
             f"{type(model).__name__}.lf_diagnostics returned {type(diagnostics).__name__}; "

@@ -16,7 +16,9 @@ from rich.console import Console
 from snorkel.labeling import LFAnalysis
 
 import enrich.summary as summary_module
+from enrich._votes import compress_votes
 from enrich.errors import InputError
+from enrich.label_model import LabelModel
 from enrich.summary import LFSummary, lf_summary
 from enrich.votes import VoteMatrix
 
@@ -324,6 +326,38 @@ def test_model_diagnostics_are_appended_in_lf_order(youtube):
     assert "worse than random" in text and "never fires" in text
     page = result._repr_html_()
     assert 'title="worse than random"' in page and 'title="never fires"' in page
+
+
+def test_distinct_rows_with_their_counts_summarise_like_every_row(youtube):
+    L, Y = youtube
+    gold = np.where(np.arange(len(Y)) % 3 == 0, Y, -1)  # gold on a third of the rows
+    L = np.column_stack([L, L[:, 0]])  # a duplicate LF, for near_duplicate_of
+    model = LabelModel(cardinality=2).fit(L)
+    every = lf_summary(L, gold, model=model)
+    distinct = compress_votes(np.column_stack([L, gold]))
+    weighted = lf_summary(
+        distinct.patterns[:, :-1],
+        distinct.patterns[:, -1],
+        model=model,
+        sample_weight=distinct.counts,
+    )
+    assert distinct.n_patterns < len(L) / 2
+    assert weighted.table.equals(every.table) and weighted.totals == every.totals
+    assert weighted.table["near_duplicate_of"].to_list()[-1] == 0
+
+
+@pytest.mark.parametrize(
+    ("weight", "message"),
+    [
+        ([1, 2], r"shape \(2,\) but the vote matrix has 3 rows"),
+        ([1, -1, 2], "holds -1 at row 1; counts must be whole numbers >= 0"),
+        ([1, 0.5, 2], "holds 0.5 at row 1"),
+        (["a", "b", "c"], "must hold counts"),
+    ],
+)
+def test_bad_sample_weight_is_refused(weight, message):
+    with pytest.raises(InputError, match=message):
+        lf_summary([[0, 1], [1, -1], [0, 0]], sample_weight=weight)
 
 
 def test_bad_model_diagnostics_are_refused(youtube):
