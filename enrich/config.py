@@ -154,6 +154,7 @@ class ReviewConfig(_Section):
     enabled: bool = True
     below_confidence: float = Field(0.7, gt=0, le=1)
     max_items: int = Field(500, ge=0)
+    purpose: Literal["correct", "refit"] = "correct"
 
 
 class OutputConfig(_Section):
@@ -461,6 +462,8 @@ candidates_per_gap = 10           # similar unsure assets queued per gap (needs 
 enabled = true
 below_confidence = 0.7            # labels less sure than this are queued for review
 max_items = 500
+purpose = "correct"               # "refit": gold for the label model (LF conflicts, spread
+                                  # over vote patterns); see help(enrich.review_queue)
 
 [output]
 path = "out/youtube/enriched"     # the Delta table (upsert by asset id, one commit per run)

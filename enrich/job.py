@@ -1513,7 +1513,16 @@ def _metrics(
     hist, edges = np.histogram(confidence, bins=_HIST_BINS, range=(0.0, 1.0))
     has_gold = gold is not None and bool((gold >= 0).any())
     diagnose = model if callable(getattr(model, "lf_diagnostics", None)) else None
-    summary = lf_summary(votes, gold if has_gold else None, model=diagnose)
+    # the summary of the distinct (votes, gold) rows with their counts: that of every row
+    rows = compress_votes(votes.votes if not has_gold else np.column_stack([votes.votes, gold]))
+    summary = lf_summary(
+        rows.patterns[:, : votes.votes.shape[1]],
+        rows.patterns[:, -1] if has_gold else None,
+        lf_names=votes.lf_names,
+        class_names=votes.class_names,
+        model=diagnose,
+        sample_weight=rows.counts,
+    )
     lf_columns = [c for c in _LF_METRICS if c in summary.table.columns]
     metrics: dict[str, Any] = {
         "n_assets": n,
@@ -1700,17 +1709,23 @@ def _review_queue(
     exclude = None
     if settled is not None and settled.any():
         exclude = enriched.get_column("asset_id").filter(pl.Series(settled))
-    # Every reason the queue gives (low confidence, conflict, no votes) implies needs_review,
-    # so only flagged assets (and gap candidates) can be picked: score those alone.
-    keep = pl.col("needs_review")
-    if candidates is not None:
-        keep = keep | pl.col("asset_id").is_in(candidates.get_column("asset_id").implode())
+    purpose = config.review.purpose
+    table = enriched
+    if purpose == "correct":
+        # Every reason the queue gives (low confidence, conflict, no votes) implies
+        # needs_review, so only flagged assets (and gap candidates) can be picked: score those
+        # alone. ("refit" spreads picks by vote pattern size, so it needs every asset.)
+        keep = pl.col("needs_review")
+        if candidates is not None:
+            keep = keep | pl.col("asset_id").is_in(candidates.get_column("asset_id").implode())
+        table = enriched.filter(keep)
     queue = review_queue(
-        enriched.filter(keep),
+        table,
         batch_size=config.review.max_items,
         low_confidence=config.review.below_confidence,
         candidates=candidates,
         exclude=exclude,
+        purpose=purpose,
     )
     metrics["review"] = {
         "n_queued": len(queue),

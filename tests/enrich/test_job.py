@@ -216,6 +216,19 @@ def test_the_model_is_fitted_on_every_vote_so_old_rows_stay_put(tmp_path):
     assert result.counts["n_new"] == 3 and result.counts["n_written"] < 240
 
 
+def test_a_refit_review_queue_spreads_lf_conflicts_over_vote_patterns(tmp_path):
+    job = JOB + '\n[review]\npurpose = "refit"\nmax_items = 12\n'
+    config = load_job_config(make_job(tmp_path, job=job))
+    result = run_job(config, progress=False)
+    queue = pl.read_parquet(result.review_path)
+    assert queue.height == 12
+    assert all("lf_conflict" in reasons for reasons in queue.get_column("reasons").to_list())
+    assert queue.get_column("why").str.contains("from a vote pattern of").all()
+    out = table(config).filter(pl.col("asset_id").is_in(queue.get_column("asset_id").implode()))
+    votes = out.select(sorted(c for c in out.columns if c.startswith("vote_")))
+    assert votes.n_unique() > 1  # not one pattern's assets only
+
+
 def test_a_changed_lf_is_rerun_for_its_column_only(tmp_path):
     job = make_job(tmp_path)
     config = load_job_config(job)
