@@ -90,7 +90,7 @@ import polars as pl
 
 from enrich.display import ColumnFormat, TableDisplay
 from enrich.errors import InputError, MissingColumnError
-from enrich.frames import as_polars, require_columns
+from enrich.frames import as_polars, require_columns, require_unique_ids
 
 __all__ = ["REASONS", "ReviewPurpose", "ReviewQueue", "review_queue"]
 
@@ -250,7 +250,7 @@ def review_queue(
         [(c, "review_queue") for c in ("asset_id", "label", "confidence", "conflict")],
         what="function",
     )
-    _unique_ids(table, "the enriched table")
+    require_unique_ids(table["asset_id"], "the enriched table")
     ids_dtype = table.schema["asset_id"]
     has_names = "label_name" in table.columns
     base_columns = ["asset_id", "label", *(["label_name"] if has_names else []), "confidence"]
@@ -293,7 +293,10 @@ def review_queue(
     if purpose == "refit":
         top = _spread_over_patterns(table, scored, excluded, batch_size)
     else:
-        top = scored.sort(["score", "asset_id"], descending=[True, False]).head(batch_size)
+        # the best batch_size, ties by asset id; top_k needs no sort of every eligible asset
+        top = scored.top_k(batch_size, by=["score", "asset_id"], reverse=[False, True]).sort(
+            ["score", "asset_id"], descending=[True, False]
+        )
 
     order = {r: i for i, r in enumerate(REASONS)}
     explained = (
@@ -505,7 +508,7 @@ def _model_frame(predictions: Any, ids_dtype: pl.DataType) -> pl.DataFrame:
             "model_predictions needs a 'label' column (class id) or 'label_name'; it has "
             f"{frame.columns}"
         )
-    _unique_ids(frame, "model_predictions")
+    require_unique_ids(frame["asset_id"], "model_predictions")
     if "label" in frame.columns and not frame.schema["label"].is_integer():
         raise InputError(
             f"model_predictions 'label' must hold class ids (integers), got dtype "
@@ -544,7 +547,7 @@ def _model_reason(base: pl.DataFrame, frame: pl.DataFrame, *, details: bool) -> 
 def _agreement_frame(frame: Any, ids_dtype: pl.DataType) -> pl.DataFrame:
     table = _keyed(frame, "annotations_agreement", ids_dtype)
     require_columns(table, [("agreement", "annotations_agreement")], what="argument")
-    _unique_ids(table, "annotations_agreement")
+    require_unique_ids(table["asset_id"], "annotations_agreement")
     agreement = table["agreement"].cast(pl.Float64)
     bad = (agreement.is_nan() | (agreement < 0) | (agreement > 1)).fill_null(False)
     if bad.any():
@@ -648,18 +651,6 @@ def _keyed(frame: Any, what: str, ids_dtype: pl.DataType) -> pl.DataFrame:
 
 def _text_like(dtype: pl.DataType) -> bool:
     return dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum)
-
-
-def _unique_ids(table: pl.DataFrame, what: str) -> None:
-    ids = table["asset_id"]
-    if ids.null_count():
-        raise InputError(f"{what} has {ids.null_count()} null asset_id(s); every row needs one")
-    repeated = ids.filter(ids.is_duplicated()).unique().sort()
-    if repeated.len():
-        raise InputError(
-            f"{what} lists asset id(s) {repeated.head(5).to_list()} more than once; keep one "
-            "row per asset"
-        )
 
 
 def _excluded(exclude: Any, ids_dtype: pl.DataType) -> pl.Series | None:
