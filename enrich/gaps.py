@@ -371,9 +371,12 @@ def _groups(
     for column in slice_columns:
         values = data[column]
         as_text = values.cast(pl.String) if values.dtype != pl.String else values
-        # dense ranks number the distinct values 1..m in sorted order; 0 marks null
-        codes = as_text.rank("dense").fill_null(0).cast(pl.Int64).to_numpy()
-        keys = as_text.drop_nulls().unique().sort().to_list()
+        # number the distinct values 1..m in sorted order; 0 marks null
+        distinct = as_text.drop_nulls().unique().sort()
+        number = pl.int_range(1, distinct.len() + 1, eager=True)
+        codes = as_text.replace_strict(distinct, number, default=0, return_dtype=pl.Int64)
+        codes = codes.to_numpy()
+        keys = distinct.to_list()
         for i, key in enumerate(keys, start=1):
             out.append(_Group("slice", column, key, codes == i))
         if as_text.null_count():

@@ -41,12 +41,14 @@ from __future__ import annotations
 import datetime as dt
 import glob
 import hashlib
+import importlib
 import json
 import logging
 import os
 import resource
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -173,6 +175,7 @@ def run_job(config: JobConfig, *, progress: bool = True, engine: Engine | None =
     """
     started = dt.datetime.now(dt.UTC)
     clock = _Clock()
+    _warm_imports()
     from enrich.enriched import new_run_id
 
     run_id = new_run_id(started)
@@ -448,6 +451,33 @@ def _run_locked(
         warnings=tuple(warnings),
         record=record,
     )
+
+
+#: Libraries every run needs late (the label model's scikit-learn and SciPy, the report's
+#: matplotlib) and that take about a second to import.
+_LATE_IMPORTS = ("sklearn.base", "matplotlib.figure", "matplotlib.backends.backend_agg")
+
+
+def _warm_imports() -> None:
+    """Import :data:`_LATE_IMPORTS` in a background thread while the run reads and votes.
+
+    Reading, joining and voting run in polars and deltalake, which release the GIL, so the
+    imports mostly overlap them instead of adding to the run's time. Nothing depends on
+    the thread: the run imports what it needs where it needs it, waiting for the thread's
+    import of the same module if one is under way (Python's per-module import locks).
+    """
+    missing = [name for name in _LATE_IMPORTS if name not in sys.modules]
+    if not missing:
+        return
+
+    def load() -> None:
+        for name in missing:
+            try:
+                importlib.import_module(name)
+            except ImportError:  # optional (matplotlib): the report says what is missing
+                logger.debug("could not import %s ahead of the run", name)
+
+    threading.Thread(target=load, name="enrich-warm-imports", daemon=True).start()
 
 
 def _recover(paths: JobPaths) -> None:
@@ -880,7 +910,7 @@ def _asset_status(
     ``all_changed``: the hash covers other columns or types than last time, so every known
     asset counts as changed.
     """
-    prev = state.select(
+    prev = _rows_of(state, data.get_column("asset_id")).select(
         "asset_id",
         pl.col("content_hash").alias("_prev_hash"),
         pl.col("source_file").alias("_prev_file"),
@@ -1146,13 +1176,16 @@ def _assemble(
     )
     if previous:
         fresh = fresh.join(
-            state.select("asset_id", *previous), on="asset_id", how="left", maintain_order="left"
+            _rows_of(state, fresh.get_column("asset_id")).select("asset_id", *previous),
+            on="asset_id",
+            how="left",
+            maintain_order="left",
         )
     # unchanged assets read this run: source values, old votes, re-run LFs replaced
     read_kept = from_source(revote_rows)
     old_votes = [c for c in vote_cols if c in state.columns]
     read_kept = read_kept.join(
-        state.select("asset_id", *old_votes, *previous),
+        _rows_of(state, read_kept.get_column("asset_id")).select("asset_id", *old_votes, *previous),
         on="asset_id",
         how="left",
         maintain_order="left",
@@ -1184,6 +1217,12 @@ def _assemble(
     if plan.gold_column:
         fills.append(pl.col("gold").fill_null(-1))
     return (full.with_columns(fills) if fills else full), stale
+
+
+def _rows_of(state: pl.DataFrame, ids: pl.Series) -> pl.DataFrame:
+    """The rows of ``state`` for ``ids``: a few new ids are looked up in a hash set of
+    them, rather than a hash table built over the whole state by a join."""
+    return state.filter(pl.col("asset_id").is_in(ids.implode()))
 
 
 def _previous_outputs(state: pl.DataFrame) -> list[pl.Expr]:

@@ -446,7 +446,7 @@ def _reasons(inputs: _Inputs, *, details: bool) -> pl.DataFrame:
             _reason(
                 table["asset_id"].filter(empty),
                 "no_lf_votes",
-                pl.Series([1.0] * n_empty),
+                _ones(n_empty),
                 ["no LF voted"] * n_empty if details else None,
             )
         )
@@ -462,27 +462,29 @@ def _reasons(inputs: _Inputs, *, details: bool) -> pl.DataFrame:
 def _reason(
     ids: pl.Series, reason: str, severity: pl.Series, details: list[str] | None
 ) -> pl.DataFrame:
+    detail = (
+        pl.Series("detail", details, dtype=pl.String)
+        if details is not None
+        else pl.lit(None, dtype=pl.String).alias("detail")
+    )
     return pl.DataFrame(
         {
             "asset_id": ids,
-            "reason": [reason] * ids.len(),
             "severity": severity.cast(pl.Float64).fill_nan(1.0).fill_null(1.0).clip(0, 1),
-            "detail": details if details is not None else [None] * ids.len(),
         },
-        schema={
-            "asset_id": ids.dtype,
-            "reason": pl.String,
-            "severity": pl.Float64,
-            "detail": pl.String,
-        },
-    )
+        schema={"asset_id": ids.dtype, "severity": pl.Float64},
+    ).select("asset_id", pl.lit(reason, dtype=pl.String).alias("reason"), "severity", detail)
+
+
+def _ones(n: int) -> pl.Series:
+    return pl.repeat(1.0, n, dtype=pl.Float64, eager=True)
 
 
 def _conflict_severity(table: pl.DataFrame, *, details: bool) -> tuple[pl.Series, list[str] | None]:
     """Share of the LF votes against each asset's label (1.0 without vote columns)."""
     vote_columns = [c for c in table.columns if c.startswith("vote_")]
     if not vote_columns:
-        return pl.Series([1.0] * table.height), ["LFs disagree"] * table.height
+        return _ones(table.height), ["LFs disagree"] * table.height if details else None
     votes = table.select(vote_columns).to_numpy()
     label = table["label"].fill_null(-1).to_numpy()[:, None]
     voted = votes != -1
@@ -532,7 +534,7 @@ def _model_reason(base: pl.DataFrame, frame: pl.DataFrame, *, details: bool) -> 
     differ = joined.filter(
         pl.col("_model").is_not_null() & (pl.col("_model") != pl.col(key)).fill_null(True)
     )
-    severity = differ["_model_conf"] if has_conf else pl.Series([1.0] * differ.height)
+    severity = differ["_model_conf"] if has_conf else _ones(differ.height)
     notes = (
         [
             f"model says {m!r}, label is {o!r}"
