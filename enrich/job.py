@@ -453,9 +453,9 @@ def _run_locked(
     )
 
 
-#: Libraries every run needs late (the label model's scikit-learn and SciPy, the report's
-#: matplotlib) and that take about a second to import.
-_LATE_IMPORTS = ("sklearn.base", "matplotlib.figure", "matplotlib.backends.backend_agg")
+#: What every run imports late and slowly: the label model's scikit-learn (and SciPy), about a
+#: second on a busy 2-core machine.
+_LATE_IMPORTS = ("sklearn.base",)
 
 
 def _warm_imports() -> None:
@@ -472,10 +472,7 @@ def _warm_imports() -> None:
 
     def load() -> None:
         for name in missing:
-            try:
-                importlib.import_module(name)
-            except ImportError:  # optional (matplotlib): the report says what is missing
-                logger.debug("could not import %s ahead of the run", name)
+            importlib.import_module(name)
 
     threading.Thread(target=load, name="enrich-warm-imports", daemon=True).start()
 

@@ -2,9 +2,9 @@
 
 Both are made from the run record alone (the one committed with the table version), so a
 report can be written again for any past run. The HTML page has no external references:
-plots are PNGs (matplotlib, drawn without pyplot so no global backend is touched) embedded
-as base64. It shows the class balance, LF coverage and accuracy, the confidence histogram,
-slice metrics with confidence intervals and drift against the previous run.
+plots are inline SVG (:mod:`enrich.charts`). It shows the class balance, LF coverage and
+accuracy, the confidence histogram, slice metrics with confidence intervals and drift
+against the previous run.
 
 >>> record = {"run_id": "r1", "classes": ["HAM", "SPAM"], "counts": {"n_assets": 2},
 ...           "metrics": {"class_counts": {"HAM": 1, "SPAM": 1}, "lfs": []}}
@@ -15,9 +15,7 @@ True
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import logging
 import os
@@ -26,6 +24,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from enrich import charts
 
 __all__ = ["render_html", "summary_dict", "write_reports"]
 
@@ -151,12 +151,6 @@ def render_html(
     parts.append(_table([[_label(k), _fmt(v)] for k, v in counts.items()], ["", "count"]))
 
     figures = _figures(metrics, before, classes)
-    if figures is None:
-        parts.append(
-            "<p class='warn'>Plots need matplotlib, which is not installed "
-            "(<code>pip install matplotlib</code>); the tables below hold every figure.</p>"
-        )
-        figures = {}
 
     parts.append("<h2>Class balance</h2>")
     parts.append(figures.get("balance", ""))
@@ -349,131 +343,82 @@ def _table(rows: Sequence[Sequence[Any]], header: Sequence[str], *, raw: bool = 
 # -- plots -------------------------------------------------------------------------------
 def _figures(
     metrics: Mapping[str, Any], before: Mapping[str, Any], classes: Sequence[str]
-) -> dict[str, str] | None:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        logger.warning("matplotlib is not installed: the HTML report has no plots")
-        return None
+) -> dict[str, str]:
+    """The report's plots as inline SVG (:mod:`enrich.charts`), by section."""
     out: dict[str, str] = {}
     if classes:
-        fig = Figure(figsize=(6, 3))
-        ax = fig.add_subplot()
         now = [metrics.get("class_balance", {}).get(c, 0.0) for c in classes]
-        x = list(range(len(classes)))
+        series = [charts.Series("this run", now)]
         if before.get("class_balance"):
             old = [before["class_balance"].get(c, 0.0) for c in classes]
-            ax.bar([i - 0.2 for i in x], old, width=0.4, label="previous run", color="#9fb3c8")
-            ax.bar([i + 0.2 for i in x], now, width=0.4, label="this run", color="#2680c2")
-            ax.legend()
-        else:
-            ax.bar(x, now, color="#2680c2")
-        ax.set_xticks(x, classes)
-        ax.set_ylabel("share of assets")
-        ax.set_title("Class balance")
-        out["balance"] = _png(fig)
+            series.insert(0, charts.Series("previous run", old, charts.GREY_BLUE))
+        out["balance"] = charts.vertical_bars(
+            classes, series, title="Class balance", ylabel="share of assets"
+        )
     lfs = metrics.get("lfs", [])
     if lfs:
         names = [row["lf"] for row in lfs]
-        height = max(2.5, 0.3 * len(names) + 1)
-        fig = Figure(figsize=(10, height))
-        left, right = fig.subplots(1, 2, sharey=True)
-        y = list(range(len(names)))
-        left.barh(y, [row.get("coverage") or 0 for row in lfs], color="#2680c2")
-        left.set_yticks(y, names)
-        left.invert_yaxis()
-        left.set_xlabel("coverage")
-        left.set_title("LF coverage")
         key = (
             "empirical_accuracy"
             if any(r.get("empirical_accuracy") is not None for r in lfs)
             else "estimated_accuracy"
         )
         values = [row.get(key) for row in lfs]
-        right.barh(y, [v if v is not None else 0 for v in values], color="#3ebd93")
-        right.axvline(0.5, color="#cf1124", lw=1, ls="--")
-        right.set_xlim(0, 1)
-        right.set_xlabel(_label(key))
-        right.set_title(
-            "LF accuracy" if any(v is not None for v in values) else "LF accuracy (no gold)"
+        out["lfs"] = charts.horizontal_bars(
+            names,
+            [row.get("coverage") or 0 for row in lfs],
+            title="LF coverage",
+            xlabel="coverage",
+        ) + charts.horizontal_bars(
+            names,
+            [v if v is not None else 0 for v in values],
+            title="LF accuracy" if any(v is not None for v in values) else "LF accuracy (no gold)",
+            xlabel=_label(key),
+            colors=charts.GREEN,
+            xmax=1.0,
+            reference=0.5,
         )
-        out["lfs"] = _png(fig)
     hist = metrics.get("confidence_hist")
     if hist and hist.get("counts"):
-        fig = Figure(figsize=(6, 3))
-        ax = fig.add_subplot()
-        edges = hist["edges"]
         total = sum(hist["counts"]) or 1
-        ax.stairs(
-            [c / total for c in hist["counts"]],
-            edges,
-            fill=True,
-            color="#2680c2",
-            alpha=0.7,
-            label="this run",
-        )
+        series = [charts.Series("this run", [c / total for c in hist["counts"]])]
         old = (before.get("confidence_hist") or {}).get("counts")
         if old:
             old_total = sum(old) or 1
-            ax.stairs(
-                [c / old_total for c in old], edges, color="#cf1124", lw=1.5, label="previous run"
-            )
-            ax.legend()
-        ax.set_xlabel("confidence (top-class probability)")
-        ax.set_ylabel("share of assets")
-        ax.set_title("Confidence")
-        out["confidence"] = _png(fig)
+            series.append(charts.Series("previous run", [c / old_total for c in old], charts.RED))
+        out["confidence"] = charts.steps(
+            hist["edges"],
+            series,
+            title="Confidence",
+            xlabel="confidence (top-class probability)",
+            ylabel="share of assets",
+        )
     slices = metrics.get("slices")
-    if slices and slices.get("table"):
-        rows = [r for r in slices["table"] if r.get("metric") is not None]
-        if rows:
-            fig = Figure(figsize=(8, max(2.5, 0.3 * len(rows) + 1)))
-            ax = fig.add_subplot()
-            y = list(range(len(rows)))
-            metric = [r["metric"] for r in rows]
-            low = [
-                r["metric"] - (r["ci_low"] if r.get("ci_low") is not None else r["metric"])
-                for r in rows
-            ]
-            high = [
-                (r["ci_high"] if r.get("ci_high") is not None else r["metric"]) - r["metric"]
-                for r in rows
-            ]
-            colors = [
-                "#cf1124" if r.get("status") == "under-performing" else "#2680c2" for r in rows
-            ]
-            ax.errorbar(metric, y, xerr=[low, high], fmt="none", ecolor="#7b8794")
-            ax.scatter(metric, y, color=colors, zorder=3)
-            overall = (slices.get("overall") or {}).get("metric")
-            if overall is not None:
-                ax.axvline(overall, color="#1f2933", lw=1, ls="--", label="overall")
-                ax.legend()
-            ax.set_yticks(y, [r["slice"] for r in rows])
-            ax.invert_yaxis()
-            ax.set_xlabel(str(slices.get("metric")))
-            ax.set_title("Slices (red: under-performing)")
-            out["slices"] = _png(fig)
+    rows = [r for r in (slices or {}).get("table") or [] if r.get("metric") is not None]
+    if rows:
+        metric = [r["metric"] for r in rows]
+        out["slices"] = charts.intervals(
+            [r["slice"] for r in rows],
+            metric,
+            [r["ci_low"] if r.get("ci_low") is not None else r["metric"] for r in rows],
+            [r["ci_high"] if r.get("ci_high") is not None else r["metric"] for r in rows],
+            title="Slices (red: under-performing)",
+            xlabel=str(slices.get("metric")),
+            colors=[
+                charts.RED if r.get("status") == "under-performing" else charts.BLUE for r in rows
+            ],
+            reference=(slices.get("overall") or {}).get("metric"),
+        )
     drift = metrics.get("drift")
-    if drift and drift.get("coverage_change"):
-        changes = {k: v for k, v in drift["coverage_change"].items() if v is not None}
-        if changes:
-            fig = Figure(figsize=(8, max(2.5, 0.3 * len(changes) + 1)))
-            ax = fig.add_subplot()
-            y = list(range(len(changes)))
-            values = list(changes.values())
-            ax.barh(y, values, color=["#3ebd93" if v >= 0 else "#cf1124" for v in values])
-            ax.axvline(0, color="#1f2933", lw=1)
-            ax.set_yticks(y, list(changes))
-            ax.invert_yaxis()
-            ax.set_xlabel("coverage change since the previous run")
-            ax.set_title("LF coverage drift")
-            out["drift"] = _png(fig)
+    changes = {
+        k: v for k, v in ((drift or {}).get("coverage_change") or {}).items() if v is not None
+    }
+    if changes:
+        out["drift"] = charts.horizontal_bars(
+            list(changes),
+            list(changes.values()),
+            title="LF coverage drift",
+            xlabel="coverage change since the previous run",
+            colors=[charts.GREEN if v >= 0 else charts.RED for v in changes.values()],
+        )
     return out
-
-
-def _png(fig: Any) -> str:
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png", dpi=90)
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f"<img alt='plot' src='data:image/png;base64,{data}'>"

@@ -105,7 +105,7 @@ def test_first_run_writes_the_table_runs_and_reports(tmp_path):
     assert summary["status"] == "succeeded" and summary["table"]["version"] == 0
     assert summary["lf_versions"].keys() == {"check_out", "link", "short", "song"}
     page = result.report_path.read_text()
-    assert page.count("data:image/png;base64,") >= 4  # balance, LFs, confidence, slices
+    assert page.count("<svg") >= 5  # balance, LF coverage and accuracy, confidence, slices
     assert "Class balance" in page and "Drift against the previous run" in page
     assert (result.report_path.parent / "latest.html").read_text() == page
     queue = pl.read_parquet(result.review_path)
