@@ -1390,25 +1390,6 @@ def _model_json(model: Any) -> str:
         return path.read_text(encoding="utf-8")
 
 
-def predict_by_pattern(model: Any, L: np.ndarray) -> np.ndarray:
-    """``model.predict_proba(L)``, computed once per distinct vote pattern.
-
-    A label model's probabilities depend only on each row's votes, and real vote matrices
-    have few distinct rows, so this is much faster on large inputs.
-
-    >>> class Half:
-    ...     def predict_proba(self, L):
-    ...         return np.column_stack([(L == 0).mean(1), (L != 0).mean(1)])
-    >>> predict_by_pattern(Half(), np.array([[0, 1], [0, 1], [1, 1]])).tolist()
-    [[0.5, 0.5], [0.5, 0.5], [0.0, 1.0]]
-    """
-    L = np.asarray(L)
-    if L.shape[0] == 0:
-        return np.asarray(model.predict_proba(L), dtype=np.float64)
-    distinct = compress_votes(L)
-    return np.asarray(model.predict_proba(distinct.patterns), dtype=np.float64)[distinct.inverse]
-
-
 def _enriched_by_pattern(
     votes: Any,
     pattern_proba: np.ndarray,

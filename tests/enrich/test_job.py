@@ -11,7 +11,7 @@ from enrich.config import JobConfig, load_job_config
 from enrich.datasets import load_youtube_spam
 from enrich.engines import LocalEngine
 from enrich.errors import InputError, MissingColumnError
-from enrich.job import SourceSchemaError, predict_by_pattern, run_job
+from enrich.job import SourceSchemaError, run_job
 from enrich.label_model import LabelModel
 from enrich.store import RunLock, RunLockedError, read_runs, read_table, run_records
 
@@ -402,19 +402,6 @@ def test_the_same_asset_in_two_files_is_refused(tmp_path):
     job = make_job(tmp_path, parts=((0, 100), (90, 150)))
     with pytest.raises(InputError, match="10 asset id\\(s\\) appear more than once"):
         run_job(load_job_config(job), progress=False)
-
-
-def test_predict_by_pattern_equals_predicting_every_row():
-    rng = np.random.default_rng(0)
-    L = rng.integers(-1, 3, size=(500, 6))
-
-    class Softmax:
-        def predict_proba(self, L):
-            scores = np.stack([np.equal(L, c).sum(1) for c in range(3)], 1).astype(float)
-            e = np.exp(scores)
-            return e / e.sum(1, keepdims=True)
-
-    assert np.allclose(predict_by_pattern(Softmax(), L), Softmax().predict_proba(L))
 
 
 # -- embeddings ------------------------------------------------------------------------------
