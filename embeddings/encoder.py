@@ -74,8 +74,10 @@ class Encoder(Protocol):
     ) -> np.ndarray: ...
 
 
-def unit_rows(matrix: Any) -> np.ndarray:
+def unit_rows(matrix: Any, norms: np.ndarray | None = None) -> np.ndarray:
     """Return ``matrix`` as float32 with each row scaled to unit L2 norm (zero rows stay zero).
+
+    ``norms``: the rows' norms if already known (:func:`row_norms`).
 
     >>> unit_rows([[1.0, 1.0]]).round(4)
     array([[0.7071, 0.7071]], dtype=float32)
@@ -83,9 +85,46 @@ def unit_rows(matrix: Any) -> np.ndarray:
     import numpy as np
 
     out = np.array(matrix, dtype=np.float32, copy=True, ndmin=2)
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    np.divide(out, norms, out=out, where=norms > 0)
+    norms = row_norms(out) if norms is None else norms
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(norms > 0, 1.0 / norms, 1.0).astype(np.float32)
+    # one multiply per value: float32 division, or a (n, dim) temporary, costs 10x more
+    np.multiply(out, scale[:, None], out=out)
     return out
+
+
+def row_norms(matrix: np.ndarray) -> np.ndarray:
+    """The L2 norm of each row of a 2-D float array, as float64 ``(n,)``.
+
+    One float32 dot product per row (no ``(n, dim)`` temporary); rows whose sum of squares
+    over- or underflows float32 (values beyond about 1e19 or below 1e-19) are redone in
+    float64, so the result is exact to float32 precision for any finite row, ``inf``/``nan``
+    for rows holding ``inf``/``nan``, and 0 only for all-zero rows.
+
+    >>> import numpy as np
+    >>> rows = np.array([[3, 4], [1e30, 1e30], [1e-30, 0], [0, 0]], dtype=np.float32)
+    >>> norms = row_norms(rows)
+    >>> bool(np.allclose(norms, [5, 2**0.5 * 1e30, 1e-30, 0], rtol=1e-6)), bool(norms[3] == 0)
+    (True, True)
+    """
+    import numpy as np
+
+    if matrix.dtype != np.float32:
+        return np.sqrt(np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64))
+    squares = np.einsum("ij,ij->i", matrix, matrix)
+    norms = np.sqrt(squares, dtype=np.float64)
+    odd = ~np.isfinite(norms) | (norms < 1e-18)
+    if odd.any():
+        rows = matrix[odd].astype(np.float64)
+        norms[odd] = np.sqrt(np.einsum("ij,ij->i", rows, rows))
+        still = odd.copy()
+        still[odd] = ~np.isfinite(norms[odd])  # overflow even in float64: scale first
+        if still.any():
+            big = np.abs(matrix[still].astype(np.float64)).max(axis=1)
+            with np.errstate(invalid="ignore"):
+                scaled = matrix[still].astype(np.float64) / big[:, None]
+                norms[still] = big * np.sqrt(np.einsum("ij,ij->i", scaled, scaled))
+    return norms
 
 
 def as_item_list(items: Any, *, what: str) -> list[Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from embeddings.encoder import EmbeddingInputError, content_digest, unit_rows
+from embeddings.encoder import EmbeddingInputError, content_digest, row_norms, unit_rows
 
 if TYPE_CHECKING:
     import numpy as np
@@ -73,21 +73,23 @@ def embedding_matrix(
     if not np.issubdtype(kind, np.number) or np.issubdtype(kind, np.complexfloating):
         raise EmbeddingInputError(f"{what}: vectors must hold real numbers, got {matrix.dtype}.")
     matrix = matrix.astype(np.float32, copy=False)
-    finite = np.isfinite(matrix).all(axis=1)
+    # a row's norm is finite iff all its values are, and 0 iff they all are 0
+    norms = row_norms(matrix)
+    finite = np.isfinite(norms)
     if not finite.all():
         row = int(np.flatnonzero(~finite)[0])
         raise EmbeddingInputError(
             f"{what}: row {row} holds NaN or infinite values ({_row_preview(matrix[row])}); "
             f"{int((~finite).sum())} row(s) in all. Drop or re-embed them."
         )
-    zero = ~matrix.any(axis=1)
+    zero = norms == 0
     if zero.any() and not allow_zero:
         row = int(np.flatnonzero(zero)[0])
         raise EmbeddingInputError(
             f"{what}: row {row} is all zeros, so it has no direction to compare; "
             f"{int(zero.sum())} such row(s). Drop them or re-embed those assets."
         )
-    return unit_rows(matrix) if normalize else np.ascontiguousarray(matrix)
+    return unit_rows(matrix, norms) if normalize else np.ascontiguousarray(matrix)
 
 
 def _to_2d(vectors: Any, what: str) -> np.ndarray:

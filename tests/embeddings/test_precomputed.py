@@ -56,6 +56,24 @@ def test_bad_columns_are_refused_quoting_the_row(column, message):
         embedding_matrix(column)
 
 
+def test_extreme_but_finite_rows_normalize_and_zero_rows_stay_zero():
+    rows = np.array(
+        [[3e30, 4e30], [3e-30, 4e-30], [1e38, 1e38], [0.0, 0.0], [-1.0, 0.0]], dtype=np.float32
+    )
+    out = embedding_matrix(rows, allow_zero=True)
+    expected = np.array([[0.6, 0.8], [0.6, 0.8], [0.5**0.5] * 2, [0.0, 0.0], [-1.0, 0.0]])
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+    with pytest.raises(EmbeddingInputError, match="row 3 is all zeros"):
+        embedding_matrix(rows)
+
+
+def test_unit_rows_match_a_float64_reference_on_random_vectors():
+    rows = np.random.default_rng(0).standard_normal((2000, 384)).astype(np.float32)
+    reference = rows.astype(np.float64)
+    reference /= np.linalg.norm(reference, axis=1, keepdims=True)
+    np.testing.assert_allclose(embedding_matrix(rows), reference, atol=1e-6)
+
+
 def test_dimension_is_checked():
     with pytest.raises(EmbeddingInputError, match="3 dimensions, expected 4"):
         embedding_matrix(ROWS, dim=4)
