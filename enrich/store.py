@@ -214,17 +214,7 @@ def table_columns(path: str | os.PathLike[str]) -> list[str]:
 
 def table_schema(path: str | os.PathLike[str]) -> dict[str, pl.DataType]:
     """Column names and polars types of the Delta table at ``path`` (current version)."""
-    import pyarrow as pa
-    from deltalake import DeltaTable
-
-    arrow = pa.schema(DeltaTable(str(path)).schema().to_arrow())
-    return dict(_as_frame(pl.from_arrow(arrow.empty_table())).schema)
-
-
-def _as_frame(value: Any) -> pl.DataFrame:
-    if not isinstance(value, pl.DataFrame):  # pragma: no cover - from_arrow of a table
-        raise TypeError(f"expected a polars DataFrame, got {type(value).__name__}")
-    return value
+    return dict(pl.scan_delta(str(path)).collect_schema())
 
 
 def read_table(
@@ -482,7 +472,7 @@ def read_runs(
     from deltalake import DeltaTable
 
     stored = (
-        _as_frame(pl.from_arrow(DeltaTable(str(runs_path)).to_pyarrow_table()))
+        pl.read_delta(str(runs_path))
         if DeltaTable.is_deltatable(str(runs_path))
         else pl.DataFrame(schema=_RUN_SCHEMA)
     )
