@@ -18,7 +18,8 @@ import polars as pl
 
 from enrich.apply import apply
 from enrich.datasets import YOUTUBE_SPAM_CLASSES, load_youtube_spam
-from enrich.enriched import enriched_table, new_run_id, write_parquet_atomic
+from enrich.enriched import enriched_table, new_run_id
+from enrich.files import write_atomic
 from enrich.label_model import LabelModel
 from enrich.majority_vote import MajorityVote
 from enrich.summary import LFSummary, lf_summary
@@ -67,7 +68,7 @@ def run_demo(
     )
     gold = data.get_column("label").to_numpy()
     summary = lf_summary(votes, gold, model=model)
-    enriched_path = write_parquet_atomic(enriched, output_dir / "enriched.parquet")
+    enriched_path = write_atomic(output_dir / "enriched.parquet", enriched.write_parquet)
     accuracy = float((enriched.get_column("label").to_numpy() == gold).mean())
     majority = MajorityVote(cardinality=len(YOUTUBE_SPAM_CLASSES)).fit(votes)
     mv_accuracy = float((majority.predict(votes) == gold).mean())
@@ -87,7 +88,8 @@ def run_demo(
         "model_file": model_path.name,
     }
     run_path = output_dir / "run.json"
-    run_path.write_text(json.dumps(record, indent=2, default=int) + "\n")
+    text = json.dumps(record, indent=2, default=int) + "\n"
+    write_atomic(run_path, lambda partial: partial.write_text(text, encoding="utf-8"))
     return DemoResult(
         output_dir=output_dir,
         enriched_path=enriched_path,

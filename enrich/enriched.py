@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import secrets
-import uuid
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -87,23 +84,3 @@ def enriched_table(
     )
     ids = pl.DataFrame({"asset_id": votes.asset_ids})
     return pl.concat([ids, labels, flags, lf_votes, lineage], how="horizontal")
-
-
-def write_parquet_atomic(frame: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write ``frame`` to ``path`` so readers see the old file or the whole new one, never half.
-
-    >>> import tempfile
-    >>> with tempfile.TemporaryDirectory() as d:
-    ...     out = write_parquet_atomic(pl.DataFrame({"a": [1]}), Path(d) / "t.parquet")
-    ...     pl.read_parquet(out).shape
-    (1, 1)
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
-    try:
-        frame.write_parquet(partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return path

@@ -423,9 +423,11 @@ def _run_locked(
 
     review_path = None
     if queue is not None:
-        from enrich.enriched import write_parquet_atomic
+        from enrich.files import write_atomic
 
-        review_path = write_parquet_atomic(queue.table, paths.reports / f"{run_id}-review.parquet")
+        review_path = write_atomic(
+            paths.reports / f"{run_id}-review.parquet", queue.table.write_parquet
+        )
     summary_path, report_path = write_reports(
         record,
         previous.record if previous else None,

@@ -35,6 +35,7 @@ from sklearn.base import BaseEstimator
 
 from enrich._votes import compress_votes, validate_gold, validate_votes
 from enrich.errors import InputError, NotFittedError
+from enrich.files import write_atomic
 
 __all__ = ["LabelModel", "LabelModelFileError", "near_duplicates"]
 
@@ -929,7 +930,8 @@ def _write_model_file(path: str | Path, fmt: str, version: int, model: Any, fitt
         "params": _json_params(model.get_params()),
         "fitted": fitted,
     }
-    Path(path).write_text(json.dumps(payload), encoding="utf-8")
+    text = json.dumps(payload)
+    write_atomic(path, lambda partial: partial.write_text(text, encoding="utf-8"))
 
 
 def _read_model_file(path: str | Path, fmt: str, version: int) -> dict[str, Any]:

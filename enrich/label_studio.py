@@ -41,7 +41,6 @@ import json
 import logging
 import math
 import os
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +51,7 @@ import polars as pl
 
 from enrich.display import ColumnFormat, TableDisplay
 from enrich.errors import InputError
+from enrich.files import write_atomic
 from enrich.frames import as_polars, require_columns
 
 __all__ = [
@@ -266,15 +266,7 @@ def write_label_studio_tasks(
         raise InputError(
             f"the tasks cannot be written as JSON ({exc}); nothing was written"
         ) from exc
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return path
+    return write_atomic(path, lambda partial: partial.write_text(text, encoding="utf-8"))
 
 
 # -- in ----------------------------------------------------------------------------------

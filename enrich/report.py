@@ -20,12 +20,12 @@ import json
 import logging
 import os
 import shutil
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from enrich import charts
+from enrich.files import write_atomic
 
 __all__ = ["render_html", "summary_dict", "write_reports"]
 
@@ -93,23 +93,16 @@ def write_reports(
         report_path=report_path,
         review_path=review_path,
     )
-    _write_atomic(summary_path, json.dumps(summary, indent=2, default=_default) + "\n")
-    _write_atomic(report_path, render_html(record, previous, table_version=table_version))
+    _write_text(summary_path, json.dumps(summary, indent=2, default=_default) + "\n")
+    _write_text(report_path, render_html(record, previous, table_version=table_version))
     copies = ((summary_path, "latest.json"), (report_path, "latest.html")) if latest else ()
     for source, name in copies:
-        partial = folder / f".{name}.{uuid.uuid4().hex}.partial"
-        shutil.copyfile(source, partial)
-        os.replace(partial, folder / name)
+        write_atomic(folder / name, lambda partial, source=source: shutil.copyfile(source, partial))
     return summary_path, report_path
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+def _write_text(path: Path, text: str) -> None:
+    write_atomic(path, lambda partial: partial.write_text(text, encoding="utf-8"))
 
 
 def _default(value: Any) -> Any:
