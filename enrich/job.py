@@ -313,7 +313,9 @@ def _run_locked(
         votes = _vote_matrix(full, lfs, classes)
         gold, settled = _gold(config, full, classes)
         patterns = compress_votes(votes.votes)
-        model, pattern_proba = _fit_predict(config, votes, gold, len(classes), patterns)
+        labelled = _distinct_with_gold(votes.votes, gold)
+        fit_gold = labelled if config.gold.use_in_fit else None
+        model, pattern_proba = _fit_predict(config, len(classes), patterns, fit_gold)
         proba = pattern_proba[patterns.inverse]
         model_json = _model_json(model)
         model_version = hashlib.sha256(model_json.encode()).hexdigest()[:16]
@@ -350,7 +352,17 @@ def _run_locked(
             mode = "append" if only_new else "merge"
         errors = merge_errors([v.errors for v in (fresh_votes, revotes) if v is not None])
         metrics = _metrics(
-            config, full, enriched, votes, model, proba, gold, previous, classes, compared
+            config,
+            enriched,
+            votes,
+            patterns,
+            labelled,
+            model,
+            proba,
+            gold,
+            previous,
+            classes,
+            compared,
         )
         metrics["lf_errors"] = errors.to_dicts()
         metrics["gaps"], candidates = _gaps(config, enriched, gold, classes, embedder)
@@ -1341,18 +1353,26 @@ def _read_gold_table(path: str) -> pl.DataFrame:
 
 
 # -- the label model -------------------------------------------------------------------------
+def _distinct_with_gold(votes: np.ndarray, gold: np.ndarray | None) -> VotePatterns | None:
+    """The distinct rows of the votes with the gold label as a last column (a gold label
+    splits a vote pattern), with their counts; None when no gold label is known."""
+    if gold is None or not (gold >= 0).any():
+        return None
+    return compress_votes(np.column_stack([votes, gold]))
+
+
 def _fit_predict(
     config: JobConfig,
-    votes: Any,
-    gold: np.ndarray | None,
     k: int,
     patterns: VotePatterns,
+    labelled: VotePatterns | None,
 ) -> tuple[Any, np.ndarray]:
-    """Fit the label model on every vote; the probabilities of each distinct vote pattern.
+    """Fit the label model on every vote (and gold, from ``labelled``); the probabilities of
+    each distinct vote pattern.
 
-    The model is fitted once per distinct vote pattern weighted by its count: the same fit
-    as on every row, exact at any size (no ``max_fit_rows`` sample), so the probabilities
-    of unchanged assets stay put when a few new ones arrive.
+    The model is fitted once per distinct row weighted by its count: the same fit as on
+    every row, exact at any size (no ``max_fit_rows`` sample), so the probabilities of
+    unchanged assets stay put when a few new ones arrive.
     """
     from enrich.label_model import LabelModel
 
@@ -1365,14 +1385,9 @@ def _fit_predict(
             f"label_model.params {config.label_model.params} are not options of LabelModel "
             f"({exc}); see help(enrich.label_model.LabelModel)"
         ) from exc
-    use_gold = gold if config.gold.use_in_fit and gold is not None else None
-    if use_gold is not None and (use_gold >= 0).any():
-        # distinct (votes, gold) rows: a gold label splits a vote pattern
-        with_gold = compress_votes(np.column_stack([votes.votes, use_gold]))
+    if labelled is not None:
         model.fit(
-            with_gold.patterns[:, :-1],
-            y=with_gold.patterns[:, -1],
-            sample_weight=with_gold.counts,
+            labelled.patterns[:, :-1], y=labelled.patterns[:, -1], sample_weight=labelled.counts
         )
     else:
         model.fit(patterns.patterns, sample_weight=patterns.counts)
@@ -1511,9 +1526,10 @@ def _rewrite_mask(
 # -- metrics -------------------------------------------------------------------------------
 def _metrics(
     config: JobConfig,
-    full: pl.DataFrame,
     enriched: pl.DataFrame,
     votes: Any,
+    patterns: VotePatterns,
+    labelled: VotePatterns | None,
     model: Any,
     proba: np.ndarray,
     gold: np.ndarray | None,
@@ -1530,10 +1546,10 @@ def _metrics(
     confidence = enriched.get_column("confidence").to_numpy()
     counts = np.bincount(labels[labels >= 0], minlength=k)[:k]
     hist, edges = np.histogram(confidence, bins=_HIST_BINS, range=(0.0, 1.0))
-    has_gold = gold is not None and bool((gold >= 0).any())
+    has_gold = labelled is not None
     diagnose = model if callable(getattr(model, "lf_diagnostics", None)) else None
     # the summary of the distinct (votes, gold) rows with their counts: that of every row
-    rows = compress_votes(votes.votes if not has_gold else np.column_stack([votes.votes, gold]))
+    rows = labelled if labelled is not None else patterns
     summary = lf_summary(
         rows.patterns[:, : votes.votes.shape[1]],
         rows.patterns[:, -1] if has_gold else None,
