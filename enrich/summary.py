@@ -383,7 +383,7 @@ def _count(
             # A row conflicts when some voter differs from the row's highest vote.
             top = rows.max(axis=1, keepdims=True)
             clash = ((rows != top) & shared).any(axis=1)
-            overlapped += _rows(np.ones(shared.shape[0], dtype=bool), w_multi)
+            overlapped += _total(shared.shape[0], w_multi)
             conflicted += _rows(clash, w_multi)
             lf_overlaps += _per_column(shared, w_multi)
             lf_conflicts += _per_column(shared[clash], None if w is None else w_multi[clash])
@@ -393,7 +393,7 @@ def _count(
             if known.any():
                 rows = block[known]
                 w_known = None if w is None else w[known]
-                gold_rows += _rows(np.ones(rows.shape[0], dtype=bool), w_known)
+                gold_rows += _total(rows.shape[0], w_known)
                 lf_correct += _per_column(rows == g[known][:, None], w_known)
                 lf_gold_votes += _per_column(rows != ABSTAIN, w_known)
     if count_classes:
@@ -427,6 +427,11 @@ def _per_column(mask: np.ndarray, weight: np.ndarray | None) -> np.ndarray:
 def _rows(mask: np.ndarray, weight: np.ndarray | None) -> int:
     """Rows (or their total weight) where ``mask`` is true."""
     return int(np.count_nonzero(mask)) if weight is None else int(weight[mask].sum())
+
+
+def _total(n_rows: int, weight: np.ndarray | None) -> int:
+    """``n_rows`` rows, or their total weight."""
+    return n_rows if weight is None else int(weight.sum())
 
 
 def _fraction(count: int, n: int) -> float:
