@@ -155,7 +155,7 @@ def run_once(job: Path) -> dict[str, Any]:
 def import_seconds() -> dict[str, float]:
     """Seconds a fresh process takes to import what a run imports: ``enrich.job`` itself
     (before ``run_job`` is timed) and the modules ``run_job`` imports when it needs them
-    (the label model pulls in scikit-learn and SciPy)."""
+    (the label model pulls in SciPy's sparse matrices and special functions)."""
     code = (
         "import json, time; t0 = time.perf_counter(); import enrich.job, enrich.config; "
         "t1 = time.perf_counter(); import enrich.label_model, enrich.summary, enrich.gaps, "
@@ -278,8 +278,8 @@ def report(
         "",
         f"Imports in a fresh process (best of 3): enrich.job {imports['module']:.2f} s before "
         f"run_job is timed; {imports['inside_run_job']:.2f} s for what run_job imports when "
-        "it needs it (scikit-learn and SciPy with the label model), paid by every run, full "
-        "or incremental, and part of its job s.",
+        "it needs it (SciPy with the label model), paid by every run, full or incremental, "
+        "and part of its job s.",
     ]
     return "\n".join(lines)
 

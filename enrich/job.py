@@ -41,14 +41,12 @@ from __future__ import annotations
 import datetime as dt
 import glob
 import hashlib
-import importlib
 import json
 import logging
 import os
 import resource
 import signal
 import sys
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -175,7 +173,6 @@ def run_job(config: JobConfig, *, progress: bool = True, engine: Engine | None =
     """
     started = dt.datetime.now(dt.UTC)
     clock = _Clock()
-    _warm_imports()
     from enrich.enriched import new_run_id
 
     run_id = new_run_id(started)
@@ -465,30 +462,6 @@ def _run_locked(
         warnings=tuple(warnings),
         record=record,
     )
-
-
-#: What every run imports late and slowly: the label model's scikit-learn (and SciPy), about a
-#: second on a busy 2-core machine.
-_LATE_IMPORTS = ("sklearn.base",)
-
-
-def _warm_imports() -> None:
-    """Import :data:`_LATE_IMPORTS` in a background thread while the run reads and votes.
-
-    Reading, joining and voting run in polars and deltalake, which release the GIL, so the
-    imports mostly overlap them instead of adding to the run's time. Nothing depends on
-    the thread: the run imports what it needs where it needs it, waiting for the thread's
-    import of the same module if one is under way (Python's per-module import locks).
-    """
-    missing = [name for name in _LATE_IMPORTS if name not in sys.modules]
-    if not missing:
-        return
-
-    def load() -> None:
-        for name in missing:
-            importlib.import_module(name)
-
-    threading.Thread(target=load, name="enrich-warm-imports", daemon=True).start()
 
 
 def _recover(paths: JobPaths) -> None:

@@ -31,10 +31,10 @@ from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator
 
 from enrich._votes import compress_votes, validate_gold, validate_votes
 from enrich.errors import InputError, NotFittedError
+from enrich.estimator import Estimator
 from enrich.files import write_atomic
 
 __all__ = ["LabelModel", "LabelModelFileError", "near_duplicates"]
@@ -227,7 +227,7 @@ def _predict_from_proba(proba: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-class LabelModel(BaseEstimator):
+class LabelModel(Estimator):
     """Weak-supervision label model: learns each LF's reliability and returns class probabilities.
 
     Parameters (keyword-only):

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator
 
 from enrich._votes import validate_gold, validate_votes
 from enrich.errors import InputError
+from enrich.estimator import Estimator
 from enrich.label_model import (
     _check_cardinality,
     _check_class_balance,
@@ -47,7 +47,7 @@ def _majority_proba(votes: np.ndarray, k: int, prior: np.ndarray) -> np.ndarray:
     return proba
 
 
-class MajorityVote(BaseEstimator):
+class MajorityVote(Estimator):
     """Majority vote over the non-abstain votes, as a label model with the enrich API.
 
     ``predict_proba`` gives each asset the share of the top count to every class that reaches

@@ -30,6 +30,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from statistics import NormalDist
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -275,9 +276,7 @@ def slice_report(
 
 # -- helpers -----------------------------------------------------------------------------
 def _z(confidence: float) -> float:
-    from scipy.stats import norm
-
-    return float(norm.ppf(1 - (1 - confidence) / 2))
+    return NormalDist().inv_cdf(1 - (1 - confidence) / 2)
 
 
 def _expr_or_column(data: pl.DataFrame, spec: str | pl.Expr, what: str) -> pl.Series:
@@ -437,10 +436,10 @@ def _intervals(
     if is_rate:
         low, high = _wilson(np.round(mean * n), n, _z(confidence))
     else:
-        from scipy.stats import t
+        from scipy.special import stdtrit  # Student t quantiles, without scipy.stats' import
 
         with np.errstate(invalid="ignore", divide="ignore"):
-            quantile = t.ppf(1 - (1 - confidence) / 2, np.maximum(n - 1, 1))
+            quantile = stdtrit(np.maximum(n - 1, 1), 1 - (1 - confidence) / 2)
             half = np.where(n > 1, quantile * std / np.sqrt(np.maximum(n, 1)), np.nan)
         low, high = mean - half, mean + half
     return pl.DataFrame(

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator
 
 from enrich._votes import validate_gold, validate_votes
 from enrich.errors import EnrichError, InputError
+from enrich.estimator import Estimator
 from enrich.label_model import (
     _check_cardinality,
     _check_class_balance,
@@ -54,7 +54,7 @@ def _global_rng_preserved() -> Any:
         torch.set_rng_state(torch_state)
 
 
-class SnorkelLabelModel(BaseEstimator):
+class SnorkelLabelModel(Estimator):
     """Adapter over ``snorkel.labeling.model.LabelModel`` (snorkel 0.10) with enrich's API.
 
     ``fit(L, y=None)`` returns self, ``predict_proba``/``predict`` validate their input like

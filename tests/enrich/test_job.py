@@ -1,6 +1,8 @@
 """The batch job on real Delta tables and slices of the bundled YouTube spam data."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -531,3 +533,19 @@ def test_csv_and_delta_sources_give_the_same_table(tmp_path):
     assert a.drop("model_version", "lf_versions").equals(b.drop("model_version", "lf_versions"))
     again = run_job(load_job_config(tmp_path / "delta.toml"), progress=False)
     assert again.counts["n_files_read"] == 0  # same Delta version: nothing read
+
+
+def test_a_run_without_gold_imports_neither_scikit_learn_nor_scipy_stats(tmp_path):
+    """Importing them takes about a second, which a small nightly run would mostly spend
+    waiting; the label model and the slice intervals need neither."""
+    path = make_job(tmp_path, job=JOB.replace('[gold]\ncolumn = "label"\n', ""))
+    code = (
+        "import sys; from enrich.config import load_job_config; from enrich.job import run_job; "
+        f"result = run_job(load_job_config({str(path)!r}), progress=False); "
+        "assert result.status == 'succeeded' and result.metrics['slices'], result.message; "
+        "print(sorted(m for m in ('sklearn', 'scipy.stats', 'pandas') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
