@@ -277,18 +277,10 @@ def review_queue(
         candidates=None if candidates is None else _keyed(candidates, "candidates", ids_dtype),
     )
     # Score every asset from the reasons alone; write the readable details for the picks only.
-    reasons = _reasons(inputs, details=False)
+    scored = _scores(inputs, weight)
     excluded = _excluded(exclude, ids_dtype)
     if excluded is not None:
-        reasons = reasons.filter(~pl.col("asset_id").is_in(excluded.implode()))
-    points = pl.col("reason").replace_strict(weight, return_dtype=pl.Float64) * (
-        0.5 + 0.5 * pl.col("severity")
-    )
-    scored = (
-        reasons.group_by("asset_id")
-        .agg(points.sum().round(9).alias("score"))
-        .filter(pl.col("score") > 0)
-    )
+        scored = scored.filter(~pl.col("asset_id").is_in(excluded.implode()))
     n_eligible = scored.height
     if purpose == "refit":
         top = _spread_over_patterns(table, scored, excluded, batch_size)
@@ -415,48 +407,81 @@ class _Inputs:
         )
 
 
+def _scores(inputs: _Inputs, weight: Mapping[str, float]) -> pl.DataFrame:
+    """``asset_id`` and ``score`` of every asset whose score is positive.
+
+    The reasons read off the enriched table are added up row by row (no grouping by asset
+    id, which costs most on large tables); the others are grouped by id and joined.
+    """
+    table = inputs.table
+    score = np.zeros(table.height)
+    for reason, mask, severity, _ in _row_reasons(table, inputs.low_confidence, details=False):
+        score[mask.to_numpy()] += weight[reason] * (0.5 + 0.5 * _severity(severity).to_numpy())
+    scored = table.select("asset_id", pl.Series("score", score))
+    others = _other_reasons(inputs, details=False)
+    if others:
+        points = pl.col("reason").replace_strict(weight, return_dtype=pl.Float64) * (
+            0.5 + 0.5 * pl.col("severity")
+        )
+        extra = (
+            pl.concat(others, how="vertical_relaxed")
+            .group_by("asset_id")
+            .agg(points.sum().alias("_extra"))
+        )
+        scored = scored.join(extra, on="asset_id", how="full", coalesce=True).select(
+            "asset_id", pl.col("score").fill_null(0.0) + pl.col("_extra").fill_null(0.0)
+        )
+    return scored.with_columns(pl.col("score").round(9)).filter(pl.col("score") > 0)
+
+
 def _reasons(inputs: _Inputs, *, details: bool) -> pl.DataFrame:
     """One row per (asset, reason): ``asset_id``, ``reason``, ``severity``, ``detail``.
 
-    ``detail`` (the readable text) is only written when ``details`` is true: the queue
-    scores every asset first and describes the few it picks.
+    ``detail`` (the readable text) is only written when ``details`` is true.
     """
-    table = inputs.table
-    confidence = table["confidence"].cast(pl.Float64)
-    low = confidence < inputs.low_confidence
+    ids = inputs.table["asset_id"]
+    rows = _row_reasons(inputs.table, inputs.low_confidence, details=details)
     parts = [
-        _reason(
-            table["asset_id"].filter(low),
-            "low_confidence",
-            1 - confidence.filter(low) / inputs.low_confidence,
-            (
-                [f"confidence {c:.2f} < {inputs.low_confidence:g}" for c in confidence.filter(low)]
-                if details
-                else None
-            ),
-        )
+        _reason(ids.filter(mask), reason, severity, notes) for reason, mask, severity, notes in rows
     ]
+    return pl.concat([*parts, *_other_reasons(inputs, details=details)], how="vertical_relaxed")
+
+
+def _row_reasons(
+    table: pl.DataFrame, low_confidence: float, *, details: bool
+) -> list[tuple[str, pl.Series, pl.Series, list[str] | None]]:
+    """The reasons read off the enriched table: ``(reason, rows it applies to, severity of
+    those rows, their readable details or None)``."""
+    confidence = table["confidence"].cast(pl.Float64)
+    low = confidence < low_confidence
+    low_notes = (
+        [f"confidence {c:.2f} < {low_confidence:g}" for c in confidence.filter(low)]
+        if details
+        else None
+    )
+    out = [("low_confidence", low, 1 - confidence.filter(low) / low_confidence, low_notes)]
     conflict = table["conflict"].fill_null(False)
     severity, notes = _conflict_severity(table.filter(conflict), details=details)
-    parts.append(_reason(table["asset_id"].filter(conflict), "lf_conflict", severity, notes))
+    out.append(("lf_conflict", conflict, severity, notes))
     if "all_abstain" in table.columns:
         empty = table["all_abstain"].fill_null(False)
         n_empty = int(empty.sum())
-        parts.append(
-            _reason(
-                table["asset_id"].filter(empty),
-                "no_lf_votes",
-                _ones(n_empty),
-                ["no LF voted"] * n_empty if details else None,
-            )
+        out.append(
+            ("no_lf_votes", empty, _ones(n_empty), ["no LF voted"] * n_empty if details else None)
         )
+    return out
+
+
+def _other_reasons(inputs: _Inputs, *, details: bool) -> list[pl.DataFrame]:
+    """The reasons that come with the optional inputs (model, annotators, candidates)."""
+    parts = []
     if inputs.model is not None:
         parts.append(_model_reason(inputs.base, inputs.model, details=details))
     if inputs.agreement is not None:
         parts.append(_agreement_reason(inputs.agreement, inputs.min_agreement, details=details))
     if inputs.candidates is not None:
         parts.append(_candidate_reason(inputs.candidates, details=details))
-    return pl.concat(parts, how="vertical_relaxed")
+    return parts
 
 
 def _reason(
@@ -468,12 +493,14 @@ def _reason(
         else pl.lit(None, dtype=pl.String).alias("detail")
     )
     return pl.DataFrame(
-        {
-            "asset_id": ids,
-            "severity": severity.cast(pl.Float64).fill_nan(1.0).fill_null(1.0).clip(0, 1),
-        },
+        {"asset_id": ids, "severity": _severity(severity)},
         schema={"asset_id": ids.dtype, "severity": pl.Float64},
     ).select("asset_id", pl.lit(reason, dtype=pl.String).alias("reason"), "severity", detail)
+
+
+def _severity(severity: pl.Series) -> pl.Series:
+    """Severities as floats in [0, 1]; unknown (NaN or null) counts as 1."""
+    return severity.cast(pl.Float64).fill_nan(1.0).fill_null(1.0).clip(0, 1)
 
 
 def _ones(n: int) -> pl.Series:
