@@ -416,12 +416,12 @@ def _scores(inputs: _Inputs, weight: Mapping[str, float]) -> pl.DataFrame:
     table = inputs.table
     score = np.zeros(table.height)
     for reason, mask, severity, _ in _row_reasons(table, inputs.low_confidence, details=False):
-        score[mask.to_numpy()] += weight[reason] * (0.5 + 0.5 * _severity(severity).to_numpy())
+        score[mask.to_numpy()] += _points(weight[reason], _severity(severity).to_numpy())
     scored = table.select("asset_id", pl.Series("score", score))
     others = _other_reasons(inputs, details=False)
     if others:
-        points = pl.col("reason").replace_strict(weight, return_dtype=pl.Float64) * (
-            0.5 + 0.5 * pl.col("severity")
+        points = _points(
+            pl.col("reason").replace_strict(weight, return_dtype=pl.Float64), pl.col("severity")
         )
         extra = (
             pl.concat(others, how="vertical_relaxed")
@@ -432,6 +432,12 @@ def _scores(inputs: _Inputs, weight: Mapping[str, float]) -> pl.DataFrame:
             "asset_id", pl.col("score").fill_null(0.0) + pl.col("_extra").fill_null(0.0)
         )
     return scored.with_columns(pl.col("score").round(9)).filter(pl.col("score") > 0)
+
+
+def _points(weight: Any, severity: Any) -> Any:
+    """What a reason adds to an asset's score (module docstring): arrays or polars
+    expressions alike."""
+    return weight * (0.5 + 0.5 * severity)
 
 
 def _reasons(inputs: _Inputs, *, details: bool) -> pl.DataFrame:
