@@ -1,13 +1,13 @@
 """Does filling gaps help? fill_gaps vs random picks of the same budget, on real data.
 
 Each scenario starts from a small labeled set in which one class or one slice is starved,
-adds ``budget`` assets from the unlabeled pool -- chosen by :func:`enrich.gap_filling.fill_gaps`
-on the gaps :func:`enrich.gaps.find_gaps` reports, or chosen at random -- labels them with their
-true labels (an oracle annotator), trains a scikit-learn ``LogisticRegression`` on the
-embeddings of the labeled assets and scores it on held-out data: the worst per-class F1
-(class scenarios) or the worst per-slice macro F1 (slice scenarios). Mean and standard
-deviation over ``--seeds`` seeds (each seed redraws the held-out split, the labeled set and
-the random picks). Issue 4's target: fill_gaps >= 5 points better than random.
+adds ``budget`` assets from the unlabeled pool -- chosen by :func:`enrich.fill_gaps` on the
+gaps :func:`enrich.find_gaps` reports, or chosen at random -- labels them with their true
+labels (an oracle annotator), trains a scikit-learn ``LogisticRegression`` on the embeddings
+of the labeled assets and scores it on held-out data: the worst per-class F1 (class
+scenarios) or the worst per-slice macro F1 (slice scenarios). Mean and standard deviation
+over ``--seeds`` seeds (each seed redraws the held-out split, the labeled set and the random
+picks). Issue 4's target: fill_gaps >= 5 points better than random.
 
 Two classifiers are reported: ``LogisticRegression()`` with scikit-learn's defaults, and the
 same with ``class_weight="balanced"``, which by itself offsets much of a starved class's
@@ -51,8 +51,8 @@ import polars as pl
 
 from benchmarks._data import data_root
 from embeddings.index import VectorIndex
-from enrich.gap_filling import fill_gaps
-from enrich.gaps import find_gaps
+from enrich.curation.gap_filling import fill_gaps
+from enrich.curation.gaps import find_gaps
 
 TARGET_POINTS = 5.0
 SCENARIOS = ("youtube-video", "youtube-class", "mnist-digit")

@@ -128,8 +128,8 @@ def run_once(job: Path) -> dict[str, Any]:
 
     Pending writes of earlier runs are flushed first, so no run pays for another's."""
     code = (
-        "import json, sys, time; from enrich.config import load_job_config; "
-        "from enrich.job import run_job; start = time.perf_counter(); "
+        "import json, sys, time; from enrich.job.config import load_job_config; "
+        "from enrich.job.run import run_job; start = time.perf_counter(); "
         f"r = run_job(load_job_config({str(job)!r}), progress=False); "
         "took = time.perf_counter() - start; "
         "print(json.dumps({'duration_s': took, "
@@ -157,9 +157,10 @@ def import_seconds() -> dict[str, float]:
     (before ``run_job`` is timed) and the modules ``run_job`` imports when it needs them
     (the label model pulls in SciPy's sparse matrices and special functions)."""
     code = (
-        "import json, time; t0 = time.perf_counter(); import enrich.job, enrich.config; "
-        "t1 = time.perf_counter(); import enrich.label_model, enrich.summary, enrich.gaps, "
-        "enrich.review, enrich.slices, enrich.report, deltalake; "
+        "import json, time; t0 = time.perf_counter(); import enrich.job.run, enrich.job.config; "
+        "t1 = time.perf_counter(); import enrich.models.label_model, enrich.analysis.summary, "
+        "enrich.curation.gaps, enrich.curation.review, enrich.analysis.slices, enrich.io.report, "
+        "deltalake; "
         "t2 = time.perf_counter(); "
         "print(json.dumps({'module': t1 - t0, 'inside_run_job': t2 - t1}))"
     )

@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from benchmarks._data import load_crowd, load_wrench
-from enrich.label_model import LabelModel
-from enrich.majority_vote import MajorityVote
-from enrich.snorkel_backend import SnorkelLabelModel, SnorkelNumericalError
+from enrich.models.label_model import LabelModel
+from enrich.models.majority_vote import MajorityVote
+from enrich.models.snorkel import SnorkelLabelModel, SnorkelNumericalError
 
 
 def accuracy(pred: np.ndarray, gold: np.ndarray) -> float:

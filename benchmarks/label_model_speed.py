@@ -51,11 +51,11 @@ def _rss_mib() -> float:
 def child(model_name: str, n: int, m: int, k: int) -> dict:
     votes, y = simulate(n, m, k)
     if model_name == "LabelModel":
-        from enrich.label_model import LabelModel
+        from enrich.models.label_model import LabelModel
 
         model = LabelModel(cardinality=k, random_state=0)
     elif model_name == "MajorityVote":
-        from enrich.majority_vote import MajorityVote
+        from enrich.models.majority_vote import MajorityVote
 
         model = MajorityVote(cardinality=k)
     elif model_name == "Snorkel":

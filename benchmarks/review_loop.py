@@ -7,7 +7,7 @@ so far (``y`` = true label of the reviewed items, ``-1`` elsewhere); the model i
 test split (accuracy of ``predict`` on the test votes; the test items are never reviewed).
 
 - queue: each round, the enriched table of the current model over the pool
-  (``enrich.enriched.enriched_table``: label, confidence, conflict, all-abstain, each LF's vote)
+  (``enrich.enriched_table``: label, confidence, conflict, all-abstain, each LF's vote)
   goes to ``enrich.review_queue(batch_size=50, exclude=<already reviewed>, ...)``; the 50 items
   it returns are reviewed. The queue settings tried are ``VARIANTS`` (``--variants``): first
   ``purpose="refit"``, the queue's setting for gold that goes back into the label model.
@@ -43,9 +43,9 @@ import numpy as np
 import polars as pl
 
 from benchmarks._data import VoteSet, load_wrench
-from enrich.enriched import enriched_table
-from enrich.label_model import LabelModel
-from enrich.review import review_queue
+from enrich.curation.review import review_queue
+from enrich.models.label_model import LabelModel
+from enrich.models.output import enriched_table
 from enrich.votes import VoteMatrix
 
 SETS = ("youtube", "trec")

@@ -1,6 +1,7 @@
 """enrich: apply labeling functions fast, learn how far to trust them, and enrich data with labels.
 
-Public names load on first use, so ``import enrich`` (and ``enrich --help``) stays quick.
+Public names load on first use, so ``import enrich`` (and ``enrich --help``) stays quick:
+``_PUBLIC`` maps each name to the module that defines it; a test keeps ``__all__`` in step.
 
 >>> import enrich
 >>> callable(enrich.apply), enrich.LabelModel.__name__
@@ -12,71 +13,118 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from enrich.apply import apply  # bound after its module, so enrich.apply is the function
+from enrich._internal import deprecation
 from enrich.errors import (
+    ConcurrentRunError,
+    DuplicateAnnotationError,
     EnrichError,
     InputError,
+    JobConfigError,
+    LabelModelFileError,
+    LabelStudioImportError,
     LFApplicationError,
+    LFSourceError,
     MissingColumnError,
+    NotAClassError,
     NotFittedError,
+    RunLockedError,
+    SnorkelNumericalError,
+    SourceSchemaError,
+    TableHistoryError,
+    UnknownLabelError,
+    VoteValueError,
 )
+from enrich.labeling.apply import apply
+
+deprecation.install()
 
 # public name -> the module of enrich that defines it ("" for a public module)
-_LAZY = {
-    "AnnotationMatrix": "agreement",
-    "Consensus": "agreement",
-    "annotation_matrix": "agreement",
-    "combine_votes": "agreement",
-    "consensus": "agreement",
-    "enriched_table": "enriched",
-    "Candidates": "gap_filling",
-    "fill_gaps": "gap_filling",
-    "with_index_ids": "gap_filling",
-    "Gaps": "gaps",
-    "find_gaps": "gaps",
-    "GoldBenchmark": "gold",
-    "benchmark": "gold",
-    "gold_vector": "gold",
-    "LabelModel": "label_model",
-    "label_table": "label_output",
-    "GoldImport": "label_studio",
-    "import_label_studio": "label_studio",
-    "label_studio_config": "label_studio",
-    "to_label_studio": "label_studio",
-    "write_label_studio_tasks": "label_studio",
-    "MajorityVote": "majority_vote",
-    "ReviewQueue": "review",
-    "review_queue": "review",
-    "SliceReport": "slices",
-    "slice_report": "slices",
-    "SnorkelLabelModel": "snorkel_backend",
-    "LFSummary": "summary",
-    "lf_summary": "summary",
+_PUBLIC: dict[str, str] = {
+    # errors (imported above: they are small and every module needs them)
+    **dict.fromkeys(
+        (
+            "ConcurrentRunError",
+            "DuplicateAnnotationError",
+            "EnrichError",
+            "InputError",
+            "JobConfigError",
+            "LFApplicationError",
+            "LFSourceError",
+            "LabelModelFileError",
+            "LabelStudioImportError",
+            "MissingColumnError",
+            "NotAClassError",
+            "NotFittedError",
+            "RunLockedError",
+            "SnorkelNumericalError",
+            "SourceSchemaError",
+            "TableHistoryError",
+            "UnknownLabelError",
+            "VoteValueError",
+        ),
+        "errors",
+    ),
+    "apply": "labeling.apply",
     "VoteMatrix": "votes",
-    "AssetHistory": "lineage",
-    "DaskEngine": "engines",
-    "JobConfig": "config",
-    "JobConfigError": "config",
-    "JobResult": "job",
-    "LocalEngine": "engines",
-    "RunDiff": "lineage",
-    "RunList": "lineage",
-    "SourceSchemaError": "job",
-    "diff": "lineage",
-    "example_job_toml": "config",
-    "history": "lineage",
-    "load_job_config": "config",
-    "run_job": "job",
-    "runs": "lineage",
     "datasets": "",
+    # labeling
+    "DaskEngine": "labeling.engines",
+    "LocalEngine": "labeling.engines",
+    # models
+    "LabelModel": "models.label_model",
+    "MajorityVote": "models.majority_vote",
+    "SnorkelLabelModel": "models.snorkel",
+    "enriched_table": "models.output",
+    "label_table": "models.output",
+    # analysis
+    "LFSummary": "analysis.summary",
+    "lf_summary": "analysis.summary",
+    "GoldBenchmark": "analysis.gold",
+    "benchmark": "analysis.gold",
+    "gold_vector": "analysis.gold",
+    "SliceReport": "analysis.slices",
+    "slice_report": "analysis.slices",
+    "AnnotationMatrix": "analysis.consensus",
+    "Consensus": "analysis.consensus",
+    "annotation_matrix": "analysis.consensus",
+    "combine_votes": "analysis.consensus",
+    "consensus": "analysis.consensus",
+    # curation
+    "Gaps": "curation.gaps",
+    "find_gaps": "curation.gaps",
+    "Candidates": "curation.gap_filling",
+    "fill_gaps": "curation.gap_filling",
+    "with_index_ids": "curation.gap_filling",
+    "ReviewQueue": "curation.review",
+    "review_queue": "curation.review",
+    # io
+    "GoldImport": "io.label_studio",
+    "import_label_studio": "io.label_studio",
+    "label_studio_config": "io.label_studio",
+    "to_label_studio": "io.label_studio",
+    "write_label_studio_tasks": "io.label_studio",
+    "AssetHistory": "io.lineage",
+    "RunDiff": "io.lineage",
+    "RunList": "io.lineage",
+    "diff": "io.lineage",
+    "history": "io.lineage",
+    "runs": "io.lineage",
+    # job
+    "JobConfig": "job.config",
+    "example_job_toml": "job.config",
+    "load_job_config": "job.config",
+    "JobResult": "job.run",
+    "run_job": "job.run",
 }
 
 __all__ = [
     "AnnotationMatrix",
     "AssetHistory",
     "Candidates",
+    "ConcurrentRunError",
     "Consensus",
     "DaskEngine",
+    "DuplicateAnnotationError",
     "EnrichError",
     "Gaps",
     "GoldBenchmark",
@@ -86,19 +134,28 @@ __all__ = [
     "JobConfigError",
     "JobResult",
     "LFApplicationError",
+    "LFSourceError",
     "LFSummary",
     "LabelModel",
+    "LabelModelFileError",
+    "LabelStudioImportError",
     "LocalEngine",
     "MajorityVote",
     "MissingColumnError",
+    "NotAClassError",
     "NotFittedError",
     "ReviewQueue",
     "RunDiff",
     "RunList",
+    "RunLockedError",
     "SliceReport",
     "SnorkelLabelModel",
+    "SnorkelNumericalError",
     "SourceSchemaError",
+    "TableHistoryError",
+    "UnknownLabelError",
     "VoteMatrix",
+    "VoteValueError",
     "annotation_matrix",
     "apply",
     "benchmark",
@@ -128,14 +185,14 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
+    module_name = _PUBLIC.get(name)
     if module_name is None:
         raise AttributeError(f"module 'enrich' has no attribute {name!r}")
     if not module_name:
         return importlib.import_module(f"enrich.{name}")
     module = importlib.import_module(f"enrich.{module_name}")
     # Bind every public name the module defines, so each module is imported once.
-    for public, owner in _LAZY.items():
+    for public, owner in _PUBLIC.items():
         if owner == module_name:
             globals()[public] = getattr(module, public)
     return globals()[name]

@@ -16,6 +16,8 @@ import typer
 
 from enrich.errors import EnrichError
 
+__all__ = ["app", "main"]
+
 app = typer.Typer(
     name="enrich",
     help="Weak supervision and enrichment: apply labeling functions, fit a label model, "
@@ -111,8 +113,8 @@ def run(
     Prints one line; writes the JSON summary and HTML report beside the table (the path is
     in the line). Exit status 0 only when the run succeeded.
     """
-    from enrich.config import load_job_config
-    from enrich.job import run_job
+    from enrich.job.config import load_job_config
+    from enrich.job.run import run_job
 
     quiet = ctx.obj["quiet"]
     result = run_job(load_job_config(job), progress=not quiet)
@@ -131,7 +133,7 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented example job for the bundled YouTube spam data."""
-    from enrich.config import example_job_toml
+    from enrich.job.config import example_job_toml
 
     if path.exists() and not force:
         raise EnrichError(f"{path} already exists; pass --force to overwrite it")
@@ -152,7 +154,7 @@ _JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of
 def _table_paths(job: Path, table: Path | None) -> tuple[Path, Path | None]:
     if table is not None:
         return table, None
-    from enrich.config import load_job_config
+    from enrich.job.config import load_job_config
 
     config = load_job_config(job)
     runs_path = Path(config.output.runs_path) if config.output.runs_path else None
@@ -174,7 +176,7 @@ def runs(
     as_json: _JsonOption = False,
 ) -> None:
     """List the runs of the output table with their metrics."""
-    from enrich.lineage import runs as list_runs
+    from enrich.io.lineage import runs as list_runs
 
     path, runs_path = _table_paths(job, table)
     found = list_runs(path, runs_path=runs_path)
@@ -194,7 +196,7 @@ def history(
     as_json: _JsonOption = False,
 ) -> None:
     """Show one asset's label, confidence and LF votes across runs (Delta time travel)."""
-    from enrich.lineage import history as asset_history
+    from enrich.io.lineage import history as asset_history
 
     path, _ = _table_paths(job, table)
     found = asset_history(path, asset_id)
@@ -218,7 +220,7 @@ def diff(
     """Show what changed between two runs: labels flipped, new assets, LF coverage."""
     import json
 
-    from enrich.lineage import diff as run_diff
+    from enrich.io.lineage import diff as run_diff
 
     path, _ = _table_paths(job, table)
     found = run_diff(path, run_a, run_b)

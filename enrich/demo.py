@@ -16,13 +16,15 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from enrich.apply import apply
+from enrich._internal.files import write_atomic
+from enrich.analysis.summary import LFSummary, lf_summary
 from enrich.datasets import YOUTUBE_SPAM_CLASSES, load_youtube_spam
-from enrich.enriched import enriched_table, new_run_id
-from enrich.files import write_atomic
-from enrich.label_model import LabelModel
-from enrich.majority_vote import MajorityVote
-from enrich.summary import LFSummary, lf_summary
+from enrich.labeling.apply import apply
+from enrich.models.label_model import LabelModel
+from enrich.models.majority_vote import MajorityVote
+from enrich.models.output import enriched_table, new_run_id
+
+__all__ = ["DemoResult", "run_demo"]
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,29 @@ to do next.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+__all__ = [
+    "ConcurrentRunError",
+    "DuplicateAnnotationError",
+    "EnrichError",
+    "InputError",
+    "JobConfigError",
+    "LFApplicationError",
+    "LFSourceError",
+    "LabelModelFileError",
+    "LabelStudioImportError",
+    "MissingColumnError",
+    "NotAClassError",
+    "NotFittedError",
+    "RunLockedError",
+    "SnorkelNumericalError",
+    "SourceSchemaError",
+    "TableHistoryError",
+    "UnknownLabelError",
+    "VoteValueError",
+]
+
 
 class EnrichError(Exception):
     """Base class of every error raised by enrich."""
@@ -29,3 +52,59 @@ class LFApplicationError(EnrichError, RuntimeError):
 
 class NotFittedError(EnrichError, AttributeError):
     """A model was used before ``fit`` was called."""
+
+
+class VoteValueError(InputError):
+    """A vote matrix (or gold vector) holds a value that is not a class id or ``-1``."""
+
+
+class NotAClassError(InputError):
+    """A value is not a class of the task."""
+
+
+class LFSourceError(InputError):
+    """An LF source (``module:attribute`` or a file) cannot be imported or holds no LFs."""
+
+
+class JobConfigError(InputError):
+    """A job configuration is invalid: the message names each key path and what is allowed."""
+
+
+class SourceSchemaError(InputError):
+    """The source's columns changed type between files or since the previous run."""
+
+
+class LabelModelFileError(InputError):
+    """A saved model file cannot be read back (not JSON, another model type, another version)."""
+
+
+class SnorkelNumericalError(EnrichError, FloatingPointError):
+    """Snorkel's LabelModel produced NaN probabilities (a known Snorkel failure)."""
+
+
+class DuplicateAnnotationError(InputError):
+    """An annotator labeled the same asset more than once and the answer to keep is unclear."""
+
+
+class UnknownLabelError(InputError):
+    """An annotation's label is not one of the task's classes."""
+
+
+class LabelStudioImportError(InputError):
+    """A Label Studio export has malformed tasks; ``problems`` lists ``(task, problem)``."""
+
+    def __init__(self, message: str, problems: Sequence[tuple[str, str]]) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
+
+
+class RunLockedError(EnrichError, RuntimeError):
+    """Another run holds the output's lock for longer than ``output.lock_timeout``."""
+
+
+class ConcurrentRunError(EnrichError, RuntimeError):
+    """Someone committed to the output table while this run was working; nothing was written."""
+
+
+class TableHistoryError(EnrichError, LookupError):
+    """A run, version or asset asked for is not in the table's history."""

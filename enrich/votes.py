@@ -15,7 +15,9 @@ from typing import Any, ClassVar
 import numpy as np
 import polars as pl
 
-from enrich.display import TableDisplay
+from enrich._internal.display import TableDisplay
+
+__all__ = ["VoteMatrix", "VotesArray"]
 
 
 class VotesArray:

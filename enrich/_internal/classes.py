@@ -12,13 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from enrich.errors import InputError
+from enrich.errors import InputError, NotAClassError
+from labeling_functions.core import ABSTAIN
 
-ABSTAIN = -1
-
-
-class NotAClassError(InputError):
-    """A value is not a class of the task."""
+__all__ = ["ABSTAIN", "TaskClasses"]
 
 
 @dataclass(frozen=True)

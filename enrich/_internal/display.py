@@ -13,7 +13,7 @@ figures), ``_display_formats`` (per-column :data:`ColumnFormat`) and
 Examples
 --------
 >>> import polars as pl
->>> from enrich.display import Highlight, TableDisplay
+>>> from enrich._internal.display import Highlight, TableDisplay
 >>> class Scores(TableDisplay):
 ...     def _display_table(self):
 ...         return pl.DataFrame({"lf": ["url", "short"], "accuracy": [0.91, 0.42]})

@@ -14,6 +14,8 @@ import polars as pl
 
 from enrich.errors import InputError, MissingColumnError
 
+__all__ = ["as_polars", "asset_ids", "require_columns", "require_unique_ids"]
+
 
 def as_polars(data: Any) -> pl.DataFrame:
     """Convert a polars/pandas DataFrame or an Arrow table to polars (polars passes as is)."""

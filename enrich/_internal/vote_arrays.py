@@ -15,23 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from enrich.errors import InputError
+from enrich.errors import InputError, VoteValueError
+from labeling_functions.core import ABSTAIN
 
 __all__ = [
     "ABSTAIN",
     "VotePatterns",
-    "VoteValueError",
     "compress_votes",
     "validate_gold",
     "validate_votes",
 ]
-
-ABSTAIN = -1
-"""The vote an LF casts when it does not label an asset."""
-
-
-class VoteValueError(InputError):
-    """A vote matrix (or gold vector) holds a value that is not a class id or ``-1``."""
 
 
 def _smallest_int_dtype(low: int, high: int) -> np.dtype:
@@ -126,7 +119,7 @@ def validate_votes(
         >>> validate_votes([[0, 2]], cardinality=2)
         Traceback (most recent call last):
         ...
-        enrich._votes.VoteValueError: L holds 2 at row 0, column 1, outside -1..1 ...
+        enrich.errors.VoteValueError: L holds 2 at row 0, column 1, outside -1..1 ...
     """
     if cardinality is not None and (
         not isinstance(cardinality, int | np.integer) or cardinality < 1

@@ -5,7 +5,7 @@ Human annotations arrive in *long form*, one row per answer: ``asset_id``, ``ann
 ``label`` (a class name or a class id) and optionally ``time``. :func:`annotation_matrix`
 turns them into an :class:`AnnotationMatrix` -- a vote matrix with one column per annotator,
 ``-1`` where an annotator did not label the asset -- and :func:`consensus` fits enrich's
-:class:`~enrich.label_model.LabelModel` on it, treating every annotator as an *annotator*-kind
+:class:`~enrich.LabelModel` on it, treating every annotator as an *annotator*-kind
 LF (a Dawid-Skene confusion matrix; a missing annotation is not evidence). The result,
 :class:`Consensus`, holds the label of every asset with its confidence and agreement, the
 estimated reliability and confusion matrix of every annotator, and the dataset-level agreement
@@ -17,7 +17,7 @@ annotators' columns to a :class:`~enrich.votes.VoteMatrix`, aligned by asset id.
 Examples
 --------
 >>> import polars as pl
->>> from enrich.agreement import consensus
+>>> from enrich.analysis.consensus import consensus
 >>> answers = pl.DataFrame({
 ...     "asset_id": ["a", "a", "a", "b", "b", "b", "c", "c", "c"],
 ...     "annotator": ["ann", "bob", "cy"] * 3,
@@ -40,10 +40,15 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from enrich._votes import ABSTAIN, validate_votes
-from enrich.display import ColumnFormat, Highlight, TableDisplay
-from enrich.errors import InputError, MissingColumnError
-from enrich.frames import as_polars
+from enrich._internal.display import ColumnFormat, Highlight, TableDisplay
+from enrich._internal.frames import as_polars
+from enrich._internal.vote_arrays import ABSTAIN, validate_votes
+from enrich.errors import (
+    DuplicateAnnotationError,
+    InputError,
+    MissingColumnError,
+    UnknownLabelError,
+)
 from enrich.votes import VoteMatrix, VotesArray
 
 __all__ = [
@@ -64,14 +69,6 @@ logger = logging.getLogger(__name__)
 ANNOTATOR_PREFIX: Final = "annotator:"
 
 _EXAMPLES = 5
-
-
-class DuplicateAnnotationError(InputError):
-    """An annotator labeled the same asset more than once and the answer to keep is unclear."""
-
-
-class UnknownLabelError(InputError):
-    """An annotation's label is not one of the task's classes."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -776,7 +773,7 @@ def consensus(
     """
     from sklearn.base import clone
 
-    from enrich.label_model import LabelModel
+    from enrich.models.label_model import LabelModel
 
     if isinstance(annotations, AnnotationMatrix):
         matrix = annotations
@@ -959,7 +956,7 @@ def combine_votes(
         raise InputError(f"unmatched must be 'error' or 'drop'; got {unmatched!r}")
     if not isinstance(vote_matrix, VoteMatrix):
         raise InputError(
-            f"vote_matrix must be an enrich VoteMatrix (from enrich.apply), got "
+            f"vote_matrix must be an enrich VoteMatrix (from enrich.labeling.apply), got "
             f"{type(vote_matrix).__name__}; wrap an array as VoteMatrix(votes=..., "
             "lf_names=..., asset_ids=...)"
         )

@@ -3,13 +3,13 @@
 :func:`benchmark` compares predicted labels (or class probabilities) with gold labels that
 may cover only some assets (``-1`` = unknown) and returns a :class:`GoldBenchmark`.
 :func:`gold_vector` turns a reviewed gold table (for example the one
-:func:`enrich.label_studio.import_label_studio` returns) into the ``y`` vector a
+:func:`enrich.io.label_studio.import_label_studio` returns) into the ``y`` vector a
 semi-supervised label model takes, aligned to a vote matrix's asset ids.
 
 Examples
 --------
 >>> import numpy as np
->>> from enrich.gold import benchmark
+>>> from enrich.analysis.gold import benchmark
 >>> gold = np.array([0, 0, 1, 1, -1])
 >>> result = benchmark(gold, labels=np.array([0, 1, 1, 1, 0]), class_names=["HAM", "SPAM"])
 >>> result.accuracy, result.n_gold
@@ -27,9 +27,9 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 
-from enrich.display import ColumnFormat, Highlight, TableDisplay
+from enrich._internal.display import ColumnFormat, Highlight, TableDisplay
+from enrich._internal.frames import as_polars
 from enrich.errors import InputError, MissingColumnError
-from enrich.frames import as_polars
 
 __all__ = ["GoldBenchmark", "benchmark", "gold_vector"]
 

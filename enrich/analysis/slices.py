@@ -9,7 +9,7 @@ clearly worse than the whole data set, setting aside slices too small to judge.
 Examples
 --------
 >>> import polars as pl
->>> from enrich.slices import slice_report
+>>> from enrich.analysis.slices import slice_report
 >>> frame = pl.DataFrame({"video": ["a"] * 40 + ["b"] * 40 + ["c"] * 5,
 ...                       "correct": [True] * 38 + [False] * 2 + [True] * 20 + [False] * 20
 ...                                  + [False] * 5})
@@ -36,9 +36,9 @@ from typing import Any, Final, Literal
 import numpy as np
 import polars as pl
 
-from enrich.display import ColumnFormat, Highlight, TableDisplay
+from enrich._internal.display import ColumnFormat, Highlight, TableDisplay
+from enrich._internal.frames import as_polars, require_columns
 from enrich.errors import InputError
-from enrich.frames import as_polars, require_columns
 
 __all__ = ["SliceReport", "slice_report", "wilson_interval"]
 

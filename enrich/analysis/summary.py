@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import polars as pl
 
-from enrich.display import ColumnFormat, Highlight, TableDisplay
+from enrich._internal.display import ColumnFormat, Highlight, TableDisplay
 from enrich.errors import InputError
+from labeling_functions.core import ABSTAIN
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,7 +27,6 @@ __all__ = ["LOW_ACCURACY", "LFSummary", "lf_summary"]
 
 logger = logging.getLogger(__name__)
 
-ABSTAIN: Final = -1
 #: Accuracies below this are highlighted in the rendered summary.
 LOW_ACCURACY: Final = 0.5
 # Cells processed per block; bounds the temporaries to a few tens of MB.
@@ -148,8 +148,9 @@ def lf_summary(
     sample_weight
         Optional ``(n_rows,)`` whole numbers >= 0: how many assets each row of ``L`` (and
         ``gold``) stands for, e.g. the counts of the distinct rows of a large vote matrix
-        (:func:`enrich._votes.compress_votes`). Every figure is then over the assets: the
-        summary of the distinct rows with their counts is the summary of all the rows.
+        (:func:`~enrich._internal.vote_arrays.compress_votes`). Every figure is then over
+        the assets: the summary of the distinct rows with their counts is the summary of all
+        the rows.
 
     Returns
     -------
@@ -176,7 +177,7 @@ def lf_summary(
     Examples
     --------
     >>> import numpy as np
-    >>> from enrich.summary import lf_summary
+    >>> from enrich.analysis.summary import lf_summary
     >>> L = np.array([[0, 0, -1], [1, 0, -1], [-1, -1, -1], [1, -1, 1]])
     >>> s = lf_summary(L, np.array([0, 1, 1, -1]), lf_names=["a", "b", "c"])
     >>> s.table.select("lf", "coverage", "conflicts", "correct", "empirical_accuracy").rows()

@@ -1,11 +1,11 @@
 """Fill label gaps with similar unlabeled assets, found in a FAISS :class:`VectorIndex`.
 
-:func:`fill_gaps` takes the :class:`~enrich.gaps.Gaps` of :func:`enrich.gaps.find_gaps`, an
-index over the assets' embeddings and the unlabeled pool, and proposes up to ``budget``
-assets to label: for each gap, the unlabeled assets most similar to the gap's labeled
-examples, favouring those the label model is unsure of, with near-duplicates left out and
-the budget shared by the size of each gap's deficit. The result feeds
-:func:`enrich.review.review_queue` (``candidates=``).
+:func:`fill_gaps` takes the :class:`~enrich.curation.gaps.Gaps` of
+:func:`~enrich.curation.gaps.find_gaps`, an index over the assets' embeddings and the
+unlabeled pool, and proposes up to ``budget`` assets to label: for each gap, the unlabeled
+assets most similar to the gap's labeled examples, favouring those the label model is unsure
+of, with near-duplicates left out and the budget shared by the size of each gap's deficit.
+The result feeds :func:`enrich.curation.review.review_queue` (``candidates=``).
 
 Index ids
 ---------
@@ -20,8 +20,8 @@ Examples
 --------
 >>> import numpy as np, polars as pl
 >>> from embeddings.index import VectorIndex
->>> from enrich.gaps import find_gaps
->>> from enrich.gap_filling import fill_gaps, with_index_ids
+>>> from enrich.curation.gaps import find_gaps
+>>> from enrich.curation.gap_filling import fill_gaps, with_index_ids
 >>> assets = with_index_ids(pl.DataFrame({"asset_id": ["a", "b", "c", "d", "e"]}))
 >>> index = VectorIndex(2)
 >>> index.add(assets["index_id"], np.array([[1, 0], [0, 1], [0.9, 0.1], [0.1, 0.9], [1, 0.05]]))
@@ -49,10 +49,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from enrich.display import ColumnFormat, TableDisplay
+from enrich._internal.display import ColumnFormat, TableDisplay
+from enrich._internal.frames import as_polars, require_columns
+from enrich.curation.gaps import Gaps
 from enrich.errors import InputError, MissingColumnError
-from enrich.frames import as_polars, require_columns
-from enrich.gaps import Gaps
 
 if TYPE_CHECKING:
     from embeddings.index import VectorIndex
@@ -171,7 +171,7 @@ def fill_gaps(
     Parameters
     ----------
     gaps
-        What :func:`enrich.gaps.find_gaps` returned. A gap id with several rows (a group
+        What :func:`enrich.curation.gaps.find_gaps` returned. A gap id with several rows (a group
         short on two metrics) is one gap whose deficit is the largest of its rows.
     index
         A :class:`~embeddings.index.VectorIndex` holding the vectors of the examples and of
@@ -461,7 +461,7 @@ def _index_ids(frame: pl.DataFrame, id_lookup: pl.DataFrame | None, what: str) -
     raise MissingColumnError(
         f"{what} have no 'index_id' column and their asset ids ({asset.dtype}) are not "
         "non-negative integers, so their vectors cannot be found in the index; add the column "
-        "(enrich.gap_filling.with_index_ids numbers the rows) or pass id_map="
+        "(enrich.curation.gap_filling.with_index_ids numbers the rows) or pass id_map="
     )
 
 

@@ -4,13 +4,13 @@
 data, so that slice columns such as ``video`` sit beside ``label`` and ``confidence``) and
 returns the :class:`Gaps` worth filling: the classes and slices that hold too few confident
 labels, and -- when gold labels or a model's predictions are given -- those whose measured
-quality is low. :func:`enrich.gap_filling.fill_gaps` then finds similar unlabeled assets
+quality is low. :func:`enrich.curation.gap_filling.fill_gaps` then finds similar unlabeled assets
 for each gap.
 
 Examples
 --------
 >>> import polars as pl
->>> from enrich.gaps import find_gaps
+>>> from enrich.curation.gaps import find_gaps
 >>> labels = pl.DataFrame({
 ...     "asset_id": [f"a{i}" for i in range(12)],
 ...     "label_name": ["HAM"] * 9 + ["SPAM"] * 3,
@@ -33,10 +33,10 @@ from typing import Any, Final, Literal
 import numpy as np
 import polars as pl
 
-from enrich.display import ColumnFormat, TableDisplay
+from enrich._internal.display import ColumnFormat, TableDisplay
+from enrich._internal.frames import as_polars, require_columns, require_unique_ids
+from enrich.analysis.slices import wilson_interval
 from enrich.errors import InputError, MissingColumnError
-from enrich.frames import as_polars, require_columns, require_unique_ids
-from enrich.slices import wilson_interval
 
 __all__ = ["Gaps", "find_gaps"]
 
@@ -93,7 +93,7 @@ class Gaps(TableDisplay):
         The groups with too few judged assets to measure their quality: listed, not judged.
     examples : polars.DataFrame
         ``gap``, ``asset_id`` (and ``index_id`` when the labels have one): the labeled
-        assets of each gap, whose vectors :func:`~enrich.gap_filling.fill_gaps` searches
+        assets of each gap, whose vectors :func:`~enrich.curation.gap_filling.fill_gaps` searches
         from.
     labeled_ids : polars.Series
         Assets that count as labeled (a label with confidence >= ``confident_above``, or a
@@ -191,7 +191,7 @@ def find_gaps(
         ``label_name`` wins when both are there), ``confidence`` in [0, 1], plus the slice
         columns. A null label or ``-1`` marks an unlabeled asset: it counts in its slice's
         ``size`` but never as a label. An ``index_id`` column, when present, is carried into
-        :attr:`Gaps.examples` for :func:`~enrich.gap_filling.fill_gaps`.
+        :attr:`Gaps.examples` for :func:`~enrich.curation.gap_filling.fill_gaps`.
     slices
         Columns of ``labels`` whose every value is a slice (e.g. ``["video"]``).
     classes
@@ -242,7 +242,7 @@ def find_gaps(
       ``min_quality``; ``deficit = ceil((min_quality - metric) * max(size, n_judged))``
       (at least 1): how many of the group's assets would have to turn right, at the
       measured rate, to reach the target -- a rough count used to share a labeling budget.
-      Accuracies carry a 95% Wilson interval (:func:`enrich.slices.wilson_interval`).
+      Accuracies carry a 95% Wilson interval (:func:`enrich.analysis.slices.wilson_interval`).
 
     Raises
     ------

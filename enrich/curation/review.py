@@ -1,7 +1,7 @@
 """The review queue: which assets an expert should label next, and why.
 
 :func:`review_queue` scores every asset of an enriched table (see
-:func:`enrich.enriched.enriched_table`) on the signals that a label is doubtful -- low
+:func:`enrich.models.output.enriched_table`) on the signals that a label is doubtful -- low
 confidence, LFs in conflict, no LF vote, annotators disagreeing, a trained model disagreeing
 with the label, a gap-filling candidate -- and returns the top ``batch_size`` as a
 :class:`ReviewQueue`, each with every reason that picked it.
@@ -56,7 +56,7 @@ stays ahead on trec but falls behind on youtube. Figures in ``benchmarks/RESULTS
 Examples
 --------
 >>> import polars as pl
->>> from enrich.review import review_queue
+>>> from enrich.curation.review import review_queue
 >>> enriched = pl.DataFrame({
 ...     "asset_id": ["a", "b", "c", "d"], "label": [1, 0, 1, 0],
 ...     "confidence": [0.95, 0.55, 0.65, 0.99], "conflict": [False, True, False, False],
@@ -88,9 +88,9 @@ from typing import Any, Final, Literal
 import numpy as np
 import polars as pl
 
-from enrich.display import ColumnFormat, TableDisplay
+from enrich._internal.display import ColumnFormat, TableDisplay
+from enrich._internal.frames import as_polars, require_columns, require_unique_ids
 from enrich.errors import InputError, MissingColumnError
-from enrich.frames import as_polars, require_columns, require_unique_ids
 
 __all__ = ["REASONS", "ReviewPurpose", "ReviewQueue", "review_queue"]
 
@@ -333,7 +333,7 @@ def _spread_over_patterns(
         raise InputError(
             "purpose='refit' spreads the batch over LF vote patterns, but the enriched table has "
             f"no 'vote_<lf>' column (columns: {table.columns}); pass the table that "
-            "enrich.enriched.enriched_table writes, or use purpose='correct'"
+            "enrich.models.output.enriched_table writes, or use purpose='correct'"
         )
     reviewed = pl.lit(False) if excluded is None else pl.col("asset_id").is_in(excluded.implode())
     keys = table.select(

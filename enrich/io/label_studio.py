@@ -16,7 +16,7 @@ task, and nothing is returned.
 Examples
 --------
 >>> import polars as pl
->>> from enrich.label_studio import import_label_studio, to_label_studio
+>>> from enrich.io.label_studio import import_label_studio, to_label_studio
 >>> queue = pl.DataFrame({"asset_id": ["c1"], "label": [1], "confidence": [0.62]})
 >>> data = pl.DataFrame({"asset_id": ["c1"], "text": ["check out my channel"]})
 >>> tasks = to_label_studio(queue, data, class_names=["HAM", "SPAM"], model_version="lm-1")
@@ -49,10 +49,10 @@ from xml.sax.saxutils import quoteattr
 
 import polars as pl
 
-from enrich.display import ColumnFormat, TableDisplay
-from enrich.errors import InputError
-from enrich.files import write_atomic
-from enrich.frames import as_polars, require_columns
+from enrich._internal.display import ColumnFormat, TableDisplay
+from enrich._internal.files import write_atomic
+from enrich._internal.frames import as_polars, require_columns
+from enrich.errors import InputError, LabelStudioImportError
 
 __all__ = [
     "GOLD_SCHEMA",
@@ -74,14 +74,6 @@ GOLD_SCHEMA: Final[Mapping[str, pl.DataType]] = {
     "reviewed_at": pl.Datetime("us", "UTC"),
 }
 _MAX_LISTED_PROBLEMS = 20
-
-
-class LabelStudioImportError(InputError):
-    """A Label Studio export has malformed tasks; ``problems`` lists ``(task, problem)``."""
-
-    def __init__(self, message: str, problems: Sequence[tuple[str, str]]) -> None:
-        super().__init__(message)
-        self.problems = list(problems)
 
 
 # -- out ---------------------------------------------------------------------------------
@@ -142,7 +134,7 @@ def to_label_studio(
     Parameters
     ----------
     queue_or_frame
-        A :class:`~enrich.review.ReviewQueue`, or a table with ``asset_id`` and optionally
+        A :class:`~enrich.curation.review.ReviewQueue`, or a table with ``asset_id`` and optionally
         ``label`` (class id) or ``label_name``, ``confidence`` and ``why`` (e.g. the
         enriched table). Tasks follow its row order; asset ids must be unique.
     data

@@ -7,7 +7,7 @@ compares two runs (labels flipped, new assets, LF coverage change). Time travel 
 data files of old versions: vacuuming the table with a short retention shortens history.
 
 >>> import tempfile, polars as pl
->>> from enrich.store import commit_enriched
+>>> from enrich.io.store import commit_enriched
 >>> with tempfile.TemporaryDirectory() as d:
 ...     rows = pl.DataFrame({"asset_id": ["a"], "label_name": ["HAM"], "confidence": [0.9]})
 ...     v = commit_enriched(f"{d}/t", rows, mode="create", read_version=None,
@@ -27,8 +27,8 @@ from typing import Any
 
 import polars as pl
 
-from enrich.display import ColumnFormat, TableDisplay
-from enrich.store import JobPaths, TableHistoryError, read_runs, read_table, run_records
+from enrich._internal.display import ColumnFormat, TableDisplay
+from enrich.io.store import JobPaths, TableHistoryError, read_runs, read_table, run_records
 
 __all__ = ["AssetHistory", "RunDiff", "RunList", "diff", "history", "resolve_run", "runs"]
 

@@ -24,8 +24,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from enrich import charts
-from enrich.files import write_atomic
+from enrich._internal.files import write_atomic
+from enrich.io import charts
 
 __all__ = ["render_html", "summary_dict", "write_reports"]
 

@@ -33,7 +33,12 @@ from typing import Any, Literal
 
 import polars as pl
 
-from enrich.errors import EnrichError, InputError
+from enrich.errors import (
+    ConcurrentRunError,
+    InputError,
+    RunLockedError,
+    TableHistoryError,
+)
 
 __all__ = [
     "RUN_METADATA_KEY",
@@ -60,18 +65,6 @@ RUN_METADATA_KEY = "enrich.run"
 """Key of the run record (a JSON object) in the commit metadata of each enrich commit."""
 
 CommitMode = Literal["create", "merge", "overwrite", "append"]
-
-
-class RunLockedError(EnrichError, RuntimeError):
-    """Another run holds the output's lock for longer than ``output.lock_timeout``."""
-
-
-class ConcurrentRunError(EnrichError, RuntimeError):
-    """Someone committed to the output table while this run was working; nothing was written."""
-
-
-class TableHistoryError(EnrichError, LookupError):
-    """A run, version or asset asked for is not in the table's history."""
 
 
 @dataclass(frozen=True)

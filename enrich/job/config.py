@@ -18,7 +18,7 @@ allowed. Relative paths in a job file are read relative to the file's folder.
 ...                           "labeling_functions": {"sources": ["m:a"], "classes": ["A"]}})
 Traceback (most recent call last):
 ...
-enrich.config.JobConfigError: job config: 1 problem: output.pth: unknown key; allowed keys ...
+enrich.errors.JobConfigError: job config: 1 problem: output.pth: unknown key; allowed keys ...
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ from typing import Any, Literal, get_args, get_origin
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from enrich.errors import InputError
+from enrich.errors import JobConfigError
+from enrich.labeling.apply import OnError
+from enrich.labeling.sources import split_lf_source
 
 __all__ = [
     "EmbeddingsConfig",
@@ -50,7 +52,6 @@ __all__ = [
     "SourceConfig",
     "example_job_toml",
     "load_job_config",
-    "split_lf_source",
 ]
 
 logger = logging.getLogger(__name__)
@@ -58,11 +59,6 @@ logger = logging.getLogger(__name__)
 SourceFormat = Literal["auto", "parquet", "csv", "delta"]
 EncoderKind = Literal["text", "image", "precomputed"]
 EngineKind = Literal["local", "dask"]
-OnError = Literal["raise", "abstain"]
-
-
-class JobConfigError(InputError):
-    """A job configuration is invalid: the message names each key path and what is allowed."""
 
 
 class _Section(BaseModel):
@@ -294,19 +290,6 @@ def _input_column(source: SourceConfig, kind: EncoderKind) -> str | None:
     }[kind]
 
 
-def split_lf_source(spec: str) -> tuple[str, str | None, bool]:
-    """Split an LF source into (module or file, attribute or None, is_file).
-
-    >>> split_lf_source("labeling_functions.packs.youtube_spam:LFS")
-    ('labeling_functions.packs.youtube_spam', 'LFS', False)
-    >>> split_lf_source("lfs/spam.py")
-    ('lfs/spam.py', None, True)
-    """
-    target, _, attribute = spec.partition(":")
-    is_file = target.endswith(".py") or "/" in target or "\\" in target
-    return target, attribute or None, is_file
-
-
 def _fix_lf_source(spec: str, base: Path) -> str:
     """Make the file part of an LF source absolute; ``module:attribute`` stays as is."""
     target, attribute, is_file = split_lf_source(spec)
@@ -443,7 +426,7 @@ on_error = "raise"                # "raise": stop at an LF error; "abstain": cou
 
 [label_model]
 random_state = 0
-# params = {{ }}                  # keyword options of enrich.label_model.LabelModel
+# params = {{ }}                  # keyword options of enrich.models.label_model.LabelModel
 
 [gold]
 column = "label"                  # gold labels in the source (class ids or names; -1/null unknown)

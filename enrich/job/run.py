@@ -57,12 +57,9 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
-from enrich._votes import VotePatterns, compress_votes
-from enrich.apply import as_labeling_function
-from enrich.config import JobConfig
-from enrich.engines import EncoderSpec, Engine, get_encoder, load_lfs, make_engine, merge_errors
-from enrich.errors import InputError, MissingColumnError
-from enrich.store import (
+from enrich._internal.vote_arrays import VotePatterns, compress_votes
+from enrich.errors import InputError, MissingColumnError, SourceSchemaError
+from enrich.io.store import (
     JobPaths,
     RunLock,
     append_run,
@@ -75,8 +72,19 @@ from enrich.store import (
     table_schema,
     table_version,
 )
+from enrich.job.config import EngineConfig, JobConfig
+from enrich.labeling.apply import as_labeling_function
+from enrich.labeling.engines import (
+    DaskEngine,
+    EncoderSpec,
+    Engine,
+    LocalEngine,
+    get_encoder,
+    merge_errors,
+)
+from enrich.labeling.sources import load_lfs
 
-__all__ = ["KILL_AT_ENV", "JobResult", "SourceSchemaError", "run_job"]
+__all__ = ["JobResult", "SourceSchemaError", "run_job"]
 
 logger = logging.getLogger(__name__)
 
@@ -101,10 +109,6 @@ _LF_METRICS = (
 )
 
 RunStatus = Literal["succeeded", "empty"]
-
-
-class SourceSchemaError(InputError):
-    """The source's columns changed type between files or since the previous run."""
 
 
 @dataclass(frozen=True)
@@ -146,13 +150,13 @@ def run_job(config: JobConfig, *, progress: bool = True, engine: Engine | None =
     Parameters
     ----------
     config
-        A validated job (see :func:`enrich.config.load_job_config`); relative paths are
+        A validated job (see :func:`enrich.job.config.load_job_config`); relative paths are
         taken from the working directory.
     progress
         Show progress bars for long steps.
     engine
         An engine to use instead of the one ``[engine]`` describes (e.g. a
-        :class:`~enrich.engines.DaskEngine` on an existing client); not closed here.
+        :class:`~enrich.labeling.engines.DaskEngine` on an existing client); not closed here.
 
     Returns
     -------
@@ -173,7 +177,7 @@ def run_job(config: JobConfig, *, progress: bool = True, engine: Engine | None =
     """
     started = dt.datetime.now(dt.UTC)
     clock = _Clock()
-    from enrich.enriched import new_run_id
+    from enrich.models.output import new_run_id
 
     run_id = new_run_id(started)
     paths = JobPaths.for_table(
@@ -428,11 +432,11 @@ def _run_locked(
         embedder.cleanup(keep=kept)
     _checkpoint("after_runs")
 
-    from enrich.report import write_reports
+    from enrich.io.report import write_reports
 
     review_path = None
     if queue is not None:
-        from enrich.files import write_atomic
+        from enrich._internal.files import write_atomic
 
         review_path = write_atomic(
             paths.reports / f"{run_id}-review.parquet", queue.table.write_parquet
@@ -464,6 +468,18 @@ def _run_locked(
     )
 
 
+def make_engine(config: EngineConfig) -> Engine:
+    """The engine ``[engine]`` asks for."""
+    if config.kind == "dask":
+        return DaskEngine(
+            address=config.address,
+            n_workers=config.n_workers,
+            threads_per_worker=config.threads_per_worker,
+            partition_size=config.partition_size,
+        )
+    return LocalEngine(n_jobs=config.n_jobs)
+
+
 def _recover(paths: JobPaths) -> None:
     """Finish the bookkeeping of runs that died after their commit: runs rows and reports."""
     reconcile_runs(paths.table, paths.runs)
@@ -479,7 +495,7 @@ def _recover(paths: JobPaths) -> None:
             partial.unlink(missing_ok=True)
     if not missing:
         return
-    from enrich.report import write_reports
+    from enrich.io.report import write_reports
 
     for i in missing:
         version, record = records[i]
@@ -1272,7 +1288,7 @@ def _gold(
         gold = np.full(full.height, -1, dtype=np.int64)
     settled = (gold >= 0) if config.gold.use_in_fit else np.zeros(full.height, dtype=bool)
     if config.gold.path:
-        from enrich.gold import gold_vector
+        from enrich.analysis.gold import gold_vector
 
         table = _read_gold_table(config.gold.path)
         reviewed = gold_vector(table, full.get_column("asset_id"), list(classes))
@@ -1347,7 +1363,7 @@ def _fit_predict(
     every row, exact at any size (no ``max_fit_rows`` sample), so the probabilities of
     unchanged assets stay put when a few new ones arrive.
     """
-    from enrich.label_model import LabelModel
+    from enrich.models.label_model import LabelModel
 
     try:
         model = LabelModel(
@@ -1356,7 +1372,7 @@ def _fit_predict(
     except TypeError as exc:
         raise InputError(
             f"label_model.params {config.label_model.params} are not options of LabelModel "
-            f"({exc}); see help(enrich.label_model.LabelModel)"
+            f"({exc}); see help(enrich.models.label_model.LabelModel)"
         ) from exc
     if labelled is not None:
         model.fit(
@@ -1396,7 +1412,7 @@ def _enriched_by_pattern(
     votes and probabilities, and the lineage columns are the same for all rows; so the
     table of the distinct patterns, gathered back to the assets, is the same table.
     """
-    from enrich.enriched import enriched_table
+    from enrich.models.output import enriched_table
     from enrich.votes import VoteMatrix
 
     distinct = VoteMatrix(
@@ -1511,7 +1527,7 @@ def _metrics(
     compared: pl.DataFrame,
 ) -> dict[str, Any]:
     """Every figure the summary and the report show; plain JSON values."""
-    from enrich.summary import lf_summary
+    from enrich.analysis.summary import lf_summary
 
     n = enriched.height
     k = len(classes)
@@ -1549,7 +1565,7 @@ def _metrics(
         "gold_accuracy": None,
     }
     if has_gold:
-        from enrich.gold import benchmark
+        from enrich.analysis.gold import benchmark
 
         scored = benchmark(gold, proba=proba, class_names=list(classes))
         metrics["gold"] = scored.to_dict() | {"per_class": scored.per_class.to_dicts()}
@@ -1565,7 +1581,7 @@ def _slice_metrics(
     slices = list(config.source.slice_columns)
     if not slices or enriched.height == 0:
         return None
-    from enrich.slices import slice_report
+    from enrich.analysis.slices import slice_report
 
     frame = enriched.select(["label", "confidence", *slices])
     known = gold is not None and int((gold >= 0).sum()) >= config.gaps.min_slice_size
@@ -1645,7 +1661,7 @@ def _gaps(
     unsure assets to label for each (the review queue's gap candidates)."""
     if not config.gaps.enabled or enriched.height == 0:
         return {"enabled": False}, None
-    from enrich.gaps import find_gaps
+    from enrich.curation.gaps import find_gaps
 
     settings = config.gaps
     columns = ["asset_id", "label_name", "confidence", *config.source.slice_columns]
@@ -1687,7 +1703,7 @@ def _gaps(
     budget = settings.candidates_per_gap * len(found.gap_ids)
     if index is None or not len(found) or budget == 0:
         return summary, None
-    from enrich.gap_filling import fill_gaps
+    from enrich.curation.gap_filling import fill_gaps
 
     pool = enriched.filter(pl.col("needs_review")).select(columns)
     # Leave out what fill_gaps would drop anyway: gold, confident labels, examples.
@@ -1712,7 +1728,7 @@ def _review_queue(
     """The review queue of this run (settled gold excluded); its figures go to ``metrics``."""
     if not config.review.enabled or config.review.max_items == 0 or enriched.height == 0:
         return None
-    from enrich.review import review_queue
+    from enrich.curation.review import review_queue
 
     exclude = None
     if settled is not None and settled.any():

@@ -29,15 +29,17 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
-from enrich.classes import ABSTAIN, NotAClassError, TaskClasses
-from enrich.errors import InputError, LFApplicationError
-from enrich.frames import as_polars, asset_ids, require_columns
+from enrich._internal.classes import ABSTAIN, TaskClasses
+from enrich._internal.frames import as_polars, asset_ids, require_columns
+from enrich.errors import InputError, LFApplicationError, NotAClassError
 from enrich.votes import VoteMatrix
 from labeling_functions.core import LabelingFunction, Row, RowLF, VectorizedLF
 from labeling_functions.errors import LabelingFunctionError
 from labeling_functions.spacy_lfs import SpacyLF, load_pipeline
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["OnError", "apply", "as_labeling_function"]
 
 OnError = Literal["raise", "abstain"]
 _ERROR_SAMPLE = 5

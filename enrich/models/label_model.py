@@ -24,18 +24,25 @@ How it works (see the class docstring for the details):
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 
-from enrich._votes import compress_votes, validate_gold, validate_votes
-from enrich.errors import InputError, NotFittedError
-from enrich.estimator import Estimator
-from enrich.files import write_atomic
+from enrich._internal.vote_arrays import compress_votes, validate_gold, validate_votes
+from enrich.errors import InputError, LabelModelFileError
+from enrich.models.base import (
+    VoteModel,
+    check_cardinality,
+    check_class_balance,
+    check_fitted,
+    check_random_state,
+    nan_to_none,
+    none_to_nan,
+    predict_from_proba,
+    score_rows,
+)
 
 __all__ = ["LabelModel", "LabelModelFileError", "near_duplicates"]
 
@@ -44,56 +51,8 @@ logger = logging.getLogger(__name__)
 LFKind = Literal["auto", "detector", "annotator"]
 _ROLE_NAMES = ("silent", "detector", "annotator")
 _SILENT, _DETECTOR, _ANNOTATOR = 0, 1, 2
-_FORMAT = "enrich.LabelModel"
-_FORMAT_VERSION = 1
 _EPS = 1e-6
 _STRAY_SHARE = 0.05  # share of votes for other classes a detector may have
-
-
-class LabelModelFileError(InputError):
-    """A saved model file cannot be read back (not JSON, another model type, another version)."""
-
-
-# --------------------------------------------------------------------------------------------
-# shared helpers (also used by enrich.majority_vote)
-# --------------------------------------------------------------------------------------------
-
-
-def _check_fitted(model: Any, attr: str = "class_balance_") -> None:
-    if not hasattr(model, attr):
-        raise NotFittedError(
-            f"this {type(model).__name__} is not fitted yet; call .fit(L) before using it"
-        )
-
-
-def _check_cardinality(cardinality: Any) -> int:
-    if isinstance(cardinality, bool) or not isinstance(cardinality, int | np.integer):
-        raise InputError(f"cardinality must be an int >= 2; got {cardinality!r}")
-    if cardinality < 2:
-        raise InputError(
-            f"cardinality must be >= 2 (the number of classes); got {cardinality}. A task "
-            "with one class needs no label model."
-        )
-    return int(cardinality)
-
-
-def _check_class_balance(class_balance: Any, k: int) -> np.ndarray | None:
-    if class_balance is None:
-        return None
-    try:
-        prior = np.asarray(class_balance, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"class_balance must be {k} numbers; got {class_balance!r}") from exc
-    if prior.shape != (k,):
-        raise InputError(
-            f"class_balance must hold one number per class ({k}); got shape {prior.shape}"
-        )
-    if not np.all(np.isfinite(prior)) or np.any(prior <= 0):
-        raise InputError(
-            f"class_balance must be positive and finite; got {prior.tolist()}. Give every class "
-            "a small positive share if it is rare"
-        )
-    return prior / prior.sum()
 
 
 def _softmax_rows(scores: np.ndarray) -> np.ndarray:
@@ -125,76 +84,6 @@ def _softmax_rows(scores: np.ndarray) -> np.ndarray:
     return scores
 
 
-def _score_rows(votes: np.ndarray, table: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """``base + sum over non-abstain votes of table[j * k + vote]`` per row, shape ``(n, k)``.
-
-    Scores are computed relative to class 0 (a per-row shift a softmax ignores), block by
-    block so memory stays bounded. Dense matrices: LFs are packed in groups whose joint votes
-    index one precomputed table (the group code is an exact small-integer matrix product), so
-    each row costs one lookup per group instead of one per LF. Sparse matrices (under 15%
-    votes): ``nonzero`` + ``bincount`` over the votes only.
-    """
-    n, m = votes.shape
-    k = table.shape[1]
-    rel = (table[:, 1:] - table[:, :1]).reshape(m, k, k - 1)  # [j, v, y - 1]
-    out = np.zeros((n, k))
-    if n == 0 or m == 0:
-        out += base
-        return out
-    sample = votes[:: max(1, n // 2000)]
-    if float((sample >= 0).mean()) >= 0.15:
-        _score_dense(votes, rel, out)
-    else:
-        rel_t = np.ascontiguousarray(rel.reshape(m * k, k - 1).T)
-        block = max(1, (1 << 22) // m)
-        for start in range(0, n, block):
-            part = votes[start : start + block]
-            rows, cols = np.nonzero(part >= 0)
-            idx = cols * k + part[rows, cols]
-            size = part.shape[0]
-            for c in range(k - 1):
-                out[start : start + size, c + 1] = np.bincount(
-                    rows, weights=rel_t[c][idx], minlength=size
-                )
-    out += base
-    return out
-
-
-def _score_dense(votes: np.ndarray, rel: np.ndarray, out: np.ndarray) -> None:
-    """Dense scoring by LF groups: ``out[:, 1:] += sum over groups of T_g[code_g(row)]``."""
-    n, m = votes.shape
-    k = rel.shape[1]
-    base = k + 1  # outcomes per LF: abstain, 0..k-1
-    size = max(1, int(np.log(4096) // np.log(base)))  # LFs per group, table <= 4096 rows
-    groups = [np.arange(s, min(s + size, m)) for s in range(0, m, size)]
-    # code of a row within group g: sum_i (vote_i + 1) * base**i (exact in float32)
-    weights = np.zeros((m, len(groups)), dtype=np.float32)
-    lut = np.zeros((m, base, k - 1))
-    lut[:, 1:, :] = rel
-    tables = []
-    for g, members in enumerate(groups):
-        powers = base ** np.arange(members.size)
-        weights[members, g] = powers
-        codes = np.arange(base**members.size)
-        digits = (codes[:, None] // powers[None, :]) % base  # [code, i] = vote_i + 1
-        table = np.zeros((codes.size, k - 1))
-        for i, j in enumerate(members):
-            table += lut[j, digits[:, i]]
-        tables.append(table)  # [code, y - 1]
-    starts = np.cumsum([0] + [t.shape[0] for t in tables[:-1]])
-    flat = np.concatenate(tables)  # [offset + code, y - 1]
-    shift = weights.sum(axis=0) + starts  # the +1 of every vote, and each group's offset
-    block = max(1, (1 << 20) // max(m, k * len(groups)))
-    for start in range(0, n, block):
-        part = votes[start : start + block].astype(np.float32)
-        idx = (part @ weights + shift).astype(np.intp)  # [row, group]
-        stop = start + part.shape[0]
-        if k == 2:
-            out[start:stop, 1] = flat[:, 0][idx].sum(axis=1)
-        else:
-            out[start:stop, 1:] = flat[idx].sum(axis=1)
-
-
 def _vote_design(patterns: np.ndarray, k: int) -> sp.csr_matrix:
     """Sparse one-hot of the non-abstain votes: entry ``(i, j * k + v)`` is 1 when LF j voted v."""
     n, m = patterns.shape
@@ -218,16 +107,12 @@ def _majority_proba(design: sp.csr_matrix, m: int, k: int, prior: np.ndarray) ->
     return proba
 
 
-def _predict_from_proba(proba: np.ndarray) -> np.ndarray:
-    return np.argmax(proba, axis=1).astype(np.int64)
-
-
 # --------------------------------------------------------------------------------------------
 # the model
 # --------------------------------------------------------------------------------------------
 
 
-class LabelModel(Estimator):
+class LabelModel(VoteModel):
     """Weak-supervision label model: learns each LF's reliability and returns class probabilities.
 
     Parameters (keyword-only):
@@ -340,7 +225,7 @@ class LabelModel(Estimator):
 
     # ------------------------------------------------------------------ validation
     def _validated_hyperparameters(self) -> dict[str, Any]:
-        k = _check_cardinality(self.cardinality)
+        k = check_cardinality(self.cardinality)
         if self.lf_kind not in ("auto", "detector", "annotator"):
             raise InputError(
                 f"lf_kind must be 'auto', 'detector' or 'annotator'; got {self.lf_kind!r}"
@@ -370,10 +255,10 @@ class LabelModel(Estimator):
             isinstance(self.max_fit_rows, int | np.integer) and self.max_fit_rows >= 1
         ):
             raise InputError(f"max_fit_rows must be None or an int >= 1; got {self.max_fit_rows!r}")
-        _check_random_state(self.random_state)
+        check_random_state(self.random_state)
         return {
             "k": k,
-            "prior": _check_class_balance(self.class_balance, k),
+            "prior": check_class_balance(self.class_balance, k),
             "on_diag": on_diag,
             "off_diag": off_diag,
         }
@@ -536,18 +421,18 @@ class LabelModel(Estimator):
     def predict_proba(self, L: Any) -> np.ndarray:
         """Class probabilities ``(n_assets, k)``; rows sum to 1. All-abstain rows get
         ``class_balance_``."""
-        _check_fitted(self)
+        check_fitted(self)
         k = len(self.classes_)
         votes = validate_votes(L, cardinality=k, n_lfs=self.n_lfs_)
         if votes.shape[0] == 0:
             return np.zeros((0, k))
         table = self.log_lr_.reshape(self.n_lfs_ * k, k)
-        return _softmax_rows(_score_rows(votes, table, np.log(self.class_balance_)))
+        return _softmax_rows(score_rows(votes, table, np.log(self.class_balance_)))
 
     def predict(self, L: Any) -> np.ndarray:
         """Most probable class per asset, ``(n_assets,)`` int; exact ties go to the lowest class
         id (as ``numpy.argmax``)."""
-        return _predict_from_proba(self.predict_proba(L))
+        return predict_from_proba(self.predict_proba(L))
 
     # ------------------------------------------------------------------ diagnostics
     def lf_diagnostics(self, L: Any, sample_weight: Any = None) -> Any:
@@ -570,7 +455,7 @@ class LabelModel(Estimator):
         """
         import polars as pl
 
-        _check_fitted(self)
+        check_fitted(self)
         k = len(self.classes_)
         votes = validate_votes(L, cardinality=k, n_lfs=self.n_lfs_)
         weight = None
@@ -613,55 +498,48 @@ class LabelModel(Estimator):
         return float(getattr(self, "n_fit_rows_", 1.0))
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> None:
-        """Write the fitted model to ``path`` as JSON (never pickle)."""
-        _check_fitted(self)
-        _write_model_file(
-            path,
-            _FORMAT,
-            _FORMAT_VERSION,
-            self,
-            {
-                "n_lfs": int(self.n_lfs_),
-                "n_fit_rows": int(self.n_fit_rows_),
-                "class_balance": self.class_balance_.tolist(),
-                "log_lr": self.log_lr_.tolist(),
-                "lf_role": [str(r) for r in self.lf_role_],
-                "lf_coverage": self.lf_coverage_.tolist(),
-                "lf_precision": _nan_to_none(self.lf_precision_),
-                "lf_accuracy": _nan_to_none(self.lf_accuracy_),
-                "confusion": self.confusion_.tolist(),
-                "n_iter": int(self.n_iter_),
-                "converged": bool(self.converged_),
-            },
-        )
+    _FORMAT = "enrich.LabelModel"
+    _FORMAT_VERSION = 1
+
+    def _fitted_state(self) -> dict[str, Any]:
+        return {
+            "n_lfs": int(self.n_lfs_),
+            "n_fit_rows": int(self.n_fit_rows_),
+            "class_balance": self.class_balance_.tolist(),
+            "log_lr": self.log_lr_.tolist(),
+            "lf_role": [str(r) for r in self.lf_role_],
+            "lf_coverage": self.lf_coverage_.tolist(),
+            "lf_precision": nan_to_none(self.lf_precision_),
+            "lf_accuracy": nan_to_none(self.lf_accuracy_),
+            "confusion": self.confusion_.tolist(),
+            "n_iter": int(self.n_iter_),
+            "converged": bool(self.converged_),
+        }
 
     @classmethod
-    def load(cls, path: str | Path) -> LabelModel:
-        """Read a model written by :meth:`save`."""
-        payload = _read_model_file(path, _FORMAT, _FORMAT_VERSION)
-        params = dict(payload["params"])
+    def _params_from_json(cls, params: dict[str, Any]) -> dict[str, Any]:
+        params = dict(params)
         if params.get("annotator_prior") is not None:
             params["annotator_prior"] = tuple(params["annotator_prior"])
-        model = cls(**params)
-        fitted = payload["fitted"]
-        k = int(model.cardinality)
-        model.classes_ = np.arange(k)
-        model.n_lfs_ = int(fitted["n_lfs"])
-        model.n_features_in_ = model.n_lfs_
-        model.n_fit_rows_ = int(fitted["n_fit_rows"])
-        model.class_balance_ = np.asarray(fitted["class_balance"], dtype=np.float64)
-        model.log_lr_ = np.asarray(fitted["log_lr"], dtype=np.float64).reshape(model.n_lfs_, k, k)
-        model.lf_role_ = np.array(fitted["lf_role"], dtype=object)
-        model.lf_coverage_ = np.asarray(fitted["lf_coverage"], dtype=np.float64)
-        model.lf_precision_ = _none_to_nan(fitted["lf_precision"]).reshape(model.n_lfs_, k)
-        model.lf_accuracy_ = _none_to_nan(fitted["lf_accuracy"]).reshape(model.n_lfs_)
-        model.confusion_ = np.asarray(fitted["confusion"], dtype=np.float64).reshape(
-            model.n_lfs_, k, k + 1
+        return params
+
+    def _restore(self, fitted: dict[str, Any]) -> None:
+        k = int(self.cardinality)
+        self.classes_ = np.arange(k)
+        self.n_lfs_ = int(fitted["n_lfs"])
+        self.n_features_in_ = self.n_lfs_
+        self.n_fit_rows_ = int(fitted["n_fit_rows"])
+        self.class_balance_ = np.asarray(fitted["class_balance"], dtype=np.float64)
+        self.log_lr_ = np.asarray(fitted["log_lr"], dtype=np.float64).reshape(self.n_lfs_, k, k)
+        self.lf_role_ = np.array(fitted["lf_role"], dtype=object)
+        self.lf_coverage_ = np.asarray(fitted["lf_coverage"], dtype=np.float64)
+        self.lf_precision_ = none_to_nan(fitted["lf_precision"]).reshape(self.n_lfs_, k)
+        self.lf_accuracy_ = none_to_nan(fitted["lf_accuracy"]).reshape(self.n_lfs_)
+        self.confusion_ = np.asarray(fitted["confusion"], dtype=np.float64).reshape(
+            self.n_lfs_, k, k + 1
         )
-        model.n_iter_ = int(fitted["n_iter"])
-        model.converged_ = bool(fitted["converged"])
-        return model
+        self.n_iter_ = int(fitted["n_iter"])
+        self.converged_ = bool(fitted["converged"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -884,71 +762,3 @@ def _check_sample_weight(sample_weight: Any, n: int) -> np.ndarray:
             f"sample_weight holds {float(weight[i])!r} at row {i}; weights must be finite and >= 0"
         )
     return weight
-
-
-def _check_random_state(random_state: Any) -> None:
-    if random_state is None or isinstance(random_state, np.random.Generator):
-        return
-    if isinstance(random_state, int | np.integer) and not isinstance(random_state, bool):
-        return
-    raise InputError(
-        f"random_state must be None, an int or a numpy.random.Generator; got {random_state!r}"
-    )
-
-
-def _json_params(params: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for key, value in params.items():
-        if isinstance(value, np.random.Generator):
-            value = None  # a generator cannot be stored; fitting does not depend on it
-        elif isinstance(value, np.ndarray):
-            value = value.tolist()
-        elif isinstance(value, tuple):
-            value = list(value)
-        elif isinstance(value, np.integer):
-            value = int(value)
-        elif isinstance(value, np.floating):
-            value = float(value)
-        out[key] = value
-    return out
-
-
-def _nan_to_none(arr: np.ndarray) -> Any:
-    return np.where(np.isnan(arr), None, arr).tolist()
-
-
-def _none_to_nan(values: Any) -> np.ndarray:
-    arr = np.array(values, dtype=object)
-    return np.where(arr == None, np.nan, arr).astype(np.float64)  # noqa: E711
-
-
-def _write_model_file(path: str | Path, fmt: str, version: int, model: Any, fitted: dict) -> None:
-    """Write a fitted model as JSON: its format, version, parameters and fitted state."""
-    payload = {
-        "format": fmt,
-        "format_version": version,
-        "params": _json_params(model.get_params()),
-        "fitted": fitted,
-    }
-    text = json.dumps(payload)
-    write_atomic(path, lambda partial: partial.write_text(text, encoding="utf-8"))
-
-
-def _read_model_file(path: str | Path, fmt: str, version: int) -> dict[str, Any]:
-    try:
-        payload = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise LabelModelFileError(f"{str(path)!r} is not a saved model (JSON): {exc}") from exc
-    if not isinstance(payload, dict) or payload.get("format") != fmt:
-        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise LabelModelFileError(
-            f"{str(path)!r} holds {found!r}, not a {fmt} file; load it with the class that saved it"
-        )
-    if payload.get("format_version") != version:
-        raise LabelModelFileError(
-            f"{str(path)!r} is {fmt} format version {payload.get('format_version')!r}; this "
-            f"version of enrich reads version {version}. Refit and save the model again"
-        )
-    return payload

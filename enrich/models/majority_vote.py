@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from enrich._votes import validate_gold, validate_votes
+from enrich._internal.vote_arrays import validate_gold, validate_votes
 from enrich.errors import InputError
-from enrich.estimator import Estimator
-from enrich.label_model import (
-    _check_cardinality,
-    _check_class_balance,
-    _check_fitted,
-    _check_random_state,
-    _predict_from_proba,
-    _read_model_file,
-    _score_rows,
-    _write_model_file,
+from enrich.models.base import (
+    VoteModel,
+    check_cardinality,
+    check_class_balance,
+    check_fitted,
+    check_random_state,
+    predict_from_proba,
+    score_rows,
 )
 
 __all__ = ["MajorityVote"]
-
-_FORMAT = "enrich.MajorityVote"
-_FORMAT_VERSION = 1
 
 
 def _majority_proba(votes: np.ndarray, k: int, prior: np.ndarray) -> np.ndarray:
@@ -39,7 +33,7 @@ def _majority_proba(votes: np.ndarray, k: int, prior: np.ndarray) -> np.ndarray:
         [[0.0, 1.0], [0.5, 0.5], [0.3, 0.7]]
     """
     m = votes.shape[1]
-    counts = _score_rows(votes, np.tile(np.eye(k), (m, 1)), np.zeros(k))
+    counts = score_rows(votes, np.tile(np.eye(k), (m, 1)), np.zeros(k))
     top = counts.max(axis=1, keepdims=True)
     proba = (counts == top).astype(np.float64)
     proba /= proba.sum(axis=1, keepdims=True)
@@ -47,7 +41,7 @@ def _majority_proba(votes: np.ndarray, k: int, prior: np.ndarray) -> np.ndarray:
     return proba
 
 
-class MajorityVote(Estimator):
+class MajorityVote(VoteModel):
     """Majority vote over the non-abstain votes, as a label model with the enrich API.
 
     ``predict_proba`` gives each asset the share of the top count to every class that reaches
@@ -84,9 +78,9 @@ class MajorityVote(Estimator):
 
     def fit(self, L: Any, y: Any = None) -> MajorityVote:
         """Record the number of LFs and the class balance. Returns self."""
-        k = _check_cardinality(self.cardinality)
-        prior = _check_class_balance(self.class_balance, k)
-        _check_random_state(self.random_state)
+        k = check_cardinality(self.cardinality)
+        prior = check_class_balance(self.class_balance, k)
+        check_random_state(self.random_state)
         votes = validate_votes(L, cardinality=k)
         n, m = votes.shape
         if m == 0:
@@ -109,33 +103,23 @@ class MajorityVote(Estimator):
 
     def predict_proba(self, L: Any) -> np.ndarray:
         """Vote shares of the top class(es), ``(n_assets, k)``; rows sum to 1."""
-        _check_fitted(self)
+        check_fitted(self)
         k = len(self.classes_)
         votes = validate_votes(L, cardinality=k, n_lfs=self.n_lfs_)
         return _majority_proba(votes, k, self.class_balance_)
 
     def predict(self, L: Any) -> np.ndarray:
         """Majority class per asset; ties go to the lowest tied class id."""
-        return _predict_from_proba(self.predict_proba(L))
+        return predict_from_proba(self.predict_proba(L))
 
-    def save(self, path: str | Path) -> None:
-        """Write the fitted model to ``path`` as JSON."""
-        _check_fitted(self)
-        _write_model_file(
-            path,
-            _FORMAT,
-            _FORMAT_VERSION,
-            self,
-            {"n_lfs": int(self.n_lfs_), "class_balance": self.class_balance_.tolist()},
-        )
+    _FORMAT = "enrich.MajorityVote"
+    _FORMAT_VERSION = 1
 
-    @classmethod
-    def load(cls, path: str | Path) -> MajorityVote:
-        """Read a model written by :meth:`save`."""
-        payload = _read_model_file(path, _FORMAT, _FORMAT_VERSION)
-        model = cls(**payload["params"])
-        model.classes_ = np.arange(int(model.cardinality))
-        model.n_lfs_ = int(payload["fitted"]["n_lfs"])
-        model.n_features_in_ = model.n_lfs_
-        model.class_balance_ = np.asarray(payload["fitted"]["class_balance"], dtype=np.float64)
-        return model
+    def _fitted_state(self) -> dict[str, Any]:
+        return {"n_lfs": int(self.n_lfs_), "class_balance": self.class_balance_.tolist()}
+
+    def _restore(self, fitted: dict[str, Any]) -> None:
+        self.classes_ = np.arange(int(self.cardinality))
+        self.n_lfs_ = int(fitted["n_lfs"])
+        self.n_features_in_ = self.n_lfs_
+        self.class_balance_ = np.asarray(fitted["class_balance"], dtype=np.float64)

@@ -8,34 +8,24 @@ from __future__ import annotations
 import logging
 import random
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from enrich._votes import validate_gold, validate_votes
-from enrich.errors import EnrichError, InputError
-from enrich.estimator import Estimator
-from enrich.label_model import (
-    _check_cardinality,
-    _check_class_balance,
-    _check_fitted,
-    _check_random_state,
-    _predict_from_proba,
-    _read_model_file,
-    _write_model_file,
+from enrich._internal.vote_arrays import validate_gold, validate_votes
+from enrich.errors import InputError, SnorkelNumericalError
+from enrich.models.base import (
+    VoteModel,
+    check_cardinality,
+    check_class_balance,
+    check_fitted,
+    check_random_state,
+    predict_from_proba,
 )
 
 __all__ = ["SnorkelLabelModel", "SnorkelNumericalError"]
 
 logger = logging.getLogger(__name__)
-
-_FORMAT = "enrich.SnorkelLabelModel"
-_FORMAT_VERSION = 1
-
-
-class SnorkelNumericalError(EnrichError, FloatingPointError):
-    """Snorkel's LabelModel produced NaN probabilities (a known Snorkel failure)."""
 
 
 @contextmanager
@@ -54,7 +44,7 @@ def _global_rng_preserved() -> Any:
         torch.set_rng_state(torch_state)
 
 
-class SnorkelLabelModel(Estimator):
+class SnorkelLabelModel(VoteModel):
     """Adapter over ``snorkel.labeling.model.LabelModel`` (snorkel 0.10) with enrich's API.
 
     ``fit(L, y=None)`` returns self, ``predict_proba``/``predict`` validate their input like
@@ -112,7 +102,7 @@ class SnorkelLabelModel(Estimator):
         self.random_state = random_state
 
     def _seed(self) -> int:
-        _check_random_state(self.random_state)
+        check_random_state(self.random_state)
         if isinstance(self.random_state, int | np.integer):
             return int(self.random_state)
         rng = (
@@ -125,8 +115,8 @@ class SnorkelLabelModel(Estimator):
     def fit(self, L: Any, y: Any = None) -> SnorkelLabelModel:
         """Fit Snorkel's LabelModel on ``L``; optional gold ``y`` (-1 = unknown) only estimates
         the class balance. Returns self."""
-        k = _check_cardinality(self.cardinality)
-        prior = _check_class_balance(self.class_balance, k)
+        k = check_cardinality(self.cardinality)
+        prior = check_class_balance(self.class_balance, k)
         if self.optimizer not in ("sgd", "adam", "adamax"):
             raise InputError(f"optimizer must be 'sgd', 'adam' or 'adamax'; got {self.optimizer!r}")
         seed = self._seed()
@@ -171,7 +161,7 @@ class SnorkelLabelModel(Estimator):
         """Snorkel's probabilities ``(n_assets, k)``.
 
         Raises :class:`SnorkelNumericalError` when Snorkel returns NaN."""
-        _check_fitted(self)
+        check_fitted(self)
         k = len(self.classes_)
         votes = validate_votes(L, cardinality=k, n_lfs=self.n_lfs_)
         if votes.shape[0] == 0:
@@ -192,7 +182,7 @@ class SnorkelLabelModel(Estimator):
 
     def predict(self, L: Any) -> np.ndarray:
         """Most probable class; exact ties go to the lowest class id."""
-        return _predict_from_proba(self.predict_proba(L))
+        return predict_from_proba(self.predict_proba(L))
 
     def _snorkel(self) -> Any:
         model = getattr(self, "_model", None)
@@ -208,30 +198,20 @@ class SnorkelLabelModel(Estimator):
             self._model = model
         return model
 
-    def save(self, path: str | Path) -> None:
-        """Write the fitted parameters to ``path`` as JSON."""
-        _check_fitted(self)
-        _write_model_file(
-            path,
-            _FORMAT,
-            _FORMAT_VERSION,
-            self,
-            {
-                "n_lfs": int(self.n_lfs_),
-                "class_balance": self.class_balance_.tolist(),
-                "mu": self.mu_.tolist(),
-            },
-        )
+    _FORMAT = "enrich.SnorkelLabelModel"
+    _FORMAT_VERSION = 1
 
-    @classmethod
-    def load(cls, path: str | Path) -> SnorkelLabelModel:
-        """Read a model written by :meth:`save` (Snorkel is imported on first prediction)."""
-        payload = _read_model_file(path, _FORMAT, _FORMAT_VERSION)
-        model = cls(**payload["params"])
-        fitted = payload["fitted"]
-        model.classes_ = np.arange(int(model.cardinality))
-        model.n_lfs_ = int(fitted["n_lfs"])
-        model.n_features_in_ = model.n_lfs_
-        model.class_balance_ = np.asarray(fitted["class_balance"], dtype=np.float64)
-        model.mu_ = np.asarray(fitted["mu"], dtype=np.float64)
-        return model
+    def _fitted_state(self) -> dict[str, Any]:
+        return {
+            "n_lfs": int(self.n_lfs_),
+            "class_balance": self.class_balance_.tolist(),
+            "mu": self.mu_.tolist(),
+        }
+
+    def _restore(self, fitted: dict[str, Any]) -> None:
+        """Set the fitted parameters (Snorkel itself is imported on first prediction)."""
+        self.classes_ = np.arange(int(self.cardinality))
+        self.n_lfs_ = int(fitted["n_lfs"])
+        self.n_features_in_ = self.n_lfs_
+        self.class_balance_ = np.asarray(fitted["class_balance"], dtype=np.float64)
+        self.mu_ = np.asarray(fitted["mu"], dtype=np.float64)

@@ -10,11 +10,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from enrich._votes import VoteValueError, compress_votes, validate_gold, validate_votes
+from enrich._internal.vote_arrays import (
+    VoteValueError,
+    compress_votes,
+    validate_gold,
+    validate_votes,
+)
 from enrich.errors import InputError, NotFittedError
-from enrich.label_model import LabelModel, near_duplicates
-from enrich.majority_vote import MajorityVote
-from enrich.snorkel_backend import SnorkelLabelModel
+from enrich.models.label_model import LabelModel, near_duplicates
+from enrich.models.majority_vote import MajorityVote
+from enrich.models.snorkel import SnorkelLabelModel
 
 
 def dawid_skene_votes(

@@ -5,8 +5,8 @@ import pytest
 from sklearn.base import clone
 from sklearn.utils import get_tags
 
-from enrich.label_model import LabelModel
-from enrich.majority_vote import MajorityVote
+from enrich.models.label_model import LabelModel
+from enrich.models.majority_vote import MajorityVote
 
 
 @pytest.mark.parametrize("model", [LabelModel(cardinality=3, detector_prior=5.0), MajorityVote()])

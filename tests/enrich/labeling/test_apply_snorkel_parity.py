@@ -20,11 +20,11 @@ from snorkel.labeling import LabelingFunction as SnorkelLF
 from snorkel.labeling import PandasLFApplier
 from snorkel.labeling import labeling_function as snorkel_labeling_function
 
-from enrich.apply import apply
+from enrich.labeling.apply import apply
 from labeling_functions.builders import KeywordLF, RegexLF, keyword_lf, regex_lf
 from labeling_functions.core import ABSTAIN, labeling_function
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SHARED = Path(os.environ.get("ENRICH_SHARED_DATA", REPO.parent / "shared" / "data"))
 CLASSES = ["HAM", "SPAM"]
 HAM, SPAM = 0, 1

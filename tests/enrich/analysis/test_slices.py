@@ -8,9 +8,9 @@ import pandas as pd
 import polars as pl
 import pytest
 
+from enrich.analysis.slices import slice_report, wilson_interval
 from enrich.datasets import load_youtube_spam
 from enrich.errors import InputError, MissingColumnError
-from enrich.slices import slice_report, wilson_interval
 
 
 def frame(groups: dict[str, tuple[int, int]]) -> pl.DataFrame:

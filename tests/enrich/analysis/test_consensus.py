@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from scipy.stats import spearmanr
 
-from enrich.agreement import (
+from enrich.analysis.consensus import (
     AnnotationMatrix,
     Consensus,
     DuplicateAnnotationError,
@@ -23,10 +23,10 @@ from enrich.agreement import (
     fleiss_kappa,
     krippendorff_alpha,
 )
+from enrich.curation.review import review_queue
 from enrich.errors import InputError, MissingColumnError
-from enrich.label_model import LabelModel
-from enrich.majority_vote import MajorityVote
-from enrich.review import review_queue
+from enrich.models.label_model import LabelModel
+from enrich.models.majority_vote import MajorityVote
 from enrich.votes import VoteMatrix
 
 CLASSES = ["cat", "dog"]

@@ -15,14 +15,14 @@ from hypothesis.extra.numpy import arrays
 from rich.console import Console
 from snorkel.labeling import LFAnalysis
 
-import enrich.summary as summary_module
-from enrich._votes import compress_votes
+import enrich.analysis.summary as summary_module
+from enrich._internal.vote_arrays import compress_votes
+from enrich.analysis.summary import LFSummary, lf_summary
 from enrich.errors import InputError
-from enrich.label_model import LabelModel
-from enrich.summary import LFSummary, lf_summary
+from enrich.models.label_model import LabelModel
 from enrich.votes import VoteMatrix
 
-WRENCH = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "wrench" / "youtube"
+WRENCH = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "wrench" / "youtube"
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # scipy, inside snorkel
 

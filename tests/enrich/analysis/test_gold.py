@@ -11,12 +11,12 @@ import polars as pl
 import pytest
 from rich.console import Console
 
+from enrich.analysis.gold import NO_PREDICTION_COLUMN, benchmark, gold_vector
+from enrich.analysis.summary import lf_summary
 from enrich.errors import InputError, MissingColumnError
-from enrich.gold import NO_PREDICTION_COLUMN, benchmark, gold_vector
-from enrich.summary import lf_summary
 from enrich.votes import VoteMatrix
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SHARED = Path(os.environ.get("ENRICH_SHARED_DATA", REPO.parent / "shared" / "data"))
 YOUTUBE = SHARED / "wrench" / "youtube"
 

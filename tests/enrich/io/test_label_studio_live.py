@@ -26,15 +26,15 @@ from typing import Any
 import polars as pl
 import pytest
 
+from enrich.analysis.gold import gold_vector
+from enrich.curation.review import review_queue
 from enrich.datasets import YOUTUBE_SPAM_CLASSES, load_youtube_spam
-from enrich.gold import gold_vector
-from enrich.label_studio import (
+from enrich.io.label_studio import (
     import_label_studio,
     label_studio_config,
     to_label_studio,
     write_label_studio_tasks,
 )
-from enrich.review import review_queue
 
 LABEL_STUDIO_BIN = os.environ.get("ENRICH_LABEL_STUDIO_BIN")
 STARTUP_TIMEOUT_S = 300

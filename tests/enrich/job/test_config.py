@@ -3,14 +3,14 @@ from pathlib import Path
 
 import pytest
 
-from enrich.config import (
+from enrich.errors import InputError
+from enrich.job.config import (
     JobConfig,
     JobConfigError,
     example_job_toml,
     load_job_config,
-    split_lf_source,
 )
-from enrich.errors import InputError
+from enrich.labeling.sources import split_lf_source
 
 MINIMAL = """
 [source]

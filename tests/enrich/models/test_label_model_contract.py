@@ -14,9 +14,9 @@ import pytest
 from sklearn.base import clone
 
 from enrich.errors import InputError, NotFittedError
-from enrich.label_model import LabelModel
-from enrich.majority_vote import MajorityVote
-from enrich.snorkel_backend import SnorkelLabelModel
+from enrich.models.label_model import LabelModel
+from enrich.models.majority_vote import MajorityVote
+from enrich.models.snorkel import SnorkelLabelModel
 
 K = 3
 

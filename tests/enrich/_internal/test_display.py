@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from rich.console import Console
 
-from enrich.display import Highlight, TableDisplay, format_value
+from enrich._internal.display import Highlight, TableDisplay, format_value
 
 
 class Result(TableDisplay):

@@ -5,8 +5,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from enrich import charts
-from enrich.report import render_html
+from enrich.io import charts
+from enrich.io.report import render_html
 
 SVG = "{http://www.w3.org/2000/svg}"
 

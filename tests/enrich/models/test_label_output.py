@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from enrich.errors import InputError
-from enrich.label_model import LabelModel
-from enrich.label_output import label_table
+from enrich.models.label_model import LabelModel
+from enrich.models.output import label_table
 
 VOTES = np.array([[0, 0, -1], [0, 1, -1], [-1, -1, -1], [2, -1, 2], [1, 2, 0]])
 PROBA = np.array(

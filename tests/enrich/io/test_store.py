@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable
 
-from enrich.store import (
+from enrich.io.store import (
     RUN_METADATA_KEY,
     ConcurrentRunError,
     JobPaths,
@@ -144,7 +144,7 @@ def test_a_waiting_run_gets_the_lock_when_the_first_finishes(tmp_path):
 def test_a_killed_holder_never_leaves_a_stale_lock(tmp_path):
     lock_path = tmp_path / ".t.lock"
     code = (
-        "import sys, time; from enrich.store import RunLock\n"
+        "import sys, time; from enrich.io.store import RunLock\n"
         f"lock = RunLock({str(lock_path)!r}, timeout=0, run_id='doomed').__enter__()\n"
         "print('locked', flush=True); time.sleep(60)\n"
     )

@@ -8,11 +8,11 @@ import pytest
 from typer.testing import CliRunner
 
 from enrich.cli import app
-from enrich.config import load_job_config
 from enrich.datasets import load_youtube_spam
-from enrich.job import run_job
-from enrich.lineage import diff, history, resolve_run, runs
-from enrich.store import TableHistoryError, read_table
+from enrich.io.lineage import diff, history, resolve_run, runs
+from enrich.io.store import TableHistoryError, read_table
+from enrich.job.config import load_job_config
+from enrich.job.run import run_job
 
 LFS = """
 from labeling_functions import keyword_lf, regex_lf

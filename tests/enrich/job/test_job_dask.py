@@ -6,12 +6,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from enrich.config import load_job_config
 from enrich.datasets import load_youtube_spam
-from enrich.engines import DaskEngine, LocalEngine, load_lfs
 from enrich.errors import LFApplicationError
-from enrich.job import run_job
-from enrich.store import read_table
+from enrich.io.store import read_table
+from enrich.job.config import load_job_config
+from enrich.job.run import run_job
+from enrich.labeling.engines import DaskEngine, LocalEngine
+from enrich.labeling.sources import load_lfs
 
 LFS = """
 from labeling_functions import ABSTAIN, keyword_lf, labeling_function, regex_lf

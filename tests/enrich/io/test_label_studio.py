@@ -13,9 +13,10 @@ import numpy as np
 import polars as pl
 import pytest
 
+from enrich.analysis.gold import benchmark, gold_vector
+from enrich.curation.review import review_queue
 from enrich.errors import InputError, MissingColumnError
-from enrich.gold import benchmark, gold_vector
-from enrich.label_studio import (
+from enrich.io.label_studio import (
     GoldImport,
     LabelStudioImportError,
     import_label_studio,
@@ -23,9 +24,8 @@ from enrich.label_studio import (
     to_label_studio,
     write_label_studio_tasks,
 )
-from enrich.review import review_queue
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SHARED = Path(os.environ.get("ENRICH_SHARED_DATA", REPO.parent / "shared" / "data"))
 CLASSES = ["HAM", "SPAM"]
 

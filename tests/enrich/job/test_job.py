@@ -9,13 +9,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from enrich.config import JobConfig, load_job_config
 from enrich.datasets import load_youtube_spam
-from enrich.engines import LocalEngine
 from enrich.errors import InputError, MissingColumnError
-from enrich.job import SourceSchemaError, run_job
-from enrich.label_model import LabelModel
-from enrich.store import RunLock, RunLockedError, read_runs, read_table, run_records
+from enrich.io.store import RunLock, RunLockedError, read_runs, read_table, run_records
+from enrich.job.config import JobConfig, load_job_config
+from enrich.job.run import SourceSchemaError, run_job
+from enrich.labeling.engines import LocalEngine
+from enrich.models.label_model import LabelModel
 
 LFS = """
 from labeling_functions import ABSTAIN, expression_lf, keyword_lf, labeling_function, regex_lf
@@ -540,7 +540,8 @@ def test_a_run_without_gold_imports_neither_scikit_learn_nor_scipy_stats(tmp_pat
     waiting; the label model and the slice intervals need neither."""
     path = make_job(tmp_path, job=JOB.replace('[gold]\ncolumn = "label"\n', ""))
     code = (
-        "import sys; from enrich.config import load_job_config; from enrich.job import run_job; "
+        "import sys; from enrich.job.config import load_job_config; "
+        "from enrich.job.run import run_job; "
         f"result = run_job(load_job_config({str(path)!r}), progress=False); "
         "assert result.status == 'succeeded' and result.metrics['slices'], result.message; "
         "print(sorted(m for m in ('sklearn', 'scipy.stats', 'pandas') if m in sys.modules))"

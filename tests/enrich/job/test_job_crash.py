@@ -11,10 +11,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from enrich.config import load_job_config
 from enrich.datasets import load_youtube_spam
-from enrich.job import KILL_AT_ENV, run_job
-from enrich.store import JobPaths, read_runs, read_table, run_records, table_version
+from enrich.io.store import JobPaths, read_runs, read_table, run_records, table_version
+from enrich.job.config import load_job_config
+from enrich.job.run import KILL_AT_ENV, run_job
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,7 @@ lock_timeout = 30
 """
 
 RUN = (
-    "from enrich.config import load_job_config; from enrich.job import run_job; "
+    "from enrich.job.config import load_job_config; from enrich.job.run import run_job; "
     "run_job(load_job_config('job.toml'), progress=False)"
 )
 # Columns that say what the table holds (lineage columns differ from run to run).
@@ -80,7 +80,7 @@ def reference(tmp_path_factory):
 def start_run(job: Path, kill_at: str | None = None) -> subprocess.Popen:
     env = dict(os.environ)
     env.pop(KILL_AT_ENV, None)
-    repo = str(Path(__file__).resolve().parents[2])  # this checkout, whatever the cwd
+    repo = str(Path(__file__).resolve().parents[3])  # this checkout, whatever the cwd
     env["PYTHONPATH"] = os.pathsep.join(p for p in (repo, env.get("PYTHONPATH")) if p)
     if kill_at:
         env[KILL_AT_ENV] = kill_at

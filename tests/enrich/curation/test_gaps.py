@@ -8,10 +8,10 @@ import pandas as pd
 import polars as pl
 import pytest
 
+from enrich.analysis.slices import wilson_interval
+from enrich.curation.gaps import Gaps, find_gaps
 from enrich.datasets import load_youtube_spam
 from enrich.errors import InputError, MissingColumnError
-from enrich.gaps import Gaps, find_gaps
-from enrich.slices import wilson_interval
 
 ROW = ("gap", "kind", "column", "value", "size", "metric", "value_measured", "target", "deficit")
 

@@ -12,10 +12,10 @@ import pandas as pd
 import polars as pl
 import pytest
 
+from enrich.curation.review import REASONS, review_queue
 from enrich.errors import InputError, MissingColumnError
-from enrich.review import REASONS, review_queue
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SHARED = Path(os.environ.get("ENRICH_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
@@ -328,8 +328,8 @@ def test_wrench_youtube_queue_is_consistent_with_its_inputs():
 
 
 def test_reads_the_enriched_table_that_enriched_table_writes():
-    pytest.importorskip("enrich.label_output", reason="enrich.label_output is not written yet")
-    from enrich.enriched import enriched_table
+    pytest.importorskip("enrich.models.output", reason="enrich.label_output is not written yet")
+    from enrich.models.output import enriched_table
     from enrich.votes import VoteMatrix
 
     votes = np.array([[1, 1], [0, 1], [-1, -1], [0, 0]], dtype=np.int32)

@@ -11,11 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from embeddings.index import VectorIndex
+from enrich.curation.gap_filling import Candidates, fill_gaps, with_index_ids
+from enrich.curation.gaps import find_gaps
+from enrich.curation.review import review_queue
 from enrich.datasets import load_youtube_spam
 from enrich.errors import InputError, MissingColumnError
-from enrich.gap_filling import Candidates, fill_gaps, with_index_ids
-from enrich.gaps import find_gaps
-from enrich.review import review_queue
 
 EXACT = {"uncertainty_weight": 0.0, "redundancy": 0.0}  # rank by similarity alone
 
@@ -285,7 +285,7 @@ def test_examples_override_and_pool_assets_missing_from_the_index(pets, caplog):
     frame = pl.DataFrame({"gap": ["class=dog"], "asset_id": [1]})
     assert fill_gaps(gaps, index, pool, 1, examples=frame).table.height == 1
     extra = pool.vstack(pl.DataFrame({"asset_id": [500]}))
-    with caplog.at_level(logging.WARNING, logger="enrich.gap_filling"):
+    with caplog.at_level(logging.WARNING, logger="enrich.curation.gap_filling"):
         result = fill_gaps(gaps, index, extra, 10)
     assert "1 pool asset(s) are not in the index" in caplog.text
     assert 500 not in result.asset_ids.to_list()

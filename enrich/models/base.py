@@ -1,0 +1,254 @@
+"""What every label model shares: argument checks, the vote scorer, and JSON save/load.
+
+:class:`VoteModel` is the base of :class:`~enrich.models.label_model.LabelModel`,
+:class:`~enrich.models.majority_vote.MajorityVote` and
+:class:`~enrich.models.snorkel.SnorkelLabelModel`: scikit-learn's estimator conventions
+(:class:`~enrich._internal.estimator.Estimator`), a fitted check, and ``save``/``load`` as
+versioned JSON (never pickle), each subclass saying only what its fitted state is.
+
+>>> import numpy as np
+>>> votes = np.array([[0, 1], [1, -1]])
+>>> table = np.array([[0.0, 0.0], [0.0, 1.0], [0.0, 0.0], [0.0, 1.0]])  # +1 for class 1 votes
+>>> score_rows(votes, table, np.zeros(2)).tolist()
+[[0.0, 1.0], [0.0, 1.0]]
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from enrich._internal.estimator import Estimator
+from enrich._internal.files import write_atomic
+from enrich.errors import InputError, LabelModelFileError, NotFittedError
+
+__all__ = [
+    "VoteModel",
+    "check_cardinality",
+    "check_class_balance",
+    "check_fitted",
+    "check_random_state",
+    "nan_to_none",
+    "none_to_nan",
+    "predict_from_proba",
+    "read_model_file",
+    "score_rows",
+    "write_model_file",
+]
+
+
+class VoteModel(Estimator):
+    """Base of the label models: fitted check and versioned JSON ``save``/``load``.
+
+    A subclass sets ``_FORMAT`` and ``_FORMAT_VERSION`` and implements
+    :meth:`_fitted_state` (the fitted attributes as JSON values) and :meth:`_restore`
+    (set them back on a model built from the saved parameters).
+    """
+
+    _FORMAT: ClassVar[str]
+    _FORMAT_VERSION: ClassVar[int]
+
+    def save(self, path: str | Path) -> None:
+        """Write the fitted model to ``path`` as JSON (never pickle)."""
+        check_fitted(self)
+        write_model_file(path, self._FORMAT, self._FORMAT_VERSION, self, self._fitted_state())
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Read a model written by :meth:`save`."""
+        payload = read_model_file(path, cls._FORMAT, cls._FORMAT_VERSION)
+        model = cls(**cls._params_from_json(payload["params"]))
+        model._restore(payload["fitted"])
+        return model
+
+    @classmethod
+    def _params_from_json(cls, params: dict[str, Any]) -> dict[str, Any]:
+        return dict(params)
+
+    def _fitted_state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _restore(self, fitted: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+def check_fitted(model: Any, attr: str = "class_balance_") -> None:
+    if not hasattr(model, attr):
+        raise NotFittedError(
+            f"this {type(model).__name__} is not fitted yet; call .fit(L) before using it"
+        )
+
+
+def check_cardinality(cardinality: Any) -> int:
+    if isinstance(cardinality, bool) or not isinstance(cardinality, int | np.integer):
+        raise InputError(f"cardinality must be an int >= 2; got {cardinality!r}")
+    if cardinality < 2:
+        raise InputError(
+            f"cardinality must be >= 2 (the number of classes); got {cardinality}. A task "
+            "with one class needs no label model."
+        )
+    return int(cardinality)
+
+
+def check_class_balance(class_balance: Any, k: int) -> np.ndarray | None:
+    if class_balance is None:
+        return None
+    try:
+        prior = np.asarray(class_balance, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"class_balance must be {k} numbers; got {class_balance!r}") from exc
+    if prior.shape != (k,):
+        raise InputError(
+            f"class_balance must hold one number per class ({k}); got shape {prior.shape}"
+        )
+    if not np.all(np.isfinite(prior)) or np.any(prior <= 0):
+        raise InputError(
+            f"class_balance must be positive and finite; got {prior.tolist()}. Give every class "
+            "a small positive share if it is rare"
+        )
+    return prior / prior.sum()
+
+
+def check_random_state(random_state: Any) -> None:
+    if random_state is None or isinstance(random_state, np.random.Generator):
+        return
+    if isinstance(random_state, int | np.integer) and not isinstance(random_state, bool):
+        return
+    raise InputError(
+        f"random_state must be None, an int or a numpy.random.Generator; got {random_state!r}"
+    )
+
+
+def score_rows(votes: np.ndarray, table: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """``base + sum over non-abstain votes of table[j * k + vote]`` per row, shape ``(n, k)``.
+
+    Scores are computed relative to class 0 (a per-row shift a softmax ignores), block by
+    block so memory stays bounded. Dense matrices: LFs are packed in groups whose joint votes
+    index one precomputed table (the group code is an exact small-integer matrix product), so
+    each row costs one lookup per group instead of one per LF. Sparse matrices (under 15%
+    votes): ``nonzero`` + ``bincount`` over the votes only.
+    """
+    n, m = votes.shape
+    k = table.shape[1]
+    rel = (table[:, 1:] - table[:, :1]).reshape(m, k, k - 1)  # [j, v, y - 1]
+    out = np.zeros((n, k))
+    if n == 0 or m == 0:
+        out += base
+        return out
+    sample = votes[:: max(1, n // 2000)]
+    if float((sample >= 0).mean()) >= 0.15:
+        _score_dense(votes, rel, out)
+    else:
+        rel_t = np.ascontiguousarray(rel.reshape(m * k, k - 1).T)
+        block = max(1, (1 << 22) // m)
+        for start in range(0, n, block):
+            part = votes[start : start + block]
+            rows, cols = np.nonzero(part >= 0)
+            idx = cols * k + part[rows, cols]
+            size = part.shape[0]
+            for c in range(k - 1):
+                out[start : start + size, c + 1] = np.bincount(
+                    rows, weights=rel_t[c][idx], minlength=size
+                )
+    out += base
+    return out
+
+
+def _score_dense(votes: np.ndarray, rel: np.ndarray, out: np.ndarray) -> None:
+    """Dense scoring by LF groups: ``out[:, 1:] += sum over groups of T_g[code_g(row)]``."""
+    n, m = votes.shape
+    k = rel.shape[1]
+    base = k + 1  # outcomes per LF: abstain, 0..k-1
+    size = max(1, int(np.log(4096) // np.log(base)))  # LFs per group, table <= 4096 rows
+    groups = [np.arange(s, min(s + size, m)) for s in range(0, m, size)]
+    # code of a row within group g: sum_i (vote_i + 1) * base**i (exact in float32)
+    weights = np.zeros((m, len(groups)), dtype=np.float32)
+    lut = np.zeros((m, base, k - 1))
+    lut[:, 1:, :] = rel
+    tables = []
+    for g, members in enumerate(groups):
+        powers = base ** np.arange(members.size)
+        weights[members, g] = powers
+        codes = np.arange(base**members.size)
+        digits = (codes[:, None] // powers[None, :]) % base  # [code, i] = vote_i + 1
+        table = np.zeros((codes.size, k - 1))
+        for i, j in enumerate(members):
+            table += lut[j, digits[:, i]]
+        tables.append(table)  # [code, y - 1]
+    starts = np.cumsum([0] + [t.shape[0] for t in tables[:-1]])
+    flat = np.concatenate(tables)  # [offset + code, y - 1]
+    shift = weights.sum(axis=0) + starts  # the +1 of every vote, and each group's offset
+    block = max(1, (1 << 20) // max(m, k * len(groups)))
+    for start in range(0, n, block):
+        part = votes[start : start + block].astype(np.float32)
+        idx = (part @ weights + shift).astype(np.intp)  # [row, group]
+        stop = start + part.shape[0]
+        if k == 2:
+            out[start:stop, 1] = flat[:, 0][idx].sum(axis=1)
+        else:
+            out[start:stop, 1:] = flat[idx].sum(axis=1)
+
+
+def predict_from_proba(proba: np.ndarray) -> np.ndarray:
+    return np.argmax(proba, axis=1).astype(np.int64)
+
+
+def _json_params(params: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in params.items():
+        if isinstance(value, np.random.Generator):
+            value = None  # a generator cannot be stored; fitting does not depend on it
+        elif isinstance(value, np.ndarray):
+            value = value.tolist()
+        elif isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, np.integer):
+            value = int(value)
+        elif isinstance(value, np.floating):
+            value = float(value)
+        out[key] = value
+    return out
+
+
+def nan_to_none(arr: np.ndarray) -> Any:
+    return np.where(np.isnan(arr), None, arr).tolist()
+
+
+def none_to_nan(values: Any) -> np.ndarray:
+    arr = np.array(values, dtype=object)
+    return np.where(arr == None, np.nan, arr).astype(np.float64)  # noqa: E711
+
+
+def write_model_file(path: str | Path, fmt: str, version: int, model: Any, fitted: dict) -> None:
+    """Write a fitted model as JSON: its format, version, parameters and fitted state."""
+    payload = {
+        "format": fmt,
+        "format_version": version,
+        "params": _json_params(model.get_params()),
+        "fitted": fitted,
+    }
+    text = json.dumps(payload)
+    write_atomic(path, lambda partial: partial.write_text(text, encoding="utf-8"))
+
+
+def read_model_file(path: str | Path, fmt: str, version: int) -> dict[str, Any]:
+    try:
+        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LabelModelFileError(f"{str(path)!r} is not a saved model (JSON): {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise LabelModelFileError(
+            f"{str(path)!r} holds {found!r}, not a {fmt} file; load it with the class that saved it"
+        )
+    if payload.get("format_version") != version:
+        raise LabelModelFileError(
+            f"{str(path)!r} is {fmt} format version {payload.get('format_version')!r}; this "
+            f"version of enrich reads version {version}. Refit and save the model again"
+        )
+    return payload
