@@ -105,8 +105,11 @@ def load_youtube_spam_pandas() -> pd.DataFrame:
 
 
 class MnistSample(NamedTuple):
-    """The bundled MNIST sample: ``images`` uint8 (n, 28, 28), ``labels`` int8 digits (n,),
-    ``rows`` the images' row numbers in the MNIST test set."""
+    """The bundled MNIST sample.
+
+    ``images`` uint8 (n, 28, 28), ``labels`` int8 digits (n,), ``rows`` the images' row
+    numbers in the MNIST test set.
+    """
 
     images: np.ndarray
     labels: np.ndarray

@@ -64,9 +64,11 @@ class RegexLF(VectorizedLF):
 
     @property
     def columns(self) -> tuple[str, ...]:
+        """The columns this LF reads."""
         return (self.column,)
 
     def fires(self, frame: pl.DataFrame) -> np.ndarray:
+        """Boolean mask ``(n_rows,)``: where the LF votes its label."""
         texts = _string_column(frame, self.column, self.name)
         return _regex_mask(texts, self.pattern, ignore_case=self.ignore_case)
 
@@ -111,6 +113,7 @@ class KeywordLF(VectorizedLF):
 
     @property
     def columns(self) -> tuple[str, ...]:
+        """The columns this LF reads."""
         return (self.column,)
 
     @property
@@ -120,6 +123,7 @@ class KeywordLF(VectorizedLF):
         return rf"\b(?:{alternatives})\b" if self.whole_word else f"(?:{alternatives})"
 
     def fires(self, frame: pl.DataFrame) -> np.ndarray:
+        """Boolean mask ``(n_rows,)``: where the LF votes its label."""
         texts = _string_column(frame, self.column, self.name)
         if self.whole_word or (self.ignore_case and not all(k.isascii() for k in self.keywords)):
             return _regex_mask(texts, self.pattern, ignore_case=self.ignore_case)
@@ -146,9 +150,11 @@ class ExpressionLF(VectorizedLF):
 
     @property
     def columns(self) -> tuple[str, ...]:
+        """The columns this LF reads."""
         return tuple(self.expression.meta.root_names())
 
     def fires(self, frame: pl.DataFrame) -> np.ndarray:
+        """Boolean mask ``(n_rows,)``: where the LF votes its label."""
         import polars as pl
 
         hits = frame.select(self.expression.alias("hits")).to_series()

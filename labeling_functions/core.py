@@ -218,9 +218,11 @@ class RowLF(LabelingFunction):
 
     @property
     def columns(self) -> tuple[str, ...]:
+        """The columns this LF reads."""
         return self.columns_read or ()
 
     def __call__(self, x: Mapping[str, object]) -> object:
+        """Vote on one asset ``x``: a class, or ``ABSTAIN``."""
         return self.func(x, **self.resources)
 
     def _definition(self) -> tuple[object, ...]:

@@ -69,6 +69,7 @@ class PrototypeLF(VectorizedLF):
 
     @property
     def columns(self) -> tuple[str, ...]:
+        """The columns this LF reads."""
         return (self.column,)
 
     def similarity(self, frame: pl.DataFrame) -> np.ndarray:
@@ -83,6 +84,7 @@ class PrototypeLF(VectorizedLF):
         return (vectors @ self.prototypes.T).max(axis=1)
 
     def fires(self, frame: pl.DataFrame) -> np.ndarray:
+        """Boolean mask ``(n_rows,)``: where the LF votes its label."""
         return self.similarity(frame) >= self.threshold
 
     def _definition(self) -> tuple[object, ...]:
@@ -131,9 +133,11 @@ class NearestNeighborLF(VectorizedLF):
 
     @property
     def columns(self) -> tuple[str, ...]:
+        """The columns this LF reads."""
         return (self.column,) if self.id_column is None else (self.column, self.id_column)
 
     def votes(self, frame: pl.DataFrame, to_id: Callable[[object], int]) -> np.ndarray:
+        """Votes ``(n_rows,)``: a class id, or ``-1`` where the LF abstains."""
         from embeddings import VectorIndex
 
         queries = _matrix(

@@ -73,6 +73,7 @@ class SpacyLF(LabelingFunction):
 
     @property
     def columns(self) -> tuple[str, ...]:
+        """The columns this LF reads."""
         return (self.column,)
 
     @property
@@ -116,9 +117,11 @@ class SpacyEntityLF(SpacyLF):
 
     @property
     def components(self) -> frozenset[str]:
+        """The spaCy pipeline components this LF needs."""
         return frozenset({"ner"})
 
     def fires_on_docs(self, docs: Sequence[Doc]) -> np.ndarray:
+        """Boolean mask ``(n_docs,)``: where the LF votes its label."""
         import numpy as np
 
         wanted = set(self.entity_types)
@@ -146,6 +149,7 @@ class SpacyMatcherLF(SpacyLF):
 
     @property
     def components(self) -> frozenset[str]:
+        """The spaCy pipeline components this LF needs."""
         attributes = {self.phrase_attr.upper()} if self.phrases else set()
         for pattern in self.token_patterns:
             for token in json.loads(pattern):
@@ -156,12 +160,14 @@ class SpacyMatcherLF(SpacyLF):
         return frozenset(needed)
 
     def prepare(self) -> None:
+        """Build the matchers once, so a bad pattern fails before any data is read."""
         try:
             _matchers(self.model, self.token_patterns, self.phrases, self.phrase_attr)
         except ValueError as exc:  # spaCy's MatchPatternError and friends
             raise LFDefinitionError(f"LF {self.name!r} has an invalid pattern: {exc}") from exc
 
     def fires_on_docs(self, docs: Sequence[Doc]) -> np.ndarray:
+        """Boolean mask ``(n_docs,)``: where the LF votes its label."""
         import numpy as np
 
         matcher, phrase_matcher = _matchers(

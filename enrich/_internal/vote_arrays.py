@@ -94,32 +94,42 @@ def validate_votes(
 ) -> np.ndarray:
     """Check a vote matrix and return it as a compact integer array.
 
-    Args:
-        votes: anything ``np.asarray`` turns into a 2-D array of shape ``(n_assets, n_lfs)``
-            (a numpy array, nested lists, an object with ``__array__``). Floats are accepted
-            when every value is a whole number.
-        cardinality: the number of classes ``k``; when given, every value must lie in
-            ``-1..k-1``. When ``None``, only ``>= -1`` is checked.
-        n_lfs: the number of columns the matrix must have (e.g. the number seen at fit time).
-        name: what to call the matrix in error messages.
+    Parameters
+    ----------
+    votes
+        anything ``np.asarray`` turns into a 2-D array of shape ``(n_assets, n_lfs)``
+        (a numpy array, nested lists, an object with ``__array__``). Floats are accepted
+        when every value is a whole number.
+    cardinality
+        the number of classes ``k``; when given, every value must lie in
+        ``-1..k-1``. When ``None``, only ``>= -1`` is checked.
+    n_lfs
+        the number of columns the matrix must have (e.g. the number seen at fit time).
+    name
+        what to call the matrix in error messages.
 
-    Returns:
-        An integer array of shape ``(n_assets, n_lfs)``: the input itself when it already is
-        an integer numpy array (no copy), otherwise a new array of the smallest signed integer
-        dtype that holds the values (``int8`` for up to 127 classes).
+    Returns
+    -------
+    An integer array of shape ``(n_assets, n_lfs)``: the input itself when it already is
+    an integer numpy array (no copy), otherwise a new array of the smallest signed integer
+    dtype that holds the values (``int8`` for up to 127 classes).
 
-    Raises:
-        InputError: not 2-D, not integer-valued, or the wrong number of columns.
-        VoteValueError: a value outside ``-1..k-1``; the message quotes it with its row and
-            column.
+    Raises
+    ------
+    InputError
+        not 2-D, not integer-valued, or the wrong number of columns.
+    VoteValueError
+        a value outside ``-1..k-1``; the message quotes it with its row and
+        column.
 
-    Example:
-        >>> validate_votes([[0, -1, 1], [1, 1, -1]], cardinality=2).tolist()
-        [[0, -1, 1], [1, 1, -1]]
-        >>> validate_votes([[0, 2]], cardinality=2)
-        Traceback (most recent call last):
-        ...
-        enrich.errors.VoteValueError: L holds 2 at row 0, column 1, outside -1..1 ...
+    Examples
+    --------
+    >>> validate_votes([[0, -1, 1], [1, 1, -1]], cardinality=2).tolist()
+    [[0, -1, 1], [1, 1, -1]]
+    >>> validate_votes([[0, 2]], cardinality=2)
+    Traceback (most recent call last):
+    ...
+    enrich.errors.VoteValueError: L holds 2 at row 0, column 1, outside -1..1 ...
     """
     if cardinality is not None and (
         not isinstance(cardinality, int | np.integer) or cardinality < 1
@@ -155,9 +165,10 @@ def validate_gold(y: Any, *, n_assets: int, cardinality: int, name: str = "y") -
 
     Returns an ``int64`` array. Raises :class:`InputError` / :class:`VoteValueError`.
 
-    Example:
-        >>> validate_gold([0, -1, 1], n_assets=3, cardinality=2)
-        array([ 0, -1,  1])
+    Examples
+    --------
+    >>> validate_gold([0, -1, 1], n_assets=3, cardinality=2)
+    array([ 0, -1,  1])
     """
     arr = _as_integer_array(y, name=name, ndim=1)
     if arr.shape[0] != n_assets:
@@ -185,11 +196,15 @@ _DENSE_CODES = 1 << 22
 class VotePatterns:
     """The distinct rows of a vote matrix.
 
-    Attributes:
-        patterns: ``(n_patterns, n_lfs)`` integer array, the distinct rows.
-        counts: ``(n_patterns,)`` int64, how many rows have each pattern.
-        inverse: ``(n_assets,)`` intp, the pattern index of every row
-            (``patterns[inverse]`` rebuilds the matrix).
+    Attributes
+    ----------
+    patterns
+        ``(n_patterns, n_lfs)`` integer array, the distinct rows.
+    counts
+        ``(n_patterns,)`` int64, how many rows have each pattern.
+    inverse
+        ``(n_assets,)`` intp, the pattern index of every row
+        (``patterns[inverse]`` rebuilds the matrix).
     """
 
     patterns: np.ndarray
@@ -211,13 +226,16 @@ def compress_votes(votes: np.ndarray) -> VotePatterns:
     compared as raw bytes in the (astronomically rare) case of a collision. Either way the
     result depends only on the rows, so it is deterministic.
 
-    Args:
-        votes: a 2-D integer array as returned by :func:`validate_votes`.
+    Parameters
+    ----------
+    votes
+        a 2-D integer array as returned by :func:`validate_votes`.
 
-    Example:
-        >>> p = compress_votes(validate_votes([[0, -1], [1, 1], [0, -1]]))
-        >>> p.patterns.tolist(), p.counts.tolist(), p.inverse.tolist()
-        ([[0, -1], [1, 1]], [2, 1], [0, 1, 0])
+    Examples
+    --------
+    >>> p = compress_votes(validate_votes([[0, -1], [1, 1], [0, -1]]))
+    >>> p.patterns.tolist(), p.counts.tolist(), p.inverse.tolist()
+    ([[0, -1], [1, 1]], [2, 1], [0, 1, 0])
     """
     votes = np.asarray(votes)
     n, m = votes.shape

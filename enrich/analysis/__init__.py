@@ -1,4 +1,6 @@
-"""Quality analysis: :mod:`~enrich.analysis.summary` (LF summary),
-:mod:`~enrich.analysis.gold` (benchmark against gold), :mod:`~enrich.analysis.slices`,
-:mod:`~enrich.analysis.agreement` (annotation matrices, agreement statistics) and
-:mod:`~enrich.analysis.consensus` (annotator consensus)."""
+"""Quality analysis of LFs, labels and annotators.
+
+:mod:`~enrich.analysis.summary` (the LF summary), :mod:`~enrich.analysis.gold` (benchmark
+against gold), :mod:`~enrich.analysis.slices` (per-slice quality) and
+:mod:`~enrich.analysis.consensus` (annotation matrices, agreement, annotator consensus).
+"""

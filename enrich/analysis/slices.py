@@ -431,8 +431,11 @@ def _moments(values: np.ndarray) -> _Moments:
 def _intervals(
     n: np.ndarray, mean: np.ndarray, std: np.ndarray, is_rate: bool, confidence: float
 ) -> pl.DataFrame:
-    """``n``, ``metric``, ``ci_low``, ``ci_high`` per slice: Wilson for a rate, Student t
-    for a mean; null where a slice has no judged rows (or one row, for a mean)."""
+    """Return ``n``, ``metric``, ``ci_low``, ``ci_high`` per slice.
+
+    Wilson for a rate, Student t for a mean; null where a slice has no judged rows (or one
+    row, for a mean).
+    """
     if is_rate:
         low, high = _wilson(np.round(mean * n), n, _z(confidence))
     else:

@@ -1,5 +1,7 @@
-"""The nightly job: :mod:`~enrich.job.config` (the typed job file) and :mod:`~enrich.job.run`
-(incremental, atomic runs on a Delta table).
+"""The nightly job.
+
+:mod:`~enrich.job.config` is the typed job file, :mod:`~enrich.job.run` the incremental, atomic
+run on a Delta table.
 
 ``from enrich.job import run_job`` keeps working; the names load on first use.
 """

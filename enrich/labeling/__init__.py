@@ -1,2 +1,5 @@
-"""Applying LFs: :mod:`~enrich.labeling.apply` (the vote matrix of a frame) and
-:mod:`~enrich.labeling.engines` (local and Dask execution, LF sources of a job)."""
+"""Applying LFs to data.
+
+:mod:`~enrich.labeling.apply` builds the vote matrix of a frame, :mod:`~enrich.labeling.engines`
+runs it locally or on Dask, and :mod:`~enrich.labeling.sources` loads a job's LFs.
+"""

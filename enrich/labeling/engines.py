@@ -155,6 +155,7 @@ class LocalEngine(Engine):
         progress: bool = False,
         lf_sources: Sequence[str] | None = None,
     ) -> VoteMatrix:
+        """Apply ``lfs`` to every row of ``data``; the same votes as :func:`enrich.apply`."""
         return apply(
             lfs,
             data,
@@ -174,6 +175,7 @@ class LocalEngine(Engine):
         cache_path: str | os.PathLike[str] | None = None,
         progress: bool = False,
     ) -> np.ndarray:
+        """Encode ``data[column]`` with the encoder ``spec`` describes; ``(n, dim)`` float32."""
         return _encode_partition(
             list(items), spec=spec, encode_batch=batch_size, cache_path=cache_path, threads=None
         )
@@ -241,6 +243,7 @@ class DaskEngine(Engine):
         progress: bool = False,
         lf_sources: Sequence[str] | None = None,
     ) -> VoteMatrix:
+        """Apply ``lfs`` to every row of ``data``; the same votes as :func:`enrich.apply`."""
         wrapped = [as_labeling_function(lf) for lf in lfs]
         names = [lf.name for lf in wrapped]
         # With sources, workers load (and keep) the LFs themselves; else ship the objects.
@@ -266,6 +269,7 @@ class DaskEngine(Engine):
         cache_path: str | os.PathLike[str] | None = None,
         progress: bool = False,
     ) -> np.ndarray:
+        """Encode ``data[column]`` with the encoder ``spec`` describes; ``(n, dim)`` float32."""
         values = list(items)
         size = self.partition_size
         chunks = [values[start : start + size] for start in range(0, len(values), size)]
@@ -283,6 +287,7 @@ class DaskEngine(Engine):
         return np.concatenate(self.client.gather(futures), axis=0)
 
     def close(self) -> None:
+        """Release what the engine started (worker processes, a local cluster)."""
         if self._own_client:
             self.client.close()
         if self._cluster is not None:

@@ -1,4 +1,6 @@
-"""Label models and their output: :mod:`~enrich.models.label_model`,
-:mod:`~enrich.models.majority_vote`, :mod:`~enrich.models.snorkel` (Snorkel's LabelModel as a
-peer), the shared :mod:`~enrich.models.base`, and :mod:`~enrich.models.output` (label and
-enriched tables)."""
+"""Label models and their output.
+
+:mod:`~enrich.models.label_model`, :mod:`~enrich.models.majority_vote` and
+:mod:`~enrich.models.snorkel` (Snorkel's LabelModel as a peer) share
+:mod:`~enrich.models.base`; :mod:`~enrich.models.output` builds the label and enriched tables.
+"""

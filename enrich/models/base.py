@@ -76,6 +76,7 @@ class VoteModel(Estimator):
 
 
 def check_fitted(model: Any, attr: str = "class_balance_") -> None:
+    """Raise :class:`~enrich.errors.NotFittedError` unless ``model`` has ``attr``."""
     if not hasattr(model, attr):
         raise NotFittedError(
             f"this {type(model).__name__} is not fitted yet; call .fit(L) before using it"
@@ -83,6 +84,7 @@ def check_fitted(model: Any, attr: str = "class_balance_") -> None:
 
 
 def check_cardinality(cardinality: Any) -> int:
+    """Return ``cardinality`` as an int >= 2, or raise a clear InputError."""
     if isinstance(cardinality, bool) or not isinstance(cardinality, int | np.integer):
         raise InputError(f"cardinality must be an int >= 2; got {cardinality!r}")
     if cardinality < 2:
@@ -94,6 +96,7 @@ def check_cardinality(cardinality: Any) -> int:
 
 
 def check_class_balance(class_balance: Any, k: int) -> np.ndarray | None:
+    """Return ``class_balance`` normalised to ``(k,)`` positive shares (None stays None)."""
     if class_balance is None:
         return None
     try:
@@ -113,6 +116,7 @@ def check_class_balance(class_balance: Any, k: int) -> np.ndarray | None:
 
 
 def check_random_state(random_state: Any) -> None:
+    """Raise unless ``random_state`` is None, an int or a numpy Generator."""
     if random_state is None or isinstance(random_state, np.random.Generator):
         return
     if isinstance(random_state, int | np.integer) and not isinstance(random_state, bool):
@@ -193,6 +197,7 @@ def _score_dense(votes: np.ndarray, rel: np.ndarray, out: np.ndarray) -> None:
 
 
 def predict_from_proba(proba: np.ndarray) -> np.ndarray:
+    """Return the most probable class per row (ties to the lowest class id)."""
     return np.argmax(proba, axis=1).astype(np.int64)
 
 
@@ -214,10 +219,12 @@ def _json_params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def nan_to_none(arr: np.ndarray) -> Any:
+    """Return ``arr`` as nested lists with NaN as None (JSON has no NaN)."""
     return np.where(np.isnan(arr), None, arr).tolist()
 
 
 def none_to_nan(values: Any) -> np.ndarray:
+    """Return ``values`` as a float array with None as NaN."""
     arr = np.array(values, dtype=object)
     return np.where(arr == None, np.nan, arr).astype(np.float64)  # noqa: E711
 
@@ -235,6 +242,7 @@ def write_model_file(path: str | Path, fmt: str, version: int, model: Any, fitte
 
 
 def read_model_file(path: str | Path, fmt: str, version: int) -> dict[str, Any]:
+    """Read and check a file written by :func:`write_model_file`; return its payload."""
     try:
         payload = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:

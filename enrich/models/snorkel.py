@@ -113,8 +113,10 @@ class SnorkelLabelModel(VoteModel):
         return int(rng.integers(0, 2**31 - 1))
 
     def fit(self, L: Any, y: Any = None) -> SnorkelLabelModel:
-        """Fit Snorkel's LabelModel on ``L``; optional gold ``y`` (-1 = unknown) only estimates
-        the class balance. Returns self."""
+        """Fit Snorkel's LabelModel on ``L`` and return self.
+
+        Optional gold ``y`` (-1 = unknown) only estimates the class balance.
+        """
         k = check_cardinality(self.cardinality)
         prior = check_class_balance(self.class_balance, k)
         if self.optimizer not in ("sgd", "adam", "adamax"):
@@ -160,7 +162,8 @@ class SnorkelLabelModel(VoteModel):
     def predict_proba(self, L: Any) -> np.ndarray:
         """Snorkel's probabilities ``(n_assets, k)``.
 
-        Raises :class:`SnorkelNumericalError` when Snorkel returns NaN."""
+        Raises :class:`SnorkelNumericalError` when Snorkel returns NaN.
+        """
         check_fitted(self)
         k = len(self.classes_)
         votes = validate_votes(L, cardinality=k, n_lfs=self.n_lfs_)
