@@ -74,6 +74,8 @@ GOLD_SCHEMA: Final[Mapping[str, pl.DataType]] = {
     "reviewed_at": pl.Datetime("us", "UTC"),
 }
 _MAX_LISTED_PROBLEMS = 20
+_INT64 = (-(2**63), 2**63 - 1)  # Label Studio's ids are 64-bit database integers
+_MAX_QUOTED = 60  # characters of a user value quoted in a problem
 
 
 # -- out ---------------------------------------------------------------------------------
@@ -159,8 +161,9 @@ def to_label_studio(
         One task per asset: ``{"data": {"asset_id", text_column, ...data_columns,
         "review_reason"?}, "predictions": [{"model_version", "score", "result":
         [{"from_name", "to_name", "type": "choices", "value": {"choices": [name]}}]}]}``;
-        ``predictions`` is empty for an asset without a label. ``score`` is the label's
-        confidence when known.
+        ``predictions`` is empty for an asset without a label (a null label, ``-1``, or
+        ``all_abstain`` true: no LF voted, so there is nothing to pre-annotate and the
+        reviewer labels it from scratch). ``score`` is the label's confidence when known.
 
     Raises
     ------
@@ -196,6 +199,10 @@ def to_label_studio(
             f"{missing['asset_id'].head(5).to_list()}; pass the data the labels were made from"
         )
     label_names = _queue_label_names(queue, names)
+    if "all_abstain" in queue.columns:
+        # no LF voted: the label model's output there is only the class prior, not a label
+        no_votes = queue["all_abstain"].fill_null(False).to_list()
+        label_names = [None if empty else name for name, empty in zip(label_names, no_votes)]
     confidence = (
         queue["confidence"].cast(pl.Float64).to_list()
         if "confidence" in queue.columns
@@ -441,15 +448,33 @@ def _load_export(export: Any) -> list[Any]:
     if isinstance(export, str | os.PathLike):
         path = Path(export)
         try:
-            text = path.read_text(encoding="utf-8")
+            raw = path.read_bytes()
         except OSError as exc:
             raise InputError(f"cannot read the Label Studio export {str(path)!r}: {exc}") from exc
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"{str(path)!r} is not UTF-8 text (byte {exc.start} is {raw[exc.start]:#04x}); "
+                "Label Studio writes its JSON export in UTF-8: export it again rather than "
+                "re-saving it in another encoding"
+            ) from exc
         try:
             export = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(
                 f"{str(path)!r} is not valid JSON ({exc}); export the project from Label "
                 "Studio in the 'JSON' format"
+            ) from exc
+        except RecursionError as exc:
+            raise InputError(
+                f"{str(path)!r} nests JSON arrays or objects too deeply to read; a Label "
+                "Studio export nests a few levels: export the project again"
+            ) from exc
+        except ValueError as exc:  # e.g. an integer with thousands of digits
+            raise InputError(
+                f"{str(path)!r} cannot be read as a Label Studio export ({exc}); export the "
+                "project again"
             ) from exc
     if (
         isinstance(export, Mapping)
@@ -463,9 +488,51 @@ def _load_export(export: Any) -> list[Any]:
     return list(export)
 
 
+def _quote(value: Any, limit: int = _MAX_QUOTED) -> str:
+    """``repr`` of a user value, cut to ``limit`` characters.
+
+    Never raises: deep nesting, integers with more digits than Python prints, odd objects.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        digits = int(value.bit_length() * 0.30103) + 1
+        return f"<{'-' if value < 0 else ''}integer of about {digits} digits>"
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError, TypeError, OverflowError):
+        return f"<{type(value).__name__} that cannot be printed>"
+    except Exception:  # a hostile __repr__ of an object passed in directly
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def _id_problem(value: Any, what: str) -> str | None:
+    """Why ``value`` cannot be an id (text or a 64-bit integer), or None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not _INT64[0] <= value <= _INT64[1]:
+            return (
+                f"has {what} {_quote(value)}, outside the 64-bit integer range Label Studio ids use"
+            )
+        return None
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return (
+                f"has {what} {_quote(value)}, which is not valid Unicode text (it holds a lone "
+                "surrogate)"
+            )
+        return None
+    if isinstance(value, list | dict | tuple | set | Mapping):
+        return f"has {what} {_quote(value)}; ids must be text or integers"
+    return None
+
+
 def _task_ref(task: Any, position: int) -> str:
     if isinstance(task, Mapping) and task.get("id") is not None:
-        return f"task {task['id']!r}"
+        task_id = task["id"]
+        if _id_problem(task_id, "id") is None:
+            return f"task {_quote(task_id)}"
+        return f"task #{position} (id {_quote(task_id)})"
     return f"task #{position} (no id)"
 
 
@@ -477,9 +544,25 @@ def _parse_task(
     from_name: str | None,
 ) -> tuple[list[_Annotation], list[tuple[str, str]]]:
     ref = _task_ref(task, position)
+    try:
+        return _parse_task_fields(task, ref, names, known, from_name)
+    except (RecursionError, ValueError, TypeError, OverflowError, UnicodeError) as exc:
+        # a value no check above foresaw: still a clean problem naming the task
+        return [], [(ref, f"cannot be read ({type(exc).__name__}: {_quote(str(exc), 120)})")]
+
+
+def _parse_task_fields(
+    task: Any,
+    ref: str,
+    names: tuple[str, ...],
+    known: frozenset[Any] | None,
+    from_name: str | None,
+) -> tuple[list[_Annotation], list[tuple[str, str]]]:
     if not isinstance(task, Mapping):
         return [], [(ref, f"is a {type(task).__name__}, not a task object")]
     problems: list[str] = []
+    if task.get("id") is not None and (bad_id := _id_problem(task["id"], "id")):
+        problems.append(bad_id)
     data = task.get("data")
     asset_id = None
     if not isinstance(data, Mapping):
@@ -492,10 +575,15 @@ def _parse_task(
     else:
         asset_id = data["asset_id"]
         if isinstance(asset_id, bool) or not isinstance(asset_id, str | int) or asset_id == "":
-            problems.append(f"has asset_id {asset_id!r}; ids must be non-empty text or integers")
+            problems.append(
+                f"has asset_id {_quote(asset_id)}; ids must be non-empty text or integers"
+            )
+            asset_id = None
+        elif bad_id := _id_problem(asset_id, "asset_id"):
+            problems.append(bad_id)
             asset_id = None
         elif known is not None and asset_id not in known:
-            problems.append(f"has asset_id {asset_id!r}, which is not a known asset")
+            problems.append(f"has asset_id {_quote(asset_id)}, which is not a known asset")
     raw = task.get("annotations")
     if "annotations" not in task:
         problems.append(
@@ -513,7 +601,10 @@ def _parse_task(
             problems.append(f"{where} is a {type(annotation).__name__}, not an object")
             continue
         if annotation.get("id") is not None:
-            where = f"annotation {annotation['id']!r}"
+            if bad_id := _id_problem(annotation["id"], "id"):
+                problems.append(f"{where} {bad_id}")
+                continue
+            where = f"annotation {_quote(annotation['id'])}"
         if annotation.get("was_cancelled") is True:
             continue
         found = _parse_annotation(annotation, where, names, from_name)
@@ -563,37 +654,63 @@ def _parse_annotation(
     picked = value.get("choices") if isinstance(value, Mapping) else None
     if not isinstance(picked, list) or len(picked) != 1 or not isinstance(picked[0], str):
         return (
-            f"{where} has choices {picked!r}; exactly one class must be chosen (use "
+            f"{where} has choices {_quote(picked)}; exactly one class must be chosen (use "
             'choice="single" in the labeling config)'
         )
     label_name = picked[0]
     if label_name not in names:
         return (
-            f"{where} chose label {label_name!r}, which is not a class; classes are {list(names)}"
+            f"{where} chose label {_quote(label_name)}, which is not a class; classes are "
+            f"{list(names)}"
         )
     if "completed_by" not in annotation or annotation["completed_by"] is None:
         return f"{where} has no 'completed_by' (the reviewer)"
     reviewer = _reviewer(annotation["completed_by"])
+    if reviewer is None:
+        return (
+            f"{where} has 'completed_by' {_quote(annotation['completed_by'])}, which names no "
+            "reviewer (expected a user id, or an object with 'email', 'username' or 'id')"
+        )
     stamp = annotation.get("updated_at") or annotation.get("created_at")
     if stamp is None:
         return f"{where} has neither 'updated_at' nor 'created_at'"
     reviewed_at = _timestamp(stamp)
     if reviewed_at is None:
-        return f"{where} has timestamp {stamp!r}, which is not ISO 8601"
+        return f"{where} has timestamp {_quote(stamp)}, which is not ISO 8601"
+    if reviewed_at is _OUT_OF_RANGE:
+        return f"{where} has timestamp {_quote(stamp)}, which is outside the years 1-9999 in UTC"
     return label_name, reviewer, reviewed_at
 
 
-def _reviewer(completed_by: Any) -> str:
+def _reviewer(completed_by: Any) -> str | None:
+    """The reviewer as text, or None when ``completed_by`` cannot name one.
+
+    None for a nested or huge value, or text that is not valid Unicode.
+    """
     if isinstance(completed_by, Mapping):
         for key in ("email", "username", "id"):
             if completed_by.get(key) not in (None, ""):
-                return str(completed_by[key])
-        return json.dumps(completed_by, sort_keys=True, default=str)
-    return str(completed_by)
+                return _reviewer(completed_by[key])
+        try:
+            text = json.dumps(completed_by, sort_keys=True, default=str)
+        except (RecursionError, ValueError, TypeError):
+            return None
+        return text if len(text) <= 1_000 and _id_problem(text, "") is None else None
+    if isinstance(completed_by, list | tuple | set) or _id_problem(completed_by, "") is not None:
+        return None
+    try:
+        text = str(completed_by)
+    except (RecursionError, ValueError, TypeError):
+        return None
+    return text if len(text) <= 1_000 and _id_problem(text, "") is None else None
+
+
+_OUT_OF_RANGE: Final = dt.datetime.min.replace(tzinfo=dt.UTC)  # a marker, never returned as a time
 
 
 def _timestamp(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str):
+    """The time in UTC; None if not ISO 8601, ``_OUT_OF_RANGE`` if it has no UTC time."""
+    if not isinstance(value, str) or len(value) > 100:
         return None
     text = value.strip()
     if text.endswith(("Z", "z")):
@@ -604,7 +721,10 @@ def _timestamp(value: Any) -> dt.datetime | None:
         return None
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=dt.UTC)
-    return stamp.astimezone(dt.UTC)
+    try:
+        return stamp.astimezone(dt.UTC)
+    except OverflowError:  # e.g. year 1 east of UTC or year 9999 west of it
+        return _OUT_OF_RANGE
 
 
 def _import_error(problems: list[tuple[str, str]], n_tasks: int) -> LabelStudioImportError:
