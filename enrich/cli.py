@@ -62,7 +62,8 @@ def _reports_errors(command: _F) -> _F:
             known = isinstance(exc, EnrichError | ValueError | OSError)
             text = str(exc).strip() or type(exc).__name__
             reason = text if known else f"{type(exc).__name__}: {text}"
-            typer.secho(f"enrich: error: {reason}".splitlines()[0], err=True, fg="red")
+            line = plain_text(f"enrich: error: {reason}".splitlines()[0])
+            typer.secho(line, err=True, fg="red")
             raise typer.Exit(code=1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -119,8 +120,8 @@ def run(
     quiet = ctx.obj["quiet"]
     result = run_job(load_job_config(job), progress=not quiet)
     for warning in result.warnings:
-        typer.secho(f"enrich: warning: {warning}", err=True, fg="yellow")
-    typer.echo(result.message)
+        typer.secho(plain_text(f"enrich: warning: {warning}"), err=True, fg="yellow")
+    typer.echo(plain_text(result.message))
 
 
 @app.command()
@@ -240,14 +241,32 @@ def diff(
     if found.flipped.height:
         typer.echo(f"Labels flipped ({found.flipped.height:,}, first {limit} shown):")
         for row in found.flipped.head(limit).iter_rows(named=True):
+            # user data goes out as plain text: escapes in an id must not reach the terminal
             typer.echo(
-                f"  {row['asset_id']}: {row['label_a']} -> {row['label_b']} "
-                f"(confidence {row['confidence_a']:.2f} -> {row['confidence_b']:.2f})"
+                plain_text(
+                    f"  {row['asset_id']}: {_or_dash(row['label_a'])} -> "
+                    f"{_or_dash(row['label_b'])} (confidence {_or_dash(row['confidence_a'])} "
+                    f"-> {_or_dash(row['confidence_b'])})"
+                )
             )
     if found.new_assets.len():
-        shown = ", ".join(str(v) for v in found.new_assets.head(limit).to_list())
+        shown = plain_text(", ".join(str(v) for v in found.new_assets.head(limit).to_list()))
         more = found.new_assets.len() - min(limit, found.new_assets.len())
         typer.echo(f"New assets: {shown}" + (f" ... and {more:,} more" if more else ""))
+
+
+def plain_text(text: Any) -> str:
+    """User text safe for a terminal (:func:`enrich._internal.display.plain_text`)."""
+    from enrich._internal.display import plain_text as escape
+
+    return escape(text)
+
+
+def _or_dash(value: Any) -> str:
+    """A label or confidence as text; ``-`` for null (a row no LF voted on)."""
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
 def main() -> None:

@@ -45,7 +45,7 @@ import polars as pl
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
 
-__all__ = ["ColumnFormat", "Highlight", "TableDisplay", "format_value"]
+__all__ = ["ColumnFormat", "Highlight", "TableDisplay", "format_value", "plain_text"]
 
 #: How a column's values are written: ``"percent"`` (0.1234 -> ``12.3%``), ``"float"``
 #: (``0.123``), ``"int"`` (``1,586``), ``"text"`` (``str(value)``), or any callable
@@ -57,6 +57,25 @@ _FLAG_MARK = "!"
 _FLAG_STYLE_HTML = "background-color:#fde2e1;color:#9b1c1c;font-weight:600"
 _FLAG_STYLE_RICH = "bold red"
 _WHITESPACE = re.compile(r"\s+")
+# C0 and C1 control characters, DEL, and the bidirectional overrides that reorder a line
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def plain_text(text: Any) -> str:
+    r"""``text`` safe to print to a terminal: control characters written as escapes.
+
+    An escape sequence inside user data (an asset id, a label, an LF name) would otherwise
+    reach the terminal, which then sets its title, moves the cursor or hides text. Each
+    control character becomes its Python escape (``\x1b``); everything else is kept.
+    Rich markup is not a concern here: render the result with ``rich.text.Text``, which
+    never reads markup.
+
+    Examples
+    --------
+    >>> print(plain_text("id\x1b]0;title\x07"), plain_text("[bold]x[/bold]"))
+    id\x1b]0;title\x07 [bold]x[/bold]
+    """
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
 
 
 @dataclass(frozen=True)
@@ -184,6 +203,10 @@ class TableDisplay:
         """Rules that flag cells (for example low accuracy)."""
         return ()
 
+    def _display_no_wrap(self) -> Sequence[str]:
+        """Columns a terminal table never wraps over lines (ids one copies, like run ids)."""
+        return ()
+
     # -- rendering -----------------------------------------------------------------------
     def _display_prepare(self) -> _Prepared:
         table = self._display_table()
@@ -220,20 +243,22 @@ class TableDisplay:
                 cell_flags.append(note)
             rows.append(cells)
             flags.append(cell_flags)
+        title = self._display_title()
+        caption = self._display_caption()
         return _Prepared(
-            title=self._display_title(),
-            columns=columns,
+            title=None if title is None else plain_text(title),
+            columns=[plain_text(c) for c in columns],
             right_aligned=right_aligned,
             rows=rows,
             flags=flags,
             hidden_rows=table.height - shown.height,
-            totals=[(str(k), str(v)) for k, v in self._display_totals().items()],
-            notes=list(used_notes),
-            caption=self._display_caption(),
+            totals=[(plain_text(k), plain_text(v)) for k, v in self._display_totals().items()],
+            notes=[plain_text(n) for n in used_notes],
+            caption=None if caption is None else plain_text(caption),
         )
 
     def _display_cell(self, text: str) -> str:
-        text = _WHITESPACE.sub(" ", text).strip()
+        text = plain_text(_WHITESPACE.sub(" ", text).strip())
         limit = max(self.display_max_width, 2)
         return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -288,11 +313,24 @@ class TableDisplay:
         from rich.text import Text
 
         p = self._display_prepare()
+        # every text goes in as Text, so markup in user data ("[bold]") is shown, not applied
         table = Table(
-            title=p.title, title_justify="left", caption=p.caption, caption_justify="left"
+            title=None if p.title is None else Text(p.title),
+            title_justify="left",
+            caption=None if p.caption is None else Text(p.caption),
+            caption_justify="left",
         )
-        for name, right in zip(p.columns, p.right_aligned, strict=True):
-            table.add_column(name, justify="right" if right else "left", overflow="fold")
+        keep_whole = set(self._display_no_wrap())
+        for i, (name, right) in enumerate(zip(p.columns, p.right_aligned, strict=True)):
+            whole = name in keep_whole
+            table.add_column(
+                Text(name),
+                justify="right" if right else "left",
+                overflow="fold",
+                no_wrap=whole,
+                # other columns give way first: these keep their longest value on one line
+                min_width=max((len(row[i]) for row in p.rows), default=0) if whole else None,
+            )
         for row, fl in zip(p.rows, p.flags, strict=True):
             table.add_row(
                 *(

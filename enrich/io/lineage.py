@@ -67,6 +67,9 @@ class RunList(TableDisplay):
     def _display_title(self) -> str:
         return f"Runs of {self.path}: {self.table.height}"
 
+    def _display_no_wrap(self) -> Sequence[str]:
+        return ("run_id",)
+
     def _display_formats(self) -> Mapping[str, ColumnFormat]:
         return {
             "coverage": "percent",
@@ -104,6 +107,9 @@ class AssetHistory(TableDisplay):
 
     def _display_title(self) -> str:
         return f"History of asset {self.asset_id!r}: {self.table.height} run(s)"
+
+    def _display_no_wrap(self) -> Sequence[str]:
+        return ("run_id", "written_by")
 
     def _display_formats(self) -> Mapping[str, ColumnFormat]:
         return {"confidence": "float"}
@@ -292,7 +298,8 @@ def diff(table: str | os.PathLike[str], run_a: str, run_b: str) -> RunDiff:
     b = read_table(table, version=version_b, columns=columns)
     both = a.join(b, on="asset_id", how="inner", suffix="_b")
     flipped = (
-        both.filter(pl.col("label_name") != pl.col("label_name_b"))
+        # a label that became null (no LF votes any more) or appeared counts as flipped
+        both.filter(pl.col("label_name").ne_missing(pl.col("label_name_b")))
         .select(
             "asset_id",
             pl.col("label_name").alias("label_a"),
