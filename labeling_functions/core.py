@@ -17,11 +17,20 @@ name or id), the columns it reads, and a ``version`` that changes whenever its d
 from __future__ import annotations
 
 import ast
+import builtins
+import functools
 import hashlib
 import inspect
+import json
+import sys
+import sysconfig
 import textwrap
+import types
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
+from enum import Enum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from labeling_functions.errors import LFDefinitionError
@@ -56,7 +65,7 @@ class LabelingFunction:
 
     name: str
     label: Label | None
-    version: str = field(init=False, compare=False, repr=False)
+    _nonce: str = field(init=False, compare=False, repr=False, default="")
 
     kind: ClassVar[str] = "base"
 
@@ -75,9 +84,38 @@ class LabelingFunction:
                 f"LF {self.name!r}: label must be a class id >= 0, got {self.label}; "
                 "an LF abstains by not firing, it never votes ABSTAIN."
             )
-        object.__setattr__(
-            self, "version", definition_hash(type(self).__name__, *self._definition())
-        )
+        object.__setattr__(self, "_nonce", uuid.uuid4().hex[:8])
+
+    @property
+    def version(self) -> str:
+        """A short hash of everything this LF computes from, recomputed on each access.
+
+        It covers the LF's definition and, for row-wise LFs, the helpers its function calls
+        (recursively, in user code), the module constants and closure values it reads, its
+        default arguments, its ``resources`` and the models it uses (spaCy pipeline name and
+        version, an encoder's id). When part of that cannot be hashed the version ends in
+        ``"~"`` plus a token unique to this LF object (see :attr:`version_stable`), so a
+        nightly job re-runs the LF rather than trusting old votes.
+        """
+        return self._version_and_notes()[0]
+
+    @property
+    def version_notes(self) -> tuple[str, ...]:
+        """What could not be hashed into :attr:`version` (empty when it is stable)."""
+        return self._version_and_notes()[1]
+
+    @property
+    def version_stable(self) -> bool:
+        """True when :attr:`version` covers everything the LF depends on."""
+        return is_stable_version(self.version)
+
+    def _version_and_notes(self) -> tuple[str, tuple[str, ...]]:
+        hasher = _DependencyHasher()
+        definition = hasher.describe(self._definition(), where=self.name)
+        digest = definition_hash(type(self).__name__, definition)
+        if hasher.notes:
+            return f"{digest}~{self._nonce}", tuple(hasher.notes)
+        return digest, ()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -195,6 +233,393 @@ def source_hash(func: Callable[..., object]) -> str:
     return definition_hash(text)
 
 
+def is_stable_version(version: str) -> bool:
+    """Return True when an LF version covers everything the LF depends on.
+
+    Versions of LFs with a dependency that could not be hashed end in ``"~<token>"``; a job
+    treats such an LF as changed on every run.
+
+    >>> is_stable_version("0123456789abcdef"), is_stable_version("0123456789abcdef~1a2b3c4d")
+    (True, False)
+    """
+    return "~" not in version
+
+
+_MAX_DEPTH: Final = 12
+_MAX_ITEMS: Final = 2_000_000
+_PRIMITIVES: Final = (type(None), bool, int, float, complex, str, bytes)
+_OWN_PACKAGES: Final = frozenset({"embeddings", "labeling_functions", "enrich"})
+
+
+@functools.cache
+def _library_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
+    roots.update(p for p in sys.path if "site-packages" in p or "dist-packages" in p)
+    return tuple(str(Path(root).resolve()) for root in roots if root)
+
+
+def _is_library_module(module_name: str | None, file: str | None = None) -> bool:
+    """True for the standard library and installed packages; False for the user's own code.
+
+    ``file`` (a function's code file) decides for modules that are not in ``sys.modules``,
+    e.g. an LF file the job imported under a private name; unknown code counts as the user's.
+    """
+    if not module_name or module_name == "__main__":
+        return False
+    if module_name.split(".")[0] in _OWN_PACKAGES:
+        return True
+    module = sys.modules.get(module_name)
+    if module is not None:
+        file = getattr(module, "__file__", None)
+        if file is None:  # built into the interpreter
+            return True
+    if file is None or file.startswith("<"):
+        return False
+    try:
+        resolved = str(Path(file).resolve())
+    except OSError:
+        return False
+    return resolved.startswith(_library_roots())
+
+
+@functools.cache
+def _package_version(module_name: str) -> str:
+    from importlib import metadata
+
+    top = module_name.split(".")[0]
+    module = sys.modules.get(top)
+    version = getattr(module, "__version__", None)
+    if isinstance(version, str):
+        return version
+    try:
+        names = metadata.packages_distributions().get(top, [])
+        return metadata.version(names[0]) if names else sys.version.split()[0]
+    except (metadata.PackageNotFoundError, ValueError):
+        return "unknown"
+
+
+def spacy_model_identity(model: str) -> tuple[str, ...]:
+    """Return the name, version and language of an installed spaCy pipeline, without loading it.
+
+    ``model`` is a package name or a pipeline folder; an unknown model gives ``("missing",
+    model)`` (loading it will then fail with a clear error).
+    """
+    import importlib.util
+
+    folder = Path(model)
+    if not (folder / "meta.json").is_file():
+        try:
+            spec = importlib.util.find_spec(model) if model.isidentifier() else None
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or not spec.submodule_search_locations:
+            return ("missing", model)
+        folder = Path(next(iter(spec.submodule_search_locations)))
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ("unreadable", model)
+    return (
+        str(meta.get("lang")),
+        str(meta.get("name")),
+        str(meta.get("version")),
+        str(meta.get("spacy_version")),
+    )
+
+
+class _DependencyHasher:
+    """Turns what an LF depends on into a canonical, repr-able structure.
+
+    Functions are described by their source plus what their code reads: the globals and
+    module attributes it names, closure cells, default arguments, and, recursively, the user
+    functions and classes among them. Library code is described by module, name and package
+    version. Whatever has no stable description is noted in :attr:`notes`.
+    """
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+        self._items = 0
+        self._active: set[int] = set()
+
+    def _note(self, where: str, why: str) -> str:
+        note = f"{where}: {why}"
+        if note not in self.notes:
+            self.notes.append(note)
+        return "<unhashable>"
+
+    def describe(self, value: Any, *, where: str, depth: int = 0) -> Any:
+        self._items += 1
+        if self._items > _MAX_ITEMS:
+            return self._note(where, "too many values to hash")
+        if depth > _MAX_DEPTH:
+            return self._note(where, "nested too deeply to hash")
+        if isinstance(value, _PRIMITIVES):
+            return (type(value).__name__, value)
+        if isinstance(value, Enum):
+            return ("enum", type(value).__qualname__, value.name)
+        key = id(value)
+        if key in self._active:  # a cycle: the outer description covers it
+            return ("cycle", type(value).__qualname__)
+        self._active.add(key)
+        try:
+            return self._describe_object(value, where=where, depth=depth + 1)
+        finally:
+            self._active.discard(key)
+
+    def _sorted(self, items: Iterable[Any], *, where: str, depth: int) -> tuple[Any, ...]:
+        return tuple(sorted((self.describe(v, where=where, depth=depth) for v in items), key=repr))
+
+    def _describe_object(self, value: Any, *, where: str, depth: int) -> Any:
+        kind = type(value)
+        module = kind.__module__ or ""
+        if isinstance(value, list | tuple):
+            return (kind.__name__, tuple(self.describe(v, where=where, depth=depth) for v in value))
+        if isinstance(value, set | frozenset):
+            return (kind.__name__, self._sorted(value, where=where, depth=depth))
+        if isinstance(value, Mapping):
+            pairs = (
+                (
+                    self.describe(k, where=where, depth=depth),
+                    self.describe(v, where=where, depth=depth),
+                )
+                for k, v in value.items()
+            )
+            return ("mapping", tuple(sorted(pairs, key=repr)))
+        if isinstance(value, types.FunctionType):
+            return self._function(value, where=where, depth=depth)
+        if isinstance(value, types.MethodType):
+            return (
+                "method",
+                self.describe(value.__self__, where=where, depth=depth),
+                self.describe(value.__func__, where=where, depth=depth),
+            )
+        if isinstance(value, functools.partial):
+            return (
+                "partial",
+                self.describe(value.func, where=where, depth=depth),
+                self.describe(value.args, where=where, depth=depth),
+                self.describe(value.keywords, where=where, depth=depth),
+            )
+        if isinstance(value, types.BuiltinFunctionType | types.BuiltinMethodType):
+            owner = getattr(value, "__self__", None)
+            if owner is not None and not isinstance(owner, types.ModuleType):
+                return (
+                    "bound-builtin",
+                    value.__name__,
+                    self.describe(owner, where=where, depth=depth),
+                )
+            home = getattr(value, "__module__", None) or "builtins"
+            return ("builtin", home, value.__qualname__, _package_version(home))
+        if isinstance(value, types.ModuleType):
+            return ("module", value.__name__, _package_version(value.__name__))
+        if isinstance(value, type):
+            return self._class(value, where=where, depth=depth)
+        if isinstance(value, types.CodeType):
+            return ("code", value.co_code, self.describe(value.co_consts, where=where, depth=depth))
+        if module == "re" and kind.__name__ == "Pattern":
+            return ("regex", value.pattern, value.flags)
+        if isinstance(value, LabelingFunction):
+            return (
+                "lf",
+                kind.__qualname__,
+                self.describe(value._definition(), where=where, depth=depth),
+            )
+        if module.startswith("numpy") and hasattr(value, "tobytes") and hasattr(value, "dtype"):
+            return self._array(value, where=where, depth=depth)
+        if module.startswith("polars"):
+            return self._polars(value, where=where)
+        if module.startswith("pandas") and hasattr(value, "to_numpy") and hasattr(value, "index"):
+            import pandas as pd
+
+            rows = pd.util.hash_pandas_object(value, index=True).to_numpy()
+            columns = tuple(map(str, getattr(value, "columns", ())))
+            return ("pandas", kind.__name__, columns, hashlib.sha256(rows.tobytes()).hexdigest())
+        if module.startswith("spacy.") and hasattr(value, "meta") and hasattr(value, "pipe_names"):
+            meta = value.meta
+            return (
+                "spacy",
+                meta.get("lang"),
+                meta.get("name"),
+                meta.get("version"),
+                tuple(value.pipe_names),
+            )
+        if module.startswith("embeddings.") and callable(getattr(value, "encode", None)):
+            return ("encoder", kind.__qualname__, str(value.id))
+        if (
+            hasattr(value, "state_dict")
+            and callable(value.state_dict)
+            and module.startswith(("torch", "sentence_transformers", "transformers"))
+        ):
+            from embeddings.encoder import hash_state_dict
+
+            return ("torch-module", kind.__qualname__, hash_state_dict(value))
+        if isinstance(value, Path):
+            return ("path", str(value))
+        state = getattr(value, "__dict__", None)
+        slots = [
+            name
+            for klass in kind.__mro__
+            for name in getattr(klass, "__slots__", ())
+            if isinstance(name, str) and hasattr(value, name)
+        ]
+        if isinstance(state, dict) or slots:
+            attributes = dict(state or {})
+            attributes.update({name: getattr(value, name) for name in slots})
+            attributes = {
+                k: v for k, v in attributes.items() if k not in ("__weakref__", "__dict__")
+            }
+            return (
+                "object",
+                self._class(kind, where=where, depth=depth),
+                self.describe(attributes, where=f"{where} -> {kind.__qualname__}", depth=depth),
+            )
+        if _is_library_module(module):
+            name = getattr(value, "__name__", None)
+            if isinstance(name, str):  # numpy ufuncs and similar named library objects
+                return ("library-object", module, kind.__qualname__, name, _package_version(module))
+            text = repr(value)
+            if " at 0x" not in text:
+                return ("library-value", module, kind.__qualname__, text)
+        return self._note(where, f"a {module}.{kind.__qualname__} value has no stable form to hash")
+
+    def _array(self, value: Any, *, where: str, depth: int) -> Any:
+        if value.dtype.kind == "O":
+            return (
+                "ndarray-object",
+                value.shape,
+                self.describe(value.tolist(), where=where, depth=depth),
+            )
+        data = value.tobytes() if hasattr(value, "shape") else bytes(value.tobytes())
+        shape = getattr(value, "shape", ())
+        return ("ndarray", shape, value.dtype.str, hashlib.sha256(data).hexdigest())
+
+    def _polars(self, value: Any, *, where: str) -> Any:
+        import io
+
+        import polars as pl
+
+        if isinstance(value, pl.Expr):
+            return ("polars-expr", value.meta.serialize(format="json"))
+        if isinstance(value, pl.Series):
+            value = value.to_frame()
+        if isinstance(value, pl.DataFrame):
+            buffer = io.BytesIO()
+            value.write_ipc(buffer)
+            return ("polars-frame", hashlib.sha256(buffer.getvalue()).hexdigest())
+        if isinstance(value, pl.DataType | type):
+            return ("polars-type", repr(value))
+        return self._note(where, f"a polars {type(value).__qualname__} has no stable form to hash")
+
+    def _class(self, klass: type, *, where: str, depth: int) -> Any:
+        if _is_library_module(klass.__module__):
+            return (
+                "class",
+                klass.__module__,
+                klass.__qualname__,
+                _package_version(klass.__module__),
+            )
+        members = {
+            name: member
+            for name, member in vars(klass).items()
+            if not (name.startswith("__") and name.endswith("__"))
+            or name in ("__init__", "__call__", "__post_init__")
+        }
+        return (
+            "user-class",
+            klass.__qualname__,
+            self._source(klass),
+            tuple(
+                self._class(base, where=where, depth=depth)
+                for base in klass.__bases__
+                if base is not object
+            ),
+            self.describe(members, where=f"{where} -> {klass.__qualname__}", depth=depth),
+        )
+
+    def _source(self, obj: Any) -> str:
+        try:
+            return definition_hash(textwrap.dedent(inspect.getsource(obj)))
+        except (OSError, TypeError):
+            return ""
+
+    def _function(self, func: types.FunctionType, *, where: str, depth: int) -> Any:
+        wrapped = getattr(func, "__wrapped__", None)
+        if wrapped is not None and wrapped is not func:
+            inner = self.describe(wrapped, where=where, depth=depth)
+        else:
+            inner = None
+        if _is_library_module(func.__module__, func.__code__.co_filename):
+            return (
+                "function",
+                func.__module__,
+                func.__qualname__,
+                _package_version(func.__module__),
+                inner,
+            )
+        here = f"{where} -> {func.__qualname__}"
+        code = func.__code__
+        source = self._source(func)
+        if not source:  # no source file (exec, a deleted file): the bytecode and constants
+            source = definition_hash(code.co_code, repr(_code_constants(code)))
+        names = _global_names(code)
+        namespace = func.__globals__
+        read: dict[str, Any] = {}
+        for name in sorted(names):
+            if name in namespace:
+                target = namespace[name]
+                if isinstance(target, types.ModuleType) and not _is_library_module(target.__name__):
+                    attributes = {
+                        a: getattr(target, a) for a in sorted(names) if hasattr(target, a)
+                    }
+                    read[name] = (
+                        "user-module",
+                        target.__name__,
+                        self.describe(attributes, where=here, depth=depth),
+                    )
+                else:
+                    read[name] = self.describe(target, where=here, depth=depth)
+            elif not hasattr(builtins, name):
+                read[name] = ("undefined",)
+        cells = {}
+        for name, cell in zip(code.co_freevars, func.__closure__ or (), strict=False):
+            try:
+                cells[name] = self.describe(cell.cell_contents, where=here, depth=depth)
+            except ValueError:  # an empty cell (assigned later)
+                cells[name] = ("empty-cell",)
+        return (
+            "user-function",
+            func.__qualname__,
+            source,
+            inner,
+            self.describe(func.__defaults__, where=here, depth=depth),
+            self.describe(func.__kwdefaults__, where=here, depth=depth),
+            tuple(sorted(read.items())),
+            tuple(sorted(cells.items())),
+        )
+
+
+def _code_objects(code: types.CodeType) -> Iterable[types.CodeType]:
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _code_objects(const)
+
+
+def _code_constants(code: types.CodeType) -> tuple[object, ...]:
+    return tuple(
+        c
+        for inner in _code_objects(code)
+        for c in inner.co_consts
+        if not isinstance(c, types.CodeType)
+    )
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    """Names a function's code (and the code nested in it) looks up: globals and attributes."""
+    return {name for inner in _code_objects(code) for name in inner.co_names}
+
+
 @dataclass(frozen=True, kw_only=True)
 class RowLF(LabelingFunction):
     """A row-wise LF: ``func(x)`` is called once per asset and returns its vote.
@@ -226,8 +651,7 @@ class RowLF(LabelingFunction):
         return self.func(x, **self.resources)
 
     def _definition(self) -> tuple[object, ...]:
-        resources = tuple(sorted((k, repr(v)) for k, v in self.resources.items()))
-        return (self.label, source_hash(self.func), self.columns_read, resources)
+        return (self.label, self.func, self.columns_read, dict(self.resources))
 
 
 def labeling_function(

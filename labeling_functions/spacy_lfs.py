@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from labeling_functions.core import Label, LabelingFunction
+from labeling_functions.core import Label, LabelingFunction, spacy_model_identity
 from labeling_functions.errors import LFDefinitionError
 
 if TYPE_CHECKING:
@@ -84,6 +84,10 @@ class SpacyLF(LabelingFunction):
     def prepare(self) -> None:
         """Load what the LF needs (pipeline, matchers) so bad definitions fail before any work."""
         load_pipeline(self.model)
+
+    def _definition(self) -> tuple[object, ...]:
+        # the installed pipeline's name and version: a new model release re-runs the LF
+        return (*super()._definition(), spacy_model_identity(self.model))
 
     def fires_on_docs(self, docs: Sequence[Doc]) -> np.ndarray:
         """Return a bool array (len(docs),): True where the LF votes ``label``."""
