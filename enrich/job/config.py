@@ -26,13 +26,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from enrich.errors import JobConfigError
 from enrich.labeling.apply import OnError
@@ -48,6 +49,7 @@ __all__ = [
     "LabelModelConfig",
     "LabelingFunctionsConfig",
     "OutputConfig",
+    "RetentionConfig",
     "ReviewConfig",
     "SourceConfig",
     "example_job_toml",
@@ -162,6 +164,44 @@ class OutputConfig(_Section):
     proba_tolerance: float = Field(0.005, ge=0, lt=1)
     lock_timeout: float = Field(60.0, ge=0)
 
+    @model_validator(mode="after")
+    def _paths_named(self) -> OutputConfig:
+        for key in ("path", "runs_path", "reports_dir"):
+            value = getattr(self, key)
+            if value is not None and (not value.strip() or os.path.normpath(value) == "."):
+                raise ValueError(
+                    f"{key}: must name a folder such as 'out/enriched' (got {value!r}, which "
+                    "would make the job file's own folder the output)"
+                )
+        return self
+
+    def locations(self) -> dict[str, str]:
+        """Where the job writes: key path -> folder (defaults beside the table filled in).
+
+        >>> OutputConfig(path="out/t").locations()["output.runs_path"]
+        'out/t_runs'
+        """
+        table = os.path.normpath(self.path)
+        return {
+            "output.path": self.path,
+            "output.runs_path": self.runs_path or f"{table}_runs",
+            "output.reports_dir": self.reports_dir or f"{table}_reports",
+        }
+
+
+class RetentionConfig(_Section):
+    """``[retention]``: keep the output from growing without bound over many nightly runs.
+
+    After each run the job compacts small files of the table and the runs table, removes
+    files of table versions older than ``vacuum_after_days`` (time travel before that is
+    lost), and keeps the reports of the last ``keep_reports`` runs.
+    """
+
+    enabled: bool = True
+    compact_every: int = Field(10, ge=1)
+    vacuum_after_days: float = Field(7.0, ge=0)
+    keep_reports: int = Field(30, ge=1)
+
 
 class EngineConfig(_Section):
     """``[engine]``: where the work runs: this machine's processes, or a Dask cluster."""
@@ -178,6 +218,33 @@ class EngineConfig(_Section):
         if self.n_jobs == 0:
             raise ValueError("n_jobs: must be a positive number of processes or -1 (all cores)")
         return self
+
+    @field_validator("n_jobs", "n_workers")
+    @classmethod
+    def _at_most_the_cores(cls, value: int, info: pydantic.ValidationInfo) -> int:
+        cores = available_cores()
+        if value > cores:
+            logger.warning(
+                "engine.%s = %s is more than the %d cores available; using %d",
+                info.field_name,
+                value,
+                cores,
+                cores,
+            )
+            return cores
+        return value
+
+
+def available_cores() -> int:
+    """The CPU cores this process may use (its affinity mask where the OS has one).
+
+    >>> available_cores() >= 1
+    True
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 class JobConfig(_Section):
@@ -196,6 +263,7 @@ class JobConfig(_Section):
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     output: OutputConfig
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
     @model_validator(mode="after")
     def _embedding_input(self) -> JobConfig:
@@ -215,6 +283,13 @@ class JobConfig(_Section):
                 f"embeddings.encoder: encoder {kind!r} needs source.{wanted} (or "
                 "embeddings.column) to say which column to read"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _outputs_apart(self) -> JobConfig:
+        problem = _output_problem(self)
+        if problem:
+            raise ValueError(problem)
         return self
 
     @classmethod
@@ -270,6 +345,79 @@ class JobConfig(_Section):
         """A short hash of the whole resolved configuration (stored with every run)."""
         text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _output_problem(config: JobConfig) -> str | None:
+    """What is wrong with where the job writes, or None.
+
+    Paths are compared as given (both relative to the same folder, or absolute); whether a
+    path is a file is checked only for absolute paths, i.e. once :meth:`JobConfig.resolved`.
+    """
+    locations = config.output.locations()
+    if config.embeddings.cache_path:
+        locations["embeddings.cache_path"] = config.embeddings.cache_path
+    normal = {key: Path(os.path.normpath(value)) for key, value in locations.items()}
+    seen: dict[Path, str] = {}
+    for key, path in normal.items():
+        if path in seen:
+            return (
+                f"{key}: {locations[key]!r} is also {seen[path]}; each needs its own folder "
+                f"(leave {key} unset for the default beside output.path)"
+            )
+        seen[path] = key
+    for key, path in normal.items():
+        if path.is_absolute() and path == Path(path.anchor):
+            return (
+                f"{key}: {locations[key]!r} is the filesystem root; name a folder for it, "
+                "e.g. 'out/enriched'"
+            )
+        if path.is_absolute():
+            found = _file_in_the_way(path)
+            if found == path:
+                return (
+                    f"{key}: {locations[key]!r} is a file, not a folder; choose another path "
+                    "or move the file away"
+                )
+            if found is not None:
+                return (
+                    f"{key}: the parent {str(found)!r} of {locations[key]!r} is a file, not a "
+                    "folder; choose another path"
+                )
+    for source in config.source.paths:
+        if "://" in source:
+            continue
+        root, recursive = _source_root(source)
+        for key, path in normal.items():
+            if path.is_absolute() != root.is_absolute():
+                continue
+            inside = path == root or root in path.parents
+            if inside and (recursive or path == root):
+                return (
+                    f"{key}: {locations[key]!r} is inside the source {source!r}, so a later run "
+                    "would read the job's own output as input; put the output outside the "
+                    "source folder"
+                )
+    return None
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """``path`` or its nearest existing ancestor when that is not a folder, else None."""
+    for candidate in (path, *path.parents):
+        if candidate.exists() or candidate.is_symlink():
+            return None if candidate.is_dir() else candidate
+    return None
+
+
+def _source_root(source: str) -> tuple[Path, bool]:
+    """The folder a source entry reads below, and whether it reads every file under it."""
+    parts = Path(source).parts
+    magic = [i for i, part in enumerate(parts) if any(c in part for c in "*?[")]
+    if not magic:
+        path = Path(os.path.normpath(source))
+        # a folder source reads every file below it; a file reads only itself
+        return path, not path.suffix or path.is_dir()
+    base = Path(*parts[: magic[0]]) if magic[0] else Path(".")
+    return Path(os.path.normpath(base)), "**" in parts[magic[0] :] or len(parts) - magic[0] > 1
 
 
 def _default_encoder(source: SourceConfig) -> EncoderKind | None:
@@ -464,6 +612,13 @@ n_jobs = 1                        # local: worker processes for row-wise LFs (-1
 n_workers = 2                     # dask LocalCluster workers
 threads_per_worker = 1            # dask LocalCluster threads (also torch/FAISS threads)
 partition_size = 50000            # assets per task
+
+[retention]
+enabled = true                    # keep the output from growing without bound
+compact_every = 10                # every N runs: merge small files of the table and runs table
+vacuum_after_days = 7             # then delete files of versions older than this (time travel
+                                  # to a version older than this is no longer possible)
+keep_reports = 30                 # reports of the last N runs are kept (latest.* always)
 """
 
 

@@ -1,0 +1,80 @@
+"""Where a job writes is checked when the job file is read (issue 13, items 12 and 14)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from enrich.job.config import JobConfigError, available_cores, load_job_config
+
+
+def job(tmp_path: Path, *, output: str, source: str = "data", extra: str = "") -> Path:
+    (tmp_path / "data").mkdir(exist_ok=True)
+    path = tmp_path / "job.toml"
+    path.write_text(
+        f"""
+[source]
+path = {source!r}
+text_column = "text"
+
+[labeling_functions]
+sources = ["labeling_functions.packs.youtube_spam:LFS"]
+classes = ["HAM", "SPAM"]
+
+[output]
+{output}
+{extra}
+"""
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("output", "source", "expected"),
+    [
+        ('path = ""', "data", "output.path: must name a folder"),
+        ('path = "."', "data", "output.path: must name a folder"),
+        ('path = "data/enriched"', "data", "is inside the source 'data'"),
+        ('path = "data/sub/enriched"', "data/**/*.parquet", "is inside the source"),
+        ('path = "out/t"\nreports_dir = "data/r"', "data", "output.reports_dir: "),
+        ('path = "out/t"\nruns_path = "out/t"', "data", "output.runs_path: "),
+        ('path = "/"', "data", "output.path: '/' is the filesystem root"),
+    ],
+)
+def test_bad_output_locations_are_refused_with_one_clear_line(tmp_path, output, source, expected):
+    with pytest.raises(JobConfigError) as caught:
+        load_job_config(job(tmp_path, output=output, source=source))
+    assert expected in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_output_path_that_is_a_file_or_under_a_file_is_refused(tmp_path):
+    (tmp_path / "taken").write_text("not a folder")
+    with pytest.raises(JobConfigError, match=r"output.path: '.*taken' is a file, not a folder"):
+        load_job_config(job(tmp_path, output='path = "taken"'))
+    with pytest.raises(JobConfigError, match=r"the parent '.*taken' of '.*taken/t' is a file"):
+        load_job_config(job(tmp_path, output='path = "taken/t"'))
+
+
+def test_outputs_beside_the_source_are_fine(tmp_path):
+    config = load_job_config(job(tmp_path, output='path = "out/enriched"'))
+    assert Path(config.output.path) == tmp_path / "out" / "enriched"
+    one_file = load_job_config(job(tmp_path, output='path = "data/t"', source="data/a.parquet"))
+    assert one_file.output.path.endswith("data/t")
+
+
+def test_n_jobs_is_capped_at_the_cores_available(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="enrich.job.config"):
+        config = load_job_config(
+            job(tmp_path, output='path = "out/t"', extra="[engine]\nn_jobs = 100000000000000000000")
+        )
+    assert config.engine.n_jobs == available_cores()
+    assert "more than the" in caplog.text and "cores available" in caplog.text
+
+
+def test_retention_has_sane_defaults(tmp_path):
+    config = load_job_config(job(tmp_path, output='path = "out/t"'))
+    assert config.retention.enabled and config.retention.keep_reports >= 1
+    assert config.retention.vacuum_after_days >= 1
