@@ -13,8 +13,9 @@ import pytest
 
 from enrich.datasets import load_youtube_spam
 from enrich.io.store import JobPaths, read_runs, read_table, run_records, table_version
+from enrich.job._faults import KILL_AT_ENV
 from enrich.job.config import load_job_config
-from enrich.job.run import KILL_AT_ENV, run_job
+from enrich.job.run import run_job
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,226 @@
+"""The embedder and FAISS index life cycle of a job run.
+
+:class:`Embedder` embeds new and changed assets (through the content-hash cache of the
+engine), keeps the FAISS index over every asset's vector in step with the table (one snapshot
+per run, named in the run record) and removes the snapshots of dead or old runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from enrich.errors import InputError
+from enrich.io.store import JobPaths
+from enrich.job.config import JobConfig
+from enrich.job.state import Previous
+from enrich.labeling.engines import EncoderSpec, Engine, get_encoder
+
+__all__ = ["Embedder", "index_ids"]
+
+logger = logging.getLogger(__name__)
+
+_HOG_FIT_SAMPLE = 2000
+
+
+class Embedder:
+    """Embeds new and changed assets (through the content-hash cache) and keeps the index.
+
+    The FAISS index over every asset's vector lives beside the table, one snapshot per run
+    (``<table>_embeddings/index/<run_id>``), written before the commit and named in the run
+    record; a run that dies leaves an unreferenced snapshot, removed by a later run. Each
+    asset keeps its ``index_id`` (int64) in the table.
+    """
+
+    def __init__(
+        self,
+        config: JobConfig,
+        paths: JobPaths,
+        spec: EncoderSpec | None,
+        encoder_id: str | None,
+        previous_index: Path | None,
+        attach: bool,
+    ) -> None:
+        self.config = config
+        self.paths = paths
+        self.spec = spec
+        self.encoder_id = encoder_id
+        self.previous_index = previous_index
+        self.rebuild = previous_index is None
+        self.attach = attach
+        self.index: Any = None
+        self.added = 0
+        self.stats: dict[str, Any] = {}
+
+    @classmethod
+    def for_job(
+        cls,
+        config: JobConfig,
+        paths: JobPaths,
+        previous: Previous | None,
+        lfs: Sequence[Any],
+        changed_lfs: Sequence[Any],
+    ) -> Embedder | None:
+        """The embedder ``[embeddings]`` asks for (None when embeddings are off).
+
+        It reuses the previous run's index when the encoder is the same, and rebuilds it
+        when an LF that reads the vectors changed.
+        """
+        kind = config.encoder_kind
+        if kind is None:
+            return None
+        spec = _encoder_spec(config, paths)
+        encoder_id = None if spec is None else _encoder_id(spec)
+        if kind == "precomputed":
+            encoder_id = f"precomputed:{config.embedding_input_column}"
+        before = (previous.record.get("embeddings") or {}) if previous else {}
+        index_path = before.get("index_path")
+        usable = (
+            index_path is not None
+            and before.get("encoder_id") == encoder_id
+            and (Path(index_path) / "index.json").is_file()
+            and encoder_id is not None
+        )
+        output = config.embeddings.output_column
+        reads = [lf for lf in lfs if output in lf.columns]
+        attach = bool(reads) and output != config.embedding_input_column
+        embedder = cls(
+            config, paths, spec, encoder_id, Path(index_path) if usable else None, attach
+        )
+        if any(output in lf.columns for lf in changed_lfs):
+            embedder.rebuild = True  # re-run LFs read every asset's vector
+        return embedder
+
+    def embed(
+        self,
+        data: pl.DataFrame,
+        fresh: pl.DataFrame,
+        state: pl.DataFrame,
+        engine: Engine,
+        *,
+        progress: bool,
+    ) -> pl.DataFrame:
+        """Give the read rows their index ids (and vectors, for LFs that read them)."""
+        from embeddings.index import VectorIndex
+
+        ids = index_ids(data, state)
+        data = data.with_columns(ids)
+        wanted = (
+            data
+            if self.rebuild
+            else data.filter(pl.col("asset_id").is_in(fresh.get_column("asset_id").implode()))
+        )
+        vectors = self._vectors(wanted, engine, progress=progress)
+        if self.rebuild or self.previous_index is None:
+            self.index = VectorIndex(vectors.shape[1], encoder_id=self.encoder_id)
+        else:
+            self.index = VectorIndex.load(self.previous_index, expected_encoder_id=self.encoder_id)
+        if len(wanted):
+            self.index.add(
+                wanted.get_column("index_id").to_numpy(), vectors, on_duplicate="replace"
+            )
+        self.added = len(wanted)
+        self.stats.update(n_embedded=len(wanted), n_indexed=len(self.index), dim=vectors.shape[1])
+        if self.attach:
+            column = pl.Series(self.config.embeddings.output_column, vectors)
+            attached = wanted.select("asset_id").with_columns(column)
+            data = data.join(attached, on="asset_id", how="left", maintain_order="left")
+        return data
+
+    def _vectors(self, rows: pl.DataFrame, engine: Engine, *, progress: bool) -> np.ndarray:
+        from embeddings.precomputed import embedding_matrix
+
+        column = self.config.embedding_input_column
+        if self.spec is None:  # precomputed: the source column
+            return embedding_matrix(rows.get_column(column), what=f"source column {column!r}")
+        items = rows.get_column(column).to_list()
+        if self.encoder_id is None:  # the offline image encoder, fitted on the first images
+            self._fit_image_encoder(items)
+        return engine.encode(
+            self.spec,
+            items,
+            batch_size=self.config.embeddings.batch_size,
+            cache_path=self.paths.embeddings,
+            progress=progress,
+        )
+
+    def _fit_image_encoder(self, items: list[Any]) -> None:
+        from embeddings.image import HogPcaImageEncoder
+
+        assert self.spec is not None and self.spec.model is not None  # set by _encoder_spec
+        sample = items[:_HOG_FIT_SAMPLE]
+        if not sample:
+            raise InputError("no image to fit the offline image encoder on; add images first")
+        encoder = HogPcaImageEncoder().fit(sample, progress=False)
+        encoder.save(self.spec.model)
+        self.encoder_id = get_encoder(self.spec).id
+        logger.info("fitted the offline image encoder on %d images", len(sample))
+
+    def save(self, run_id: str) -> dict[str, Any]:
+        """Write this run's index snapshot; the run record's entry that names it.
+
+        When nothing was added, the last snapshot is kept (no copy of a large index).
+        """
+        if self.index is None or not len(self.index):
+            path = None
+        elif self.added == 0 and not self.rebuild and self.previous_index is not None:
+            path = self.previous_index  # unchanged: no copy of a possibly large index
+        else:
+            path = self.paths.embeddings / "index" / run_id
+            self.index.save(path)
+        return {
+            "encoder_id": self.encoder_id,
+            "index_path": str(path) if path else None,
+            **self.stats,
+        }
+
+    def cleanup(self, keep: Sequence[str | None]) -> None:
+        """Remove the index snapshots that no kept record names (those of dead or old runs)."""
+        folder = self.paths.embeddings / "index"
+        if not folder.is_dir():
+            return
+        wanted = {Path(p).name for p in keep if p}
+        for snapshot in folder.iterdir():
+            if snapshot.name not in wanted:
+                shutil.rmtree(snapshot, ignore_errors=True)
+
+
+def index_ids(data: pl.DataFrame, state: pl.DataFrame) -> pl.Series:
+    """Each read asset's index id: kept from the table, new ones numbered after the largest."""
+    if "index_id" in state.columns:
+        known = state.select("asset_id", "index_id")
+        start = int(state.get_column("index_id").max() or -1) + 1
+    else:
+        known = pl.DataFrame(schema={"asset_id": data.schema["asset_id"], "index_id": pl.Int64})
+        start = 0
+    joined = data.select("asset_id").join(known, on="asset_id", how="left", maintain_order="left")
+    missing = joined.get_column("index_id").is_null()
+    order = joined.with_columns(missing.alias("_missing")).with_row_index("_row")
+    new_rows = order.filter(pl.col("_missing")).sort("asset_id").get_column("_row")
+    ids = joined.get_column("index_id").to_numpy(allow_copy=True).astype(np.float64)
+    ids[new_rows.to_numpy()] = np.arange(start, start + new_rows.len())
+    return pl.Series("index_id", ids.astype(np.int64))
+
+
+def _encoder_spec(config: JobConfig, paths: JobPaths) -> EncoderSpec | None:
+    kind = config.encoder_kind
+    if kind == "precomputed":
+        return None
+    model = config.embeddings.model
+    if kind == "image" and model is None:
+        model = str(paths.embeddings / "hog_pca.npz")  # fitted on the first run's images
+    return EncoderSpec(kind, model)
+
+
+def _encoder_id(spec: EncoderSpec) -> str | None:
+    """The encoder's id, or None while a HOG-PCA image encoder is not fitted yet."""
+    unfitted = spec.kind == "image" and spec.model and spec.model.endswith(".npz")
+    if unfitted and not Path(spec.model).is_file():
+        return None
+    return get_encoder(spec).id

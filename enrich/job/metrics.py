@@ -1,0 +1,210 @@
+"""The figures of a run: class balance, confidence, LF statistics, gold, slices and drift.
+
+Pure functions over the enriched table and the vote patterns; every value is plain JSON (the
+run record, the JSON summary and the HTML report show them).
+
+>>> psi([10, 10], [10, 10])
+0.0
+>>> round(psi([10, 10], [15, 5]), 3)
+0.275
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from enrich._internal.vote_arrays import VotePatterns
+from enrich.analysis.slices import slice_report
+from enrich.analysis.summary import lf_summary
+from enrich.votes import VoteMatrix
+
+__all__ = ["HIST_BINS", "drift", "psi", "run_metrics", "slice_metrics"]
+
+HIST_BINS = 20
+"""Bins of the confidence histogram (over [0, 1])."""
+_LF_METRICS = (
+    "lf",
+    "coverage",
+    "overlaps",
+    "conflicts",
+    "empirical_accuracy",
+    "estimated_accuracy",
+)
+
+
+def run_metrics(
+    enriched: pl.DataFrame,
+    *,
+    votes: VoteMatrix,
+    patterns: VotePatterns,
+    labelled: VotePatterns | None,
+    model: Any,
+    proba: np.ndarray,
+    gold: np.ndarray | None,
+    classes: Sequence[str],
+    compared: pl.DataFrame,
+    previous_record: Mapping[str, Any] | None,
+    slice_columns: Sequence[str],
+    min_slice_size: int,
+) -> dict[str, Any]:
+    """Every figure the summary and the report show; plain JSON values.
+
+    Parameters
+    ----------
+    enriched
+        The enriched table of every asset (``label``, ``confidence``, ``needs_review``,
+        ``all_abstain`` and the slice columns).
+    votes
+        Every asset's votes (LF and class names).
+    patterns, labelled
+        The distinct vote rows, and the distinct (votes, gold) rows (None without gold).
+    model
+        The fitted label model (its ``lf_diagnostics``, when it has them, estimate LF
+        accuracy).
+    proba
+        float (n_assets, k) probabilities of every asset.
+    gold
+        int gold ids per asset (-1 unknown), or None.
+    classes
+        The class names.
+    compared
+        :func:`enrich.job.state.compare_previous` of ``enriched``.
+    previous_record
+        The previous run's record (None on the first run: no drift).
+    slice_columns, min_slice_size
+        ``source.slice_columns`` and ``gaps.min_slice_size``.
+
+    Returns
+    -------
+    dict
+    """
+    n = enriched.height
+    k = len(classes)
+    labels = enriched.get_column("label").to_numpy()
+    confidence = enriched.get_column("confidence").to_numpy()
+    counts = np.bincount(labels[labels >= 0], minlength=k)[:k]
+    hist, edges = np.histogram(confidence, bins=HIST_BINS, range=(0.0, 1.0))
+    has_gold = labelled is not None
+    diagnose = model if callable(getattr(model, "lf_diagnostics", None)) else None
+    # the summary of the distinct (votes, gold) rows with their counts: that of every row
+    rows = labelled if labelled is not None else patterns
+    summary = lf_summary(
+        rows.patterns[:, : votes.votes.shape[1]],
+        rows.patterns[:, -1] if has_gold else None,
+        lf_names=votes.lf_names,
+        class_names=votes.class_names,
+        model=diagnose,
+        sample_weight=rows.counts,
+    )
+    lf_columns = [c for c in _LF_METRICS if c in summary.table.columns]
+    metrics: dict[str, Any] = {
+        "n_assets": n,
+        "class_counts": {c: int(v) for c, v in zip(classes, counts, strict=True)},
+        "class_balance": {
+            c: (int(v) / n if n else 0.0) for c, v in zip(classes, counts, strict=True)
+        },
+        "mean_confidence": float(confidence.mean()) if n else None,
+        "confidence_hist": {"edges": edges.round(4).tolist(), "counts": hist.tolist()},
+        "coverage": summary.totals["coverage"],
+        "overlap": summary.totals["overlap"],
+        "conflict": summary.totals["conflict"],
+        "n_needs_review": int(enriched.get_column("needs_review").sum()),
+        "n_all_abstain": int(enriched.get_column("all_abstain").sum()),
+        "lfs": summary.table.select(lf_columns).to_dicts(),
+        "gold_accuracy": None,
+    }
+    if has_gold:
+        from enrich.analysis.gold import benchmark  # only runs with gold use it
+
+        scored = benchmark(gold, proba=proba, class_names=list(classes))
+        metrics["gold"] = scored.to_dict() | {"per_class": scored.per_class.to_dicts()}
+        metrics["gold_accuracy"] = scored.accuracy
+    metrics["slices"] = slice_metrics(
+        enriched, gold, slice_columns=slice_columns, min_size=min_slice_size
+    )
+    metrics["drift"] = drift(previous_record, enriched, metrics, classes, compared)
+    return metrics
+
+
+def slice_metrics(
+    enriched: pl.DataFrame,
+    gold: np.ndarray | None,
+    *,
+    slice_columns: Sequence[str],
+    min_size: int,
+) -> dict[str, Any] | None:
+    """Label accuracy per slice (confidence where fewer than ``min_size`` gold labels are known).
+
+    None without slice columns or assets.
+    """
+    slices = list(slice_columns)
+    if not slices or enriched.height == 0:
+        return None
+    frame = enriched.select(["label", "confidence", *slices])
+    known = gold is not None and int((gold >= 0).sum()) >= min_size
+    if known:
+        right = pl.Series("correct", frame.get_column("label").to_numpy() == gold)
+        correct = right.set(pl.Series(gold < 0), None)
+        report = slice_report(
+            frame.with_columns(correct),
+            correct="correct",
+            slices=slices,
+            min_size=min_size,
+        )
+    else:
+        report = slice_report(frame, value="confidence", slices=slices, min_size=min_size)
+    return {
+        "metric": report.metric_name,
+        "overall": report.overall,
+        "table": report.table.to_dicts(),
+    }
+
+
+def drift(
+    previous_record: Mapping[str, Any] | None,
+    enriched: pl.DataFrame,
+    metrics: Mapping[str, Any],
+    classes: Sequence[str],
+    compared: pl.DataFrame,
+) -> dict[str, Any] | None:
+    """How this run's figures moved since the previous run (None on the first run)."""
+    if previous_record is None:
+        return None
+    before = previous_record.get("metrics", {})
+    labels = enriched.get_column("label").cast(pl.Int64)
+    flipped = int((labels != compared.get_column("_prev_label")).fill_null(False).sum())
+    old_cov = {row["lf"]: row["coverage"] for row in before.get("lfs", [])}
+    return {
+        "previous_run_id": previous_record.get("run_id"),
+        "class_balance_change": {
+            c: metrics["class_balance"][c] - before.get("class_balance", {}).get(c, 0.0)
+            for c in classes
+        },
+        "mean_confidence_change": (
+            metrics["mean_confidence"] - before["mean_confidence"]
+            if before.get("mean_confidence") is not None and metrics["mean_confidence"] is not None
+            else None
+        ),
+        "confidence_psi": psi(
+            before.get("confidence_hist", {}).get("counts"), metrics["confidence_hist"]["counts"]
+        ),
+        "coverage_change": {
+            row["lf"]: (row["coverage"] - old_cov[row["lf"]]) if row["lf"] in old_cov else None
+            for row in metrics["lfs"]
+        },
+        "n_assets_before": before.get("n_assets"),
+        "n_labels_flipped": flipped,
+    }
+
+
+def psi(before: Sequence[int] | None, after: Sequence[int]) -> float | None:
+    """Population stability index between two histograms (0 = same shape)."""
+    if not before or len(before) != len(after) or not sum(before) or not sum(after):
+        return None
+    p = np.asarray(before, dtype=float) / sum(before) + 1e-6
+    q = np.asarray(after, dtype=float) / sum(after) + 1e-6
+    return float(np.sum((q - p) * np.log(q / p)))
