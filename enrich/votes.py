@@ -14,21 +14,74 @@ from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
+from numpy.lib.mixins import NDArrayOperatorsMixin
 
 from enrich._internal.display import TableDisplay
 
 __all__ = ["VoteMatrix", "VotesArray"]
 
 
-class VotesArray:
-    """Array protocol for objects holding a ``votes`` matrix: ``np.asarray``, ``len``, ``shape``."""
+_ARRAY_ATTRIBUTES = frozenset(
+    {
+        "T", "all", "any", "argmax", "argmin", "astype", "flatten", "item", "max", "mean",
+        "min", "nonzero", "ravel", "reshape", "size", "sum", "tolist", "transpose",
+    }
+)  # fmt: skip
+
+
+class VotesArray(NDArrayOperatorsMixin):
+    """Array protocol for objects holding a ``votes`` matrix.
+
+    ``np.asarray``, ``len``, ``shape``, ``ndim``, ``dtype``, indexing (``vm[:, j]``) and
+    numpy arithmetic and comparisons (``vm + 1``, ``vm == 0``) all act on the votes and
+    return plain arrays, so the object goes wherever an array of votes is expected --
+    Snorkel's ``LFAnalysis(L=...)`` and ``LabelModel.fit(L_train=...)`` included. Equality
+    is element-wise, as for an array; the object stays hashable by identity.
+
+    Examples
+    --------
+    >>> import numpy as np, polars as pl
+    >>> vm = VoteMatrix(votes=np.array([[1, -1], [0, 0]], dtype=np.int32), lf_names=("a", "b"),
+    ...                 asset_ids=pl.Series("asset_id", ["x", "y"]))
+    >>> (vm + 1).tolist(), vm[:, 0].tolist(), (vm == 0).sum()
+    ([[2, 0], [1, 1]], [1, 0], np.int64(2))
+    """
 
     votes: np.ndarray
+    __hash__ = object.__hash__  # the operators mixin's __eq__ would otherwise unset it
 
     def __array__(self, dtype: np.dtype | None = None, copy: bool | None = None) -> np.ndarray:
         if dtype is None or np.dtype(dtype) == self.votes.dtype:
             return self.votes.copy() if copy else self.votes
         return self.votes.astype(dtype)
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        def plain(value: Any) -> Any:
+            return value.votes if isinstance(value, VotesArray) else value
+
+        if "out" in kwargs:
+            kwargs["out"] = tuple(plain(v) for v in kwargs["out"])
+        return getattr(ufunc, method)(*(plain(v) for v in inputs), **kwargs)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.votes[index]
+
+    def __getattr__(self, name: str) -> Any:
+        # only called for names the object lacks: the read-only array methods array code
+        # calls on a label matrix (``L.flatten()``, ``L.max()``, ``L.T``) answer from the votes
+        if name in _ARRAY_ATTRIBUTES:
+            return getattr(object.__getattribute__(self, "votes"), name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @property
+    def ndim(self) -> int:
+        """2: rows are assets."""
+        return self.votes.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The votes' dtype (int32 for a :class:`VoteMatrix`)."""
+        return self.votes.dtype
 
     def __len__(self) -> int:
         return self.votes.shape[0]

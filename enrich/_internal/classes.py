@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +16,28 @@ import numpy as np
 from enrich.errors import InputError, NotAClassError
 from labeling_functions.core import ABSTAIN
 
-__all__ = ["ABSTAIN", "TaskClasses"]
+__all__ = ["ABSTAIN", "TaskClasses", "did_you_mean"]
+
+
+def did_you_mean(value: object, names: Iterable[str] | None) -> str:
+    """A hint naming the class ``value`` was probably meant to be, or ``""``.
+
+    A name that differs only in case wins; otherwise the closest name by
+    :func:`difflib.get_close_matches`.
+
+    Examples
+    --------
+    >>> did_you_mean("SAPM", ["HAM", "SPAM"]), did_you_mean("ham", ["HAM", "SPAM"])
+    ("; did you mean 'SPAM'?", "; did you mean 'HAM'?")
+    >>> did_you_mean("EGGS", ["HAM", "SPAM"])
+    ''
+    """
+    if not isinstance(value, str) or names is None:
+        return ""
+    choices = [n for n in names if isinstance(n, str)]
+    same_case = [n for n in choices if n.casefold() == value.casefold()]
+    close = same_case or difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 @dataclass(frozen=True)
@@ -74,4 +96,5 @@ class TaskClasses:
         return "a class id >= 0 or ABSTAIN (-1)/None (pass classes=[names] to use class names)"
 
     def _not_a_class(self, value: object) -> str:
-        return f"{value!r} is not a class of the task; allowed: {self.allowed()}"
+        hint = did_you_mean(value, self.names)
+        return f"{value!r} is not a class of the task{hint}; allowed: {self.allowed()}"

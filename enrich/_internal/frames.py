@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,26 +15,97 @@ import polars as pl
 
 from enrich.errors import InputError, MissingColumnError
 
-__all__ = ["as_polars", "asset_ids", "require_columns", "require_unique_ids"]
+__all__ = [
+    "as_polars",
+    "asset_ids",
+    "frame_and_id_column",
+    "require_columns",
+    "require_unique_ids",
+]
 
 
 def as_polars(data: Any) -> pl.DataFrame:
-    """Convert a polars/pandas DataFrame or an Arrow table to polars (polars passes as is)."""
+    """Convert data to a polars DataFrame (polars passes as is).
+
+    Accepts a polars DataFrame or LazyFrame, a pandas DataFrame (a named index becomes a
+    column of that name), a pyarrow Table, or a Hugging Face ``datasets.Dataset`` (read
+    through its Arrow table, in the dataset's current row order and selection).
+    """
     if isinstance(data, pl.DataFrame):
         return data
     if isinstance(data, pl.LazyFrame):
         return data.collect()
     module = type(data).__module__
     if module.startswith("pandas") and hasattr(data, "columns"):
-        return pl.from_pandas(data)
+        return pl.from_pandas(_with_named_index(data))
     if module.startswith("pyarrow"):
         frame = pl.from_arrow(data)
         if isinstance(frame, pl.DataFrame):
             return frame
+    if module.startswith("datasets.") and hasattr(data, "with_format"):
+        # a Dataset view (select, shuffle, filter) keeps an index map over the full table:
+        # slicing with the arrow format applies it
+        frame = pl.from_arrow(data.with_format("arrow")[:])
+        if isinstance(frame, pl.DataFrame):
+            return frame
     raise InputError(
-        f"Expected a polars DataFrame, a pandas DataFrame or a pyarrow Table, got "
-        f"{type(data).__module__}.{type(data).__name__}; convert the data to one of those."
+        f"Expected a polars DataFrame, a pandas DataFrame, a pyarrow Table or a Hugging Face "
+        f"Dataset, got {type(data).__module__}.{type(data).__name__}; convert the data to one "
+        "of those."
     )
+
+
+def _with_named_index(frame: Any) -> Any:
+    """A pandas frame whose named index levels are columns (an unnamed index is dropped)."""
+    names = [n for n in frame.index.names if n is not None]
+    if not names or any(n in frame.columns for n in names):
+        return frame
+    return frame.reset_index(level=names)
+
+
+def frame_and_id_column(data: Any, id_column: str | None) -> tuple[pl.DataFrame, str | None]:
+    """The data as polars and the column to read asset ids from (None: row positions).
+
+    A pandas frame's named index is a column like the others; with ``id_column=None`` and
+    no ``asset_id`` column, a named index (one level) is the id column. An unnamed index
+    that is not ``0..n-1`` is not read: a warning says so, since its values were probably
+    meant as ids.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"text": ["a", "b"]}, index=pd.Index(["x9", "x7"], name="video"))
+    >>> frame, column = frame_and_id_column(df, None)
+    >>> column, frame["video"].to_list()
+    ('video', ['x9', 'x7'])
+    """
+    module = type(data).__module__
+    if id_column is None and module.startswith("pandas") and hasattr(data, "index"):
+        index = data.index
+        names = [n for n in index.names if n is not None]
+        if "asset_id" not in data.columns:
+            if len(index.names) == 1 and names and names[0] not in data.columns:
+                return as_polars(data), str(names[0])
+            if not names and not _is_default_index(index):
+                warnings.warn(
+                    f"the pandas frame has an unnamed index that is not 0..n-1 (it starts "
+                    f"{index[:3].tolist()!r}); enrich does not read an unnamed index, so the "
+                    "assets get row positions 0..n-1 as ids. Name the index "
+                    "(df.index.name = 'asset_id'), or pass id_column=, to use it.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+    return as_polars(data), id_column
+
+
+def _is_default_index(index: Any) -> bool:
+    start, step = getattr(index, "start", None), getattr(index, "step", None)
+    if start == 0 and step == 1:  # a RangeIndex 0..n-1
+        return True
+    try:
+        return bool(index.equals(type(index)(range(len(index)))))
+    except (TypeError, ValueError):
+        return False
 
 
 def require_columns(

@@ -27,6 +27,7 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 
+from enrich._internal.classes import did_you_mean
 from enrich._internal.display import ColumnFormat, Highlight, TableDisplay
 from enrich._internal.frames import as_polars
 from enrich.errors import InputError, MissingColumnError
@@ -369,7 +370,8 @@ def _gold_codes(
         if bad.height:
             raise InputError(
                 f"gold label_name {bad['label_name'][0]!r} (asset {bad['asset_id'][0]!r}) is not "
-                f"a class; classes are {list(names)} ({bad.height} such row(s))"
+                f"a class{did_you_mean(bad['label_name'][0], names)}; classes are {list(names)} "
+                f"({bad.height} such row(s))"
             )
         lookup = {name: i for i, name in enumerate(names)}
         codes = label_names.replace_strict(lookup, return_dtype=pl.Int64)

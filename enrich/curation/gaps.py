@@ -33,6 +33,7 @@ from typing import Any, Final, Literal
 import numpy as np
 import polars as pl
 
+from enrich._internal.classes import did_you_mean
 from enrich._internal.display import ColumnFormat, TableDisplay
 from enrich._internal.frames import as_polars, require_columns, require_unique_ids
 from enrich.analysis.slices import wilson_interval
@@ -644,7 +645,8 @@ def _class_column(frame: pl.DataFrame, classes: tuple[str, ...] | None, what: st
         unknown = out.drop_nulls().filter(~out.drop_nulls().is_in(list(classes)))
         if unknown.len():
             raise InputError(
-                f"{what} label {unknown[0]!r} is not one of the classes {list(classes)}; fix "
+                f"{what} label {unknown[0]!r} is not one of the classes {list(classes)}"
+                f"{did_you_mean(unknown[0], classes)}; fix "
                 "the label or add the class"
             )
     return out.alias("label")

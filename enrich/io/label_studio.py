@@ -49,6 +49,7 @@ from xml.sax.saxutils import quoteattr
 
 import polars as pl
 
+from enrich._internal.classes import did_you_mean
 from enrich._internal.display import ColumnFormat, TableDisplay
 from enrich._internal.files import write_atomic
 from enrich._internal.frames import as_polars, require_columns
@@ -202,7 +203,9 @@ def to_label_studio(
     if "all_abstain" in queue.columns:
         # no LF voted: the label model's output there is only the class prior, not a label
         no_votes = queue["all_abstain"].fill_null(False).to_list()
-        label_names = [None if empty else name for name, empty in zip(label_names, no_votes)]
+        label_names = [
+            None if empty else name for name, empty in zip(label_names, no_votes, strict=True)
+        ]
     confidence = (
         queue["confidence"].cast(pl.Float64).to_list()
         if "confidence" in queue.columns
@@ -661,7 +664,7 @@ def _parse_annotation(
     if label_name not in names:
         return (
             f"{where} chose label {_quote(label_name)}, which is not a class; classes are "
-            f"{list(names)}"
+            f"{list(names)}{did_you_mean(label_name, names)}"
         )
     if "completed_by" not in annotation or annotation["completed_by"] is None:
         return f"{where} has no 'completed_by' (the reviewer)"
@@ -960,7 +963,8 @@ def _queue_label_names(queue: pl.DataFrame, names: tuple[str, ...]) -> list[str 
         bad = [v for v in values if v is not None and v not in names]
         if bad:
             raise InputError(
-                f"label_name {bad[0]!r} is not a class; classes are {list(names)} "
+                f"label_name {bad[0]!r} is not a class{did_you_mean(bad[0], names)}; classes "
+                f"are {list(names)} "
                 f"({len(bad)} such row(s))"
             )
         return values

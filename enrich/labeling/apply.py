@@ -30,7 +30,12 @@ import numpy as np
 import polars as pl
 
 from enrich._internal.classes import ABSTAIN, TaskClasses
-from enrich._internal.frames import as_polars, asset_ids, require_columns
+from enrich._internal.frames import (
+    asset_ids,
+    frame_and_id_column,
+    require_columns,
+    require_unique_ids,
+)
 from enrich.errors import InputError, LFApplicationError, NotAClassError
 from enrich.votes import VoteMatrix
 from labeling_functions.core import LabelingFunction, Row, RowLF, VectorizedLF
@@ -47,7 +52,7 @@ _SPACY_CHUNK = 4096
 
 
 def apply(
-    lfs: Iterable[Any],
+    lfs: Iterable[Any] | Any,
     data: Any,
     *,
     classes: Sequence[str] | int | None = None,
@@ -62,14 +67,18 @@ def apply(
     Parameters
     ----------
     lfs
-        enrich LFs (``labeling_functions``) and/or Snorkel ``LabelingFunction`` objects.
+        enrich LFs (``labeling_functions``) and/or Snorkel ``LabelingFunction`` objects, or
+        a single LF.
     data
-        polars or pandas DataFrame, or a pyarrow Table; one row per asset.
+        polars or pandas DataFrame, a pyarrow Table, or a Hugging Face ``datasets.Dataset``;
+        one row per asset.
     classes
         Class names (LFs may then answer with names) or the number of classes. Any answer
         that is not a class is an error naming the LF, the asset and the value.
     id_column
-        Column holding asset ids; default ``asset_id`` if present, else the row position.
+        Column holding asset ids; default ``asset_id`` if present, else a pandas frame's
+        named index, else the row position (a warning says so when a pandas frame has an
+        unnamed index that is not ``0..n-1``). Ids must be unique and not null.
     n_jobs
         Worker processes for row-wise LFs (and spaCy parsing of large inputs); 1 = serial.
         Results are identical whatever ``n_jobs`` is.
@@ -90,6 +99,9 @@ def apply(
     ------
     MissingColumnError
         An LF reads a column the data lacks (raised before any work).
+    InputError
+        An asset id repeats or is null (the message quotes repeated ids), or an option is
+        invalid.
     LFApplicationError
         An LF raised (with ``on_error="raise"``) or answered something that is not a class.
     """
@@ -97,13 +109,15 @@ def apply(
         raise InputError(f"on_error must be 'raise' or 'abstain', got {on_error!r}.")
     if not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
         raise InputError(f"n_jobs must be a positive int or -1 (all cores), got {n_jobs!r}.")
-    frame = as_polars(data)
+    frame, id_column = frame_and_id_column(data, id_column)
     task = TaskClasses.of(classes)
-    lf_list = [as_labeling_function(lf) for lf in lfs]
+    lf_list = [as_labeling_function(lf) for lf in _lf_list(lfs)]
     _check_names(lf_list)
     labels = {lf.name: _declared_label(lf, task) for lf in lf_list}
     require_columns(frame, [(c, lf.name) for lf in lf_list for c in lf.columns])
     ids = asset_ids(frame, id_column)
+    # a repeated id would give two rows one identity in every later step (gold, gaps, merge)
+    require_unique_ids(ids, f"the data's id column {id_column or 'asset_id'!r}")
     for lf in lf_list:
         if isinstance(lf, SpacyLF):
             lf.prepare()
@@ -127,16 +141,54 @@ def apply(
     )
 
 
+def _lf_list(lfs: Any) -> list[Any]:
+    """``lfs`` as a list; a single LF (enrich or Snorkel) is a list of one."""
+    if isinstance(lfs, LabelingFunction) or _is_snorkel_lf(lfs):
+        return [lfs]
+    if isinstance(lfs, str | bytes) or not isinstance(lfs, Iterable):
+        raise InputError(
+            f"lfs must be a labeling function or a list of them, got {type(lfs).__name__} {lfs!r}"
+        )
+    return list(lfs)
+
+
+def _is_snorkel_lf(lf: Any) -> bool:
+    return type(lf).__module__.startswith("snorkel.") and callable(lf) and hasattr(lf, "name")
+
+
 def as_labeling_function(lf: Any) -> LabelingFunction:
     """Return ``lf`` as an enrich LF; Snorkel ``LabelingFunction`` objects are wrapped."""
     if isinstance(lf, LabelingFunction):
         return lf
-    if type(lf).__module__.startswith("snorkel.") and callable(lf) and hasattr(lf, "name"):
+    if _is_snorkel_lf(lf):
         return RowLF(name=lf.name, label=None, func=_SnorkelCall(lf))
     raise InputError(
         f"{lf!r} is not a labeling function: build one with labeling_functions "
         "(@labeling_function, keyword_lf, regex_lf, ...) or pass a Snorkel LabelingFunction."
     )
+
+
+class _SnorkelPoint(SimpleNamespace):
+    """The data point a Snorkel LF gets.
+
+    Fields read as attributes (settable, as Snorkel's preprocessors need) and by key
+    (``x["text"]``), as with the pandas rows Snorkel's own appliers pass.
+    """
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self.__dict__[key]
+        except KeyError:
+            raise KeyError(
+                f"this asset has no field {key!r}; its fields are {sorted(self.__dict__)}"
+            ) from None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.__dict__
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The field ``key``, or ``default`` when the asset has none."""
+        return self.__dict__.get(key, default)
 
 
 class _SnorkelCall:
@@ -150,7 +202,7 @@ class _SnorkelCall:
         self.__wrapped__ = getattr(lf, "_f", lf)
 
     def __call__(self, x: Row) -> object:
-        return self.lf(SimpleNamespace(**x))
+        return self.lf(_SnorkelPoint(**x))
 
 
 def _check_names(lfs: Sequence[LabelingFunction]) -> None:
