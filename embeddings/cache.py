@@ -5,6 +5,12 @@ file in WAL mode: any number of processes may read while one writes, a reader ne
 half-written batch (each batch is one transaction), and a crash loses at most the batch in
 flight. Writers from several processes take turns (they wait up to ``timeout`` seconds).
 
+Each vector is stored with a checksum of its key and bytes: a vector that fails it (bytes
+overwritten on disk, a torn page that SQLite's own checks miss) counts as a miss and is
+encoded again, never served. With ``on_corrupt="move_aside"`` a cache file SQLite cannot read
+(truncated, a garbage header, a malformed page) is renamed to ``<file>.corrupt-<time>`` and a
+new cache is started: it is derived data, rebuilt as vectors are encoded.
+
 >>> import tempfile
 >>> from embeddings.precomputed import PrecomputedEmbeddings
 >>> encoder = PrecomputedEmbeddings(dim=2)
@@ -17,13 +23,17 @@ CacheStats(hits=1, misses=2)
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
 import logging
 import os
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from embeddings._progress import progress_bar, show_progress
 from embeddings.encoder import (
@@ -44,7 +54,7 @@ logger = logging.getLogger(__name__)
 
 #: File name used when the cache path is a folder.
 CACHE_FILE_NAME = "embeddings.sqlite"
-_SCHEMA_VERSION = "1"
+_SCHEMA_VERSION = "2"  # 2: a checksum per vector (caches of schema 1 are upgraded)
 _FILE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 _SQL_CHUNK = 500  # digests per SELECT (well under SQLite's bound-parameter limit)
 
@@ -88,19 +98,38 @@ class EmbeddingCache:
         a file path ending in ``.sqlite``, ``.sqlite3`` or ``.db``.
     timeout : float
         Seconds a writer waits for another process's write to finish.
+    on_corrupt : {"raise", "move_aside"}
+        What a file SQLite cannot read does: ``"raise"`` (default) an
+        :class:`EmbeddingCacheError`; ``"move_aside"`` renames it (and its ``-wal``/``-shm``
+        files) to ``<file>.corrupt-<time>``, logs a warning, lists it in :attr:`moved_aside`
+        and starts a new cache.
 
     The cache is safe to share between processes and threads; a process that forks reopens
     its own connection. Use :meth:`encode` (or :meth:`wrap` to get a caching encoder) and
-    read :attr:`stats` for hits and misses.
+    read :attr:`stats` for hits and misses. :attr:`repaired` counts stored vectors that
+    failed their checksum and were encoded again.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float = 60.0,
+        on_corrupt: Literal["raise", "move_aside"] = "raise",
+    ) -> None:
+        if on_corrupt not in ("raise", "move_aside"):
+            raise EmbeddingInputError(
+                f"on_corrupt={on_corrupt!r} is not an option; choose 'raise' or 'move_aside'."
+            )
         path = Path(path)
         if path.suffix in _FILE_SUFFIXES or path.is_file():
             self.path = path
         else:
             self.path = path / CACHE_FILE_NAME
         self.timeout = float(timeout)
+        self.on_corrupt = on_corrupt
+        self.moved_aside: list[Path] = []
+        self.repaired = 0
         self._conn: sqlite3.Connection | None = None
         self._pid: int | None = None
         self._lock = threading.RLock()
@@ -116,6 +145,18 @@ class EmbeddingCache:
         with self._lock:
             if self._conn is not None and self._pid == os.getpid():
                 return self._conn
+            try:
+                return self._open()
+            except EmbeddingCacheError as exc:
+                cause = exc.__cause__
+                corrupt = isinstance(cause, sqlite3.DatabaseError) and _is_corruption(cause)
+                if not corrupt or self.on_corrupt == "raise":
+                    raise
+                self._move_aside(cause)
+                return self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        with self._lock:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(
@@ -135,19 +176,38 @@ class EmbeddingCache:
                     )
                     conn.execute(
                         "CREATE TABLE IF NOT EXISTS vectors (eid INTEGER NOT NULL, digest BLOB "
-                        "NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (eid, digest)) WITHOUT ROWID"
+                        "NOT NULL, vector BLOB NOT NULL, checksum BLOB, "
+                        "PRIMARY KEY (eid, digest)) WITHOUT ROWID"
                     )
                     conn.execute(
                         "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                         (_SCHEMA_VERSION,),
                     )
-                row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+                    row = conn.execute(
+                        "SELECT value FROM meta WHERE key='schema_version'"
+                    ).fetchone()
+                    if row is not None and row[0] == "1":  # no checksums yet: add the column;
+                        # its vectors have none, so they are encoded again on first use
+                        conn.execute("ALTER TABLE vectors ADD COLUMN checksum BLOB")
+                        conn.execute(
+                            "UPDATE meta SET value=? WHERE key='schema_version'", (_SCHEMA_VERSION,)
+                        )
+                        row = (_SCHEMA_VERSION,)
+            except sqlite3.OperationalError as exc:
+                if _is_disk_full(exc):
+                    raise _disk_full_error(self.path) from exc
+                raise EmbeddingCacheError(
+                    f"cannot open the embedding cache {str(self.path)!r} ({exc}); point the "
+                    "cache at a new folder, or delete the file if it is not needed."
+                ) from exc
             except sqlite3.DatabaseError as exc:
                 raise EmbeddingCacheError(
                     f"cannot open the embedding cache {str(self.path)!r} ({exc}); point the "
                     "cache at a new folder, or delete the file if it is not needed."
                 ) from exc
             except OSError as exc:
+                if exc.errno == errno.ENOSPC:
+                    raise _disk_full_error(self.path) from exc
                 raise EmbeddingCacheError(
                     f"cannot create the embedding cache {str(self.path)!r} ({exc}); choose a "
                     "writable folder."
@@ -160,6 +220,48 @@ class EmbeddingCache:
                 )
             self._conn, self._pid = conn, os.getpid()
             return conn
+
+    def _move_aside(self, exc: BaseException) -> None:
+        """Rename an unreadable cache file (and its WAL files) and forget the connection."""
+        with self._lock:
+            if self.on_corrupt != "move_aside":
+                raise EmbeddingCacheError(
+                    f"the embedding cache {str(self.path)!r} is unreadable ({exc}); it holds "
+                    "only derived data: delete or rename it and the vectors are encoded again."
+                ) from exc
+            if self._conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.close()
+                self._conn = None
+            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{os.getpid()}")
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                source = Path(f"{self.path}{suffix}")
+                if source.exists():
+                    source.rename(f"{target}{suffix}")
+            self.moved_aside.append(target)
+            logger.warning(
+                "the embedding cache %s is unreadable (%s); moved it aside to %s and started "
+                "a new one (its vectors are encoded again as needed)",
+                self.path,
+                exc,
+                target,
+            )
+
+    def _guarded(self, operation: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``operation(conn)``; a corrupt file is moved aside (when allowed), then retried."""
+        with self._lock:
+            try:
+                return operation(self._connect())
+            except sqlite3.DatabaseError as exc:
+                if isinstance(exc, sqlite3.OperationalError) and _is_disk_full(exc):
+                    raise _disk_full_error(self.path) from exc
+                if not _is_corruption(exc):
+                    raise EmbeddingCacheError(
+                        f"the embedding cache {str(self.path)!r} failed: {exc}"
+                    ) from exc
+                self._move_aside(exc)
+                return operation(self._connect())
 
     def close(self) -> None:
         """Close this process's connection (the cache reopens it if used again)."""
@@ -186,8 +288,9 @@ class EmbeddingCache:
 
     def __len__(self) -> int:
         """Number of stored vectors, all encoders together."""
-        with self._lock:
-            return int(self._connect().execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
+        return int(
+            self._guarded(lambda conn: conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
+        )
 
     def encoder_ids(self) -> dict[str, int]:
         """Encoder ids with stored vectors, and how many each has."""
@@ -241,33 +344,55 @@ class EmbeddingCache:
         return None if row is None else (int(row[0]), int(row[1]))
 
     def _fetch(self, eid: int, dim: int, digests: Sequence[bytes]) -> dict[bytes, np.ndarray]:
+        """Stored vectors that pass their checksum; the others count as misses (and are logged)."""
         import numpy as np
 
         conn = self._connect()
         found: dict[bytes, np.ndarray] = {}
         expected = dim * 4
+        bad = 0
         for start in range(0, len(digests), _SQL_CHUNK):
             chunk = digests[start : start + _SQL_CHUNK]
             marks = ",".join("?" * len(chunk))
             rows = conn.execute(
-                f"SELECT digest, vector FROM vectors WHERE eid=? AND digest IN ({marks})",
+                f"SELECT digest, vector, checksum FROM vectors WHERE eid=? AND digest IN ({marks})",
                 (eid, *chunk),
             )
-            for digest, blob in rows:
-                if len(blob) == expected:  # a row of the wrong size is treated as a miss
-                    found[bytes(digest)] = np.frombuffer(blob, dtype="<f4")
+            for digest, blob, checksum in rows:
+                key = bytes(digest)
+                if len(blob) == expected and checksum == _checksum(key, blob):
+                    found[key] = np.frombuffer(blob, dtype="<f4")
+                else:  # wrong size, no checksum (schema 1) or overwritten bytes: encode again
+                    bad += 1
+        if bad:
+            self.repaired += bad
+            logger.warning(
+                "embedding cache %s: %d stored vectors failed their checksum; encoding them again",
+                self.path,
+                bad,
+            )
         return found
 
-    def _store(self, eid: int, digests: Sequence[bytes], vectors: np.ndarray) -> None:
+    def _store(
+        self, encoder_id: str, dim: int, digests: Sequence[bytes], vectors: np.ndarray
+    ) -> None:
         import numpy as np
 
-        conn = self._connect()
         data = np.ascontiguousarray(vectors, dtype="<f4")
-        with _transaction(conn):
-            conn.executemany(
-                "INSERT OR REPLACE INTO vectors (eid, digest, vector) VALUES (?, ?, ?)",
-                [(eid, d, data[i].tobytes()) for i, d in enumerate(digests)],
-            )
+        blobs = [data[i].tobytes() for i in range(len(digests))]
+        rows = [(d, b, _checksum(bytes(d), b)) for d, b in zip(digests, blobs, strict=True)]
+
+        def write(conn: sqlite3.Connection) -> None:
+            row = self._encoder_row(encoder_id, dim)  # after a move aside the id is new
+            assert row is not None
+            with _transaction(conn):
+                conn.executemany(
+                    "INSERT OR REPLACE INTO vectors (eid, digest, vector, checksum) "
+                    "VALUES (?, ?, ?, ?)",
+                    [(row[0], d, b, c) for d, b, c in rows],
+                )
+
+        self._guarded(write)
 
     def lookup(
         self,
@@ -285,15 +410,19 @@ class EmbeddingCache:
 
         items = as_item_list(items, what="EmbeddingCache.lookup")
         keys = [digest(item) for item in items]
-        with self._lock:
+        unique = list(dict.fromkeys(keys))
+
+        def read(conn: sqlite3.Connection) -> tuple[int, dict[bytes, np.ndarray]] | None:
             row = self._encoder_row(encoder_id, None)
-            if row is None:
-                return CacheLookup(
-                    vectors=np.full((len(items), 0), np.nan, dtype=np.float32),
-                    found=np.zeros(len(items), dtype=bool),
-                )
-            eid, dim = row
-            stored = self._fetch(eid, dim, list(dict.fromkeys(keys)))
+            return None if row is None else (row[1], self._fetch(row[0], row[1], unique))
+
+        result = self._guarded(read)
+        if result is None:
+            return CacheLookup(
+                vectors=np.full((len(items), 0), np.nan, dtype=np.float32),
+                found=np.zeros(len(items), dtype=bool),
+            )
+        dim, stored = result
         vectors = np.full((len(items), dim), np.nan, dtype=np.float32)
         found = np.zeros(len(items), dtype=bool)
         for i, key in enumerate(keys):
@@ -335,14 +464,17 @@ class EmbeddingCache:
         keys = [digest(item) for item in items]
         encoder_id = encoder.id
         unique = list(dict.fromkeys(keys))
-        with self._lock:
+
+        def read(conn: sqlite3.Connection) -> tuple[int, dict[bytes, np.ndarray]]:
             # a known id brings its width along: an all-hit run never asks the encoder (for
             # model encoders, asking would load the model)
             row = self._encoder_row(encoder_id, None)
             if row is None:
                 row = self._encoder_row(encoder_id, int(encoder.dim))
             eid, dim = row  # type: ignore[misc]
-            stored = self._fetch(eid, dim, unique)
+            return dim, self._fetch(eid, dim, unique)
+
+        dim, stored = self._guarded(read)
         out = np.empty((len(items), dim), dtype=np.float32)
         missing = [k for k in unique if k not in stored]
         if missing:
@@ -373,8 +505,7 @@ class EmbeddingCache:
                             f"encoder {encoder_id!r} returned shape {vectors.shape} for "
                             f"{len(chunk)} items, expected {(len(chunk), dim)}."
                         )
-                    with self._lock:
-                        self._store(eid, chunk, vectors)
+                    self._store(encoder_id, dim, chunk, vectors)
                     stored.update(zip(chunk, vectors, strict=True))
                     bar.update(len(chunk))
         for i, key in enumerate(keys):
@@ -430,6 +561,34 @@ def _is_encoder(obj: Any) -> bool:
         except AttributeError:
             return False
     return callable(getattr(obj, "encode", None))
+
+
+def _checksum(digest: bytes, blob: bytes) -> bytes:
+    """8 bytes of BLAKE2b over a vector's key and bytes."""
+    return hashlib.blake2b(digest + blob, digest_size=8).digest()
+
+
+def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    """True for a file SQLite cannot read (not a database, malformed), not for busy/locked."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if name:
+        return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text
+
+
+def _is_disk_full(exc: sqlite3.Error) -> bool:
+    name = getattr(exc, "sqlite_errorname", "")
+    return name.startswith("SQLITE_FULL") or "disk is full" in str(exc).lower()
+
+
+def _disk_full_error(path: Path) -> EmbeddingCacheError:
+    error = EmbeddingCacheError(
+        f"no space left on {path.parent}: cannot write the embedding cache {str(path)!r}; "
+        "free some space (or point embeddings.cache_path elsewhere) and run again."
+    )
+    error.errno = errno.ENOSPC
+    return error
 
 
 class _transaction:

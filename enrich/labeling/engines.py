@@ -347,7 +347,7 @@ def _cache(path: str | os.PathLike[str]) -> Any:
     with _CACHE_LOCK:
         cache = _ENCODER_CACHE.get(key)
         if cache is None:
-            cache = _ENCODER_CACHE[key] = EmbeddingCache(path)
+            cache = _ENCODER_CACHE[key] = EmbeddingCache(path, on_corrupt="move_aside")
     return cache
 
 
