@@ -7,6 +7,7 @@ Heavy libraries are imported inside commands so ``enrich --help`` answers at onc
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -38,7 +39,34 @@ def _options(
         bool, typer.Option("--quiet", "-q", help="No progress bars or tables.")
     ] = False,
 ) -> None:
-    ctx.obj = {"debug": debug, "quiet": quiet}
+    bars = _progress_bars(quiet=quiet, terminal=sys.stderr.isatty())
+    ctx.obj = {"debug": debug, "quiet": quiet, "progress": bars}
+
+
+def _progress_bars(*, quiet: bool, terminal: bool) -> bool | None:
+    """Set the progress policy of this process; return the ``progress=`` for enrich calls.
+
+    Bars are for a person at a terminal: with ``--quiet``, or when stderr is a file or a
+    pipe (a log), every bar is off -- enrich's own and those of the libraries it loads
+    (tqdm, Hugging Face Hub downloads, transformers' weight loading), so no
+    carriage-return bar lands in a log. In a terminal enrich shows bars for long work
+    (``progress=None``).
+    """
+    if not quiet and terminal:
+        return None
+    os.environ["TQDM_DISABLE"] = "1"  # tqdm >= 4.66 reads its defaults from TQDM_*
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # read by huggingface_hub and transformers
+    if quiet:
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if "huggingface_hub" in sys.modules:  # already imported: its switch was read at import
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+    return False
 
 
 def _debug(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
@@ -85,7 +113,7 @@ def demo(
 
     quiet = ctx.obj["quiet"]
     console = Console(quiet=quiet, width=None if sys.stdout.isatty() else 200)
-    result = run_demo(output, n_jobs=n_jobs, progress=not quiet)
+    result = run_demo(output, n_jobs=n_jobs, progress=ctx.obj["progress"] is not False)
     console.print(result.summary)
     labels = result.enriched.get_column("label_name").value_counts(sort=True)
     console.print(
@@ -117,8 +145,7 @@ def run(
     from enrich.job.config import load_job_config
     from enrich.job.run import run_job
 
-    quiet = ctx.obj["quiet"]
-    result = run_job(load_job_config(job), progress=not quiet)
+    result = run_job(load_job_config(job), progress=ctx.obj["progress"] is not False)
     for warning in result.warnings:
         typer.secho(plain_text(f"enrich: warning: {warning}"), err=True, fg="yellow")
     typer.echo(plain_text(result.message))

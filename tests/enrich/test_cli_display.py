@@ -3,6 +3,9 @@ no Rich markup, and run ids on one line."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -92,3 +95,57 @@ def test_error_lines_escape_user_text(tmp_path: Path) -> None:
     result = runner.invoke(app, ["runs", "--table", str(bad)])
     assert result.exit_code == 1
     _no_escapes(result.output)
+
+
+def test_quiet_or_a_log_turns_every_progress_bar_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from enrich.cli import _progress_bars
+
+    for name in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_VERBOSITY"):
+        monkeypatch.delenv(name, raising=False)
+    assert _progress_bars(quiet=False, terminal=True) is None  # a person at a terminal
+    assert "TQDM_DISABLE" not in os.environ
+    assert _progress_bars(quiet=False, terminal=False) is False  # stderr is a log
+    assert os.environ["TQDM_DISABLE"] == "1"
+    assert os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
+
+
+JOB_WITH_EMBEDDINGS = """
+[source]
+path = "data/*.parquet"
+text_column = "text"
+[embeddings]
+enabled = true
+[labeling_functions]
+sources = ["lfs.py"]
+classes = ["HAM", "SPAM"]
+[output]
+path = "out/enriched"
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("quiet", [True, False])
+def test_a_job_run_writes_no_bars_into_a_log(tmp_path: Path, quiet: bool) -> None:
+    """stderr to a file: no carriage-return bar, transformers' weight-loading one included."""
+    from enrich.datasets import load_youtube_spam
+
+    (tmp_path / "data").mkdir()
+    load_youtube_spam().head(40).write_parquet(tmp_path / "data" / "a.parquet")
+    (tmp_path / "lfs.py").write_text(
+        "from labeling_functions import keyword_lf\n"
+        'check = keyword_lf("check", ["check out", "subscribe"], label="SPAM")\n'
+        'song = keyword_lf("song", ["song", "love"], label="HAM")\n'
+    )
+    (tmp_path / "job.toml").write_text(JOB_WITH_EMBEDDINGS)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_VERBOSITY")
+    }
+    args = [sys.executable, "-m", "enrich.cli", *(["--quiet"] if quiet else []), "run", "job.toml"]
+    with open(tmp_path / "log.txt", "wb") as log:
+        done = subprocess.run(args, cwd=tmp_path, stdout=log, stderr=log, env=env, timeout=600)
+    text = (tmp_path / "log.txt").read_text(errors="replace")
+    assert done.returncode == 0, text
+    assert "\r" not in text, text[:2000]
+    assert "Loading weights" not in text
