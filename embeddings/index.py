@@ -37,6 +37,7 @@ refused unless ``on_duplicate="replace"``.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -810,12 +811,18 @@ class VectorIndex:
             files = {INDEX_FILE: self._index}
             if self._refine is not None:
                 files[REFINE_FILE] = self._refine
+            _remove_stale_temporaries(folder)
             checksums: dict[str, str] = {}
             for name, index in files.items():
                 tmp = folder / f".{name}.{os.getpid()}.tmp"
-                faiss.write_index(index, str(tmp))
-                checksums[name] = _sha256_file(tmp)
-                os.replace(tmp, folder / name)
+                try:
+                    faiss.write_index(index, str(tmp))
+                    checksums[name] = _sha256_file(tmp)
+                    os.replace(tmp, folder / name)
+                except (OSError, RuntimeError) as exc:
+                    raise _save_error(folder, exc) from exc
+                finally:
+                    tmp.unlink(missing_ok=True)
             if REFINE_FILE not in files:
                 (folder / REFINE_FILE).unlink(missing_ok=True)
             sidecar = {
@@ -839,8 +846,13 @@ class VectorIndex:
                 "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
             }
             tmp = folder / f".{SIDECAR_FILE}.{os.getpid()}.tmp"
-            tmp.write_text(json.dumps(sidecar, indent=2) + "\n", encoding="utf-8")
-            os.replace(tmp, folder / SIDECAR_FILE)
+            try:
+                tmp.write_text(json.dumps(sidecar, indent=2) + "\n", encoding="utf-8")
+                os.replace(tmp, folder / SIDECAR_FILE)
+            except OSError as exc:
+                raise _save_error(folder, exc) from exc
+            finally:
+                tmp.unlink(missing_ok=True)
         return folder
 
     @classmethod
@@ -958,6 +970,39 @@ class VectorIndex:
 
 
 # -- helpers -------------------------------------------------------------------------------
+def _save_error(folder: Path, exc: BaseException) -> IndexOperationError:
+    """The error of a failed save: "no space left on <folder>" when the disk is full."""
+    text = str(exc)
+    if getattr(exc, "errno", None) == errno.ENOSPC or "No space left" in text:
+        error = IndexOperationError(
+            f"no space left on {folder}: cannot save the vector index there; free some space "
+            "and save (or run) again."
+        )
+        error.errno = errno.ENOSPC
+        return error
+    return IndexOperationError(f"cannot save the vector index to {str(folder)!r}: {text}")
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Delete ``.<file>.<pid>.tmp`` files that a dead process left in ``folder``."""
+    for tmp in folder.glob(".*.tmp"):
+        pid = tmp.name.rsplit(".", 2)[-2]
+        if not pid.isdigit() or int(pid) == os.getpid() or _process_alive(int(pid)):
+            continue
+        tmp.unlink(missing_ok=True)
+        logger.info("removed %s, left behind by a run that died", tmp)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _resolve_rng(random_state: Any) -> np.random.Generator:
     import numpy as np
 
