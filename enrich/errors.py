@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 __all__ = [
     "ConcurrentRunError",
+    "CorruptStateError",
+    "DiskFullError",
     "DuplicateAnnotationError",
     "EnrichError",
     "InputError",
@@ -108,3 +110,15 @@ class ConcurrentRunError(EnrichError, RuntimeError):
 
 class TableHistoryError(EnrichError, LookupError):
     """A run, version or asset asked for is not in the table's history."""
+
+
+class CorruptStateError(TableHistoryError):
+    """A file of the job's state (a Delta log file, a run record) cannot be read.
+
+    The message names the file and how to recover (restore it, or go back to the last good
+    version).
+    """
+
+
+class DiskFullError(EnrichError, OSError):
+    """No space left on the device the job writes to (the message names the path)."""

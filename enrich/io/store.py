@@ -35,6 +35,8 @@ import polars as pl
 
 from enrich.errors import (
     ConcurrentRunError,
+    CorruptStateError,
+    DiskFullError,
     InputError,
     RunLockedError,
     TableHistoryError,
@@ -49,7 +51,13 @@ __all__ = [
     "TableHistoryError",
     "append_run",
     "commit_enriched",
+    "compact_and_vacuum",
+    "delta_table",
+    "diagnose_log",
+    "disk_full_error",
+    "is_disk_full",
     "latest_run",
+    "prune_reports",
     "read_runs",
     "read_table",
     "reconcile_runs",
@@ -197,7 +205,116 @@ def table_version(path: str | os.PathLike[str]) -> int | None:
 
     if not DeltaTable.is_deltatable(str(path)):
         return None
-    return DeltaTable(str(path)).version()
+    return delta_table(path).version()
+
+
+def delta_table(path: str | os.PathLike[str], *, version: int | None = None) -> Any:
+    """Open the Delta table at ``path`` (at ``version``); a corrupt log is named with its fix.
+
+    Raises
+    ------
+    CorruptStateError
+        A file of ``_delta_log`` cannot be read: the message names it and the recovery.
+    """
+    from deltalake import DeltaTable
+
+    try:
+        return DeltaTable(str(path), version=version)
+    except Exception as exc:
+        problem = diagnose_log(path, exc)
+        if problem is None:
+            raise
+        raise problem from exc
+
+
+def diagnose_log(path: str | os.PathLike[str], exc: BaseException) -> CorruptStateError | None:
+    """The error naming the unreadable file of the Delta log behind ``exc`` (None if none is).
+
+    Each ``_delta_log/<version>.json`` must be JSON lines; the first that is not is named,
+    with how to recover: restore it, or (when it is the latest) move it aside to go back to
+    the version before it.
+    """
+    log = Path(path) / "_delta_log"
+    if not log.is_dir():
+        return None
+    commits = sorted(
+        (int(f.name.split(".")[0]), f) for f in log.glob("*.json") if f.name.split(".")[0].isdigit()
+    )
+    latest = commits[-1][0] if commits else None
+    for number, file in commits:
+        why = _unreadable_json_lines(file)
+        if why is None:
+            continue
+        if number == latest:
+            return CorruptStateError(
+                f"the Delta log file {file} (version {number}, the latest) is corrupt ({why}); "
+                f"restore it from a backup, or move it aside (mv {file} {file}.corrupt) to go "
+                f"back to version {number - 1}, the last good one: the next run redoes the "
+                "work of the lost version"
+            )
+        return CorruptStateError(
+            f"the Delta log file {file} (version {number} of {latest}) is corrupt ({why}); "
+            f"restore it from a backup: without it the table cannot be read past version "
+            f"{number - 1} (time travel to version {number - 1} still works)"
+        )
+    checkpoint = log / "_last_checkpoint"
+    if checkpoint.is_file() and _unreadable_json_lines(checkpoint) is not None:
+        return CorruptStateError(
+            f"the Delta checkpoint pointer {checkpoint} is corrupt; delete it (the log is "
+            "read from its JSON files instead) and run again"
+        )
+    text = str(exc)
+    if latest is not None and ("Json error" in text or "checkpoint" in text.lower()):
+        return CorruptStateError(
+            f"the Delta log of {str(path)!r} cannot be read ({text.splitlines()[0]}); check the "
+            f"files in {log} (a checkpoint .parquet may be damaged: move it aside) and restore "
+            "the damaged one from a backup"
+        )
+    return None
+
+
+def _unreadable_json_lines(file: Path) -> str | None:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"unreadable: {exc}"
+    if not text.strip():
+        return "empty file"
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            json.loads(line)
+        except ValueError as exc:
+            return f"line {number}: {exc}"
+    return None
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True when ``exc`` (an OSError, or a Delta/FAISS error quoting one) means a full disk."""
+    if isinstance(exc, OSError) and exc.errno == 28:
+        return True
+    text = str(exc)
+    return "No space left" in text or "os error 28" in text or "disk is full" in text
+
+
+def disk_full_error(path: str | os.PathLike[str], what: str) -> DiskFullError:
+    """The one-line error for a full disk under ``path``."""
+    return DiskFullError(
+        f"no space left on {_mount_of(Path(path))} (writing {what} at {str(path)!r}); free "
+        "some space and run again"
+    )
+
+
+def _mount_of(path: Path) -> Path:
+    """The mount point holding ``path`` (or its nearest existing ancestor)."""
+    current = path
+    while not current.exists() and current != current.parent:
+        current = current.parent
+    current = current.resolve()
+    while not os.path.ismount(current) and current != current.parent:
+        current = current.parent
+    return current
 
 
 def table_columns(path: str | os.PathLike[str]) -> list[str]:
@@ -241,6 +358,9 @@ def read_table(
     except InputError:
         raise
     except Exception as exc:
+        problem = diagnose_log(path, exc)
+        if problem is not None:
+            raise problem from exc
         raise TableHistoryError(
             f"cannot read version {version} of {str(path)!r} ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else ''}); its files may have been "
@@ -275,7 +395,7 @@ def commit_enriched(
     the run read); if anyone committed since, :class:`ConcurrentRunError` is raised and
     nothing becomes visible.
     """
-    from deltalake import CommitProperties, DeltaTable, write_deltalake
+    from deltalake import CommitProperties, write_deltalake
     from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
     table = str(path)
@@ -284,6 +404,7 @@ def commit_enriched(
         max_commit_retries=0,
     )
     arrow = _to_arrow(rows)
+    before = _data_files(table)
     try:
         if mode == "create":
             if read_version is not None:
@@ -291,7 +412,7 @@ def commit_enriched(
             Path(table).parent.mkdir(parents=True, exist_ok=True)
             write_deltalake(table, arrow, mode="error", commit_properties=properties)
         else:
-            base = DeltaTable(table, version=read_version)
+            base = delta_table(table, version=read_version)
             if mode == "merge":
                 (
                     base.merge(
@@ -323,17 +444,46 @@ def commit_enriched(
             f"the table {table!r} changed while this run was working ({exc}); nothing was "
             "written. Run again."
         ) from exc
+    except CorruptStateError:
+        raise
     except Exception as exc:
         if type(exc).__name__ == "DeltaError" and "already exists" in str(exc):
             raise ConcurrentRunError(
                 f"the table {table!r} was created by another writer while this run was "
                 "working; nothing was written. Run again."
             ) from exc
+        if is_disk_full(exc):
+            _remove_uncommitted(table, before)
+            raise disk_full_error(
+                table,
+                f"the run's commit (nothing was committed: the table stays at "
+                f"version {read_version})",
+            ) from exc
         raise
-    version = DeltaTable(table).version()
+    version = delta_table(table).version()
     if read_version is not None and version != read_version + 1:
         logger.warning("table %s moved from %s to %s", table, read_version, version)
     return version
+
+
+def _data_files(table: str) -> set[str]:
+    """The data files under a table's folder (relative paths), to spot a failed write's."""
+    root = Path(table)
+    if not root.is_dir():
+        return set()
+    return {
+        str(f.relative_to(root)) for f in root.rglob("*.parquet") if "_delta_log" not in f.parts
+    }
+
+
+def _remove_uncommitted(table: str, before: set[str]) -> None:
+    """Delete data files a failed commit wrote (no log entry names them; the lock is held)."""
+    for name in _data_files(table) - before:
+        (Path(table) / name).unlink(missing_ok=True)
+    log = Path(table) / "_delta_log"
+    if log.is_dir():
+        for tmp in log.glob("*.tmp"):
+            tmp.unlink(missing_ok=True)
 
 
 def _to_arrow(frame: pl.DataFrame) -> Any:
@@ -358,7 +508,7 @@ def run_records(path: str | os.PathLike[str]) -> list[tuple[int, dict[str, Any]]
     if not DeltaTable.is_deltatable(str(path)):
         return []
     found = []
-    for entry in DeltaTable(str(path)).history():
+    for entry in _history(path):
         raw = entry.get(RUN_METADATA_KEY)
         if raw is None:
             continue
@@ -371,17 +521,40 @@ def run_records(path: str | os.PathLike[str]) -> list[tuple[int, dict[str, Any]]
     return sorted(found, key=lambda item: item[0])
 
 
+def _history(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    table = delta_table(path)
+    try:
+        return table.history()
+    except Exception as exc:
+        problem = diagnose_log(path, exc)
+        if problem is None:
+            raise
+        raise problem from exc
+
+
 def latest_run(path: str | os.PathLike[str]) -> tuple[int, dict[str, Any]] | None:
     """The newest ``(version, record)`` of an enrich run in the table, or None."""
     from deltalake import DeltaTable
 
     if not DeltaTable.is_deltatable(str(path)):
         return None
-    table = DeltaTable(str(path))
-    for entry in table.history():  # newest first
+    for entry in _history(path):  # newest first
         raw = entry.get(RUN_METADATA_KEY)
         if raw is not None:
-            return int(entry["version"]), json.loads(raw)
+            version = int(entry["version"])
+            try:
+                record = json.loads(raw)
+                if not isinstance(record, dict):
+                    raise ValueError(f"a JSON {type(record).__name__}, not an object")
+            except ValueError as exc:
+                file = Path(path) / "_delta_log" / f"{version:020d}.json"
+                raise CorruptStateError(
+                    f"the run record of version {version} in {file} is unreadable ({exc}); "
+                    f"restore that file from a backup, or move it aside (mv {file} "
+                    f"{file}.corrupt) to go back to version {version - 1}: the next run redoes "
+                    "the lost run's work"
+                ) from exc
+            return version, record
     return None
 
 
@@ -478,18 +651,122 @@ def read_runs(
 def reconcile_runs(
     table_path: str | os.PathLike[str], runs_path: str | os.PathLike[str]
 ) -> list[str]:
-    """Append to the runs table the runs the table committed but the runs table lacks.
+    """Bring the runs table in line with the table's history; return the run ids added.
 
-    Call it while holding the :class:`RunLock`. Returns the run ids added.
+    Runs the table committed but the runs table lacks are appended. A row whose version the
+    table's log now gives to another run (its commit file was deleted and the version
+    committed again), or whose version is past the table's, is marked ``status="lost"``:
+    one version, one run. An unreadable runs table (it is derived data) is moved aside and
+    rebuilt from the commit metadata. Call it while holding the :class:`RunLock`.
     """
-    from deltalake import DeltaTable
+    records = run_records(table_path)
+    stored = _read_runs_table(runs_path)
+    if stored is None:
+        missing = records
+    else:
+        current = table_version(table_path)
+        owner = {version: record.get("run_id") for version, record in records}
+        stale = pl.Series(
+            [
+                status == "succeeded"
+                and (
+                    (current is not None and version > current)
+                    or (version in owner and owner[version] != run_id)
+                )
+                for run_id, version, status in stored.select(
+                    "run_id", "table_version", "status"
+                ).iter_rows()
+            ],
+            dtype=pl.Boolean,
+        )
+        if stale.any():
+            lost = stored.filter(stale).get_column("run_id").to_list()
+            logger.warning(
+                "run(s) %s of %s are no longer in the table's log (their commit was lost); "
+                "marked status='lost' in %s",
+                lost,
+                table_path,
+                runs_path,
+            )
+            fixed = stored.with_columns(
+                pl.when(stale).then(pl.lit("lost")).otherwise(pl.col("status")).alias("status")
+            )
+            from deltalake import write_deltalake
 
-    known: set[str] = set()
-    if DeltaTable.is_deltatable(str(runs_path)):
-        ids = pl.scan_delta(str(runs_path)).select("run_id").collect()
-        known = set(ids.get_column("run_id").to_list())
-    missing = [(v, r) for v, r in run_records(table_path) if r.get("run_id") not in known]
+            write_deltalake(str(runs_path), _to_arrow(fixed), mode="overwrite")
+        known = set(stored.get_column("run_id").to_list())
+        missing = [(v, r) for v, r in records if r.get("run_id") not in known]
     _append_runs(runs_path, missing)
     if missing:
         logger.info("recorded %d run(s) missing from %s", len(missing), runs_path)
     return [r["run_id"] for _, r in missing]
+
+
+def _read_runs_table(runs_path: str | os.PathLike[str]) -> pl.DataFrame | None:
+    """The runs table, or None when there is none (an unreadable one is moved aside)."""
+    from deltalake import DeltaTable
+
+    if not DeltaTable.is_deltatable(str(runs_path)):
+        return None
+    try:
+        return pl.read_delta(str(runs_path)).select(list(_RUN_SCHEMA)).cast(_RUN_SCHEMA)
+    except Exception as exc:
+        if is_disk_full(exc):
+            raise
+        aside = Path(f"{runs_path}.corrupt-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}")
+        Path(runs_path).rename(aside)
+        logger.warning(
+            "the runs table %s is unreadable (%s); moved it aside to %s and rebuilt it from "
+            "the table's commit metadata",
+            runs_path,
+            str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+            aside,
+        )
+        return None
+
+
+# -- retention -----------------------------------------------------------------------------
+def compact_and_vacuum(
+    path: str | os.PathLike[str], *, vacuum_after_days: float, compact: bool = True
+) -> dict[str, int]:
+    """Merge the small files of a Delta table, then delete files no version needs any more.
+
+    ``compact`` rewrites small data files into larger ones (one commit, same rows);
+    the vacuum deletes data files that no version newer than ``vacuum_after_days`` days
+    reads, so time travel to older versions is no longer possible. Returns counts of files
+    removed and added.
+    """
+    table = delta_table(path)
+    removed = added = 0
+    if compact:
+        metrics = table.optimize.compact()
+        removed, added = (
+            int(metrics.get("numFilesRemoved", 0)),
+            int(metrics.get("numFilesAdded", 0)),
+        )
+    deleted = table.vacuum(
+        retention_hours=int(vacuum_after_days * 24),
+        dry_run=False,
+        enforce_retention_duration=False,
+    )
+    return {"files_compacted": removed, "files_written": added, "files_vacuumed": len(deleted)}
+
+
+def prune_reports(reports: str | os.PathLike[str], keep_run_ids: Sequence[str]) -> int:
+    """Delete the reports (``<run_id>.json``/``.html``/``-review.parquet``) of other runs.
+
+    ``latest.*`` files are kept. Returns how many files were removed.
+    """
+    folder = Path(reports)
+    if not folder.is_dir():
+        return 0
+    keep = set(keep_run_ids)
+    removed = 0
+    for file in folder.iterdir():
+        if not file.is_file() or file.name.startswith(("latest", ".")):
+            continue
+        run_id = file.name.split(".")[0].removesuffix("-review")
+        if run_id not in keep:
+            file.unlink(missing_ok=True)
+            removed += 1
+    return removed
