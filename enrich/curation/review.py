@@ -257,10 +257,13 @@ def review_queue(
     base = table.select(base_columns)
 
     confidence = table["confidence"].cast(pl.Float64)
-    if confidence.null_count() or (confidence.is_nan() | (confidence < 0) | (confidence > 1)).any():
+    # a row without a label (no LF voted) has no confidence either; any other must have one
+    stray_nulls = int((confidence.is_null() & table["label"].is_not_null()).sum())
+    if stray_nulls or (confidence.is_nan() | (confidence < 0) | (confidence > 1)).any():
         raise InputError(
-            "enriched column 'confidence' must hold values in [0, 1] without nulls; got "
-            f"min {confidence.min()!r}, max {confidence.max()!r}, {confidence.null_count()} null(s)"
+            "enriched column 'confidence' must hold values in [0, 1] (null only where the "
+            f"label is null); got min {confidence.min()!r}, max {confidence.max()!r}, "
+            f"{stray_nulls} null(s) beside a label"
         )
     inputs = _Inputs(
         table=table,
@@ -459,7 +462,7 @@ def _row_reasons(
     """The reasons read off the enriched table: ``(reason, rows it applies to, severity of
     those rows, their readable details or None)``."""
     confidence = table["confidence"].cast(pl.Float64)
-    low = confidence < low_confidence
+    low = (confidence < low_confidence).fill_null(False)  # no label: no_lf_votes, not this
     low_notes = (
         [f"confidence {c:.2f} < {low_confidence:g}" for c in confidence.filter(low)]
         if details

@@ -27,7 +27,59 @@ from typing import Any
 from enrich._internal.files import write_atomic
 from enrich.io import charts
 
-__all__ = ["render_html", "summary_dict", "write_reports"]
+__all__ = [
+    "ACCURACY_CHECK_CONFIDENCE",
+    "DRIFT_LEVELS",
+    "accuracy_disagreement",
+    "drift_rows",
+    "render_html",
+    "summary_dict",
+    "write_reports",
+]
+
+#: Alert levels of the drift figures: (figure, watch from, alert from, what it measures).
+#: A figure below "watch" is "stable". The PSI bands are the usual rule of thumb for a
+#: population stability index (under 0.1 no real shift, 0.1-0.25 a moderate one, above
+#: 0.25 a major one); the others are absolute changes of a share or a mean.
+DRIFT_LEVELS: dict[str, tuple[float, float, str]] = {
+    "confidence_psi": (
+        0.1,
+        0.25,
+        "population stability index between this run's and the previous run's histograms "
+        "of label confidence, over assets with a label (0 = same shape)",
+    ),
+    "mean_confidence_change": (
+        0.02,
+        0.05,
+        "change of the mean label confidence, over assets with a label",
+    ),
+    "class_balance_change": (
+        0.02,
+        0.05,
+        "largest change of a class's share of the labeled assets",
+    ),
+    "all_abstain_share_change": (
+        0.02,
+        0.05,
+        "change of the share of assets no LF voted on (no label; left out of the figures above)",
+    ),
+    "coverage_change": (
+        0.02,
+        0.05,
+        "largest change of an LF's coverage (share of assets it votes on)",
+    ),
+    "flipped_share": (
+        0.01,
+        0.05,
+        "share of the assets in both runs whose label changed",
+    ),
+}
+
+#: Confidence of the interval around an LF's accuracy measured on gold, outside which the
+#: label model's estimate of that accuracy is flagged.
+ACCURACY_CHECK_CONFIDENCE = 0.95
+#: An estimate this close to the measured accuracy is never flagged, however much gold.
+_ACCURACY_TOLERANCE = 0.05
 
 logger = logging.getLogger(__name__)
 
@@ -155,17 +207,17 @@ def render_html(
         ]
         for c in classes
     ]
-    parts.append(_table(rows, ["class", "assets", "share"]))
+    parts.append(_table(rows, ["class", "assets", "share of labeled"]))
     parts.append(
         "<p>"
         + _e(
-            f"mean confidence {_fmt(metrics.get('mean_confidence'))}; "
+            f"mean confidence {_fmt(metrics.get('mean_confidence'))} (labeled assets); "
             f"{_fmt(metrics.get('n_needs_review'))} need review; "
-            f"{_fmt(metrics.get('n_all_abstain'))} got no LF vote; "
             f"coverage {_pct(metrics.get('coverage'))}, conflict {_pct(metrics.get('conflict'))}"
         )
         + "</p>"
     )
+    parts.append(_no_votes_note(metrics))
 
     parts.append("<h2>Labeling functions</h2>")
     parts.append(figures.get("lfs", ""))
@@ -177,16 +229,39 @@ def render_html(
     ]
     versions = record.get("lf_versions", {})
     rerun = set(record.get("lfs_rerun", []))
+    checks = {row["lf"]: accuracy_disagreement(row) for row in lfs}
+    checked = any(check is not None for check in checks.values())
     rows = [
         [
-            row["lf"],
-            *[_pct(row.get(k)) for k in lf_keys],
-            versions.get(row["lf"], ""),
+            _e(row["lf"]),
+            *[_e(_pct(row.get(k))) for k in lf_keys],
+            *([_accuracy_cell(checks[row["lf"]])] if checked else []),
+            _e(versions.get(row["lf"], "")),
             "yes" if row["lf"] in rerun else "",
         ]
         for row in lfs
     ]
-    parts.append(_table(rows, ["LF", *[_label(k) for k in lf_keys], "version", "re-run"]))
+    header = ["LF", *[_label(k) for k in lf_keys]]
+    header += ["estimate vs gold"] if checked else []
+    parts.append(_table(rows, [*header, "version", "re-run"], raw_all=True))
+    flagged = [(lf, c) for lf, c in checks.items() if c is not None and c["flag"]]
+    if flagged:
+        listed = "; ".join(
+            f"{lf}: estimated {c['estimated']:.2f}, measured {c['measured']:.2f} on "
+            f"{c['n_gold']:,} gold (interval {c['low']:.2f}-{c['high']:.2f})"
+            for lf, c in flagged
+        )
+        parts.append(
+            "<p class='warn'>"
+            + _e(
+                f"The label model's estimate of {len(flagged)} LF accuracy(ies) disagrees with "
+                f"the accuracy measured on gold: {listed}. The label model weighs these LFs "
+                "by the estimate, so their votes count too much or too little; check the "
+                "LFs' dependencies (LFs that copy each other look more accurate), add gold, "
+                "or fit with the gold labels (gold.use_in_fit)."
+            )
+            + "</p>"
+        )
     for error in metrics.get("lf_errors", []):
         parts.append(
             f"<p class='warn'>LF {_e(error.get('lf'))}: {_e(error.get('n_errors'))} error(s) "
@@ -195,6 +270,11 @@ def render_html(
 
     parts.append("<h2>Confidence</h2>")
     parts.append(figures.get("confidence", ""))
+    if metrics.get("confidence_scope") == "labeled":
+        parts.append(
+            "<p class='muted'>Over the assets with a label; assets no LF voted on have no "
+            "confidence (see Class balance).</p>"
+        )
 
     gold = metrics.get("gold")
     if gold:
@@ -243,8 +323,21 @@ def render_html(
             parts.append(_table(weak, ["gap", "kind", "why"]))
         else:
             parts.append("<p>No class or slice is short of confident or right labels.</p>")
+        note = gaps.get("candidates_note")
         if gaps.get("n_candidates") is not None:
-            parts.append(f"<p>{_e(gaps['n_candidates'])} similar assets proposed for review.</p>")
+            searched = gaps.get("n_searched")
+            scope = f" (searched {searched:,} unsure assets)" if searched else ""
+            parts.append(
+                "<p>"
+                + _e(
+                    f"{gaps['n_candidates']} similar assets proposed for review{scope}"
+                    + (f": {note}" if note else "")
+                    + "."
+                )
+                + "</p>"
+            )
+        elif note:
+            parts.append(f"<p>{_e(f'No similar assets proposed for review: {note}.')}</p>")
 
     review = metrics.get("review")
     if review:
@@ -265,14 +358,33 @@ def render_html(
             + _e(
                 f"previous run {drift.get('previous_run_id')}: assets "
                 f"{_fmt(drift.get('n_assets_before'))} -> {_fmt(metrics.get('n_assets'))}; "
-                f"{_fmt(drift.get('n_labels_flipped'))} label(s) flipped; mean confidence "
-                f"change {_signed(drift.get('mean_confidence_change'))}; confidence PSI "
-                f"{_fmt(drift.get('confidence_psi'))}"
+                f"{_fmt(drift.get('n_labels_flipped'))} label(s) flipped."
             )
             + "</p>"
         )
-        rows = [[c, _signed(v, pct=True)] for c, v in drift.get("class_balance_change", {}).items()]
-        parts.append(_table(rows, ["class", "share change"]))
+        if drift.get("note"):
+            parts.append(f"<p class='muted'>{_e(drift['note'])}</p>")
+        rows = [
+            [_e(r["figure"]), _e(r["value"]), _level(r["level"]), _e(r["meaning"])]
+            for r in drift_rows(drift, metrics)
+        ]
+        parts.append(_table(rows, ["figure", "value", "level", "what it measures"], raw_all=True))
+        parts.append(
+            "<p class='muted'>"
+            + _e(
+                "Levels: stable below the first threshold, watch from it, alert from the "
+                "second ("
+                + "; ".join(f"{_label(k)} {w:g} / {a:g}" for k, (w, a, _) in DRIFT_LEVELS.items())
+                + "). Assets no LF voted on sit at the class prior, which moves with every "
+                "refit: they are left out of the balance and confidence figures and counted "
+                "on their own line."
+            )
+            + "</p>"
+        )
+        balance = drift.get("class_balance_change") or {}
+        if balance:
+            rows = [[c, _signed(v, pct=True)] for c, v in balance.items()]
+            parts.append(_table(rows, ["class", "share change (labeled assets)"]))
     else:
         parts.append("<p>This is the first run of the table.</p>")
 
@@ -288,6 +400,166 @@ def render_html(
 
 def _e(value: Any) -> str:
     return html.escape(str(value))
+
+
+def _no_votes_note(metrics: Mapping[str, Any]) -> str:
+    n = metrics.get("n_all_abstain")
+    if not n:
+        return "<p>Every asset got at least one LF vote.</p>"
+    share = metrics.get("all_abstain_share")
+    text = (
+        f"{n:,} asset(s){f' ({share:.1%})' if share is not None else ''} got no LF vote: "
+        "they have no label and no confidence, and are left out of the class balance, the "
+        "confidence figures and their drift (the label model would only give them the class "
+        "prior). A label for them can come from review (imported as gold), a new LF that "
+        "covers them, or an end model trained on the labeled assets."
+    )
+    return f"<p>{_e(text)}</p>"
+
+
+def _level(level: str) -> str:
+    text = _e(level)
+    if level == "alert":
+        return f"<span class='bad'>{text}</span>"
+    return text if level != "watch" else f"<b>{text}</b>"
+
+
+def drift_rows(drift: Mapping[str, Any], metrics: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Each drift figure with its value, alert level and what it measures.
+
+    Parameters
+    ----------
+    drift
+        ``metrics["drift"]`` of a run record.
+    metrics
+        The run's metrics (for the number of assets).
+
+    Returns
+    -------
+    list of dict
+        ``figure``, ``value`` (text), ``level`` (``stable``, ``watch``, ``alert`` or ``-``
+        when not compared) and ``meaning``; thresholds in :data:`DRIFT_LEVELS`.
+
+    Examples
+    --------
+    >>> rows = drift_rows({"confidence_psi": 0.3, "mean_confidence_change": 0.01}, {})
+    >>> [(r["figure"], r["value"], r["level"]) for r in rows[:2]]
+    [('confidence PSI', '0.3', 'alert'), ('mean confidence change', '+0.0100', 'stable')]
+    """
+
+    def largest(values: Any) -> float | None:
+        known = [v for v in (values or {}).values() if v is not None]
+        return max(known, key=abs) if known else None
+
+    n_before = drift.get("n_assets_before")
+    flipped = drift.get("n_labels_flipped")
+    both = min(n_before, metrics.get("n_assets") or 0) if n_before else 0
+    figures = [
+        ("confidence_psi", "confidence PSI", drift.get("confidence_psi"), _fmt),
+        (
+            "mean_confidence_change",
+            "mean confidence change",
+            drift.get("mean_confidence_change"),
+            _signed,
+        ),
+        (
+            "class_balance_change",
+            "class balance change (largest)",
+            largest(drift.get("class_balance_change")),
+            lambda v: _signed(v, pct=True),
+        ),
+        (
+            "all_abstain_share_change",
+            "share with no LF vote, change",
+            drift.get("all_abstain_share_change"),
+            lambda v: _signed(v, pct=True),
+        ),
+        (
+            "coverage_change",
+            "LF coverage change (largest)",
+            largest(drift.get("coverage_change")),
+            lambda v: _signed(v, pct=True),
+        ),
+        (
+            "flipped_share",
+            "labels flipped",
+            flipped / both if flipped is not None and both else None,
+            _pct,
+        ),
+    ]
+    rows = []
+    for key, name, value, show in figures:
+        watch, alert, meaning = DRIFT_LEVELS[key]
+        if value is None:
+            level = "-"
+        else:
+            size = abs(value)
+            level = "alert" if size >= alert else "watch" if size >= watch else "stable"
+        rows.append({"figure": name, "value": show(value), "level": level, "meaning": meaning})
+    return rows
+
+
+def accuracy_disagreement(row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Whether the label model's accuracy estimate of an LF disagrees with gold.
+
+    Parameters
+    ----------
+    row
+        One LF's row of the run's LF metrics: ``estimated_accuracy``, and ``correct`` and
+        ``incorrect`` (its votes on gold assets). H14's ``lf_summary`` flag column, when the
+        row has one (``accuracy_disagrees``), is used as is.
+
+    Returns
+    -------
+    dict or None
+        None when there is no estimate or no judged vote; else ``estimated``,
+        ``measured``, ``n_gold``, ``low``, ``high`` (a Wilson interval at
+        :data:`ACCURACY_CHECK_CONFIDENCE` around the measured accuracy) and ``flag``: the
+        estimate lies outside the interval and more than 0.05 from the measured value.
+
+    Examples
+    --------
+    >>> check = accuracy_disagreement({"estimated_accuracy": 0.99, "correct": 73,
+    ...                                "incorrect": 27})
+    >>> check["flag"], round(check["low"], 2), round(check["high"], 2)
+    (True, 0.64, 0.81)
+    >>> accuracy_disagreement({"estimated_accuracy": 0.75, "correct": 73, "incorrect": 27})["flag"]
+    False
+    """
+    from statistics import NormalDist
+
+    estimate = row.get("estimated_accuracy")
+    right, wrong = row.get("correct"), row.get("incorrect")
+    if estimate is None or right is None or wrong is None or right + wrong == 0:
+        return None
+    n = right + wrong
+    measured = right / n
+    z = NormalDist().inv_cdf(0.5 + ACCURACY_CHECK_CONFIDENCE / 2)
+    centre = (measured + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((measured * (1 - measured) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    low, high = max(0.0, centre - half), min(1.0, centre + half)
+    flag = not low <= estimate <= high and abs(estimate - measured) > _ACCURACY_TOLERANCE
+    if "accuracy_disagrees" in row and row["accuracy_disagrees"] is not None:
+        flag = bool(row["accuracy_disagrees"])
+    return {
+        "estimated": float(estimate),
+        "measured": measured,
+        "n_gold": int(n),
+        "low": low,
+        "high": high,
+        "flag": flag,
+    }
+
+
+def _accuracy_cell(check: Mapping[str, Any] | None) -> str:
+    if check is None:
+        return "-"
+    if not check["flag"]:
+        return "agrees"
+    return (
+        f"<span class='bad'>disagrees: {check['estimated']:.2f} vs {check['measured']:.2f} "
+        f"({check['low']:.2f}-{check['high']:.2f}, {check['n_gold']:,} gold)</span>"
+    )
 
 
 def _label(key: str) -> str:
@@ -321,13 +593,21 @@ def _status(status: Any) -> str:
     return f"<span class='bad'>{text}</span>" if status == "under-performing" else text
 
 
-def _table(rows: Sequence[Sequence[Any]], header: Sequence[str], *, raw: bool = False) -> str:
+def _table(
+    rows: Sequence[Sequence[Any]],
+    header: Sequence[str],
+    *,
+    raw: bool = False,
+    raw_all: bool = False,
+) -> str:
+    """An HTML table; cells are escaped, except the last with ``raw`` and all with
+    ``raw_all`` (the caller escaped them)."""
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
     body = []
     for row in rows:
         cells = []
         for i, cell in enumerate(row):
-            text = str(cell) if raw and i == len(row) - 1 else _e(cell)
+            text = str(cell) if raw_all or (raw and i == len(row) - 1) else _e(cell)
             cells.append(f"<td>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -346,7 +626,7 @@ def _figures(
             old = [before["class_balance"].get(c, 0.0) for c in classes]
             series.insert(0, charts.Series("previous run", old, charts.GREY_BLUE))
         out["balance"] = charts.vertical_bars(
-            classes, series, title="Class balance", ylabel="share of assets"
+            classes, series, title="Class balance", ylabel="share of labeled assets"
         )
     lfs = metrics.get("lfs", [])
     if lfs:
@@ -384,7 +664,7 @@ def _figures(
             series,
             title="Confidence",
             xlabel="confidence (top-class probability)",
-            ylabel="share of assets",
+            ylabel="share of labeled assets",
         )
     slices = metrics.get("slices")
     rows = [r for r in (slices or {}).get("table") or [] if r.get("metric") is not None]

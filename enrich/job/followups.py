@@ -89,9 +89,18 @@ def gap_candidates(
             "gap", "kind", "metric", "value_measured", "target", "deficit", "reason"
         ).to_dicts(),
         "n_candidates": None,
+        # why no similar asset was proposed, when none was (the report says it)
+        "candidates_note": None,
     }
     budget = settings.candidates_per_gap * len(found.gap_ids)
     if index is None or not len(found) or budget == 0:
+        summary["candidates_note"] = (
+            "no embedding index to search ([embeddings] is off)"
+            if index is None
+            else "no gap to fill"
+            if not len(found)
+            else "gaps.candidates_per_gap is 0"
+        )
         return summary, None
     from enrich.curation.gap_filling import fill_gaps  # only runs with an index use it
 
@@ -101,8 +110,20 @@ def gap_candidates(
     if gold_table is not None:
         taken.append(gold_table.get_column("asset_id"))
     pool = pool.filter(~pl.col("asset_id").is_in(pl.concat(taken).implode()))
+    summary["n_searched"] = pool.height
+    if pool.height == 0:
+        summary["n_candidates"] = 0
+        summary["candidates_note"] = (
+            "no unlabeled assets to search: every asset not flagged for review already has "
+            "a confident label, a gold label, or is one of a gap's examples"
+        )
+        return summary, None
     picked = fill_gaps(found, index, pool, budget, random_state=0)
     summary["n_candidates"] = len(picked)
+    if not len(picked):
+        summary["candidates_note"] = (
+            f"none of the {pool.height:,} unsure assets searched is near a gap's examples"
+        )
     summary["allocation"] = picked.allocation.to_dicts()
     return summary, picked.table.select("asset_id", "reason", "score")
 

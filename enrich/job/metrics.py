@@ -26,11 +26,19 @@ __all__ = ["HIST_BINS", "drift", "psi", "run_metrics", "slice_metrics"]
 
 HIST_BINS = 20
 """Bins of the confidence histogram (over [0, 1])."""
+CONFIDENCE_SCOPE = "labeled"
+"""What the label figures count: only assets with a label (some LF voted). Assets no LF
+voted on have no label and no confidence; they are counted on their own
+(``n_all_abstain``, ``all_abstain_share``), never in the class balance, the confidence
+figures or their drift -- their probabilities are only the class prior, which moves with
+every refit."""
 _LF_METRICS = (
     "lf",
     "coverage",
     "overlaps",
     "conflicts",
+    "correct",
+    "incorrect",
     "empirical_accuracy",
     "estimated_accuracy",
 )
@@ -84,9 +92,12 @@ def run_metrics(
     """
     n = enriched.height
     k = len(classes)
-    labels = enriched.get_column("label").to_numpy()
-    confidence = enriched.get_column("confidence").to_numpy()
+    labels = enriched.get_column("label").fill_null(-1).to_numpy()
+    # only labeled assets: a row no LF voted on has no label and no confidence
+    confidence = enriched.get_column("confidence").drop_nulls().to_numpy()
     counts = np.bincount(labels[labels >= 0], minlength=k)[:k]
+    n_labeled = int(counts.sum())
+    n_all_abstain = int(enriched.get_column("all_abstain").sum())
     hist, edges = np.histogram(confidence, bins=HIST_BINS, range=(0.0, 1.0))
     has_gold = labelled is not None
     diagnose = model if callable(getattr(model, "lf_diagnostics", None)) else None
@@ -104,16 +115,20 @@ def run_metrics(
     metrics: dict[str, Any] = {
         "n_assets": n,
         "class_counts": {c: int(v) for c, v in zip(classes, counts, strict=True)},
+        "n_labeled": n_labeled,
         "class_balance": {
-            c: (int(v) / n if n else 0.0) for c, v in zip(classes, counts, strict=True)
+            c: (int(v) / n_labeled if n_labeled else 0.0)
+            for c, v in zip(classes, counts, strict=True)
         },
-        "mean_confidence": float(confidence.mean()) if n else None,
+        "mean_confidence": float(confidence.mean()) if confidence.size else None,
         "confidence_hist": {"edges": edges.round(4).tolist(), "counts": hist.tolist()},
+        "confidence_scope": CONFIDENCE_SCOPE,
         "coverage": summary.totals["coverage"],
         "overlap": summary.totals["overlap"],
         "conflict": summary.totals["conflict"],
         "n_needs_review": int(enriched.get_column("needs_review").sum()),
-        "n_all_abstain": int(enriched.get_column("all_abstain").sum()),
+        "n_all_abstain": n_all_abstain,
+        "all_abstain_share": n_all_abstain / n if n else None,
         "lfs": summary.table.select(lf_columns).to_dicts(),
         "gold_accuracy": None,
     }
@@ -147,8 +162,10 @@ def slice_metrics(
     frame = enriched.select(["label", "confidence", *slices])
     known = gold is not None and int((gold >= 0).sum()) >= min_size
     if known:
-        right = pl.Series("correct", frame.get_column("label").to_numpy() == gold)
-        correct = right.set(pl.Series(gold < 0), None)
+        label = frame.get_column("label").fill_null(-1).to_numpy()
+        right = pl.Series("correct", label == gold)
+        # judged where gold is known and the asset has a label (no LF vote: no label to judge)
+        correct = right.set(pl.Series((gold < 0) | (label < 0)), None)
         report = slice_report(
             frame.with_columns(correct),
             correct="correct",
@@ -171,26 +188,55 @@ def drift(
     classes: Sequence[str],
     compared: pl.DataFrame,
 ) -> dict[str, Any] | None:
-    """How this run's figures moved since the previous run (None on the first run)."""
+    """How this run's figures moved since the previous run (None on the first run).
+
+    The class balance and confidence figures count labeled assets only (see
+    :data:`CONFIDENCE_SCOPE`); the share of assets no LF voted on moves on its own line,
+    ``all_abstain_share_change``. Against a previous run that counted them in (older
+    records), those figures are not compared (None, with ``note``).
+    """
     if previous_record is None:
         return None
     before = previous_record.get("metrics", {})
     labels = enriched.get_column("label").cast(pl.Int64)
     flipped = int((labels != compared.get_column("_prev_label")).fill_null(False).sum())
     old_cov = {row["lf"]: row["coverage"] for row in before.get("lfs", [])}
+    comparable = before.get("confidence_scope") == CONFIDENCE_SCOPE
+    before_share = (
+        before["n_all_abstain"] / before["n_assets"]
+        if before.get("n_all_abstain") is not None and before.get("n_assets")
+        else None
+    )
+    share = metrics.get("all_abstain_share")
     return {
         "previous_run_id": previous_record.get("run_id"),
+        "comparable": comparable,
+        "note": None
+        if comparable
+        else (
+            "the previous run counted assets without LF votes in the class balance and "
+            "confidence figures; they are compared again from the next run on"
+        ),
         "class_balance_change": {
             c: metrics["class_balance"][c] - before.get("class_balance", {}).get(c, 0.0)
             for c in classes
-        },
+        }
+        if comparable
+        else None,
         "mean_confidence_change": (
             metrics["mean_confidence"] - before["mean_confidence"]
-            if before.get("mean_confidence") is not None and metrics["mean_confidence"] is not None
+            if comparable
+            and before.get("mean_confidence") is not None
+            and metrics["mean_confidence"] is not None
             else None
         ),
         "confidence_psi": psi(
             before.get("confidence_hist", {}).get("counts"), metrics["confidence_hist"]["counts"]
+        )
+        if comparable
+        else None,
+        "all_abstain_share_change": (
+            share - before_share if share is not None and before_share is not None else None
         ),
         "coverage_change": {
             row["lf"]: (row["coverage"] - old_cov[row["lf"]]) if row["lf"] in old_cov else None

@@ -533,7 +533,9 @@ def _enrich(run: _Run, read: _Read, voted: _Voted, fitted: _Fitted) -> _Enriched
         rows = enriched.filter(mask)
         # Rows of assets new to the table match nothing in it: appending them is the same
         # upsert, without the merge's scan of the whole table.
-        only_new = compared.get_column("_prev_label").filter(mask).null_count() == rows.height
+        # (the previous review flag is null only for them; a label is also null where no
+        # LF voted)
+        only_new = compared.get_column("_prev_review").filter(mask).null_count() == rows.height
         mode = "append" if only_new else "merge"
     metrics = run_metrics(
         enriched,

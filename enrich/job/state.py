@@ -10,7 +10,7 @@ rewrites.
 >>> data = pl.DataFrame({"asset_id": [1, 2], "content_hash": [7, 8], "source_file": ["a", "a"]})
 >>> state = pl.DataFrame({"asset_id": [1], "content_hash": [0], "source_file": ["a"]})
 >>> asset_status(data, state, set()).rows()
-[(1, False, True), (2, True, False)]
+[(1, False, True, False), (2, True, False, False)]
 """
 
 from __future__ import annotations
@@ -115,7 +115,14 @@ def empty_state(data: pl.DataFrame) -> pl.DataFrame:
 def asset_status(
     data: pl.DataFrame, state: pl.DataFrame, unread: set[str], *, all_changed: bool = False
 ) -> pl.DataFrame:
-    """Per asset read: ``_new``, ``_changed`` (content hash differs); refuse cross-file copies.
+    """Per asset read: ``_new``, ``_changed``, ``_moved``; refuse cross-file copies.
+
+    ``_changed``: the content hash differs; ``_moved``: the asset is read from another file
+    than the table records.
+
+    A moved asset's row must be rewritten even when nothing else about it changed, so the
+    table records the file it is in now: an asset recorded in its old file would later look
+    like a copy of itself in that file.
 
     ``all_changed``: the hash covers other columns or types than last time, so every known
     asset counts as changed.
@@ -145,6 +152,10 @@ def asset_status(
         "asset_id",
         pl.col("_prev_hash").is_null().alias("_new"),
         (pl.col("_prev_hash").is_not_null() & differs).alias("_changed"),
+        pl.col("_prev_file")
+        .ne_missing(pl.col("source_file"))
+        .and_(pl.col("_prev_hash").is_not_null())
+        .alias("_moved"),
     )
 
 
@@ -308,8 +319,12 @@ def rewrite_mask(
     status: pl.DataFrame,
     tolerance: float,
 ) -> pl.Series:
-    """Rows to write: new or changed assets, flipped labels or flags, moved probabilities."""
-    touched = status.filter(pl.col("_new") | pl.col("_changed")).get_column("asset_id")
+    """Rows to write: new, changed or moved assets, flipped labels or flags, moved probabilities.
+
+    A label that becomes null (no LF votes any more) or stops being null counts as flipped.
+    """
+    moved_file = pl.col("_moved") if "_moved" in status.columns else pl.lit(False)
+    touched = status.filter(pl.col("_new") | pl.col("_changed") | moved_file).get_column("asset_id")
     frame = pl.concat(
         [enriched.select("asset_id", "label", "needs_review"), compared], how="horizontal"
     )
@@ -317,8 +332,10 @@ def rewrite_mask(
     mask = frame.select(
         (
             pl.col("asset_id").is_in(touched.implode())
-            | pl.col("_prev_label").is_null()
-            | (pl.col("label").cast(pl.Int64) != pl.col("_prev_label"))
+            # new to the table (the review flag is never null for a row in it; the label is
+            # null where no LF voted)
+            | pl.col("_prev_review").is_null()
+            | pl.col("label").cast(pl.Int64).ne_missing(pl.col("_prev_label"))
             | (pl.col("needs_review") != pl.col("_prev_review"))
             | ((moved > tolerance) if tolerance > 0 else (moved > 0))
         ).alias("_write")

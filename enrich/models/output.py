@@ -11,7 +11,10 @@
 >>> proba = np.array([[0.1, 0.9], [0.5, 0.5], [0.6, 0.4]])
 >>> table = enriched_table(vm, proba, run_id="r1", model_version="m1")
 >>> table.select("asset_id", "label_name", "conflict", "needs_review", "vote_a").rows()
-[('x', 'SPAM', False, False, 1), ('y', 'HAM', True, True, 0), ('z', 'HAM', False, True, -1)]
+[('x', 'SPAM', False, False, 1), ('y', 'HAM', True, True, 0), ('z', None, False, True, -1)]
+
+Asset ``z`` got no LF vote: its label and confidence are null (``all_abstain`` is true);
+its ``proba_*`` hold what the label model returns without evidence, the class prior.
 """
 
 from __future__ import annotations
@@ -46,15 +49,26 @@ def label_table(L: Any, proba: Any, *, class_names: Sequence[str] | None = None)
     Returns:
         A ``polars.DataFrame`` with columns, in order:
 
-        * ``label`` (Int64): arg-max class; exact ties go to the lowest class id.
-        * ``label_name`` (String): only when ``class_names`` is given.
+        * ``label`` (Int64): arg-max class; exact ties go to the lowest class id. Null
+          where no LF voted (``all_abstain``): the probabilities there are only the
+          class prior, which says nothing about the asset.
+        * ``label_name`` (String): only when ``class_names`` is given; null with ``label``.
         * ``proba_<class>`` (Float64): one per class, named by ``class_names`` or class id.
-        * ``confidence`` (Float64): the largest probability.
+          On all-abstain rows, what the label model gives without evidence (its class
+          prior), kept so the table shows what the model said.
+        * ``confidence`` (Float64): the largest probability; null where no LF voted (a
+          prior is not confidence in a label, and there is no label).
         * ``entropy`` (Float64): Shannon entropy of the row, in nats (0 = certain,
           ``log(k)`` = uniform).
         * ``n_votes`` (Int64): number of LFs that did not abstain.
         * ``conflict`` (Boolean): the non-abstain votes do not all agree.
-        * ``all_abstain`` (Boolean): every LF abstained (the row got the class prior).
+        * ``all_abstain`` (Boolean): every LF abstained.
+
+        Where a label for an all-abstain asset can come from: a reviewer (send them to
+        review, e.g. :func:`enrich.curation.review.review_queue`'s ``no_lf_votes`` reason,
+        and import the result as gold), a new LF that covers them, or an end model trained
+        on the labeled rows (:mod:`enrich.models.end_model`; in the job's table its
+        ``model_label``, with ``label_source = "model"``).
 
     Raises:
         InputError: shapes disagree, probabilities are invalid, or ``class_names`` has the
@@ -68,7 +82,9 @@ def label_table(L: Any, proba: Any, *, class_names: Sequence[str] | None = None)
         >>> t.columns[:5]
         ['label', 'label_name', 'proba_ham', 'proba_spam', 'confidence']
         >>> t.select("label", "n_votes", "conflict", "all_abstain").rows()
-        [(0, 2, False, False), (0, 2, True, False), (0, 0, False, True)]
+        [(0, 2, False, False), (0, 2, True, False), (None, 0, False, True)]
+        >>> t["confidence"].to_list()
+        [0.9, 0.5, None]
     """
     import polars as pl
 
@@ -119,16 +135,23 @@ def label_table(L: Any, proba: Any, *, class_names: Sequence[str] | None = None)
     else:
         conflict = np.zeros(n, dtype=bool)
 
-    columns: dict[str, Any] = {"label": pl.Series(label.astype(np.int64), dtype=pl.Int64)}
+    no_votes = n_votes == 0
+    # no LF voted: no label and no confidence (the probabilities are only the prior)
+    label_series = pl.Series(label.astype(np.int64), dtype=pl.Int64)
+    label_series = label_series.set(pl.Series(no_votes), None) if n else label_series
+    columns: dict[str, Any] = {"label": label_series}
     if class_names is not None:
-        columns["label_name"] = pl.Series([names[i] for i in label], dtype=pl.String)
+        columns["label_name"] = label_series.replace_strict(
+            dict(enumerate(names)), return_dtype=pl.String
+        )
     for c, name in enumerate(names):
         columns[f"proba_{name}"] = pl.Series(probs[:, c], dtype=pl.Float64)
-    columns["confidence"] = pl.Series(probs.max(axis=1) if n else probs[:, 0], dtype=pl.Float64)
+    confidence = pl.Series(probs.max(axis=1) if n else probs[:, 0], dtype=pl.Float64)
+    columns["confidence"] = confidence.set(pl.Series(no_votes), None) if n else confidence
     columns["entropy"] = pl.Series(entropy, dtype=pl.Float64)
     columns["n_votes"] = pl.Series(n_votes.astype(np.int64), dtype=pl.Int64)
     columns["conflict"] = pl.Series(conflict, dtype=pl.Boolean)
-    columns["all_abstain"] = pl.Series(n_votes == 0, dtype=pl.Boolean)
+    columns["all_abstain"] = pl.Series(no_votes, dtype=pl.Boolean)
     return pl.DataFrame(columns)
 
 
@@ -155,8 +178,9 @@ def enriched_table(
 
     Columns: ``asset_id``; the label columns of :func:`enrich.models.output.label_table`
     (``label``, ``label_name``, ``proba_<class>``, ``confidence``, ``entropy``, ``n_votes``,
-    ``conflict``, ``all_abstain``); ``needs_review`` (conflict, all-abstain or confidence
-    below ``review_below``); ``vote_<lf>`` per LF (-1 = abstain); ``run_id``,
+    ``conflict``, ``all_abstain``; ``label``, ``label_name`` and ``confidence`` are null
+    where no LF voted); ``needs_review`` (conflict, all-abstain or confidence below
+    ``review_below``); ``vote_<lf>`` per LF (-1 = abstain); ``run_id``,
     ``model_version``, ``lf_versions`` (JSON object name -> version) and ``created_at`` (UTC).
     """
     proba = np.asarray(proba, dtype=np.float64)
@@ -167,9 +191,11 @@ def enriched_table(
         )
     labels = label_table(votes.votes, proba, class_names=votes.class_names)
     flags = labels.select(
-        (pl.col("conflict") | pl.col("all_abstain") | (pl.col("confidence") < review_below)).alias(
-            "needs_review"
-        )
+        (
+            pl.col("conflict")
+            | pl.col("all_abstain")
+            | (pl.col("confidence") < review_below).fill_null(False)
+        ).alias("needs_review")
     )
     lf_votes = pl.DataFrame(
         {f"vote_{name}": votes.votes[:, j] for j, name in enumerate(votes.lf_names)},

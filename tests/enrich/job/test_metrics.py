@@ -67,9 +67,13 @@ def test_run_metrics_count_labels_confidence_and_lfs():
         "HAM": int((labels == 0).sum()),
         "SPAM": int((labels == 1).sum()),
     }
-    assert sum(metrics["class_balance"].values()) == pytest.approx(1 - labels.null_count() / N)
+    # the label figures count labeled assets only; the no-vote ones are counted apart
+    unlabeled = labels.null_count()
+    assert 0 < unlabeled == metrics["n_all_abstain"] == N - metrics["n_labeled"]
+    assert metrics["all_abstain_share"] == pytest.approx(unlabeled / N)
+    assert sum(metrics["class_balance"].values()) == pytest.approx(1.0)
     hist = metrics["confidence_hist"]
-    assert len(hist["counts"]) == HIST_BINS and sum(hist["counts"]) == N
+    assert len(hist["counts"]) == HIST_BINS and sum(hist["counts"]) == N - unlabeled
     assert metrics["mean_confidence"] == pytest.approx(enriched.get_column("confidence").mean())
     assert metrics["coverage"] == pytest.approx(float((VOTES >= 0).any(axis=1).mean()))
     assert [row["lf"] for row in metrics["lfs"]] == ["a", "b", "c"]
@@ -80,12 +84,14 @@ def test_run_metrics_count_labels_confidence_and_lfs():
 
 def test_gold_scores_the_run_and_the_slices():
     enriched, metrics = metrics_of(gold=GOLD)
-    predicted = enriched.get_column("label").to_numpy()
+    predicted = enriched.get_column("label").fill_null(-1).to_numpy()
     assert metrics["gold_accuracy"] == pytest.approx(metrics["gold"]["accuracy"])
     assert 0.5 < metrics["gold_accuracy"] <= 1.0
     assert {row["class"] for row in metrics["gold"]["per_class"]} >= {"HAM"}
+    # label accuracy is judged where the asset has a label (no LF vote: nothing to judge)
+    labeled = predicted >= 0
     assert metrics["slices"]["overall"]["metric"] == pytest.approx(
-        float((predicted == GOLD).mean())
+        float((predicted == GOLD)[labeled].mean())
     )
     slices = {row["slice"] for row in metrics["slices"]["table"]}
     assert {"video=v1", "video=v2", "video=v3"} <= slices

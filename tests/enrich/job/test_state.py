@@ -57,7 +57,11 @@ def test_status_marks_new_and_changed_assets_by_content_hash():
         {"asset_id": [1, 2, 4], "content_hash": [11, 99, 44], "source_file": ["f1"] * 3}
     )
     status = asset_status(data, STATE, {"f2"})
-    assert status.rows() == [(1, False, False), (2, False, True), (4, True, False)]
+    assert status.rows() == [
+        (1, False, False, False),
+        (2, False, True, False),
+        (4, True, False, False),
+    ]
     everything = asset_status(data, STATE, {"f2"}, all_changed=True)
     assert everything.get_column("_changed").to_list() == [True, True, False]
 
@@ -66,7 +70,8 @@ def test_an_asset_moved_next_to_an_unread_copy_is_refused():
     data = pl.DataFrame({"asset_id": [3], "content_hash": [33], "source_file": ["f3"]})
     with pytest.raises(InputError, match=r"\(id, new file, earlier file\) \[\(3, 'f3', 'f2'\)\]"):
         asset_status(data, STATE, {"f2"})
-    assert asset_status(data, STATE, set()).rows() == [(3, False, False)]  # f2 was re-read
+    # f2 was re-read: asset 3 moved from f2 to f3 (its row is rewritten with its new file)
+    assert asset_status(data, STATE, set()).rows() == [(3, False, False, True)]
 
 
 def test_the_empty_state_has_the_ids_type_and_no_rows():

@@ -36,12 +36,15 @@ def test_columns_and_types_with_class_names():
             "all_abstain": pl.Boolean,
         }
     )
-    assert table["label"].to_list() == [0, 0, 0, 2, 0]  # ties go to the lowest class id
-    assert table["label_name"].to_list() == ["ham", "ham", "ham", "eggs", "ham"]
+    # ties go to the lowest class id; the row no LF voted on has no label
+    assert table["label"].to_list() == [0, 0, None, 2, 0]
+    assert table["label_name"].to_list() == ["ham", "ham", None, "eggs", "ham"]
     assert table["n_votes"].to_list() == [2, 2, 0, 2, 3]
     assert table["conflict"].to_list() == [False, True, False, False, True]
     assert table["all_abstain"].to_list() == [False, False, True, False, False]
-    assert table["confidence"].to_list() == pytest.approx([0.9, 0.4, 0.5, 1.0, 1 / 3])
+    confidence = table["confidence"].to_list()
+    assert confidence[2] is None  # the class prior is not confidence in a label
+    assert [c for i, c in enumerate(confidence) if i != 2] == pytest.approx([0.9, 0.4, 1.0, 1 / 3])
     entropy = table["entropy"].to_list()
     assert entropy[3] == 0.0 and entropy[4] == pytest.approx(math.log(3))
     assert table.select("proba_ham", "proba_spam", "proba_eggs").to_numpy() == pytest.approx(PROBA)
@@ -62,7 +65,7 @@ def test_without_class_names_columns_use_class_ids():
     ]
 
 
-def test_from_a_fitted_model_all_abstain_rows_carry_the_prior():
+def test_from_a_fitted_model_all_abstain_rows_carry_the_prior_but_no_label():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 300)
     votes = np.where(rng.random((300, 4)) < 0.4, y[:, None], -1)
@@ -71,7 +74,13 @@ def test_from_a_fitted_model_all_abstain_rows_carry_the_prior():
     empty = table.filter(pl.col("all_abstain"))
     assert empty.height == int((votes < 0).all(axis=1).sum()) > 0
     assert empty["proba_pos"].to_list() == pytest.approx([model.class_balance_[1]] * empty.height)
-    assert np.array_equal(table["label"].to_numpy(), model.predict(votes))
+    assert empty["label"].null_count() == empty["label_name"].null_count() == empty.height
+    assert empty["confidence"].null_count() == empty.height
+    voted = table.filter(~pl.col("all_abstain"))
+    keep = ~(votes < 0).all(axis=1)
+    assert np.array_equal(voted["label"].to_numpy(), model.predict(votes)[keep])
+    # the model itself still predicts the prior's class there (the LabelModel contract)
+    assert set(model.predict(votes)[~keep].tolist()) == {int(np.argmax(model.class_balance_))}
 
 
 def test_empty_input_gives_an_empty_table():
@@ -115,8 +124,11 @@ def test_invariants(case):
     votes, proba = case
     table = label_table(votes, proba)
     k = proba.shape[1]
-    assert np.array_equal(table["label"].to_numpy(), proba.argmax(axis=1))
-    assert np.allclose(table["confidence"].to_numpy(), proba.max(axis=1))
+    voted = (votes >= 0).any(axis=1)
+    label = table["label"].fill_null(-1).to_numpy()
+    assert np.array_equal(label, np.where(voted, proba.argmax(axis=1), -1))
+    confidence = table["confidence"].fill_null(-1.0).to_numpy()
+    assert np.allclose(confidence, np.where(voted, proba.max(axis=1), -1.0))
     entropy = table["entropy"].to_numpy()
     assert np.all(entropy >= 0) and np.all(entropy <= math.log(k) + 1e-9)
     n_votes = (votes >= 0).sum(axis=1)
