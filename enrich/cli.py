@@ -118,7 +118,10 @@ def demo(
     labels = result.enriched.get_column("label_name").value_counts(sort=True)
     console.print(
         "Labels: "
-        + ", ".join(f"{name} {count:,}" for name, count in labels.iter_rows())
+        + ", ".join(
+            f"{'no LF vote (no label)' if name is None else name} {count:,}"
+            for name, count in labels.iter_rows()
+        )
         + f"; {result.enriched.get_column('needs_review').sum():,} flagged for review."
     )
     console.print(
