@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from enrich._internal.classes import did_you_mean
 from enrich._internal.vote_arrays import VotePatterns, compress_votes
 from enrich.errors import InputError
 from enrich.job.plan import ColumnPlan
@@ -130,9 +131,11 @@ def source_gold(data: pl.DataFrame, column: str, classes: Sequence[str]) -> pl.S
         known = names.is_not_null() & (names != "-1") & (names != "")
         bad = names.filter(known & ~names.is_in(list(classes)))
         if bad.len():
+            first = bad.unique().sort()
             raise InputError(
-                f"gold.column {column!r} holds {bad.unique().sort().head(3).to_list()}, which "
-                f"are not classes {list(classes)}; use class names or ids (-1/null = unknown)"
+                f"gold.column {column!r} holds {first.head(3).to_list()}, which "
+                f"are not classes {list(classes)}{did_you_mean(first[0], classes)}; use class "
+                "names or ids (-1/null = unknown)"
             )
         mapping = {name: i for i, name in enumerate(classes)}
         ids = names.replace_strict(mapping, default=-1, return_dtype=pl.Int32)

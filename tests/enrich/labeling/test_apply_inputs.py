@@ -183,3 +183,11 @@ def test_vote_matrix_acts_as_an_array_and_stays_hashable():
     assert vm[:, 0].tolist() == vm.votes[:, 0].tolist()
     assert vm.flatten().shape == (80,) and vm.ndim == 2 and vm.dtype == np.int32
     assert {vm: 1}[vm] == 1
+
+
+def test_a_typo_in_the_job_gold_column_gets_a_suggestion():
+    from enrich.job.fit import source_gold
+
+    data = pl.DataFrame({"gold": ["HAM", "Spam", None]})
+    with pytest.raises(InputError, match="did you mean 'SPAM'"):
+        source_gold(data, "gold", CLASSES)
