@@ -64,22 +64,11 @@ class RecordingEngine(LocalEngine):
         return super().apply(lfs, data, **options)
 
 
-def make_job(tmp_path: Path, *, parts=((0, 120), (120, 240)), job=JOB, lfs=LFS) -> Path:
-    data = load_youtube_spam()
-    (tmp_path / "data").mkdir(exist_ok=True)
-    for i, (start, stop) in enumerate(parts):
-        data.slice(start, stop - start).write_parquet(tmp_path / "data" / f"part-{i:03d}.parquet")
-    (tmp_path / "lfs.py").write_text(lfs)
-    path = tmp_path / "job.toml"
-    path.write_text(job)
-    return path
-
-
 def table(config: JobConfig) -> pl.DataFrame:
     return read_table(config.output.path).sort("asset_id")
 
 
-def test_first_run_writes_the_table_runs_and_reports(tmp_path):
+def test_first_run_writes_the_table_runs_and_reports(tmp_path, make_job):
     config = load_job_config(make_job(tmp_path))
     result = run_job(config, progress=False)
     assert result.status == "succeeded" and result.table_version == 0
@@ -117,7 +106,7 @@ def test_first_run_writes_the_table_runs_and_reports(tmp_path):
     assert result.message.startswith(f"run {result.run_id}: 240 assets (240 new")
 
 
-def test_an_unchanged_source_reads_nothing_and_votes_nothing(tmp_path):
+def test_an_unchanged_source_reads_nothing_and_votes_nothing(tmp_path, make_job):
     config = load_job_config(make_job(tmp_path))
     first = run_job(config, progress=False)
     before = table(config)
@@ -135,7 +124,7 @@ def test_an_unchanged_source_reads_nothing_and_votes_nothing(tmp_path):
     ]
 
 
-def test_only_new_and_changed_assets_are_voted(tmp_path):
+def test_only_new_and_changed_assets_are_voted(tmp_path, make_job):
     job = make_job(tmp_path)
     config = load_job_config(job)
     run_job(config, progress=False)
@@ -163,7 +152,7 @@ def test_only_new_and_changed_assets_are_voted(tmp_path):
     assert counts["n_written"] >= 61
 
 
-def test_incremental_runs_end_where_one_full_run_ends(tmp_path):
+def test_incremental_runs_end_where_one_full_run_ends(tmp_path, make_job):
     tolerance = 0.005
     incremental = tmp_path / "inc"
     incremental.mkdir()
@@ -200,7 +189,7 @@ def test_incremental_runs_end_where_one_full_run_ends(tmp_path):
     assert flips == 0
 
 
-def test_the_model_is_fitted_on_every_vote_so_old_rows_stay_put(tmp_path):
+def test_the_model_is_fitted_on_every_vote_so_old_rows_stay_put(tmp_path, make_job):
     # max_fit_rows would fit a sample of 50 rows, which a few new assets reshuffle; the job
     # fits every distinct vote pattern with its count instead: the exact fit on all rows
     job = JOB + "\n[label_model]\nparams = { max_fit_rows = 50 }\n"
@@ -218,7 +207,7 @@ def test_the_model_is_fitted_on_every_vote_so_old_rows_stay_put(tmp_path):
     assert result.counts["n_new"] == 3 and result.counts["n_written"] < 240
 
 
-def test_a_refit_review_queue_spreads_lf_conflicts_over_vote_patterns(tmp_path):
+def test_a_refit_review_queue_spreads_lf_conflicts_over_vote_patterns(tmp_path, make_job):
     job = JOB + '\n[review]\npurpose = "refit"\nmax_items = 12\n'
     config = load_job_config(make_job(tmp_path, job=job))
     result = run_job(config, progress=False)
@@ -231,7 +220,7 @@ def test_a_refit_review_queue_spreads_lf_conflicts_over_vote_patterns(tmp_path):
     assert votes.n_unique() > 1  # not one pattern's assets only
 
 
-def test_a_changed_lf_is_rerun_for_its_column_only(tmp_path):
+def test_a_changed_lf_is_rerun_for_its_column_only(tmp_path, make_job):
     job = make_job(tmp_path)
     config = load_job_config(job)
     first = run_job(config, progress=False)
@@ -252,7 +241,7 @@ def test_a_changed_lf_is_rerun_for_its_column_only(tmp_path):
     assert versions["link"] == first.record["lf_versions"]["link"]
 
 
-def test_a_new_lf_adds_its_column_and_a_removed_one_drops_it(tmp_path):
+def test_a_new_lf_adds_its_column_and_a_removed_one_drops_it(tmp_path, make_job):
     job = make_job(tmp_path)
     config = load_job_config(job)
     run_job(config, progress=False)
@@ -268,7 +257,7 @@ def test_a_new_lf_adds_its_column_and_a_removed_one_drops_it(tmp_path):
     assert result.record["mode"] == "overwrite" and out.height == 240
 
 
-def test_assets_that_leave_the_source_are_kept(tmp_path):
+def test_assets_that_leave_the_source_are_kept(tmp_path, make_job):
     config = load_job_config(make_job(tmp_path))
     run_job(config, progress=False)
     (tmp_path / "data" / "part-001.parquet").unlink()
@@ -277,7 +266,7 @@ def test_assets_that_leave_the_source_are_kept(tmp_path):
     assert result.counts["n_assets"] == 240 and result.counts["n_files"] == 1
 
 
-def test_reviewed_gold_teaches_the_model_and_leaves_the_queue(tmp_path):
+def test_reviewed_gold_teaches_the_model_and_leaves_the_queue(tmp_path, make_job):
     job = make_job(
         tmp_path,
         job=JOB.replace('column = "label"', 'path = "reviewed.parquet"\nuse_in_fit = true'),
@@ -297,7 +286,7 @@ def test_reviewed_gold_teaches_the_model_and_leaves_the_queue(tmp_path):
     assert not set(queue.get_column("asset_id")) & set(reviewed.get_column("asset_id"))
 
 
-def test_a_second_run_waits_then_refuses_with_a_clear_message(tmp_path):
+def test_a_second_run_waits_then_refuses_with_a_clear_message(tmp_path, make_job):
     config = load_job_config(make_job(tmp_path))
     lock = Path(config.output.path).with_name(".enriched.lock")
     with (
@@ -313,7 +302,7 @@ def assert_nothing_written(config: JobConfig) -> None:
     assert not Path(config.output.path).exists()
 
 
-def test_a_missing_file_among_many_is_named(tmp_path):
+def test_a_missing_file_among_many_is_named(tmp_path, make_job):
     job = make_job(
         tmp_path,
         job=JOB.replace(
@@ -327,7 +316,7 @@ def test_a_missing_file_among_many_is_named(tmp_path):
     assert_nothing_written(config)
 
 
-def test_an_unreadable_file_is_named(tmp_path):
+def test_an_unreadable_file_is_named(tmp_path, make_job):
     job = make_job(tmp_path)
     (tmp_path / "data" / "part-002.parquet").write_bytes(b"not parquet at all")
     config = load_job_config(job)
@@ -336,13 +325,13 @@ def test_an_unreadable_file_is_named(tmp_path):
     assert_nothing_written(config)
 
 
-def test_a_glob_matching_nothing_is_clear(tmp_path):
+def test_a_glob_matching_nothing_is_clear(tmp_path, make_job):
     config = load_job_config(make_job(tmp_path, job=JOB.replace("*.parquet", "*.csv")))
     with pytest.raises(InputError, match=r"matches no file"):
         run_job(config, progress=False)
 
 
-def test_an_empty_source_succeeds_with_a_message(tmp_path):
+def test_an_empty_source_succeeds_with_a_message(tmp_path, make_job):
     job = make_job(tmp_path, parts=((0, 0),))
     config = load_job_config(job)
     result = run_job(config, progress=False)
@@ -350,7 +339,7 @@ def test_an_empty_source_succeeds_with_a_message(tmp_path):
     assert_nothing_written(config)
 
 
-def test_unknown_columns_list_the_available_ones(tmp_path):
+def test_unknown_columns_list_the_available_ones(tmp_path, make_job):
     config = load_job_config(make_job(tmp_path, job=JOB.replace('"video"', '"channel"')))
     with pytest.raises(MissingColumnError) as caught:
         run_job(config, progress=False)
@@ -359,14 +348,14 @@ def test_unknown_columns_list_the_available_ones(tmp_path):
     assert "['asset_id', 'text', 'author', 'published_at', 'video', 'label']" in message
 
 
-def test_an_lf_reading_a_missing_column_lists_the_available_ones(tmp_path):
+def test_an_lf_reading_a_missing_column_lists_the_available_ones(tmp_path, make_job):
     lfs = LFS + '\nodd = keyword_lf("odd", ["x"], column="body", label="SPAM")\n'
     config = load_job_config(make_job(tmp_path, lfs=lfs))
     with pytest.raises(MissingColumnError, match=r"\['odd'\] read column\(s\) \['body'\]"):
         run_job(config, progress=False)
 
 
-def test_a_type_change_between_files_names_both(tmp_path):
+def test_a_type_change_between_files_names_both(tmp_path, make_job):
     job = make_job(tmp_path)
     odd = load_youtube_spam().slice(300, 10).with_columns(pl.col("label").cast(pl.Utf8))
     odd.write_parquet(tmp_path / "data" / "part-009.parquet")
@@ -377,7 +366,7 @@ def test_a_type_change_between_files_names_both(tmp_path):
         run_job(load_job_config(job), progress=False)
 
 
-def test_a_type_change_since_the_last_run_is_reported(tmp_path):
+def test_a_type_change_since_the_last_run_is_reported(tmp_path, make_job):
     job = make_job(tmp_path, parts=((0, 120),))
     config = load_job_config(job)
     run_job(config, progress=False)
@@ -389,7 +378,7 @@ def test_a_type_change_since_the_last_run_is_reported(tmp_path):
     assert result.counts["n_changed"] == 120  # re-hashed, so treated as changed
 
 
-def test_an_asset_id_type_change_is_refused(tmp_path):
+def test_an_asset_id_type_change_is_refused(tmp_path, make_job):
     job = make_job(tmp_path, parts=((0, 50),))
     config = load_job_config(job)
     run_job(config, progress=False)
@@ -400,7 +389,7 @@ def test_an_asset_id_type_change_is_refused(tmp_path):
         run_job(config, progress=False)
 
 
-def test_the_same_asset_in_two_files_is_refused(tmp_path):
+def test_the_same_asset_in_two_files_is_refused(tmp_path, make_job):
     job = make_job(tmp_path, parts=((0, 100), (90, 150)))
     with pytest.raises(InputError, match="10 asset id\\(s\\) appear more than once"):
         run_job(load_job_config(job), progress=False)
@@ -428,7 +417,7 @@ EMBEDDING_JOB = (
 
 
 @pytest.mark.slow
-def test_only_new_assets_are_embedded_and_the_index_follows(tmp_path):
+def test_only_new_assets_are_embedded_and_the_index_follows(tmp_path, make_job):
     job = make_job(tmp_path, parts=((0, 60), (60, 100)), job=EMBEDDING_JOB, lfs=EMBEDDING_LFS)
     config = load_job_config(job)
     first = run_job(config, progress=False)
@@ -463,7 +452,7 @@ def test_only_new_assets_are_embedded_and_the_index_follows(tmp_path):
 
 
 # -- the command line ------------------------------------------------------------------------
-def test_cli_run_prints_one_line_and_exits_zero(tmp_path):
+def test_cli_run_prints_one_line_and_exits_zero(tmp_path, make_job):
     from typer.testing import CliRunner
 
     from enrich.cli import app
@@ -477,7 +466,7 @@ def test_cli_run_prints_one_line_and_exits_zero(tmp_path):
     assert json.loads(summary.read_text())["status"] == "succeeded"
 
 
-def test_cli_run_failure_is_one_line_and_exit_one(tmp_path):
+def test_cli_run_failure_is_one_line_and_exit_one(tmp_path, make_job):
     from typer.testing import CliRunner
 
     from enrich.cli import app
@@ -535,7 +524,7 @@ def test_csv_and_delta_sources_give_the_same_table(tmp_path):
     assert again.counts["n_files_read"] == 0  # same Delta version: nothing read
 
 
-def test_a_run_without_gold_imports_neither_scikit_learn_nor_scipy_stats(tmp_path):
+def test_a_run_without_gold_imports_neither_scikit_learn_nor_scipy_stats(tmp_path, make_job):
     """Importing them takes about a second, which a small nightly run would mostly spend
     waiting; the label model and the slice intervals need neither."""
     path = make_job(tmp_path, job=JOB.replace('[gold]\ncolumn = "label"\n', ""))

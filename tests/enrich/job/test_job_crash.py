@@ -52,17 +52,15 @@ RUN = (
 CONTENT = ["run_id", "created_at", "model_version", "source_file"]
 
 
-def setup_job(root: Path) -> Path:
+PARTS = {"a.parquet": (0, 150), "b.parquet": (150, 300)}
+
+
+def setup_job(make_job, root: Path) -> Path:
     """A table after one run over two files, and a third file waiting for the next run."""
-    data = load_youtube_spam()
-    (root / "data").mkdir(parents=True)
-    data.slice(0, 150).write_parquet(root / "data" / "a.parquet")
-    data.slice(150, 150).write_parquet(root / "data" / "b.parquet")
-    (root / "lfs.py").write_text(LFS)
-    (root / "job.toml").write_text(JOB)
-    run_job(load_job_config(root / "job.toml"), progress=False)
-    data.slice(300, 150).write_parquet(root / "data" / "c.parquet")
-    return root / "job.toml"
+    job = make_job(root)
+    run_job(load_job_config(job), progress=False)
+    load_youtube_spam().slice(300, 150).write_parquet(root / "data" / "c.parquet")
+    return job
 
 
 def content(path: Path) -> pl.DataFrame:
@@ -70,9 +68,9 @@ def content(path: Path) -> pl.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+def reference(tmp_path_factory, make_job):
     """The table an uninterrupted second run leaves."""
-    job = setup_job(tmp_path_factory.mktemp("reference"))
+    job = setup_job(make_job, tmp_path_factory.mktemp("reference"))
     before = content(job.parent / "out" / "enriched")
     run_job(load_job_config(job), progress=False)
     return before, content(job.parent / "out" / "enriched")
@@ -115,8 +113,8 @@ def check_recovery(job: Path, reference) -> None:
 
 
 @pytest.mark.parametrize("phase", ["before_commit", "after_commit", "after_runs"])
-def test_kill_at_a_named_phase(tmp_path, reference, phase):
-    job = setup_job(tmp_path)
+def test_kill_at_a_named_phase(tmp_path, reference, phase, make_job):
+    job = setup_job(make_job, tmp_path)
     child = start_run(job, kill_at=phase)
     _, err = child.communicate(timeout=120)
     assert child.returncode == -signal.SIGKILL, err
@@ -126,8 +124,8 @@ def test_kill_at_a_named_phase(tmp_path, reference, phase):
 
 
 @pytest.mark.parametrize("delay", [1.0, 2.5])
-def test_kill_after_a_delay(tmp_path, reference, delay):
-    job = setup_job(tmp_path)
+def test_kill_after_a_delay(tmp_path, reference, delay, make_job):
+    job = setup_job(make_job, tmp_path)
     child = start_run(job)
     time.sleep(delay)
     child.send_signal(signal.SIGKILL)

@@ -1,7 +1,5 @@
 """The same job on a Dask LocalCluster gives the same table as the local engine."""
 
-from pathlib import Path
-
 import numpy as np
 import polars as pl
 import pytest
@@ -65,27 +63,31 @@ def client():
         yield c
 
 
-def make_job(root: Path, name: str, kind: str) -> Path:
-    data = load_youtube_spam()
-    (root / "data").mkdir(exist_ok=True)
-    data.slice(0, 160).write_parquet(root / "data" / "a.parquet")
-    data.slice(160, 90).with_columns(
+PARTS = {"a.parquet": (0, 160), "b.parquet": (160, 250)}
+
+
+def edit_source(name: str, rows: pl.DataFrame) -> pl.DataFrame:
+    """Three comments of b.parquet that the fragile LF cannot read."""
+    if name != "b.parquet":
+        return rows
+    return rows.with_columns(
         pl.when(pl.int_range(pl.len()) < 3)
         .then(pl.lit("!!") + pl.col("text"))
         .otherwise(pl.col("text"))
         .alias("text")
-    ).write_parquet(root / "data" / "b.parquet")
-    (root / "lfs.py").write_text(LFS)
-    path = root / f"{name}.toml"
-    path.write_text(JOB.format(name=name, kind=kind))
-    return path
+    )
 
 
-def test_dask_output_equals_local_output(tmp_path, client):
-    local = run_job(load_job_config(make_job(tmp_path, "local", "local")), progress=False)
+def test_dask_output_equals_local_output(tmp_path, client, make_job):
+    local = run_job(
+        load_job_config(make_job(tmp_path, toml="local.toml", name="local", kind="local")),
+        progress=False,
+    )
     engine = DaskEngine(client=client, partition_size=70)
     dask = run_job(
-        load_job_config(make_job(tmp_path, "dask", "dask")), progress=False, engine=engine
+        load_job_config(make_job(tmp_path, toml="dask.toml", name="dask", kind="dask")),
+        progress=False,
+        engine=engine,
     )
     a = read_table(tmp_path / "local" / "enriched").drop(LINEAGE).sort("asset_id")
     b = read_table(tmp_path / "dask" / "enriched").drop(LINEAGE).sort("asset_id")
@@ -97,8 +99,8 @@ def test_dask_output_equals_local_output(tmp_path, client):
     assert dask.record["model"]["version"] == local.record["model"]["version"]
 
 
-def test_incremental_dask_runs_vote_only_new_assets(tmp_path, client):
-    job = make_job(tmp_path, "dask", "dask")
+def test_incremental_dask_runs_vote_only_new_assets(tmp_path, client, make_job):
+    job = make_job(tmp_path, toml="dask.toml", name="dask", kind="dask")
     engine = DaskEngine(client=client, partition_size=70)
     run_job(load_job_config(job), progress=False, engine=engine)
     load_youtube_spam().slice(250, 40).write_parquet(tmp_path / "data" / "c.parquet")
@@ -124,16 +126,16 @@ def test_partitioned_apply_equals_one_apply_and_raises_the_same_errors(client):
 
 
 @pytest.mark.slow
-def test_a_local_cluster_is_started_and_closed_by_the_engine(tmp_path):
-    config = load_job_config(make_job(tmp_path, "own", "dask"))
+def test_a_local_cluster_is_started_and_closed_by_the_engine(tmp_path, make_job):
+    config = load_job_config(make_job(tmp_path, toml="own.toml", name="own", kind="dask"))
     one_worker = config.engine.model_copy(update={"n_workers": 1})
     result = run_job(config.model_copy(update={"engine": one_worker}), progress=False)
     assert result.status == "succeeded" and result.record["engine"] == "dask"
 
 
 @pytest.mark.slow
-def test_dask_embeds_per_partition_like_the_local_engine(tmp_path, client):
-    job = make_job(tmp_path, "local", "local")
+def test_dask_embeds_per_partition_like_the_local_engine(tmp_path, client, make_job):
+    job = make_job(tmp_path, toml="local.toml", name="local", kind="local")
     (tmp_path / "lfs.py").write_text(LFS.split('@labeling_function(label="SPAM")')[0])
     load_youtube_spam().slice(0, 50).write_parquet(tmp_path / "data" / "a.parquet")
     load_youtube_spam().slice(50, 30).write_parquet(tmp_path / "data" / "b.parquet")
@@ -157,8 +159,8 @@ def test_dask_embeds_per_partition_like_the_local_engine(tmp_path, client):
     assert np.allclose(a.get_vectors(ids), b.get_vectors(ids), atol=1e-5)
 
 
-def test_a_scheduler_address_in_the_job_is_used(tmp_path, client):
-    config = load_job_config(make_job(tmp_path, "remote", "dask"))
+def test_a_scheduler_address_in_the_job_is_used(tmp_path, client, make_job):
+    config = load_job_config(make_job(tmp_path, toml="remote.toml", name="remote", kind="dask"))
     remote = config.engine.model_copy(update={"address": client.scheduler.address})
     result = run_job(config.model_copy(update={"engine": remote}), progress=False)
     assert result.status == "succeeded" and result.record["engine"] == "dask"
