@@ -23,6 +23,7 @@ import numpy as np
 
 from enrich._internal.estimator import Estimator
 from enrich._internal.files import write_atomic
+from enrich._internal.random import check_random_state
 from enrich.errors import InputError, LabelModelFileError, NotFittedError
 
 __all__ = [
@@ -113,17 +114,6 @@ def check_class_balance(class_balance: Any, k: int) -> np.ndarray | None:
             "a small positive share if it is rare"
         )
     return prior / prior.sum()
-
-
-def check_random_state(random_state: Any) -> None:
-    """Raise unless ``random_state`` is None, an int or a numpy Generator."""
-    if random_state is None or isinstance(random_state, np.random.Generator):
-        return
-    if isinstance(random_state, int | np.integer) and not isinstance(random_state, bool):
-        return
-    raise InputError(
-        f"random_state must be None, an int or a numpy.random.Generator; got {random_state!r}"
-    )
 
 
 def score_rows(votes: np.ndarray, table: np.ndarray, base: np.ndarray) -> np.ndarray:

@@ -102,14 +102,9 @@ class SnorkelLabelModel(VoteModel):
         self.random_state = random_state
 
     def _seed(self) -> int:
-        check_random_state(self.random_state)
+        rng = check_random_state(self.random_state)  # validates it too
         if isinstance(self.random_state, int | np.integer):
-            return int(self.random_state)
-        rng = (
-            self.random_state
-            if isinstance(self.random_state, np.random.Generator)
-            else np.random.default_rng()
-        )
+            return int(self.random_state)  # Snorkel's own seed: the same fit as before
         return int(rng.integers(0, 2**31 - 1))
 
     def fit(self, L: Any, y: Any = None) -> SnorkelLabelModel:
