@@ -744,8 +744,10 @@ def consensus(
     model
         An unfitted label model with the enrich API (``fit(L)``, ``predict_proba(L)``),
         cloned before fitting, e.g. ``MajorityVote(cardinality=k)``. Default:
-        ``LabelModel(cardinality=k, lf_kind="annotator")`` -- each annotator gets a
-        Dawid-Skene confusion matrix, and a missing annotation is not evidence.
+        ``LabelModel(cardinality=k, lf_kind="annotator", structure="em")`` -- each
+        annotator gets a Dawid-Skene confusion matrix (always learned: on crowd votes it
+        beats equal weights in every crowd set measured), and a missing annotation is not
+        evidence.
     random_state
         None, an int or a ``numpy.random.Generator``, passed to the model (it overrides the
         given model's own ``random_state``).
@@ -801,7 +803,9 @@ def consensus(
         raise InputError("there are no annotations; consensus needs at least one")
 
     if model is None:
-        estimator = LabelModel(cardinality=k, lf_kind="annotator", random_state=random_state)
+        estimator = LabelModel(
+            cardinality=k, lf_kind="annotator", structure="em", random_state=random_state
+        )
     else:
         if not (hasattr(model, "fit") and hasattr(model, "predict_proba")):
             raise InputError(

@@ -49,6 +49,7 @@ __all__ = ["LabelModel", "LabelModelFileError", "near_duplicates"]
 logger = logging.getLogger(__name__)
 
 LFKind = Literal["auto", "detector", "annotator"]
+Structure = Literal["auto", "vote", "em"]
 _ROLE_NAMES = ("silent", "detector", "annotator")
 _SILENT, _DETECTOR, _ANNOTATOR = 0, 1, 2
 _EPS = 1e-6
@@ -137,10 +138,25 @@ class LabelModel(VoteModel):
             ``None`` uses every row. The model has ``O(n_lfs * k**2)`` parameters, which 50k
             rows pin down (raise it for many classes with rare ones); prediction always
             scores every row.
-        random_state: None, an int or a ``numpy.random.Generator``; it only seeds the row
-            sample drawn when the data exceeds ``max_fit_rows`` (``None`` takes evenly spaced
-            rows, so the fit stays deterministic). EM itself draws no random numbers, and no
-            global RNG is touched.
+        structure: ``"auto"`` (default) fits the learned model described below (EM) and
+            keeps it only where it predicts held-out votes significantly better than equal
+            weights do; otherwise every LF gets the same weight: majority vote, with the
+            estimated class balance (not the class order) breaking ties and labelling rows
+            without votes. ``"em"`` always keeps the learned model, ``"vote"`` always the
+            equal weights. The check: the rows are split in two halves (a seeded hash of each
+            distinct row); each structure is fitted on one half, and every vote of a row of
+            the other half with two votes or more is predicted from the rest of its row; EM
+            is kept when it predicts more of them right per row by over two standard errors.
+            With gold labels, EM fitted with gold (scored on each half of the gold rows with
+            the other half's gold), EM without gold and equal weights are scored on the gold
+            rows, and one replaces that choice only when it is right on significantly more of
+            them: gold is used where it measurably helps. The chosen structure is in
+            ``structure_``; the measurements are in ``benchmarks/RESULTS.md``
+            (``benchmarks/label_model_robustness.py``).
+        random_state: None, an int or a ``numpy.random.Generator``; it seeds the row sample
+            drawn when the data exceeds ``max_fit_rows`` (``None`` takes evenly spaced rows)
+            and the split of the structure check (``None`` uses seed 0), so the fit stays
+            deterministic. EM itself draws no random numbers, and no global RNG is touched.
 
     The model. For each asset the class scores are
     ``log pi_y + sum over the LFs that voted of log_lr_[j, vote, y]``, normalised with a softmax:
@@ -165,8 +181,8 @@ class LabelModel(VoteModel):
     Limits. A detector's precision is learned from the rows where its vote meets other votes
     (a lone vote says nothing about its own reliability), so a detector whose class has no
     other detector only ever meets conflicting votes and its precision is underestimated;
-    its vote still counts for its class. Exact duplicate LFs are counted twice (they are
-    flagged by :meth:`lf_diagnostics`).
+    its vote still counts for its class. Identical LF columns share one weight (each counts
+    1/copies); near duplicates count fully (they are flagged by :meth:`lf_diagnostics`).
 
     Fitted attributes:
         classes_: ``arange(k)``.
@@ -183,6 +199,9 @@ class LabelModel(VoteModel):
             score.
         lf_coverage_: ``(n_lfs,)`` share of fit rows where each LF voted.
         n_iter_: EM iterations run. converged_: whether ``tol`` was reached.
+        structure_: ``"em"``, ``"vote"`` (equal weights) or ``"em+gold"`` (EM with the gold
+            labels clamped), the structure used for prediction. The per-LF estimates above
+            always come from EM (with gold when ``"em+gold"``).
 
     Example:
         >>> import numpy as np
@@ -210,6 +229,7 @@ class LabelModel(VoteModel):
         max_iter: int = 1000,
         tol: float = 1e-4,
         max_fit_rows: int | None = 50_000,
+        structure: Structure = "auto",
         random_state: Any = None,
     ) -> None:
         self.cardinality = cardinality
@@ -221,6 +241,7 @@ class LabelModel(VoteModel):
         self.max_iter = max_iter
         self.tol = tol
         self.max_fit_rows = max_fit_rows
+        self.structure = structure
         self.random_state = random_state
 
     # ------------------------------------------------------------------ validation
@@ -256,6 +277,8 @@ class LabelModel(VoteModel):
         ):
             raise InputError(f"max_fit_rows must be None or an int >= 1; got {self.max_fit_rows!r}")
         check_random_state(self.random_state)
+        if self.structure not in ("auto", "vote", "em"):
+            raise InputError(f"structure must be 'auto', 'vote' or 'em'; got {self.structure!r}")
         return {
             "k": k,
             "prior": check_class_balance(self.class_balance, k),
@@ -303,7 +326,8 @@ class LabelModel(VoteModel):
             row_weight = None if row_weight is None else row_weight[rows_used]
             n = votes.shape[0]
         votes = votes.astype(np.int8 if k <= 127 else np.int32, copy=False)
-
+        if self.structure != "em":
+            return self._fit_structure(votes, gold, row_weight, k, hp["prior"])
         # Compress to distinct (pattern, gold) rows.
         if gold is not None and np.any(gold >= 0):
             packed = compress_votes(np.concatenate([votes, gold[:, None]], axis=1))
@@ -324,6 +348,10 @@ class LabelModel(VoteModel):
                 )
         n_weighted = float(weights.sum())
         design = _vote_design(patterns, k)
+        # identical LF columns are one piece of evidence: each copy counts 1/copies
+        _, group = np.unique(patterns.T, axis=0, return_inverse=True)
+        group = group.reshape(-1)
+        scale = (1.0 / np.bincount(group)[group])[:, None, None]
 
         vote_counts = np.asarray(design.T @ weights).reshape(m, k)  # [j, v]
         fired = vote_counts.sum(axis=1)
@@ -367,7 +395,7 @@ class LabelModel(VoteModel):
         converged = False
         n_iter = 0
         for n_iter in range(1, int(self.max_iter) + 1):  # noqa: B007
-            scores = design @ log_lr.reshape(m * k, k)
+            scores = design @ (log_lr * scale).reshape(m * k, k)
             scores += np.log(prior)
             q = _softmax_rows(scores)
             if clamp is not None:
@@ -395,7 +423,7 @@ class LabelModel(VoteModel):
         self.n_features_in_ = m
         self.n_fit_rows_ = round(n_weighted)
         self.class_balance_ = prior
-        self.log_lr_ = log_lr
+        self.log_lr_ = log_lr * scale
         self.lf_role_ = np.array([_ROLE_NAMES[r] for r in roles], dtype=object)
         self.lf_coverage_ = fired / n_weighted
         self.lf_precision_ = state.precision(weighted_design_t, q)
@@ -407,6 +435,7 @@ class LabelModel(VoteModel):
         self.confusion_ = state.confusion(log_lr, prior, self.lf_coverage_)
         self.n_iter_ = n_iter
         self.converged_ = converged
+        self.structure_ = "em"
         logger.debug(
             "LabelModel fitted: %d rows, %d patterns, %d detectors, %d annotators, %d iterations",
             n,
@@ -416,6 +445,105 @@ class LabelModel(VoteModel):
             n_iter,
         )
         return self
+
+    # ------------------------------------------------------------------ structure
+    def _fit_structure(
+        self,
+        votes: np.ndarray,
+        gold: np.ndarray | None,
+        row_weight: np.ndarray | None,
+        k: int,
+        fixed_prior: np.ndarray | None,
+    ) -> LabelModel:
+        """Choose between learned LF weights (EM) and equal weights, then use the gold labels
+        only where they measurably help.
+
+        Without gold (``structure="auto"``): the rows are split in two seeded halves; on each,
+        both structures are fitted on the other half, and every vote on a row with another
+        vote is predicted from the rest of its row (the vote itself left out). EM is kept
+        when its mean gain in predicted held-out votes exceeds twice its standard error;
+        otherwise every LF gets the same weight (majority vote, with the estimated class
+        balance breaking ties and labelling rows without votes).
+
+        With gold: the unsupervised choice is the baseline; EM with the gold labels clamped
+        (scored on each half of the gold rows after fitting with the other half's gold), EM
+        without gold and equal weights are scored on the gold rows, and one replaces the
+        baseline only when it is right on significantly more gold rows (a paired difference
+        above twice its standard error).
+        """
+        params = self.get_params()
+        params.update(structure="em", max_fit_rows=None)
+        # everything below works on the distinct (votes, gold) rows with their weights, and
+        # splits them by a hash of the row: the same fit as on every row
+        known_rows = gold is not None and bool(np.any(gold >= 0))
+        if known_rows:
+            packed = compress_votes(np.concatenate([votes, gold[:, None].astype(votes.dtype)], 1))
+            patterns = packed.patterns[:, :-1]
+            pattern_gold = packed.patterns[:, -1].astype(np.int64)
+        else:
+            packed = compress_votes(votes)
+            patterns, pattern_gold = packed.patterns, None
+        if row_weight is None:
+            weight = packed.counts.astype(np.float64)
+        else:
+            weight = np.bincount(packed.inverse, weights=row_weight, minlength=packed.n_patterns)
+        folds = _split_weights(patterns, weight, k, self._seed())
+        em = LabelModel(**params).fit(patterns, None, weight)
+        vote_table, vote_prior = _equal_weights(patterns, None, weight, k, fixed_prior)
+        if self.structure == "vote":
+            choice = "vote"
+        else:
+            choice = _em_or_vote(patterns, folds, k, fixed_prior, params)
+        fitted = em
+        tables = {
+            "em": (em.log_lr_, em.class_balance_),
+            "vote": (vote_table, vote_prior),
+        }
+        if pattern_gold is not None:
+            known = pattern_gold >= 0
+            truth = pattern_gold[known]
+            # EM with gold, scored on each fold's gold rows after fitting with the other's gold
+            hits_gold = np.zeros(int(known.sum()))
+            for f in range(2):
+                other = folds[1 - f]
+                stacked = np.concatenate([patterns, patterns])
+                stacked_gold = np.concatenate([pattern_gold, np.full_like(pattern_gold, -1)])
+                stacked_weight = np.concatenate([other, folds[f]])
+                if not (stacked_weight[: len(other)][known] > 0).any():
+                    continue
+                model = LabelModel(**params).fit(stacked, stacked_gold, stacked_weight)
+                pred = model.predict(patterns[known])
+                hits_gold += folds[f][known] * (pred == truth)
+            right = {"em+gold": hits_gold / np.maximum(weight[known], 1e-300)}
+            for name, (table, prior) in tables.items():
+                pred = _proba(table, prior, patterns[known]).argmax(axis=1)
+                right[name] = (pred == truth).astype(np.float64)
+            best, best_gain = choice, 0.0
+            for name, hits in right.items():
+                if name == choice:
+                    continue
+                gain = _significant_gain(hits - right[choice], weight[known])
+                if gain > best_gain:
+                    best, best_gain = name, gain
+            if best == "em+gold":
+                fitted = LabelModel(**params).fit(patterns, pattern_gold, weight)
+                tables["em+gold"] = (fitted.log_lr_, fitted.class_balance_)
+            choice = best
+        self.__dict__.update(
+            {key: value for key, value in fitted.__dict__.items() if key.endswith("_")}
+        )
+        self.n_fit_rows_ = round(float(weight.sum()))
+        self.log_lr_, self.class_balance_ = tables[choice]
+        self.structure_ = choice
+        return self
+
+    def _seed(self) -> int:
+        state = self.random_state
+        if state is None:
+            return 0
+        if isinstance(state, np.random.Generator):
+            return int(state.integers(2**31))
+        return int(state)
 
     # ------------------------------------------------------------------ predict
     def predict_proba(self, L: Any) -> np.ndarray:
@@ -545,6 +673,151 @@ class LabelModel(VoteModel):
 # --------------------------------------------------------------------------------------------
 # EM internals
 # --------------------------------------------------------------------------------------------
+
+
+def _equal_weights(
+    votes: np.ndarray,
+    gold: np.ndarray | None,
+    row_weight: np.ndarray | None,
+    k: int,
+    fixed_prior: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(log_lr, class_balance)`` of majority vote as a label model: every vote adds the same
+    weight to its class, large enough that one net vote beats any class-balance difference
+    (so decisions are majority vote's), and the balance, estimated from the majority-vote
+    labels of the rows with votes (gold where known), breaks ties and labels empty rows."""
+    n, m = votes.shape
+    weight = np.ones(n) if row_weight is None else row_weight
+    design = _vote_design(votes, k)
+    proba = _majority_proba(design, m, k, np.zeros(k))
+    if gold is not None:
+        known = gold >= 0
+        proba[known] = np.eye(k)[gold[known]]
+    if fixed_prior is None:
+        mass = weight @ proba
+        prior = (mass + 1.0) / (mass.sum() + k)
+    else:
+        prior = fixed_prior
+    # the share of votes that agree with the majority of the other votes on their row
+    counts = np.asarray(design @ sp.csr_matrix(np.tile(np.eye(k), (m, 1))).toarray())
+    rows, cols = design.nonzero()
+    v = cols % k
+    others = counts[rows] - np.eye(k)[v]
+    has_other = others.sum(axis=1) > 0
+    top = others.max(axis=1, keepdims=True)
+    tied = (others == top) & has_other[:, None]
+    share = tied[np.arange(v.size), v] / np.maximum(tied.sum(axis=1), 1)
+    w = weight[rows] * has_other
+    accuracy = float((w @ share + 1.0) / (w.sum() + 2.0))
+    accuracy = min(max(accuracy, 1.0 / k + 0.05), 0.99)
+    gap = float(np.log(prior.max()) - np.log(prior.min()))
+    strength = max(np.log(accuracy * (k - 1) / (1.0 - accuracy)), gap + 0.05, 0.1)
+    table = np.zeros((m, k, k))
+    table[:, np.arange(k), np.arange(k)] = strength
+    return table, prior
+
+
+def _mix(codes: np.ndarray) -> np.ndarray:
+    """A 64-bit mixing function (splitmix64's finaliser) over int64 codes."""
+    with np.errstate(over="ignore"):
+        codes = codes ^ (codes >> np.int64(31))
+        codes = codes * np.int64(-4658895280553007687)
+        codes = codes ^ (codes >> np.int64(29))
+        codes = codes * np.int64(-7723592293110705685)
+        return codes ^ (codes >> np.int64(32))
+
+
+def _split_weights(patterns: np.ndarray, weight: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """``(2, n)``: each distinct row's weight split between two folds.
+
+    A whole count is halved (an odd row goes to the fold the row's hash picks), a fractional
+    weight goes whole to one fold. The hash depends on the seed, the row's votes and each
+    LF's vote counts, never on the order of the rows or of the columns, so the same rows give
+    the same split however they are ordered or compressed.
+    """
+    m = patterns.shape[1]
+    design = _vote_design(patterns, k)
+    counts = np.rint(np.asarray(design.T @ weight).reshape(m, k) * 16).astype(np.int64)
+    coeff = np.random.default_rng(seed).integers(1, 2**62, size=(2, k + 2), dtype=np.int64)
+    with np.errstate(over="ignore"):
+        column = _mix(counts @ coeff[0, :k] + coeff[0, k])  # one salt per LF
+        votes = patterns.astype(np.int64) + 1
+        cell = _mix(column[None, :] * coeff[1, k] + votes * coeff[1, k + 1])
+        cell[votes == 0] = 0  # an abstain adds nothing
+        row = _mix(cell.sum(axis=1))
+    coin = (row >> np.int64(20)) & 1
+    whole = np.all(weight == np.round(weight))
+    if whole:
+        first = np.floor(weight / 2) + (np.mod(weight, 2) == 1) * coin
+    else:
+        first = weight * coin
+    return np.stack([first, weight - first])
+
+
+def _significant_gain(gain: np.ndarray, weight: np.ndarray) -> float:
+    """The weighted mean of ``gain`` when it exceeds twice its standard error, else 0."""
+    total = float(weight.sum())
+    if gain.size < 2 or not total > 0:
+        return 0.0
+    mean = float(weight @ gain / total)
+    var = float(weight @ (gain - mean) ** 2 / total)
+    se = float(np.sqrt(var / max(total - 1.0, 1.0)))  # weights count rows
+    return mean if mean > 2.0 * se else 0.0
+
+
+def _em_or_vote(
+    patterns: np.ndarray,
+    folds: np.ndarray,
+    k: int,
+    fixed_prior: np.ndarray | None,
+    params: dict[str, Any],
+) -> str:
+    """``"em"`` when EM, fitted on one fold of the rows, predicts the held-out votes of the
+    other fold significantly better than equal weights do; else ``"vote"``."""
+    gains, weights = [], []
+    for f in range(2):
+        train, test = folds[1 - f], folds[f]
+        if not train.sum() > 0 or not test.sum() > 0:
+            continue
+        learned = LabelModel(**params).fit(patterns, None, train)
+        table, prior = _equal_weights(patterns, None, train, k, fixed_prior)
+        a, wa = _held_out_agreement(learned.log_lr_, learned.class_balance_, patterns, test)
+        b, _ = _held_out_agreement(table, prior, patterns, test)
+        gains.append(a - b)
+        weights.append(wa)
+    if not gains:
+        return "vote"
+    gain, weight = np.concatenate(gains), np.concatenate(weights)
+    return "em" if _significant_gain(gain, weight) > 0 else "vote"
+
+
+def _proba(log_lr: np.ndarray, prior: np.ndarray, votes: np.ndarray) -> np.ndarray:
+    m, k, _ = log_lr.shape
+    return _softmax_rows(score_rows(votes, log_lr.reshape(m * k, k), np.log(prior)))
+
+
+def _held_out_agreement(
+    log_lr: np.ndarray, prior: np.ndarray, votes: np.ndarray, row_weight: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """For every row with two votes or more: how many of its votes the model's label from the
+    rest of the row (that vote left out) names (ties share), and the row's weight."""
+    m, k, _ = log_lr.shape
+    design = _vote_design(votes, k)
+    flat = log_lr.reshape(m * k, k)
+    scores = design @ flat + np.log(prior)
+    rows, cols = design.nonzero()
+    n_votes = np.diff(design.indptr)
+    keep = n_votes[rows] >= 2
+    rows, cols = rows[keep], cols[keep]
+    rest = scores[rows] - flat[cols]
+    v = cols % k
+    tied = rest >= rest.max(axis=1, keepdims=True) - 1e-9
+    share = tied[np.arange(v.size), v] / tied.sum(axis=1)
+    # one value per row (votes of one row are not independent): its votes predicted right
+    per_row = np.bincount(rows, weights=share, minlength=votes.shape[0])
+    used = n_votes >= 2
+    weight = np.ones(votes.shape[0]) if row_weight is None else row_weight
+    return per_row[used], weight[used].astype(np.float64)
 
 
 class _WeightedTranspose:
