@@ -59,11 +59,45 @@ class VoteModel(Estimator):
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
-        """Read a model written by :meth:`save`."""
-        payload = read_model_file(path, cls._FORMAT, cls._FORMAT_VERSION)
-        model = cls(**cls._params_from_json(payload["params"]))
-        model._restore(payload["fitted"])
+        """Read a model written by :meth:`save` (or by an earlier format version it reads).
+
+        Everything read is checked before it is used: the parameters (known names, valid
+        values), the cardinality against the saved class balance (before anything of that
+        size is allocated), and every fitted array (type, shape, finite values). A file that
+        fails any check raises :class:`~enrich.errors.LabelModelFileError` naming the file.
+        """
+        versions = (cls._FORMAT_VERSION, *cls._READS_VERSIONS)
+        payload = read_model_file(path, cls._FORMAT, versions)
+        try:
+            params, fitted = payload.get("params"), payload.get("fitted")
+            if not isinstance(params, dict) or not isinstance(fitted, dict):
+                raise ValueError("'params' and 'fitted' must be JSON objects")
+            unknown = sorted(set(params) - set(cls._init_parameters()))
+            if unknown:
+                raise ValueError(f"unknown parameters {unknown}")
+            model = cls(**cls._params_from_json(params))
+            _check_loaded_size(model, fitted)
+            model._validate_loaded()
+            model._restore(fitted)
+            _check_loaded_arrays(model)
+        except LabelModelFileError:
+            raise
+        except (InputError, TypeError, ValueError, KeyError, IndexError, OverflowError) as exc:
+            raise LabelModelFileError(
+                f"{str(path)!r} is not a valid saved {cls.__name__}: {exc}. Save the model "
+                "again with this version of enrich"
+            ) from exc
         return model
+
+    #: Earlier format versions :meth:`load` still reads.
+    _READS_VERSIONS: ClassVar[tuple[int, ...]] = ()
+    #: Fitted float attributes that may hold NaN (e.g. a never-voted class's precision).
+    _NAN_ALLOWED: ClassVar[tuple[str, ...]] = ()
+
+    def _validate_loaded(self) -> None:
+        """Check the loaded hyperparameters (a subclass checks more)."""
+        check_cardinality(self.cardinality)
+        check_class_balance(getattr(self, "class_balance", None), int(self.cardinality))
 
     @classmethod
     def _params_from_json(cls, params: dict[str, Any]) -> dict[str, Any]:
@@ -231,22 +265,61 @@ def write_model_file(path: str | Path, fmt: str, version: int, model: Any, fitte
     write_atomic(path, lambda partial: partial.write_text(text, encoding="utf-8"))
 
 
-def read_model_file(path: str | Path, fmt: str, version: int) -> dict[str, Any]:
+def _check_loaded_size(model: Any, fitted: dict[str, Any]) -> None:
+    """Check a loaded model's cardinality and LF count before allocating anything that size.
+
+    The cardinality must equal the length of the saved class balance (a list read from the
+    file, so its size is bounded by the file's).
+    """
+    k = check_cardinality(model.cardinality)
+    balance = fitted["class_balance"]
+    if not isinstance(balance, list) or len(balance) != k:
+        size = len(balance) if isinstance(balance, list) else type(balance).__name__
+        raise ValueError(f"cardinality {k} but the saved class balance has {size} entries")
+    n_lfs = fitted["n_lfs"]
+    if isinstance(n_lfs, bool) or not isinstance(n_lfs, int) or n_lfs < 1:
+        raise ValueError(f"n_lfs must be an int >= 1; got {n_lfs!r}")
+
+
+def _check_loaded_arrays(model: Any) -> None:
+    """Check that a loaded model's float arrays are finite and its balance a distribution.
+
+    NaN is allowed only in the attributes listed in ``_NAN_ALLOWED``.
+    """
+    for name, value in vars(model).items():
+        if not name.endswith("_") or not isinstance(value, np.ndarray):
+            continue
+        if value.dtype.kind != "f":
+            continue
+        bad = ~np.isfinite(value)
+        if name in model._NAN_ALLOWED:
+            bad &= ~np.isnan(value)
+        if bad.any():
+            raise ValueError(f"{name.rstrip('_')} holds {value[bad].flat[0]!r}")
+    balance = model.class_balance_
+    if balance.ndim != 1 or np.any(balance <= 0) or not np.isclose(balance.sum(), 1.0):
+        raise ValueError(f"class_balance must be positive and sum to 1; got {balance.tolist()}")
+
+
+def read_model_file(path: str | Path, fmt: str, version: int | tuple[int, ...]) -> dict[str, Any]:
     """Read and check a file written by :func:`write_model_file`; return its payload."""
     try:
         payload = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise LabelModelFileError(f"{str(path)!r} is not a saved model (JSON): {exc}") from exc
     if not isinstance(payload, dict) or payload.get("format") != fmt:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise LabelModelFileError(
             f"{str(path)!r} holds {found!r}, not a {fmt} file; load it with the class that saved it"
         )
-    if payload.get("format_version") != version:
+    versions = (version,) if isinstance(version, int) else tuple(version)
+    found_version = payload.get("format_version")
+    if isinstance(found_version, bool) or found_version not in versions:
         raise LabelModelFileError(
             f"{str(path)!r} is {fmt} format version {payload.get('format_version')!r}; this "
-            f"version of enrich reads version {version}. Refit and save the model again"
+            f"version of enrich reads version {' or '.join(map(str, versions))}. Refit and "
+            "save the model again"
         )
     return payload

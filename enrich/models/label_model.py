@@ -627,7 +627,12 @@ class LabelModel(VoteModel):
 
     # ------------------------------------------------------------------ persistence
     _FORMAT = "enrich.LabelModel"
-    _FORMAT_VERSION = 1
+    _FORMAT_VERSION = 2  # 2 adds "structure"; version 1 files load as structure "em"
+    _READS_VERSIONS = (1,)
+    _NAN_ALLOWED = ("lf_precision_", "lf_accuracy_")
+
+    def _validate_loaded(self) -> None:
+        self._validated_hyperparameters()
 
     def _fitted_state(self) -> dict[str, Any]:
         return {
@@ -642,6 +647,7 @@ class LabelModel(VoteModel):
             "confusion": self.confusion_.tolist(),
             "n_iter": int(self.n_iter_),
             "converged": bool(self.converged_),
+            "structure": str(getattr(self, "structure_", "em")),
         }
 
     @classmethod
@@ -668,6 +674,15 @@ class LabelModel(VoteModel):
         )
         self.n_iter_ = int(fitted["n_iter"])
         self.converged_ = bool(fitted["converged"])
+        self.structure_ = fitted.get("structure", "em")
+        if self.structure_ not in ("em", "vote", "em+gold"):
+            raise ValueError(f"unknown structure {self.structure_!r}")
+        for name in ("lf_role_", "lf_coverage_"):
+            if getattr(self, name).shape != (self.n_lfs_,):
+                raise ValueError(f"{name.rstrip('_')} must hold {self.n_lfs_} entries")
+        roles = set(self.lf_role_.tolist())
+        if not roles <= set(_ROLE_NAMES):
+            raise ValueError(f"unknown LF roles {sorted(map(str, roles - set(_ROLE_NAMES)))}")
 
 
 # --------------------------------------------------------------------------------------------
