@@ -311,6 +311,7 @@ class LabelModel(VoteModel):
         """
         hp = self._validated_hyperparameters()
         k = hp["k"]
+        _check_class_names(L, k)
         votes = validate_votes(L, cardinality=k)
         n, m = votes.shape
         if n == 0:
@@ -551,11 +552,66 @@ class LabelModel(VoteModel):
         ``class_balance_``."""
         check_fitted(self)
         k = len(self.classes_)
+        _check_class_names(L, k)
         votes = validate_votes(L, cardinality=k, n_lfs=self.n_lfs_)
         if votes.shape[0] == 0:
             return np.zeros((0, k))
         table = self.log_lr_.reshape(self.n_lfs_ * k, k)
         return _softmax_rows(score_rows(votes, table, np.log(self.class_balance_)))
+
+    def score(self, L: Any, y: Any, sample_weight: Any = None) -> float:
+        """Accuracy of :meth:`predict` against the labels ``y`` (scikit-learn's classifier score).
+
+        Parameters
+        ----------
+        L : array-like of shape (n_assets, n_lfs)
+            Vote matrix.
+        y : array-like of shape (n_assets,)
+            True classes ``0..k-1``; rows labelled ``-1`` (unknown) are left out.
+        sample_weight : array-like of shape (n_assets,), optional
+            Non-negative weight of each row.
+
+        Returns
+        -------
+        float
+            The (weighted) share of rows with a known label that are predicted right.
+
+        Raises
+        ------
+        InputError
+            If ``y`` does not hold one class per row or no row has a known label.
+
+        Examples
+        --------
+        >>> L = np.array([[0, 0], [1, 1], [1, -1], [0, 1]])
+        >>> LabelModel(cardinality=2).fit(L).score(L, [0, 1, 1, 1])
+        0.75
+        """
+        check_fitted(self)
+        k = len(self.classes_)
+        gold = validate_gold(y, n_assets=np.shape(L)[0], cardinality=k)
+        known = gold >= 0
+        weight = (
+            np.ones(gold.size)
+            if sample_weight is None
+            else _check_sample_weight(sample_weight, gold.size)
+        )
+        if not (weight[known] > 0).any():
+            raise InputError("y has no known label (every value is -1); nothing to score")
+        right = self.predict(L) == gold
+        return float(weight[known] @ right[known] / weight[known].sum())
+
+    _estimator_type = "classifier"
+
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's tags of a classifier (only scikit-learn calls this)."""
+        from sklearn.utils import ClassifierTags
+
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "classifier"
+        tags.classifier_tags = ClassifierTags()
+        tags.target_tags.required = False  # gold labels are optional
+        return tags
 
     def predict(self, L: Any) -> np.ndarray:
         """Most probable class per asset, ``(n_assets,)`` int; exact ties go to the lowest class
@@ -804,6 +860,16 @@ def _em_or_vote(
         return "vote"
     gain, weight = np.concatenate(gains), np.concatenate(weights)
     return "em" if _significant_gain(gain, weight) > 0 else "vote"
+
+
+def _check_class_names(L: Any, k: int) -> None:
+    """Refuse a vote matrix whose own class names disagree with the cardinality."""
+    names = getattr(L, "class_names", None)
+    if names is not None and len(names) != k:
+        raise InputError(
+            f"the vote matrix has {len(names)} classes {list(names)} but cardinality={k}; "
+            f"set cardinality={len(names)} (or leave the class names out of the matrix)"
+        )
 
 
 def _proba(log_lr: np.ndarray, prior: np.ndarray, votes: np.ndarray) -> np.ndarray:
