@@ -584,7 +584,7 @@ class LabelModel(VoteModel):
         Examples
         --------
         >>> L = np.array([[0, 0], [1, 1], [1, -1], [0, 1]])
-        >>> LabelModel(cardinality=2).fit(L).score(L, [0, 1, 1, 1])
+        >>> LabelModel(cardinality=2).fit(L).score(L, [0, 1, 1, 0])
         0.75
         """
         check_fitted(self)
