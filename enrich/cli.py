@@ -39,8 +39,39 @@ def _options(
         bool, typer.Option("--quiet", "-q", help="No progress bars or tables.")
     ] = False,
 ) -> None:
+    # the policy holds for this command only: an in-process call (a test, a notebook) gets
+    # its environment back when the command ends
+    ctx.call_on_close(_restore_callback())
     bars = _progress_bars(quiet=quiet, terminal=sys.stderr.isatty())
     ctx.obj = {"debug": debug, "quiet": quiet, "progress": bars}
+
+
+_BAR_SWITCHES = ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_VERBOSITY")
+
+
+def _restore_callback() -> Callable[[], None]:
+    """A function that puts back the progress switches as they are now."""
+    saved = {name: os.environ.get(name) for name in _BAR_SWITCHES}
+    hub_was_on = "huggingface_hub" in sys.modules and not _hub_bars_disabled()
+
+    def restore() -> None:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if hub_was_on:
+            from huggingface_hub.utils import enable_progress_bars
+
+            enable_progress_bars()
+
+    return restore
+
+
+def _hub_bars_disabled() -> bool:
+    from huggingface_hub.utils import are_progress_bars_disabled
+
+    return bool(are_progress_bars_disabled())
 
 
 def _progress_bars(*, quiet: bool, terminal: bool) -> bool | None:

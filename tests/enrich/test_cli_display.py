@@ -109,6 +109,15 @@ def test_quiet_or_a_log_turns_every_progress_bar_off(monkeypatch: pytest.MonkeyP
     assert os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
 
 
+def test_an_in_process_command_gives_the_environment_back(
+    table: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    result = runner.invoke(app, ["--quiet", "runs", "--table", str(table)])
+    assert result.exit_code == 0, result.output
+    assert "TQDM_DISABLE" not in os.environ
+
+
 JOB_WITH_EMBEDDINGS = """
 [source]
 path = "data/*.parquet"
