@@ -22,6 +22,9 @@ a single extreme reason of equal weight. Ties are broken by ``asset_id`` (ascend
   (from the ``vote_<lf>`` columns; 1 without them).
 - ``no_lf_votes``: ``all_abstain`` is true; severity = 1.
 - ``gap_candidate``: the asset is in ``candidates``; severity = its ``score``, else 1.
+- ``gold_suspect``: the asset is in ``suspect_labels`` (its gold or annotator label is likely
+  wrong, e.g. :func:`enrich.analysis.label_errors.find_label_errors`); severity =
+  ``1 - label_quality`` if given, else 1.
 
 Purpose: correct labels, or refit the label model
 -------------------------------------------------
@@ -104,6 +107,7 @@ REASONS: Final[tuple[str, ...]] = (
     "lf_conflict",
     "no_lf_votes",
     "gap_candidate",
+    "gold_suspect",
 )
 _DEFAULT_WEIGHTS: Final[Mapping[str, float]] = dict.fromkeys(REASONS, 1.0)
 
@@ -185,6 +189,7 @@ def review_queue(
     annotations_agreement: Any = None,
     min_agreement: float = 0.8,
     candidates: Any = None,
+    suspect_labels: Any = None,
     exclude: Any = None,
     weights: Mapping[str, float] | None = None,
     purpose: ReviewPurpose = "correct",
@@ -215,6 +220,11 @@ def review_queue(
         (text shown in ``why``) and ``score`` in [0, 1]. An asset listed several times
         (several gaps) is one candidate: reasons joined, highest score kept. Candidates
         missing from ``enriched`` are queued with null label and confidence.
+    suspect_labels
+        Optional table of likely wrong gold or annotator labels, e.g.
+        ``find_label_errors(...).table``: ``asset_id``, optionally ``label_quality`` in
+        [0, 1] (low = likely wrong) and ``suggested_label_name`` or ``suggested_label``
+        (shown in ``why``). These assets are gold already: do not list them in ``exclude``.
     exclude
         Asset ids never to queue (already reviewed or gold): a table with ``asset_id``, a
         Series, or a sequence.
@@ -278,6 +288,9 @@ def review_queue(
         ),
         min_agreement=min_agreement,
         candidates=None if candidates is None else _keyed(candidates, "candidates", ids_dtype),
+        suspects=(
+            None if suspect_labels is None else _keyed(suspect_labels, "suspect_labels", ids_dtype)
+        ),
     )
     # Score every asset from the reasons alone; write the readable details for the picks only.
     scored = _scores(inputs, weight)
@@ -393,6 +406,7 @@ class _Inputs:
     agreement: pl.DataFrame | None
     min_agreement: float
     candidates: pl.DataFrame | None
+    suspects: pl.DataFrame | None = None
 
     def restricted_to(self, ids: pl.Series) -> _Inputs:
         keep = pl.col("asset_id").is_in(ids.implode())
@@ -407,6 +421,7 @@ class _Inputs:
             model=cut(self.model),
             agreement=cut(self.agreement),
             candidates=cut(self.candidates),
+            suspects=cut(self.suspects),
         )
 
 
@@ -490,6 +505,8 @@ def _other_reasons(inputs: _Inputs, *, details: bool) -> list[pl.DataFrame]:
         parts.append(_agreement_reason(inputs.agreement, inputs.min_agreement, details=details))
     if inputs.candidates is not None:
         parts.append(_candidate_reason(inputs.candidates, details=details))
+    if inputs.suspects is not None:
+        parts.append(_suspect_reason(inputs.suspects, details=details))
     return parts
 
 
@@ -633,6 +650,28 @@ def _candidate_reason(table: pl.DataFrame, *, details: bool) -> pl.DataFrame:
         else None
     )
     return _reason(merged["asset_id"], "gap_candidate", merged["severity"], notes)
+
+
+def _suspect_reason(table: pl.DataFrame, *, details: bool) -> pl.DataFrame:
+    require_unique_ids(table["asset_id"], "suspect_labels")
+    quality = (
+        table["label_quality"].cast(pl.Float64)
+        if "label_quality" in table.columns
+        else pl.Series([None] * table.height, dtype=pl.Float64)
+    )
+    notes = None
+    if details:
+        key = next(
+            (c for c in ("suggested_label_name", "suggested_label") if c in table.columns), None
+        )
+        suggested = table[key].to_list() if key else [None] * table.height
+        notes = [
+            "gold label looks wrong"
+            + ("" if q is None else f" (label quality {q:.2f})")
+            + ("" if s is None else f"; model suggests {s!r}")
+            for q, s in zip(quality.to_list(), suggested, strict=True)
+        ]
+    return _reason(table["asset_id"], "gold_suspect", 1 - quality, notes)
 
 
 # -- validation --------------------------------------------------------------------------

@@ -173,6 +173,8 @@ def enriched_table(
     model_version: str,
     created_at: dt.datetime | None = None,
     review_below: float = REVIEW_BELOW_CONFIDENCE,
+    model_proba: Any = None,
+    gold: Any = None,
 ) -> pl.DataFrame:
     """Join labels, probabilities, flags, each LF's vote and run lineage, one row per asset.
 
@@ -182,6 +184,14 @@ def enriched_table(
     where no LF voted); ``needs_review`` (conflict, all-abstain or confidence below
     ``review_below``); ``vote_<lf>`` per LF (-1 = abstain); ``run_id``,
     ``model_version``, ``lf_versions`` (JSON object name -> version) and ``created_at`` (UTC).
+
+    With an end model's probabilities ``model_proba`` (``(n_assets, k)``, e.g.
+    :attr:`enrich.models.end_model.EndModel.oof_proba_`), the columns of
+    :func:`enrich.models.end_model.model_columns` follow the label columns: ``model_label``,
+    ``model_label_name``, ``model_proba_<class>``, ``model_confidence``. With ``model_proba``
+    or ``gold`` (class ids ``(n_assets,)``, -1 = unknown), ``label_source`` says where an
+    asset's best label comes from: ``"gold"`` where gold is known, else ``"lfs"`` where some
+    LF voted (``label``), else ``"model"`` (``model_label``; null without a model).
     """
     proba = np.asarray(proba, dtype=np.float64)
     if proba.shape[0] != len(votes):
@@ -217,4 +227,37 @@ def enriched_table(
         },
     )
     ids = pl.DataFrame({"asset_id": votes.asset_ids})
-    return pl.concat([ids, labels, flags, lf_votes, lineage], how="horizontal")
+    model = _model_columns(labels, votes, model_proba, gold)
+    return pl.concat([ids, labels, *model, flags, lf_votes, lineage], how="horizontal")
+
+
+def _model_columns(
+    labels: pl.DataFrame, votes: VoteMatrix, model_proba: Any, gold: Any
+) -> list[pl.DataFrame]:
+    """The end model's columns and ``label_source`` (empty without a model and gold)."""
+    if model_proba is None and gold is None:
+        return []
+    from enrich.models.end_model import model_columns
+
+    n = len(votes)
+    out = []
+    if model_proba is not None:
+        probs = np.asarray(model_proba, dtype=np.float64)
+        if probs.ndim != 2 or probs.shape[0] != n:
+            raise InputError(
+                f"model_proba has shape {probs.shape} but the vote matrix has {n} assets; pass "
+                "the end model's probabilities of the same assets, (n_assets, k)"
+            )
+        out.append(model_columns(probs, class_names=votes.class_names))
+    voted = ~labels["all_abstain"].to_numpy()
+    source = np.where(voted, "lfs", "model" if model_proba is not None else None)
+    if gold is not None:
+        g = np.asarray(gold.to_numpy() if hasattr(gold, "to_numpy") else gold)
+        if g.shape != (n,) or g.dtype.kind not in "iu":
+            raise InputError(
+                f"gold must be class ids (n_assets,) = ({n},), -1 = unknown; got {g.dtype} of "
+                f"shape {g.shape}"
+            )
+        source = np.where(g >= 0, "gold", source)
+    out.append(pl.DataFrame({"label_source": pl.Series(source.tolist(), dtype=pl.String)}))
+    return out
