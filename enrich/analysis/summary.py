@@ -107,6 +107,16 @@ class LFSummary(TableDisplay):
             Highlight("empirical_accuracy", lambda v: v < LOW_ACCURACY, f"empirical {low}"),
             Highlight("estimated_accuracy", lambda v: v < LOW_ACCURACY, f"estimated {low}"),
             Highlight("worse_than_random", bool, "worse than random"),
+            Highlight(
+                "accuracy_mismatch",
+                bool,
+                "estimated accuracy outside the 95% interval of the gold-measured one",
+            ),
+            Highlight(
+                "identifiable",
+                lambda v: not v,
+                "accuracy not identifiable (never agrees with another LF): the estimate is a guess",
+            ),
             Highlight("never_fires", bool, "never fires"),
         )
 
@@ -131,7 +141,8 @@ def lf_summary(
         ``class_names`` attributes, if any, are the defaults of those arguments.
     gold
         Optional gold labels, shape ``(n_assets,)`` (or ``(n_assets, 1)``), ``-1`` where the
-        label is unknown, so gold may cover only some rows. Adds ``correct``, ``incorrect``
+        label is unknown, so gold may cover only some rows. Class names are accepted too
+        (with ``class_names``; ``None`` = unknown). Adds ``correct``, ``incorrect``
         and ``empirical_accuracy`` (= correct / (correct + incorrect), over the gold rows the
         LF voted on; null when it voted on none).
     lf_names
@@ -142,9 +153,12 @@ def lf_summary(
         outside ``0..len(class_names)-1`` are refused.
     model
         Optional fitted label model with ``lf_diagnostics(L) -> polars.DataFrame`` (one row
-        per LF, in order); its columns (``estimated_accuracy``, ``worse_than_random``...)
-        are appended to the table. With ``sample_weight`` it is called as
-        ``lf_diagnostics(L, sample_weight=...)``.
+        per LF, in order); its columns (``estimated_accuracy``, ``identifiable``,
+        ``worse_than_random``...) are appended to the table. With ``sample_weight`` it is
+        called as ``lf_diagnostics(L, sample_weight=...)``. With gold too, the column
+        ``accuracy_mismatch`` flags an LF whose estimated accuracy lies outside the 95%
+        (Wilson) interval of its gold-measured accuracy; the rendered summary highlights it,
+        and an LF whose accuracy is not identifiable.
     sample_weight
         Optional ``(n_rows,)`` whole numbers >= 0: how many assets each row of ``L`` (and
         ``gold``) stands for, e.g. the counts of the distinct rows of a large vote matrix
@@ -207,6 +221,8 @@ def lf_summary(
     table = _table(stats, names, classes, n)
     if model is not None:
         table = _join_model(table, model, votes, weight)
+        if labels is not None and "estimated_accuracy" in table.columns:
+            table = table.with_columns(accuracy_mismatch=_mismatch(table))
     totals: dict[str, Any] = {
         "n_assets": n,
         "n_lfs": m,
@@ -309,6 +325,8 @@ def _gold(gold: Any, n: int, classes: list[str] | None) -> np.ndarray:
             f"gold has {labels.shape[0]} labels but the vote matrix has {n} rows; pass one "
             "label per asset, with -1 where the label is unknown"
         )
+    if labels.dtype.kind in "USO":
+        labels = _gold_names(labels, classes)
     labels = _whole_numbers(labels, "gold")
     bad = labels < ABSTAIN
     if classes is not None:
@@ -321,6 +339,39 @@ def _gold(gold: Any, n: int, classes: list[str] | None) -> np.ndarray:
             f"{allowed} or -1 for unknown"
         )
     return labels
+
+
+def _gold_names(labels: np.ndarray, classes: list[str] | None) -> np.ndarray:
+    """Class ids for gold given as class names; ``None`` is an unknown label (``-1``)."""
+    values = labels.tolist()
+
+    def is_id(value: Any) -> bool:
+        return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+    if all(v is None or is_id(v) for v in values):
+        return np.array([-1 if v is None else int(v) for v in values], dtype=np.int64)
+    if classes is None:
+        example = next(v for v in values if v is not None)
+        raise InputError(
+            f"gold holds class names (e.g. {example!r}) but the summary has no class names; "
+            "pass class_names=[...] in class-id order (or a VoteMatrix that has them), or give "
+            "gold as class ids 0..k-1 with -1 for unknown"
+        )
+    lookup = {name: i for i, name in enumerate(classes)}
+    out = np.empty(len(values), dtype=np.int64)
+    for i, value in enumerate(values):
+        if value is None or (isinstance(value, float) and value != value):
+            out[i] = ABSTAIN
+        elif is_id(value):
+            out[i] = int(value)
+        elif str(value) in lookup:
+            out[i] = lookup[str(value)]
+        else:
+            raise InputError(
+                f"gold holds {value!r} at index {i}, which is not a class of {classes}; use "
+                "those names (None for an unknown label)"
+            )
+    return out
 
 
 def _counts(sample_weight: Any, n: int) -> np.ndarray:
@@ -469,6 +520,26 @@ def _table(
         columns["incorrect"] = pl.Series("incorrect", judged - correct, dtype=pl.Int64)
         columns["empirical_accuracy"] = pl.Series("empirical_accuracy", accuracy, dtype=pl.Float64)
     return pl.DataFrame(list(columns.values()))
+
+
+def _mismatch(table: pl.DataFrame) -> pl.Series:
+    """Whether each LF's estimated accuracy lies outside the 95% Wilson interval of its
+    gold-measured accuracy (null without gold votes or an estimate)."""
+    correct = table["correct"].to_numpy().astype(np.float64)
+    n = correct + table["incorrect"].to_numpy().astype(np.float64)
+    estimate = table["estimated_accuracy"].to_numpy(allow_copy=True).astype(np.float64)
+    z = 1.959963984540054
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = correct / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        outside = (estimate < centre - half) | (estimate > centre + half)
+    known = (n > 0) & np.isfinite(estimate)
+    return pl.Series(
+        "accuracy_mismatch",
+        [bool(o) if ok else None for o, ok in zip(outside, known, strict=True)],
+        dtype=pl.Boolean,
+    )
 
 
 def _join_model(

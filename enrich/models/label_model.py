@@ -622,8 +622,13 @@ class LabelModel(VoteModel):
     def lf_diagnostics(self, L: Any, sample_weight: Any = None) -> Any:
         """Per-LF diagnostics from the fitted model and the votes ``L``, as a polars DataFrame.
 
-        One row per LF in column order, with columns ``estimated_accuracy`` (Float64, null for
-        LFs that never voted at fit time), ``worse_than_random`` (Boolean: its estimated
+        One row per LF in column order, with columns ``lf`` (the LF's name: ``L.lf_names``
+        when ``L`` has them, else ``lf_0, lf_1, ...``), ``estimated_accuracy`` (Float64, null
+        for LFs that never voted at fit time), ``identifiable`` (Boolean: the LF's vote agrees
+        with another LF's vote on at least 3 rows, so its accuracy can be learned from
+        agreements; an LF that only ever meets LFs voting other classes cannot be told apart
+        from a bad one, and its estimate is a guess), ``worse_than_random`` (Boolean: its
+        estimated
         accuracy is significantly below that of a random voter with its vote distribution),
         ``never_fires`` (Boolean: no vote in ``L``) and ``near_duplicate_of`` (Int64: the
         lowest-index earlier LF it agrees with on at least 95% of the rows where either votes,
@@ -647,11 +652,21 @@ class LabelModel(VoteModel):
             weight = _check_sample_weight(sample_weight, votes.shape[0])
             votes = votes[weight > 0]
             weight = weight[weight > 0]
+        names = getattr(L, "lf_names", None)
+        names = (
+            [str(name) for name in names]
+            if names is not None and len(names) == self.n_lfs_
+            else [f"lf_{j}" for j in range(self.n_lfs_)]
+        )
         return pl.DataFrame(
             {
+                "lf": pl.Series(names, dtype=pl.String),
                 "estimated_accuracy": pl.Series(
                     [None if np.isnan(a) else float(a) for a in self.lf_accuracy_],
                     dtype=pl.Float64,
+                ),
+                "identifiable": pl.Series(
+                    _agreeing_votes(votes, k, weight) >= _MIN_AGREEMENTS, dtype=pl.Boolean
                 ),
                 "worse_than_random": pl.Series(self._worse_than_random(), dtype=pl.Boolean),
                 "never_fires": pl.Series((votes < 0).all(axis=0).tolist(), dtype=pl.Boolean),
@@ -860,6 +875,23 @@ def _em_or_vote(
         return "vote"
     gain, weight = np.concatenate(gains), np.concatenate(weights)
     return "em" if _significant_gain(gain, weight) > 0 else "vote"
+
+
+#: Rows on which an LF must agree with another LF for its accuracy to be identifiable.
+_MIN_AGREEMENTS = 3
+
+
+def _agreeing_votes(votes: np.ndarray, k: int, weight: np.ndarray | None) -> np.ndarray:
+    """Per LF, the (weighted) rows where its vote equals another LF's vote on the row."""
+    n, m = votes.shape
+    weight = np.ones(n) if weight is None else np.asarray(weight, dtype=np.float64)
+    out = np.zeros(m)
+    for c in range(k):
+        hit = votes == c
+        shared = hit.sum(axis=1) >= 2
+        if shared.any():
+            out += weight[shared] @ hit[shared]
+    return out
 
 
 def _check_class_names(L: Any, k: int) -> None:

@@ -310,11 +310,12 @@ def test_model_diagnostics_are_appended_in_lf_order(youtube):
     model = AgreementModel(cardinality=2).fit(L)
     result = lf_summary(L, Y, lf_names=names, model=model)
     diagnostics = model.lf_diagnostics(L)
-    assert result.table.columns[-4:] == [
+    assert result.table.columns[-5:] == [
         "estimated_accuracy",
         "worse_than_random",
         "never_fires",
         "near_duplicate_of",
+        "accuracy_mismatch",  # with gold: estimate against the measured interval
     ]
     assert result.table.select(diagnostics.columns[1:]).equals(diagnostics.drop("lf"))
     assert result.table["lf"].to_list() == names
@@ -433,3 +434,32 @@ def test_a_million_by_hundred_matrix_takes_seconds():
     rows = np.flatnonzero(gold[:20_000] != -1)
     sub = L[rows].astype(np.int64)
     assert_matches_snorkel(lf_summary(sub, gold[rows]).table, sub, gold[rows])
+
+
+def test_gold_given_as_class_names():
+    L = np.array([[0, 0, -1], [1, 0, -1], [-1, -1, -1], [1, -1, 1]])
+    by_id = lf_summary(L, np.array([0, 1, 1, -1]), class_names=["HAM", "SPAM"])
+    by_name = lf_summary(L, ["HAM", "SPAM", "SPAM", None], class_names=["HAM", "SPAM"])
+    assert by_name == by_id
+    with pytest.raises(InputError, match="pass class_names"):
+        lf_summary(L, ["HAM", "SPAM", "SPAM", None])
+    with pytest.raises(InputError, match=r"'EGGS' at index 1.*\['HAM', 'SPAM'\]"):
+        lf_summary(L, ["HAM", "EGGS", "SPAM", None], class_names=["HAM", "SPAM"])
+
+
+def test_summary_flags_estimates_outside_the_measured_interval_and_unidentifiable_lfs():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 3000)
+    votes = np.column_stack([np.where(rng.random(3000) < a, y, 1 - y) for a in (0.9, 0.85, 0.7)])
+    # a class-1 LF that is always right but fires only where every other LF votes class 0:
+    # it never agrees with anyone, so its accuracy cannot be learned from the votes
+    lone = np.where((y == 1) & (votes != 1).all(axis=1), 1, -1)
+    votes = np.column_stack([votes, lone])
+    model = LabelModel(cardinality=2, structure="em").fit(votes)
+    table = lf_summary(votes, y, model=model).table
+    assert table["identifiable"].to_list() == [True, True, True, False]
+    # conditionally independent LFs are estimated within their measured interval; the lone
+    # LF (measured 100% right) is estimated far below it
+    assert table["accuracy_mismatch"].to_list() == [False, False, False, True]
+    assert table["estimated_accuracy"][3] < 0.9 and table["empirical_accuracy"][3] == 1.0
+    assert "accuracy_mismatch" not in lf_summary(votes, model=model).table.columns

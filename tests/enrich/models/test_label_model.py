@@ -271,7 +271,9 @@ def test_lf_diagnostics_columns_and_flags():
     diag = model.lf_diagnostics(votes)
     assert diag.schema == pl.Schema(
         {
+            "lf": pl.String,
             "estimated_accuracy": pl.Float64,
+            "identifiable": pl.Boolean,
             "worse_than_random": pl.Boolean,
             "never_fires": pl.Boolean,
             "near_duplicate_of": pl.Int64,
@@ -279,10 +281,19 @@ def test_lf_diagnostics_columns_and_flags():
     )
     assert diag["near_duplicate_of"].to_list() == [None, None, None, None, 0, None]
     assert diag["never_fires"].to_list() == [False] * 5 + [True]
+    assert diag["lf"].to_list() == [f"lf_{j}" for j in range(6)]
+    assert diag["identifiable"].to_list() == [True] * 5 + [False]
     assert diag["worse_than_random"].to_list() == [False, False, False, True, False, False]
     assert diag["estimated_accuracy"][5] is None
     accuracy = diag["estimated_accuracy"].to_list()
     assert accuracy[3] < 0.3 < min(accuracy[:3])
+
+
+def test_an_lf_that_only_meets_other_classes_is_not_identifiable():
+    # LF 2 votes class 1 only on rows where LFs of class 0 vote: no agreement to learn from
+    votes = np.array([[0, 0, -1], [0, -1, 1], [-1, 0, 1], [0, 0, -1], [1, -1, -1]] * 20)
+    diag = LabelModel(cardinality=2).fit(votes).lf_diagnostics(votes)
+    assert diag["identifiable"].to_list() == [True, True, False]
 
 
 def test_near_duplicates_tolerates_a_few_differences():
