@@ -144,7 +144,7 @@ def demo(
 
     quiet = ctx.obj["quiet"]
     console = Console(quiet=quiet, width=None if sys.stdout.isatty() else 200)
-    result = run_demo(output, n_jobs=n_jobs, progress=ctx.obj["progress"] is not False)
+    result = run_demo(output, n_jobs=n_jobs, progress=ctx.obj["progress"])
     console.print(result.summary)
     labels = result.enriched.get_column("label_name").value_counts(sort=True)
     console.print(
@@ -179,7 +179,7 @@ def run(
     from enrich.job.config import load_job_config
     from enrich.job.run import run_job
 
-    result = run_job(load_job_config(job), progress=ctx.obj["progress"] is not False)
+    result = run_job(load_job_config(job), progress=ctx.obj["progress"])
     for warning in result.warnings:
         typer.secho(plain_text(f"enrich: warning: {warning}"), err=True, fg="yellow")
     typer.echo(plain_text(result.message))

@@ -41,7 +41,7 @@ class DemoResult:
 
 
 def run_demo(
-    output_dir: str | Path, *, n_jobs: int = 1, progress: bool = True, random_state: int = 0
+    output_dir: str | Path, *, n_jobs: int = 1, progress: bool | None = None, random_state: int = 0
 ) -> DemoResult:
     """Run the demo job; write ``enriched.parquet``, ``label_model.json`` and ``run.json``.
 

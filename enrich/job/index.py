@@ -104,7 +104,7 @@ class Embedder:
         state: pl.DataFrame,
         engine: Engine,
         *,
-        progress: bool,
+        progress: bool | None,
     ) -> pl.DataFrame:
         """Give the read rows their index ids (and vectors, for LFs that read them)."""
         from embeddings.index import VectorIndex
@@ -133,7 +133,7 @@ class Embedder:
             data = data.join(attached, on="asset_id", how="left", maintain_order="left")
         return data
 
-    def _vectors(self, rows: pl.DataFrame, engine: Engine, *, progress: bool) -> np.ndarray:
+    def _vectors(self, rows: pl.DataFrame, engine: Engine, *, progress: bool | None) -> np.ndarray:
         from embeddings.precomputed import embedding_matrix
 
         column = self.config.embedding_input_column

@@ -51,6 +51,7 @@ import numpy as np
 import polars as pl
 
 from enrich._internal.files import write_atomic
+from enrich._internal.progress import progress_policy
 from enrich._internal.vote_arrays import VotePatterns, compress_votes
 from enrich.curation.review import ReviewQueue
 from enrich.errors import SourceSchemaError
@@ -138,7 +139,9 @@ class JobResult:
 
 
 # -- the run: named phases over one run context --------------------------------------------
-def run_job(config: JobConfig, *, progress: bool = True, engine: Engine | None = None) -> JobResult:
+def run_job(
+    config: JobConfig, *, progress: bool | None = None, engine: Engine | None = None
+) -> JobResult:
     """Run the job ``config`` describes; the table advances by exactly one commit.
 
     Parameters
@@ -147,7 +150,8 @@ def run_job(config: JobConfig, *, progress: bool = True, engine: Engine | None =
         A validated job (see :func:`enrich.job.config.load_job_config`); relative paths are
         taken from the working directory.
     progress
-        Show progress bars for long steps.
+        None (default): bars for long steps, only in a terminal or notebook (never
+        in a log file); True: always; False: never (``enrich run --quiet``).
     engine
         An engine to use instead of the one ``[engine]`` describes (e.g. a
         :class:`~enrich.labeling.engines.DaskEngine` on an existing client); not closed here.
@@ -227,7 +231,7 @@ class _Run:
     run_id: str
     started: dt.datetime
     clock: Clock
-    progress: bool
+    progress: bool | None
     lfs: list[Any]
     files: list[SourceFile]
     plan: ColumnPlan
@@ -304,7 +308,7 @@ class _Enriched:
     queue: ReviewQueue | None
 
 
-def _load(config: JobConfig, *, progress: bool) -> _Run:
+def _load(config: JobConfig, *, progress: bool | None) -> _Run:
     """Load the LFs, find and inspect the source files, plan the columns (before the lock)."""
     started = dt.datetime.now(dt.UTC)
     clock = Clock()
@@ -334,7 +338,7 @@ def _load(config: JobConfig, *, progress: bool) -> _Run:
         run_id=run_id,
         started=started,
         clock=clock,
-        progress=progress,
+        progress=progress_policy(progress),  # resolved once: False in a log
         lfs=lfs,
         files=files,
         plan=plan,

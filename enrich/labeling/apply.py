@@ -36,6 +36,7 @@ from enrich._internal.frames import (
     require_columns,
     require_unique_ids,
 )
+from enrich._internal.progress import progress_bar
 from enrich.errors import InputError, LFApplicationError, NotAClassError
 from enrich.votes import VoteMatrix
 from labeling_functions.core import LabelingFunction, Row, RowLF, VectorizedLF
@@ -59,7 +60,7 @@ def apply(
     id_column: str | None = None,
     n_jobs: int = 1,
     on_error: OnError = "raise",
-    progress: bool = True,
+    progress: bool | None = None,
     spacy_batch_size: int = 256,
 ) -> VoteMatrix:
     """Run labeling functions over every asset and return the vote matrix.
@@ -87,7 +88,9 @@ def apply(
         quoting the original traceback. ``"abstain"`` records an abstain instead and counts
         errors per LF in ``VoteMatrix.errors``.
     progress
-        Show a progress bar on work that takes more than a second.
+        None (default): a bar for work that takes more than a second, only in a terminal or
+        notebook (never in a log file); True: always a bar; False: never (see
+        :mod:`enrich._internal.progress`).
 
     Returns
     -------
@@ -124,7 +127,7 @@ def apply(
 
     votes = np.full((frame.height, len(lf_list)), ABSTAIN, dtype=np.int32)
     errors: dict[str, _ErrorLog] = {}
-    with _progress_bar(progress, total=len(lf_list), desc="Applying LFs") as bar:
+    with progress_bar(progress, total=len(lf_list), desc="Applying LFs") as bar:
         for j, lf in enumerate(lf_list):
             if isinstance(lf, VectorizedLF):
                 votes[:, j] = _call_vectorized(lf, lambda lf=lf: lf.votes(frame, task.to_id))
@@ -440,24 +443,3 @@ def _raise_or_log(
         errors.setdefault(job.lfs[k].name, _ErrorLog()).add(message, asset_id)
     if result.failures:
         logger.warning("%d LF error(s) recorded as abstains", len(result.failures))
-
-
-class _NoBar:
-    total = 0
-
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
-def _progress_bar(progress: bool, *, total: int, desc: str) -> Any:
-    if not progress:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="step", delay=1.0, leave=False)

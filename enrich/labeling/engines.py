@@ -105,7 +105,7 @@ class Engine:
         *,
         classes: Sequence[str],
         on_error: OnError = "raise",
-        progress: bool = False,
+        progress: bool | None = False,
         lf_sources: Sequence[str] | None = None,
     ) -> VoteMatrix:
         """Apply ``lfs`` to ``data`` (with an ``asset_id`` column); the vote matrix."""
@@ -118,7 +118,7 @@ class Engine:
         *,
         batch_size: int,
         cache_path: str | os.PathLike[str] | None = None,
-        progress: bool = False,
+        progress: bool | None = False,
     ) -> np.ndarray:
         """Encode ``items`` with the encoder ``spec`` describes: float32 ``(n, dim)``.
 
@@ -152,7 +152,7 @@ class LocalEngine(Engine):
         *,
         classes: Sequence[str],
         on_error: OnError = "raise",
-        progress: bool = False,
+        progress: bool | None = False,
         lf_sources: Sequence[str] | None = None,
     ) -> VoteMatrix:
         """Apply ``lfs`` to every row of ``data``; the same votes as :func:`enrich.apply`."""
@@ -173,7 +173,7 @@ class LocalEngine(Engine):
         *,
         batch_size: int,
         cache_path: str | os.PathLike[str] | None = None,
-        progress: bool = False,
+        progress: bool | None = False,
     ) -> np.ndarray:
         """Encode ``data[column]`` with the encoder ``spec`` describes; ``(n, dim)`` float32."""
         return _encode_partition(
@@ -240,7 +240,7 @@ class DaskEngine(Engine):
         *,
         classes: Sequence[str],
         on_error: OnError = "raise",
-        progress: bool = False,
+        progress: bool | None = False,
         lf_sources: Sequence[str] | None = None,
     ) -> VoteMatrix:
         """Apply ``lfs`` to every row of ``data``; the same votes as :func:`enrich.apply`."""
@@ -267,7 +267,7 @@ class DaskEngine(Engine):
         *,
         batch_size: int,
         cache_path: str | os.PathLike[str] | None = None,
-        progress: bool = False,
+        progress: bool | None = False,
     ) -> np.ndarray:
         """Encode ``data[column]`` with the encoder ``spec`` describes; ``(n, dim)`` float32."""
         values = list(items)
