@@ -51,6 +51,7 @@ import polars as pl
 
 from enrich._internal.display import ColumnFormat, TableDisplay
 from enrich._internal.frames import as_polars, require_columns
+from enrich._internal.random import check_random_state
 from enrich.curation.gaps import Gaps
 from enrich.errors import InputError, MissingColumnError
 
@@ -257,7 +258,7 @@ def fill_gaps(
             raise InputError(
                 f"index must be an embeddings.index.VectorIndex, got {type(index).__name__}"
             )
-    rng = _rng(random_state)
+    rng = check_random_state(random_state)
     id_lookup = None if id_map is None else _id_map(id_map)
     specs = _gap_specs(gaps)
     example_ids = _example_index_ids(gaps, examples, id_lookup, [s.gap for s in specs])
@@ -817,18 +818,6 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     v = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(v, axis=1, keepdims=True)
     return v / np.where(norms > 0, norms, 1.0)
-
-
-def _rng(random_state: Any) -> np.random.Generator:
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if random_state is None or (
-        isinstance(random_state, int | np.integer) and not isinstance(random_state, bool)
-    ):
-        return np.random.default_rng(random_state)
-    raise InputError(
-        f"random_state must be None, an int or a numpy Generator; got {random_state!r}"
-    )
 
 
 def _check_options(

@@ -1126,7 +1126,7 @@ def _fit_rows(
     if random_state is None:
         picked = others[(np.arange(size, dtype=np.int64) * others.size) // max(size, 1)]
     else:
-        rng = np.random.default_rng(random_state)
+        rng = check_random_state(random_state)
         picked = np.sort(rng.choice(others, size=size, replace=False))
     return np.sort(np.concatenate([np.flatnonzero(labelled), picked]))
 
