@@ -170,6 +170,15 @@ def run(
     job: Annotated[Path, typer.Argument(help="The job file (TOML); see `enrich init`.")] = Path(
         "job.toml"
     ),
+    rerun_lfs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rerun-lfs",
+            metavar="NAME|all",
+            help="Re-run this LF on every asset even if its version did not change "
+            "(repeat the option, or give 'all').",
+        ),
+    ] = None,
 ) -> None:
     """Run a job: label new and changed assets, refit, merge into the Delta table.
 
@@ -179,7 +188,12 @@ def run(
     from enrich.job.config import load_job_config
     from enrich.job.run import run_job
 
-    result = run_job(load_job_config(job), progress=ctx.obj["progress"])
+    names = [n.strip() for value in rerun_lfs or () for n in value.split(",") if n.strip()]
+    result = run_job(
+        load_job_config(job),
+        progress=ctx.obj["progress"],
+        rerun_lfs="all" if "all" in names else (names or None),
+    )
     for warning in result.warnings:
         typer.secho(plain_text(f"enrich: warning: {warning}"), err=True, fg="yellow")
     typer.echo(plain_text(result.message))

@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import socket
 import time
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from enrich._internal.files import mount_point
 from enrich.errors import (
     ConcurrentRunError,
     CorruptStateError,
@@ -301,20 +303,9 @@ def is_disk_full(exc: BaseException) -> bool:
 def disk_full_error(path: str | os.PathLike[str], what: str) -> DiskFullError:
     """The one-line error for a full disk under ``path``."""
     return DiskFullError(
-        f"no space left on {_mount_of(Path(path))} (writing {what} at {str(path)!r}); free "
+        f"no space left on {mount_point(path)} (writing {what} at {str(path)!r}); free "
         "some space and run again"
     )
-
-
-def _mount_of(path: Path) -> Path:
-    """The mount point holding ``path`` (or its nearest existing ancestor)."""
-    current = path
-    while not current.exists() and current != current.parent:
-        current = current.parent
-    current = current.resolve()
-    while not os.path.ismount(current) and current != current.parent:
-        current = current.parent
-    return current
 
 
 def table_columns(path: str | os.PathLike[str]) -> list[str]:
@@ -752,10 +743,14 @@ def compact_and_vacuum(
     return {"files_compacted": removed, "files_written": added, "files_vacuumed": len(deleted)}
 
 
+_REPORT_NAME = re.compile(r"(?P<run_id>\d{8}T\d{6}Z-[0-9a-f]+)(\.json|\.html|-review\.parquet)")
+
+
 def prune_reports(reports: str | os.PathLike[str], keep_run_ids: Sequence[str]) -> int:
     """Delete the reports (``<run_id>.json``/``.html``/``-review.parquet``) of other runs.
 
-    ``latest.*`` files are kept. Returns how many files were removed.
+    Only files named like a run's reports are touched (``latest.*`` and anything else in the
+    folder stay). Returns how many files were removed.
     """
     folder = Path(reports)
     if not folder.is_dir():
@@ -763,10 +758,10 @@ def prune_reports(reports: str | os.PathLike[str], keep_run_ids: Sequence[str]) 
     keep = set(keep_run_ids)
     removed = 0
     for file in folder.iterdir():
-        if not file.is_file() or file.name.startswith(("latest", ".")):
+        match = _REPORT_NAME.fullmatch(file.name)
+        if match is None or not file.is_file():
             continue
-        run_id = file.name.split(".")[0].removesuffix("-review")
-        if run_id not in keep:
+        if match.group("run_id") not in keep:
             file.unlink(missing_ok=True)
             removed += 1
     return removed

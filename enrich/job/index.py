@@ -7,6 +7,7 @@ per run, named in the run record) and removes the snapshots of dead or old runs.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import shutil
 from collections.abc import Sequence
@@ -55,6 +56,8 @@ class Embedder:
         self.rebuild = previous_index is None
         self.attach = attach
         self.index: Any = None
+        self.loaded: Any = None  # the previous snapshot, checked by for_job
+        self.notes: list[str] = []  # derived data found damaged and rebuilt (for the report)
         self.added = 0
         self.stats: dict[str, Any] = {}
 
@@ -90,10 +93,15 @@ class Embedder:
         output = config.embeddings.output_column
         reads = [lf for lf in lfs if output in lf.columns]
         attach = bool(reads) and output != config.embedding_input_column
-        embedder = cls(
-            config, paths, spec, encoder_id, Path(index_path) if usable else None, attach
-        )
-        if any(output in lf.columns for lf in changed_lfs):
+        snapshot = Path(index_path) if usable else None
+        rebuild = any(output in lf.columns for lf in changed_lfs)
+        loaded, notes = None, []
+        if snapshot is not None and not rebuild:
+            loaded, notes = _load_snapshot(snapshot, encoder_id, paths)
+            snapshot = snapshot if loaded is not None else None
+        embedder = cls(config, paths, spec, encoder_id, snapshot, attach)
+        embedder.loaded, embedder.notes = loaded, notes
+        if rebuild:
             embedder.rebuild = True  # re-run LFs read every asset's vector
         return embedder
 
@@ -119,6 +127,8 @@ class Embedder:
         vectors = self._vectors(wanted, engine, progress=progress)
         if self.rebuild or self.previous_index is None:
             self.index = VectorIndex(vectors.shape[1], encoder_id=self.encoder_id)
+        elif self.loaded is not None:
+            self.index, self.loaded = self.loaded, None
         else:
             self.index = VectorIndex.load(self.previous_index, expected_encoder_id=self.encoder_id)
         if len(wanted):
@@ -189,6 +199,53 @@ class Embedder:
         for snapshot in folder.iterdir():
             if snapshot.name not in wanted:
                 shutil.rmtree(snapshot, ignore_errors=True)
+
+
+def _load_snapshot(
+    snapshot: Path, encoder_id: str | None, paths: JobPaths
+) -> tuple[Any, list[str]]:
+    """The previous run's index, or (None, a note) when it cannot be read.
+
+    The damaged snapshot is moved to ``<embeddings>/corrupt/`` and the index is rebuilt from
+    every asset's vector (served by the embedding cache).
+    """
+    from embeddings.index import VectorIndex
+
+    try:
+        return VectorIndex.load(snapshot, expected_encoder_id=encoder_id), []
+    except (OSError, RuntimeError, ValueError) as exc:  # IndexCorruptError is an OSError
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+        aside = paths.embeddings / "corrupt" / f"{snapshot.name}-{stamp}"
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            snapshot.rename(aside)
+            where = f"moved it to {aside}"
+        except OSError as move_error:
+            where = f"could not move it aside ({move_error})"
+        note = (
+            f"the FAISS index snapshot {snapshot} could not be read ({exc}); {where} and "
+            "rebuilt the index from every asset's vector (the embedding cache)"
+        )
+        logger.warning(note)
+        return None, [note]
+
+
+def moved_cache_files(paths: JobPaths, since: dt.datetime) -> list[str]:
+    """Embedding cache files found unreadable (and moved aside) since ``since``: notes."""
+    folder = paths.embeddings if paths.embeddings.is_dir() else paths.embeddings.parent
+    if not folder.is_dir():
+        return []
+    notes = []
+    stamp = since.strftime("%Y%m%dT%H%M%S")
+    for file in sorted(folder.glob("*.corrupt-*")):
+        if file.name.endswith(("-wal", "-shm", "-journal")):
+            continue
+        if file.name.split(".corrupt-")[-1] >= stamp:  # moved aside during this run
+            notes.append(
+                f"the embedding cache was unreadable; moved it aside to {file} and encoded the "
+                "vectors it held again"
+            )
+    return notes
 
 
 def index_ids(data: pl.DataFrame, state: pl.DataFrame) -> pl.Series:

@@ -23,15 +23,22 @@ __all__ = ["Clock", "one_line", "peak_rss_mb", "recover", "versions"]
 logger = logging.getLogger(__name__)
 
 
-def recover(paths: JobPaths) -> None:
-    """Finish the bookkeeping of runs that died after their commit: runs rows and reports."""
+def recover(paths: JobPaths, *, keep_reports: int | None = None) -> None:
+    """Finish the bookkeeping of runs that died after their commit: runs rows and reports.
+
+    Only the reports of the last ``keep_reports`` runs are written again (None: all).
+    """
     reconcile_runs(paths.table, paths.runs)
     records = run_records(paths.table)
+    first = 0 if keep_reports is None else max(0, len(records) - keep_reports)
     missing = [
         i
         for i, (_, record) in enumerate(records)
-        if not (paths.reports / f"{record.get('run_id')}.json").is_file()
-        or not (paths.reports / f"{record.get('run_id')}.html").is_file()
+        if i >= first
+        and (
+            not (paths.reports / f"{record.get('run_id')}.json").is_file()
+            or not (paths.reports / f"{record.get('run_id')}.html").is_file()
+        )
     ]
     if paths.reports.is_dir():
         for partial in paths.reports.glob(".*.partial"):  # left by a run killed mid-write

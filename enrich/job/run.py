@@ -42,7 +42,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -54,13 +54,18 @@ from enrich._internal.files import write_atomic
 from enrich._internal.progress import progress_policy
 from enrich._internal.vote_arrays import VotePatterns, compress_votes
 from enrich.curation.review import ReviewQueue
-from enrich.errors import SourceSchemaError
+from enrich.errors import DiskFullError, InputError, SourceSchemaError
 from enrich.io.report import write_reports
 from enrich.io.store import (
     JobPaths,
     RunLock,
     append_run,
     commit_enriched,
+    compact_and_vacuum,
+    disk_full_error,
+    is_disk_full,
+    prune_reports,
+    run_records,
     table_schema,
     table_version,
 )
@@ -78,7 +83,7 @@ from enrich.job.fit import (
     with_extras,
 )
 from enrich.job.followups import gap_candidates, queue_for_review
-from enrich.job.index import Embedder
+from enrich.job.index import Embedder, moved_cache_files
 from enrich.job.metrics import run_metrics
 from enrich.job.plan import ColumnPlan, check_lf_names, content_hash, plan_columns, schema_changes
 from enrich.job.records import Clock, one_line, peak_rss_mb, recover, versions
@@ -98,6 +103,7 @@ from enrich.labeling.engines import DaskEngine, Engine, LocalEngine, merge_error
 from enrich.labeling.sources import load_lfs
 from enrich.models.output import new_run_id
 from enrich.votes import VoteMatrix
+from labeling_functions.core import is_stable_version
 
 __all__ = ["JobResult", "SourceSchemaError", "run_job"]
 
@@ -140,7 +146,11 @@ class JobResult:
 
 # -- the run: named phases over one run context --------------------------------------------
 def run_job(
-    config: JobConfig, *, progress: bool | None = None, engine: Engine | None = None
+    config: JobConfig,
+    *,
+    progress: bool | None = None,
+    engine: Engine | None = None,
+    rerun_lfs: Sequence[str] | Literal["all"] | None = None,
 ) -> JobResult:
     """Run the job ``config`` describes; the table advances by exactly one commit.
 
@@ -155,6 +165,10 @@ def run_job(
     engine
         An engine to use instead of the one ``[engine]`` describes (e.g. a
         :class:`~enrich.labeling.engines.DaskEngine` on an existing client); not closed here.
+    rerun_lfs
+        LF names to re-run on every asset even though their version did not change, or
+        ``"all"`` (``enrich run --rerun-lfs``). LFs whose version cannot cover what they
+        depend on (see ``LabelingFunction.version_notes``) are re-run on every run anyway.
 
     Returns
     -------
@@ -173,17 +187,22 @@ def run_job(
     LFApplicationError
         An LF failed (with ``labeling_functions.on_error = "raise"``).
     """
-    run = _load(config, progress=progress)
+    run = _load(config, progress=progress, rerun_lfs=rerun_lfs)
     logger.info("run %s: %d source file(s), %d LF(s)", run.run_id, len(run.files), len(run.lfs))
     paths = run.paths
     with RunLock(
         paths.lock, timeout=config.output.lock_timeout, run_id=run.run_id, target=str(paths.table)
     ):
         checkpoint("locked")
-        recover(paths)
+        retention = config.retention
+        recover(paths, keep_reports=retention.keep_reports if retention.enabled else None)
         run.engine = engine or make_engine(config.engine)
         try:
             return _run_phases(run)
+        except Exception as exc:
+            if is_disk_full(exc) and not isinstance(exc, DiskFullError):
+                raise disk_full_error(paths.table, "the run's output") from exc
+            raise
         finally:
             if engine is None:
                 run.engine.close()
@@ -217,7 +236,14 @@ def _run_phases(run: _Run) -> JobResult:
             record=record,
         )
     checkpoint("after_commit")
-    _bookkeep(run, read, record, version)
+    try:
+        _bookkeep(run, read, record, version)
+    except Exception as exc:  # the commit stands: the next run finishes the bookkeeping
+        run.warnings.append(_after_commit("recording the run in the runs table", version, exc))
+    try:
+        _retain(run)
+    except Exception as exc:
+        run.warnings.append(_after_commit("compacting and vacuuming", version, exc))
     checkpoint("after_runs")
     return _publish(run, read, out, record, version)
 
@@ -237,6 +263,7 @@ class _Run:
     plan: ColumnPlan
     engine: Engine = field(init=False)
     warnings: list[str] = field(default_factory=list)
+    rerun_lfs: frozenset[str] = frozenset()
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -308,7 +335,12 @@ class _Enriched:
     queue: ReviewQueue | None
 
 
-def _load(config: JobConfig, *, progress: bool | None) -> _Run:
+def _load(
+    config: JobConfig,
+    *,
+    progress: bool | None,
+    rerun_lfs: Sequence[str] | Literal["all"] | None = None,
+) -> _Run:
     """Load the LFs, find and inspect the source files, plan the columns (before the lock)."""
     started = dt.datetime.now(dt.UTC)
     clock = Clock()
@@ -322,6 +354,7 @@ def _load(config: JobConfig, *, progress: bool | None) -> _Run:
     with clock.phase("load"):
         lfs = [as_labeling_function(lf) for lf in load_lfs(config.labeling_functions.sources)]
         check_lf_names(lfs)
+        forced = _forced_reruns(lfs, rerun_lfs)
         files = list_source_files(config)
         plan = plan_columns(
             files,
@@ -342,7 +375,25 @@ def _load(config: JobConfig, *, progress: bool | None) -> _Run:
         lfs=lfs,
         files=files,
         plan=plan,
+        rerun_lfs=forced,
     )
+
+
+def _forced_reruns(lfs: Sequence[Any], names: Sequence[str] | str | None) -> frozenset[str]:
+    """The LF names ``rerun_lfs`` asks for, checked against the job's LFs."""
+    known = [lf.name for lf in lfs]
+    if names is None:
+        return frozenset()
+    if names == "all":
+        return frozenset(known)
+    wanted = [names] if isinstance(names, str) else list(names)
+    unknown = sorted(set(wanted) - set(known))
+    if unknown:
+        raise InputError(
+            f"rerun_lfs names {unknown} but the job has no LF of that name; its LFs: "
+            f"{sorted(known)} (or pass 'all')"
+        )
+    return frozenset(wanted)
 
 
 def _read(run: _Run) -> _Read:
@@ -355,13 +406,28 @@ def _read(run: _Run) -> _Read:
     lf_versions = {lf.name: lf.version for lf in run.lfs}
     prev_versions: dict[str, str] = previous.record["lf_versions"] if previous else {}
     classes_changed = previous is not None and tuple(previous.record["classes"]) != classes
+    unstable = {
+        lf.name: lf.version_notes for lf in run.lfs if not is_stable_version(lf_versions[lf.name])
+    }
+    for name, notes in unstable.items():
+        run.warnings.append(
+            f"LF {name!r} is re-run on every asset each run: its version cannot cover "
+            f"{'; '.join(notes)}"
+        )
     changed_lfs = [
-        lf for lf in run.lfs if classes_changed or prev_versions.get(lf.name) != lf.version
+        lf
+        for lf in run.lfs
+        if classes_changed
+        or prev_versions.get(lf.name) != lf_versions[lf.name]
+        or lf.name in unstable
+        or lf.name in run.rerun_lfs
     ]
     hash_scheme = plan.hash_scheme()
     if previous is not None:
         run.warnings.extend(schema_changes(previous.record, plan))
     embedder = Embedder.for_job(config, run.paths, previous, run.lfs, changed_lfs)
+    if embedder is not None:
+        run.warnings.extend(embedder.notes)  # damaged derived data, moved aside and rebuilt
     full_read = (
         previous is None
         or previous.record.get("hash_scheme") != hash_scheme
@@ -427,6 +493,7 @@ def _vote(run: _Run, read: _Read) -> _Voted:
     if read.embedder is not None:
         with run.clock.phase("embed"):
             data = read.embedder.embed(data, fresh, state, run.engine, progress=run.progress)
+        run.warnings.extend(moved_cache_files(run.paths, run.started))
     if fresh.height == data.height:  # everything read is new or changed: no copy
         fresh_rows = data
     else:
@@ -633,24 +700,51 @@ def _bookkeep(run: _Run, read: _Read, record: Mapping[str, Any], version: int) -
         read.embedder.cleanup(keep=kept)
 
 
+def _after_commit(step: str, version: int, exc: BaseException) -> str:
+    """The warning of a step after a successful commit that failed (the run still succeeded)."""
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    logger.warning("after committing version %d, %s failed: %s", version, step, reason)
+    return (
+        f"the run committed table version {version}, but {step} failed ({reason}); the next "
+        "run completes it"
+    )
+
+
+def _retain(run: _Run) -> None:
+    """``[retention]``: keep the last reports; every ``compact_every`` runs, compact + vacuum."""
+    settings = run.config.retention
+    if not settings.enabled:
+        return
+    records = run_records(run.paths.table)
+    keep = [str(r.get("run_id")) for _, r in records[-settings.keep_reports :]]
+    prune_reports(run.paths.reports, [*keep, run.run_id])
+    if records and len(records) % settings.compact_every == 0:
+        for table in (run.paths.table, run.paths.runs):
+            done = compact_and_vacuum(table, vacuum_after_days=settings.vacuum_after_days)
+            logger.info("retention of %s: %s", table, done)
+
+
 def _publish(
     run: _Run, read: _Read, out: _Enriched, record: dict[str, Any], version: int
 ) -> JobResult:
     """Write the review queue and the reports; the result."""
     paths, counts, metrics = run.paths, record["counts"], out.metrics
-    review_path = None
-    if out.queue is not None:
-        review_path = write_atomic(
-            paths.reports / f"{run.run_id}-review.parquet", out.queue.table.write_parquet
+    review_path = summary_path = report_path = None
+    try:
+        if out.queue is not None:
+            review_path = write_atomic(
+                paths.reports / f"{run.run_id}-review.parquet", out.queue.table.write_parquet
+            )
+        summary_path, report_path = write_reports(
+            record,
+            read.previous.record if read.previous else None,
+            paths.reports,
+            table_path=paths.table,
+            table_version=version,
+            review_path=review_path,
         )
-    summary_path, report_path = write_reports(
-        record,
-        read.previous.record if read.previous else None,
-        paths.reports,
-        table_path=paths.table,
-        table_version=version,
-        review_path=review_path,
-    )
+    except Exception as exc:  # the commit stands: the next run writes the missing reports
+        run.warnings.append(_after_commit("writing the reports", version, exc))
     checkpoint("done")
     message = one_line(run.run_id, counts, metrics, version, summary_path, report_path, run.classes)
     logger.info(message)

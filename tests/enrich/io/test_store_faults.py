@@ -161,15 +161,18 @@ def test_compact_and_vacuum_shrink_the_file_count(tmp_path):
 
 
 def test_prune_reports_keeps_the_last_runs_and_latest(tmp_path):
-    for run in ("r1", "r2", "r3"):
+    runs = ["20260101T000000Z-aaaaaa", "20260102T000000Z-bbbbbb", "20260103T000000Z-cccccc"]
+    for run in runs:
         (tmp_path / f"{run}.json").write_text(json.dumps({"run_id": run}))
         (tmp_path / f"{run}.html").write_text("<html></html>")
-    (tmp_path / "r3-review.parquet").write_bytes(b"x")
+    (tmp_path / f"{runs[2]}-review.parquet").write_bytes(b"x")
     (tmp_path / "latest.json").write_text("{}")
-    assert prune_reports(tmp_path, ["r3"]) == 4
+    (tmp_path / "notes.txt").write_text("not a report")
+    assert prune_reports(tmp_path, [runs[2]]) == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"{runs[2]}-review.parquet",
+        f"{runs[2]}.html",
+        f"{runs[2]}.json",
         "latest.json",
-        "r3-review.parquet",
-        "r3.html",
-        "r3.json",
+        "notes.txt",
     ]
