@@ -506,8 +506,9 @@ def accuracy_disagreement(row: Mapping[str, Any]) -> dict[str, Any] | None:
     ----------
     row
         One LF's row of the run's LF metrics: ``estimated_accuracy``, and ``correct`` and
-        ``incorrect`` (its votes on gold assets). H14's ``lf_summary`` flag column, when the
-        row has one (``accuracy_disagrees``), is used as is.
+        ``incorrect`` (its votes on gold assets). The flag of
+        :func:`enrich.analysis.summary.lf_summary` (``accuracy_mismatch``), when the row
+        has it, decides ``flag``: one definition for the summary and the report.
 
     Returns
     -------
@@ -515,7 +516,8 @@ def accuracy_disagreement(row: Mapping[str, Any]) -> dict[str, Any] | None:
         None when there is no estimate or no judged vote; else ``estimated``,
         ``measured``, ``n_gold``, ``low``, ``high`` (a Wilson interval at
         :data:`ACCURACY_CHECK_CONFIDENCE` around the measured accuracy) and ``flag``: the
-        estimate lies outside the interval and more than 0.05 from the measured value.
+        estimate lies outside the interval (and, for rows without ``accuracy_mismatch``,
+        more than 0.05 from the measured value).
 
     Examples
     --------
@@ -539,8 +541,8 @@ def accuracy_disagreement(row: Mapping[str, Any]) -> dict[str, Any] | None:
     half = z * ((measured * (1 - measured) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
     low, high = max(0.0, centre - half), min(1.0, centre + half)
     flag = not low <= estimate <= high and abs(estimate - measured) > _ACCURACY_TOLERANCE
-    if "accuracy_disagrees" in row and row["accuracy_disagrees"] is not None:
-        flag = bool(row["accuracy_disagrees"])
+    if row.get("accuracy_mismatch") is not None:
+        flag = bool(row["accuracy_mismatch"])
     return {
         "estimated": float(estimate),
         "measured": measured,

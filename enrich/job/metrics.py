@@ -41,6 +41,7 @@ _LF_METRICS = (
     "incorrect",
     "empirical_accuracy",
     "estimated_accuracy",
+    "accuracy_mismatch",
 )
 
 

@@ -273,5 +273,9 @@ def test_the_job_records_what_the_accuracy_check_needs(tmp_path, make_job):
     result = run_job(load_job_config(make_job(tmp_path, job=job)), progress=False)
     rows = result.metrics["lfs"]
     assert all({"correct", "incorrect", "estimated_accuracy"} <= set(r) for r in rows)
+    # the report's flag is lf_summary's (one definition of a mismatch)
+    for row in rows:
+        if row.get("accuracy_mismatch") is not None:
+            assert accuracy_disagreement(row)["flag"] is row["accuracy_mismatch"]
     assert json.dumps(rows)  # plain JSON
     assert "estimate vs gold" in Path(result.report_path).read_text()
