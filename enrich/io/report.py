@@ -46,7 +46,15 @@ DRIFT_LEVELS: dict[str, tuple[float, float, str]] = {
         0.1,
         0.25,
         "population stability index between this run's and the previous run's histograms "
-        "of label confidence, over assets with a label (0 = same shape)",
+        "of label confidence, over assets with a label (0 = same shape); it overstates a "
+        "small move of many equal confidences across a bin edge (see the shift below)",
+    ),
+    "confidence_shift": (
+        0.02,
+        0.05,
+        "how far label confidence moved on average between the two histograms (earth "
+        "mover's distance, over assets with a label); robust where confidences sit on a few "
+        "values",
     ),
     "mean_confidence_change": (
         0.02,
@@ -443,8 +451,11 @@ def drift_rows(drift: Mapping[str, Any], metrics: Mapping[str, Any]) -> list[dic
     Examples
     --------
     >>> rows = drift_rows({"confidence_psi": 0.3, "mean_confidence_change": 0.01}, {})
-    >>> [(r["figure"], r["value"], r["level"]) for r in rows[:2]]
-    [('confidence PSI', '0.3', 'alert'), ('mean confidence change', '+0.0100', 'stable')]
+    >>> for row in rows[:3]:
+    ...     print(row["figure"], row["value"], row["level"])
+    confidence PSI 0.3 alert
+    confidence shift - -
+    mean confidence change +0.0100 stable
     """
 
     def largest(values: Any) -> float | None:
@@ -456,6 +467,7 @@ def drift_rows(drift: Mapping[str, Any], metrics: Mapping[str, Any]) -> list[dic
     both = min(n_before, metrics.get("n_assets") or 0) if n_before else 0
     figures = [
         ("confidence_psi", "confidence PSI", drift.get("confidence_psi"), _fmt),
+        ("confidence_shift", "confidence shift", drift.get("confidence_shift"), _fmt),
         (
             "mean_confidence_change",
             "mean confidence change",

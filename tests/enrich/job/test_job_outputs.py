@@ -148,8 +148,26 @@ def test_a_moving_prior_on_no_vote_rows_is_no_confidence_drift():
     assert moved["mean_confidence_change"] == pytest.approx(0.0, abs=1e-12)
     assert moved["class_balance_change"] == {"HAM": 0.0, "SPAM": 0.0}
     assert moved["all_abstain_share_change"] == pytest.approx(0.0)
+    assert moved["confidence_shift"] == pytest.approx(0.0, abs=1e-12)
     levels = {r["figure"]: r["level"] for r in drift_rows(moved, second)}
-    assert levels["confidence PSI"] == "stable"
+    assert levels["confidence PSI"] == levels["confidence shift"] == "stable"
+
+
+def test_a_small_move_across_a_bin_edge_is_a_small_shift():
+    """Most labeled assets share one vote pattern: a refit moving its confidence from 0.749
+    to 0.751 crosses a histogram edge. The PSI calls that a major shift; the shift says
+    how far confidence moved."""
+    votes = np.array([[1, -1]] * 900 + [[0, 0]] * 100, dtype=np.int32)
+    first = _run(votes, np.where(votes[:, :1] == 1, [0.251, 0.749], [0.9, 0.1]))
+    second = _run(
+        votes,
+        np.where(votes[:, :1] == 1, [0.249, 0.751], [0.9, 0.1]),
+        previous={"run_id": "r1", "metrics": first},
+    )
+    moved = second["drift"]
+    assert moved["confidence_psi"] > 1.0  # what the PSI says
+    assert moved["confidence_shift"] <= 0.05 * 0.9 + 1e-9  # at most one bin, for 90%
+    assert abs(moved["mean_confidence_change"]) < 0.003
 
 
 def test_drift_against_an_older_record_is_not_compared():
