@@ -16,6 +16,8 @@ from typing import Any
 from enrich._internal import deprecation
 from enrich.errors import (
     ConcurrentRunError,
+    CorruptStateError,
+    DiskFullError,
     DuplicateAnnotationError,
     EnrichError,
     InputError,
@@ -44,6 +46,8 @@ _PUBLIC: dict[str, str] = {
     **dict.fromkeys(
         (
             "ConcurrentRunError",
+            "CorruptStateError",
+            "DiskFullError",
             "DuplicateAnnotationError",
             "EnrichError",
             "InputError",
@@ -129,7 +133,9 @@ __all__ = [
     "Candidates",
     "ConcurrentRunError",
     "Consensus",
+    "CorruptStateError",
     "DaskEngine",
+    "DiskFullError",
     "DuplicateAnnotationError",
     "EndModel",
     "EnrichError",
