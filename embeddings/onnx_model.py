@@ -328,6 +328,9 @@ class OnnxSession:
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # no busy-waiting between kernels: a job shares its cores (LF workers, Dask, other
+        # jobs), and spinning threads then take turns with the ones doing the work
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             options.intra_op_num_threads = threads
         providers = ["CPUExecutionProvider"]

@@ -104,6 +104,25 @@ class EmbeddingsConfig(_Section):
     batch_size: int = Field(64, ge=1)
     cache_path: str | None = None
     output_column: str = "embedding"
+    # text encoder backend: "torch" (sentence-transformers) or "onnx" (ONNX Runtime, int8 by
+    # default, several times faster on CPU); the encoder id, hence the cache, follows both
+    backend: Literal["torch", "onnx"] = "torch"
+    precision: Literal["auto", "float32", "float16", "bfloat16", "int8"] = "auto"
+    device: str | None = None  # "cpu", "cuda", "cuda:1"; None: a GPU if there is one
+    workers: int | None = Field(None, ge=0)  # tokenizer processes; None: 0 on CPU, <= 4 on GPU
+
+    @model_validator(mode="after")
+    def _precision_of_backend(self) -> EmbeddingsConfig:
+        allowed = {
+            "torch": ("auto", "float32", "float16", "bfloat16"),
+            "onnx": ("auto", "float32", "int8"),
+        }
+        if self.precision not in allowed[self.backend]:
+            raise ValueError(
+                f"embeddings.precision: {self.precision!r} is not available with backend "
+                f"{self.backend!r}; choose one of {list(allowed[self.backend])}"
+            )
+        return self
 
 
 class LabelingFunctionsConfig(_Section):
@@ -562,6 +581,9 @@ enabled = false                   # true: embed new/changed assets (cached by co
 #                                 # (default: one fitted on the first run, kept beside the table)
 # column = "text"                 # default: the source column of that encoder
 batch_size = 64
+# backend = "onnx"                # text encoder: "torch" (default) or "onnx" (int8, fast on CPU)
+# precision = "auto"              # torch: float32/float16/bfloat16; onnx: int8/float32
+# device = "cuda"                 # default: a GPU if there is one, else the CPU
 # cache_path = "out/youtube/enriched_embeddings"   # default: beside the output table
 output_column = "embedding"       # LFs that read this column get the asset's vector
 

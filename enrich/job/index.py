@@ -272,7 +272,15 @@ def _encoder_spec(config: JobConfig, paths: JobPaths) -> EncoderSpec | None:
     model = config.embeddings.model
     if kind == "image" and model is None:
         model = str(paths.embeddings / "hog_pca.npz")  # fitted on the first run's images
-    return EncoderSpec(kind, model)
+    emb = config.embeddings
+    return EncoderSpec(
+        kind,
+        model,
+        backend=emb.backend,
+        precision=emb.precision,
+        device=emb.device,
+        workers=emb.workers,
+    )
 
 
 def _encoder_id(spec: EncoderSpec) -> str | None:

@@ -62,13 +62,24 @@ class EncoderSpec:
 
     kind: str
     model: str | None = None
+    backend: str = "torch"  # text: "torch" or "onnx"
+    precision: str = "auto"  # text: see embeddings.TextEncoder
+    device: str | None = None
+    workers: int | None = None  # text: tokenizer processes
 
     def build(self) -> Any:
         """A new encoder object (its model loads on first use)."""
         if self.kind == "text":
             from embeddings.text import TextEncoder
 
-            return TextEncoder(self.model, missing="zero")
+            return TextEncoder(
+                self.model,
+                missing="zero",
+                backend=self.backend,  # type: ignore[arg-type]
+                precision=self.precision,  # type: ignore[arg-type]
+                device=self.device,
+                workers=self.workers,
+            )
         if self.kind == "image" and self.model:
             if self.model.endswith(".npz"):
                 from embeddings.image import HogPcaImageEncoder
@@ -76,7 +87,7 @@ class EncoderSpec:
                 return HogPcaImageEncoder.load(self.model)
             from embeddings.image import ClipImageEncoder
 
-            return ClipImageEncoder(self.model)
+            return ClipImageEncoder(self.model, device=self.device)
         raise InputError(
             f"no encoder of kind {self.kind!r} with model {self.model!r}; use 'text', or "
             "'image' with a CLIP model name/folder or a HogPcaImageEncoder .npz file"
