@@ -172,8 +172,11 @@ class RunLock:
             "host": socket.gethostname(),
             "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(holder).encode(), 0)
+        except OSError as exc:  # a full disk: the lock holds; only its label is missing
+            logger.warning("cannot write the run lock's holder to %s: %s", self.path, exc)
         self._fd = fd
         return self
 
@@ -247,6 +250,12 @@ def diagnose_log(path: str | os.PathLike[str], exc: BaseException) -> CorruptSta
         why = _unreadable_json_lines(file)
         if why is None:
             continue
+        if number == latest == 0:
+            return CorruptStateError(
+                f"the Delta log file {file} (version 0, the only one) is corrupt ({why}); "
+                f"restore it from a backup, or move it aside (mv {file} {file}.corrupt): the "
+                "next run then builds the table again from the source"
+            )
         if number == latest:
             return CorruptStateError(
                 f"the Delta log file {file} (version {number}, the latest) is corrupt ({why}); "
@@ -539,11 +548,15 @@ def latest_run(path: str | os.PathLike[str]) -> tuple[int, dict[str, Any]] | Non
                     raise ValueError(f"a JSON {type(record).__name__}, not an object")
             except ValueError as exc:
                 file = Path(path) / "_delta_log" / f"{version:020d}.json"
+                back = (
+                    f"to go back to version {version - 1}: the next run redoes the lost run's work"
+                    if version
+                    else "and the next run builds the table again from the source"
+                )
                 raise CorruptStateError(
                     f"the run record of version {version} in {file} is unreadable ({exc}); "
                     f"restore that file from a backup, or move it aside (mv {file} "
-                    f"{file}.corrupt) to go back to version {version - 1}: the next run redoes "
-                    "the lost run's work"
+                    f"{file}.corrupt) {back}"
                 ) from exc
             return version, record
     return None

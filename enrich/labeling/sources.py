@@ -147,6 +147,12 @@ def _import_file(path: str, source: str) -> Any:
         raise LFSourceError(
             f"LF file {path!r} raised while importing: {type(exc).__name__}: {exc}"
         ) from exc
+    except SystemExit as exc:  # exit status 0 would pass for a successful run
+        sys.modules.pop(name, None)
+        raise LFSourceError(
+            f"LF file {path!r} called sys.exit({exc.code!r}) while importing; an LF file "
+            "should only define LFs"
+        ) from exc
     try:  # worker processes cannot import this module by name: ship its code by value
         import cloudpickle
 

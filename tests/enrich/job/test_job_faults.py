@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 
 from embeddings.index import VectorIndex
-from enrich.errors import CorruptStateError, DiskFullError
+from enrich.errors import CorruptStateError, DiskFullError, LFSourceError
 from enrich.io.store import read_runs, read_table
 from enrich.job.config import load_job_config
 from enrich.job.run import run_job
@@ -267,3 +267,12 @@ def test_retention_compacts_vacuums_and_keeps_the_last_reports(tmp_path, make_jo
     assert table_of(config).height == 110
     runs = read_runs(config.output.path, Path(config.output.path).with_name("enriched_runs"))
     assert runs.get_column("run_id").to_list() == ids
+
+
+# -- hostile LF files ----------------------------------------------------------------------
+@pytest.mark.parametrize("code", ["0", "3"])
+def test_an_lf_file_calling_sys_exit_is_a_clear_error_not_a_silent_exit(tmp_path, make_job, code):
+    config = load_job_config(job(make_job, tmp_path))
+    (tmp_path / "lfs.py").write_text(f"import sys\nsys.exit({code})\n")
+    with pytest.raises(LFSourceError, match=rf"called sys.exit\({code}\) while importing"):
+        run_job(config, progress=False)
