@@ -350,9 +350,7 @@ class LabelModel(VoteModel):
         n_weighted = float(weights.sum())
         design = _vote_design(patterns, k)
         # identical LF columns are one piece of evidence: each copy counts 1/copies
-        _, group = np.unique(patterns.T, axis=0, return_inverse=True)
-        group = group.reshape(-1)
-        scale = (1.0 / np.bincount(group)[group])[:, None, None]
+        scale = (1.0 / _identical_columns(patterns))[:, None, None]
 
         vote_counts = np.asarray(design.T @ weights).reshape(m, k)  # [j, v]
         fired = vote_counts.sum(axis=1)
@@ -494,7 +492,8 @@ class LabelModel(VoteModel):
         if self.structure == "vote":
             choice = "vote"
         else:
-            choice = _em_or_vote(patterns, folds, k, fixed_prior, params)
+            check = _split_weights(patterns, weight, k, self._seed(), size=_CHECK_ROWS)
+            choice = _em_or_vote(patterns, check, k, fixed_prior, params)
         fitted = em
         tables = {
             "em": (em.log_lr_, em.class_balance_),
@@ -785,10 +784,14 @@ def _equal_weights(
     else:
         prior = fixed_prior
     # the share of votes that agree with the majority of the other votes on their row
+    # (on at most ~200k votes, evenly spaced: one shared number needs no more)
     counts = np.asarray(design @ sp.csr_matrix(np.tile(np.eye(k), (m, 1))).toarray())
     rows, cols = design.nonzero()
+    step = max(1, rows.size // 200_000)
+    rows, cols = rows[::step], cols[::step]
     v = cols % k
-    others = counts[rows] - np.eye(k)[v]
+    others = counts[rows]
+    others[np.arange(v.size), v] -= 1
     has_other = others.sum(axis=1) > 0
     top = others.max(axis=1, keepdims=True)
     tied = (others == top) & has_other[:, None]
@@ -813,13 +816,17 @@ def _mix(codes: np.ndarray) -> np.ndarray:
         return codes ^ (codes >> np.int64(32))
 
 
-def _split_weights(patterns: np.ndarray, weight: np.ndarray, k: int, seed: int) -> np.ndarray:
+def _split_weights(
+    patterns: np.ndarray, weight: np.ndarray, k: int, seed: int, size: float | None = None
+) -> np.ndarray:
     """``(2, n)``: each distinct row's weight split between two folds.
 
     A whole count is halved (an odd row goes to the fold the row's hash picks), a fractional
-    weight goes whole to one fold. The hash depends on the seed, the row's votes and each
-    LF's vote counts, never on the order of the rows or of the columns, so the same rows give
-    the same split however they are ordered or compressed.
+    weight goes whole to one fold. With ``size``, the weights are first thinned to about
+    ``size`` rows in all (each row kept with the same chance, by its hash). The hash depends
+    on the seed, the row's votes and each LF's vote counts, never on the order of the rows or
+    of the columns, so the same rows give the same split however they are ordered or
+    compressed.
     """
     m = patterns.shape[1]
     design = _vote_design(patterns, k)
@@ -833,6 +840,13 @@ def _split_weights(patterns: np.ndarray, weight: np.ndarray, k: int, seed: int) 
         row = _mix(cell.sum(axis=1))
     coin = (row >> np.int64(20)) & 1
     whole = np.all(weight == np.round(weight))
+    total = float(weight.sum())
+    if size is not None and total > size:
+        share = weight * (size / total)
+        if whole:
+            uniform = ((row >> np.int64(24)) & 0xFFFFFF).astype(np.float64) / 2**24
+            share = np.floor(share) + (uniform < share - np.floor(share))
+        weight = share
     if whole:
         first = np.floor(weight / 2) + (np.mod(weight, 2) == 1) * coin
     else:
@@ -862,13 +876,14 @@ def _em_or_vote(
     other fold significantly better than equal weights do; else ``"vote"``."""
     gains, weights = [], []
     for f in range(2):
-        train, test = folds[1 - f], folds[f]
-        if not train.sum() > 0 or not test.sum() > 0:
+        train, test = folds[1 - f] > 0, folds[f] > 0
+        if not train.any() or not test.any():
             continue
-        learned = LabelModel(**params).fit(patterns, None, train)
-        table, prior = _equal_weights(patterns, None, train, k, fixed_prior)
-        a, wa = _held_out_agreement(learned.log_lr_, learned.class_balance_, patterns, test)
-        b, _ = _held_out_agreement(table, prior, patterns, test)
+        learned = LabelModel(**params).fit(patterns[train], None, folds[1 - f][train])
+        table, prior = _equal_weights(patterns[train], None, folds[1 - f][train], k, fixed_prior)
+        held_out, weight = patterns[test], folds[f][test]
+        a, wa = _held_out_agreement(learned.log_lr_, learned.class_balance_, held_out, weight)
+        b, _ = _held_out_agreement(table, prior, held_out, weight)
         gains.append(a - b)
         weights.append(wa)
     if not gains:
@@ -876,6 +891,10 @@ def _em_or_vote(
     gain, weight = np.concatenate(gains), np.concatenate(weights)
     return "em" if _significant_gain(gain, weight) > 0 else "vote"
 
+
+#: Rows the structure check fits and scores on at most (a seeded share of larger data): its
+#: z-test has ample power there, and it keeps the check's two extra EM fits small.
+_CHECK_ROWS = 10_000
 
 #: Rows on which an LF must agree with another LF for its accuracy to be identifiable.
 _MIN_AGREEMENTS = 3
@@ -892,6 +911,18 @@ def _agreeing_votes(votes: np.ndarray, k: int, weight: np.ndarray | None) -> np.
         if shared.any():
             out += weight[shared] @ hit[shared]
     return out
+
+
+def _identical_columns(patterns: np.ndarray) -> np.ndarray:
+    """For each column, how many columns (itself included) are identical to it."""
+    m = patterns.shape[1]
+    salt = np.random.default_rng(0x5EED).integers(1, 2**62, size=patterns.shape[0])
+    with np.errstate(over="ignore"):
+        codes = salt @ (patterns.astype(np.int64) + 1)  # one hash per column
+    _, first, group = np.unique(codes, return_index=True, return_inverse=True)
+    same = np.all(patterns == patterns[:, first[group]], axis=0)  # hash collisions split
+    group = np.where(same, group, first.size + np.arange(m))
+    return np.bincount(group)[group].astype(np.float64)
 
 
 def _check_class_names(L: Any, k: int) -> None:
@@ -922,10 +953,13 @@ def _held_out_agreement(
     n_votes = np.diff(design.indptr)
     keep = n_votes[rows] >= 2
     rows, cols = rows[keep], cols[keep]
-    rest = scores[rows] - flat[cols]
-    v = cols % k
-    tied = rest >= rest.max(axis=1, keepdims=True) - 1e-9
-    share = tied[np.arange(v.size), v] / tied.sum(axis=1)
+    share = np.empty(rows.size)
+    block = max(1, (1 << 22) // k)  # bounded temporaries for many classes
+    for start in range(0, rows.size, block):
+        r, c = rows[start : start + block], cols[start : start + block]
+        rest = scores[r] - flat[c]
+        tied = rest >= rest.max(axis=1, keepdims=True) - 1e-9
+        share[start : start + block] = tied[np.arange(c.size), c % k] / tied.sum(axis=1)
     # one value per row (votes of one row are not independent): its votes predicted right
     per_row = np.bincount(rows, weights=share, minlength=votes.shape[0])
     used = n_votes >= 2
