@@ -238,12 +238,20 @@ class ClipImageEncoder:
         """Cache key of an image item (a path hashes the file's bytes)."""
         return image_content_digest(item)
 
-    def _embed(self, images: list[Any]) -> np.ndarray:
+    def _pixels(self, images: list[Any], start: int = 0) -> Any:
+        """Decode and preprocess a batch into a pixel tensor (pinned on a GPU), on the CPU."""
+        _, processor, device = self._load()
+        pil = [to_pil(im, index=start + i) for i, im in enumerate(images)]
+        pixel_values = processor(images=pil, return_tensors="pt")["pixel_values"]
+        return pixel_values.pin_memory() if device.startswith("cuda") else pixel_values
+
+    def _embed(self, images: list[Any], *, pixels: Any = None) -> np.ndarray:
         import torch
 
-        model, processor, device = self._load()
-        inputs = processor(images=images, return_tensors="pt")
-        pixel_values = inputs["pixel_values"].to(device)
+        model, _, device = self._load()
+        if pixels is None:
+            pixels = self._pixels(images)
+        pixel_values = pixels.to(device, non_blocking=True)
         with torch.inference_mode():
             if hasattr(model, "get_image_features"):
                 out = model.get_image_features(pixel_values=pixel_values)
@@ -257,31 +265,57 @@ class ClipImageEncoder:
                     break
         return out.detach().to("cpu", torch.float32).numpy()
 
-    def encode(self, items: Any, *, batch_size: int = 32, progress: bool | None = None):
+    def default_batch_size(self) -> int:
+        """Images per forward pass when ``encode`` is given none: 32 on CPU; on a GPU 64
+        below 12 GiB of memory, 128 below 40 GiB, else 256 (loads the model)."""
+        _, _, device = self._load()
+        if not device.startswith("cuda"):
+            return 32
+        import torch
+
+        gib = torch.cuda.get_device_properties(torch.device(device)).total_memory / 2**30
+        return 64 if gib < 12 else 128 if gib < 40 else 256
+
+    def encode(self, items: Any, *, batch_size: int | None = None, progress: bool | None = None):
         """Encode images into a float32 array ``(n_images, dim)`` of unit-norm rows.
+
+        The next batch is decoded and preprocessed in a background thread while the model
+        runs on the current one (on a GPU, into pinned memory copied without blocking).
 
         Parameters
         ----------
         items : sequence of images
             See the module docstring for the accepted kinds.
-        batch_size : int
-            Images per forward pass.
+        batch_size : int or None
+            Images per forward pass; None: :meth:`default_batch_size` (for the device).
         progress : bool or None
             Show a progress bar; None shows one only for long work (5,000 images or more).
         """
+        from concurrent.futures import ThreadPoolExecutor
+
         import numpy as np
 
-        batch_size = check_batch_size(batch_size)
+        if batch_size is not None:
+            batch_size = check_batch_size(batch_size)
         images = _image_list(items, "ClipImageEncoder.encode")
         dim = self.dim
+        batch_size = batch_size or self.default_batch_size()
+        starts = list(range(0, len(images), batch_size))
         out = np.empty((len(images), dim), dtype=np.float32)
-        with progress_bar(
-            total=len(images), desc="CLIP", enabled=show_progress(progress, len(images))
-        ) as bar:
-            for start in range(0, len(images), batch_size):
+        with (
+            progress_bar(
+                total=len(images), desc="CLIP", enabled=show_progress(progress, len(images))
+            ) as bar,
+            ThreadPoolExecutor(max_workers=1) as ahead,
+        ):
+            pending = None
+            for k, start in enumerate(starts):
                 chunk = images[start : start + batch_size]
-                pil = [to_pil(im, index=start + i) for i, im in enumerate(chunk)]
-                out[start : start + len(chunk)] = self._embed(pil)
+                pixels = pending.result() if pending is not None else self._pixels(chunk, start)
+                if k + 1 < len(starts):  # prepare the next batch while this one runs
+                    nxt = starts[k + 1]
+                    pending = ahead.submit(self._pixels, images[nxt : nxt + batch_size], nxt)
+                out[start : start + len(chunk)] = self._embed(chunk, pixels=pixels)
                 bar.update(len(chunk))
         return unit_rows(out)
 

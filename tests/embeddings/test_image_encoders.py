@@ -192,3 +192,12 @@ def test_clip_refuses_missing_models(tmp_path):
         ClipImageEncoder(tmp_path / "nothing-here").encode([np.zeros((8, 8), np.uint8)])
     with pytest.raises(EmbeddingInputError, match="HogPcaImageEncoder"):
         ClipImageEncoder("")
+
+
+def test_clip_prefetched_batches_and_device_batch_size(tiny_clip_dir, mnist):
+    images, _ = mnist
+    encoder = ClipImageEncoder(tiny_clip_dir, device="cpu")
+    assert encoder.default_batch_size() == 32  # on CPU
+    whole = encoder.encode(images[:40], progress=False)  # two batches, the second prefetched
+    np.testing.assert_allclose(encoder.encode(images[:40], batch_size=7), whole, atol=1e-5)
+    np.testing.assert_allclose(encoder.encode(images[:1], batch_size=1), whole[:1], atol=1e-5)
