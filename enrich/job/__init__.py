@@ -5,8 +5,8 @@ run on a Delta table: a sequence of named phases over the modules that do the wo
 are internal (not API): ``sources`` (all file I/O of the sources), ``plan`` (columns and
 content hashing), ``state`` (the previous table, asset status, assembling), ``index`` (the
 embedder and FAISS index), ``fit`` (votes, gold, the label model, enriched rows), ``metrics``
-(figures, slices, drift), ``followups`` (gaps, gap filling, review queue) and ``records``
-(the run record's bookkeeping and recovery).
+(figures, slices, drift), ``followups`` (gaps, gap filling, review queue), ``records``
+(the run record's bookkeeping and recovery) and ``context`` (what the phases hand on).
 
 ``from enrich.job import run_job`` keeps working; the names load on first use.
 """

@@ -47,13 +47,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import polars as pl
 
 from enrich._internal.files import write_atomic
 from enrich._internal.progress import progress_policy
-from enrich._internal.vote_arrays import VotePatterns, compress_votes
-from enrich.curation.review import ReviewQueue
+from enrich._internal.vote_arrays import compress_votes
 from enrich.errors import DiskFullError, InputError, SourceSchemaError
 from enrich.io.report import write_reports
 from enrich.io.store import (
@@ -71,6 +69,7 @@ from enrich.io.store import (
 )
 from enrich.job._faults import checkpoint
 from enrich.job.config import EngineConfig, JobConfig
+from enrich.job.context import EnrichResult, FitResult, ReadResult, RunContext, VoteResult
 from enrich.job.fit import (
     distinct_with_gold,
     enriched_by_pattern,
@@ -85,12 +84,11 @@ from enrich.job.fit import (
 from enrich.job.followups import gap_candidates, queue_for_review
 from enrich.job.index import Embedder, moved_cache_files
 from enrich.job.metrics import run_metrics
-from enrich.job.plan import ColumnPlan, check_lf_names, content_hash, plan_columns, schema_changes
+from enrich.job.plan import check_lf_names, content_hash, plan_columns, schema_changes
 from enrich.job.records import Clock, one_line, peak_rss_mb, recover, versions
-from enrich.job.sources import SourceFile, list_source_files, read_gold_table, read_sources
+from enrich.job.sources import list_source_files, read_gold_table, read_sources
 from enrich.job.state import (
     STATE_FORMAT,
-    Previous,
     assemble,
     asset_status,
     compare_previous,
@@ -102,7 +100,6 @@ from enrich.labeling.apply import as_labeling_function
 from enrich.labeling.engines import DaskEngine, Engine, LocalEngine, merge_errors
 from enrich.labeling.sources import load_lfs
 from enrich.models.output import new_run_id
-from enrich.votes import VoteMatrix
 from labeling_functions.core import is_stable_version
 
 __all__ = ["JobResult", "SourceSchemaError", "run_job"]
@@ -190,25 +187,29 @@ def run_job(
     run = _load(config, progress=progress, rerun_lfs=rerun_lfs)
     logger.info("run %s: %d source file(s), %d LF(s)", run.run_id, len(run.files), len(run.lfs))
     paths = run.paths
-    with RunLock(
-        paths.lock, timeout=config.output.lock_timeout, run_id=run.run_id, target=str(paths.table)
-    ):
-        checkpoint("locked")
-        retention = config.retention
-        recover(paths, keep_reports=retention.keep_reports if retention.enabled else None)
-        run.engine = engine or make_engine(config.engine)
-        try:
-            return _run_phases(run)
-        except Exception as exc:
-            if is_disk_full(exc) and not isinstance(exc, DiskFullError):
-                raise disk_full_error(paths.table, "the run's output") from exc
-            raise
-        finally:
-            if engine is None:
-                run.engine.close()
+    try:
+        with RunLock(
+            paths.lock,
+            timeout=config.output.lock_timeout,
+            run_id=run.run_id,
+            target=str(paths.table),
+        ):
+            checkpoint("locked")
+            retention = config.retention
+            recover(paths, keep_reports=retention.keep_reports if retention.enabled else None)
+            run.engine = engine or make_engine(config.engine)
+            try:
+                return _run_phases(run)
+            finally:
+                if engine is None:
+                    run.engine.close()
+    except Exception as exc:
+        if is_disk_full(exc) and not isinstance(exc, DiskFullError):
+            raise disk_full_error(paths.table, "the run's output") from exc
+        raise
 
 
-def _run_phases(run: _Run) -> JobResult:
+def _run_phases(run: RunContext) -> JobResult:
     """The phases of a locked run, in order; each checkpoint is a place the crash tests kill."""
     clock = run.clock
     with clock.phase("read"):
@@ -248,99 +249,12 @@ def _run_phases(run: _Run) -> JobResult:
     return _publish(run, read, out, record, version)
 
 
-@dataclass
-class _Run:
-    """What every phase of one run reads: the job, where it writes, its LFs, files and plan."""
-
-    config: JobConfig
-    paths: JobPaths
-    run_id: str
-    started: dt.datetime
-    clock: Clock
-    progress: bool | None
-    lfs: list[Any]
-    files: list[SourceFile]
-    plan: ColumnPlan
-    engine: Engine = field(init=False)
-    warnings: list[str] = field(default_factory=list)
-    rerun_lfs: frozenset[str] = frozenset()
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return tuple(self.config.labeling_functions.classes)
-
-
-@dataclass
-class _Read:
-    """The read phase: the previous run, what changed since, and the rows read this run."""
-
-    previous: Previous | None
-    lf_versions: dict[str, str]
-    prev_versions: dict[str, str]
-    changed_lfs: list[Any]
-    hash_scheme: dict[str, Any]
-    embedder: Embedder | None
-    manifest: dict[str, Any]
-    n_files_read: int
-    state: pl.DataFrame
-    status: pl.DataFrame
-    data: pl.DataFrame | None
-
-    @property
-    def n_total(self) -> int:
-        return self.state.height + int(self.status.get_column("_new").sum())
-
-    def take_data(self) -> pl.DataFrame:
-        """Hand the rows read over to the vote phase and keep no reference (vectors can be
-        big: the vote phase releases them once the votes are assembled)."""
-        data, self.data = self.data, None
-        assert data is not None, "the rows read are taken once"
-        return data
-
-
-@dataclass(frozen=True)
-class _Voted:
-    """The vote phase: every asset's state after this run, and what was voted."""
-
-    full: pl.DataFrame
-    errors: pl.DataFrame
-    n_read: int
-    n_voted: int
-    n_revoted: int
-
-
-@dataclass(frozen=True)
-class _Fitted:
-    """The fit phase: votes, gold, the fitted model and every asset's probabilities."""
-
-    votes: VoteMatrix
-    gold: np.ndarray | None
-    settled: np.ndarray | None
-    patterns: VotePatterns
-    labelled: VotePatterns | None
-    model: Any
-    pattern_proba: np.ndarray
-    proba: np.ndarray
-    model_json: str
-    model_version: str
-
-
-@dataclass(frozen=True)
-class _Enriched:
-    """The enrich phase: the rows to write and how, the metrics and the review queue."""
-
-    rows: pl.DataFrame
-    mode: str
-    metrics: dict[str, Any]
-    queue: ReviewQueue | None
-
-
 def _load(
     config: JobConfig,
     *,
     progress: bool | None,
     rerun_lfs: Sequence[str] | Literal["all"] | None = None,
-) -> _Run:
+) -> RunContext:
     """Load the LFs, find and inspect the source files, plan the columns (before the lock)."""
     started = dt.datetime.now(dt.UTC)
     clock = Clock()
@@ -365,7 +279,7 @@ def _load(
             embedding_input=config.embedding_input_column,
             embedding_output=config.embeddings.output_column,
         )
-    return _Run(
+    return RunContext(
         config=config,
         paths=paths,
         run_id=run_id,
@@ -396,7 +310,7 @@ def _forced_reruns(lfs: Sequence[Any], names: Sequence[str] | str | None) -> fro
     return frozenset(wanted)
 
 
-def _read(run: _Run) -> _Read:
+def _read(run: RunContext) -> ReadResult:
     """Compare with the previous run; read the files that changed (all, when a full read is
     due); hash and classify every asset read."""
     config, plan, classes = run.config, run.plan, run.classes
@@ -445,7 +359,7 @@ def _read(run: _Run) -> _Read:
     unread_files = {f.path for f in run.files} - {f.path for f in to_read}
     rehash = previous is not None and previous.record.get("hash_scheme") != hash_scheme
     status = asset_status(data, state, unread_files, all_changed=rehash)
-    return _Read(
+    return ReadResult(
         previous=previous,
         lf_versions=lf_versions,
         prev_versions=prev_versions,
@@ -460,7 +374,7 @@ def _read(run: _Run) -> _Read:
     )
 
 
-def _empty_result(run: _Run) -> JobResult:
+def _empty_result(run: RunContext) -> JobResult:
     """No asset in the source nor in the table: nothing to do, nothing written."""
     message = (
         f"the source ({len(run.files)} file(s)) holds no assets and the table has none; "
@@ -477,7 +391,7 @@ def _empty_result(run: _Run) -> JobResult:
     )
 
 
-def _vote(run: _Run, read: _Read) -> _Voted:
+def _vote(run: RunContext, read: ReadResult) -> VoteResult:
     """Embed and vote the new and changed assets, re-run changed LFs on the unchanged ones,
     and assemble every asset's state."""
     classes, lfs, changed_lfs = run.classes, run.lfs, read.changed_lfs
@@ -530,10 +444,10 @@ def _vote(run: _Run, read: _Read) -> _Voted:
             f"version of LF(s) {sorted(lf.name for lf in changed_lfs)}"
         )
     errors = merge_errors([v.errors for v in (fresh_votes, revotes) if v is not None])
-    return _Voted(full=full, errors=errors, n_read=n_read, n_voted=n_voted, n_revoted=n_revoted)
+    return VoteResult(full=full, errors=errors, n_read=n_read, n_voted=n_voted, n_revoted=n_revoted)
 
 
-def _fit(run: _Run, voted: _Voted) -> _Fitted:
+def _fit(run: RunContext, voted: VoteResult) -> FitResult:
     """Fit the label model on every vote (and gold) and predict every asset."""
     config, classes, full = run.config, run.classes, voted.full
     votes = vote_matrix(full, run.lfs, classes)
@@ -555,7 +469,7 @@ def _fit(run: _Run, voted: _Voted) -> _Fitted:
         params=config.label_model.params,
     )
     text = model_json(model)
-    return _Fitted(
+    return FitResult(
         votes=votes,
         gold=gold,
         settled=settled,
@@ -569,7 +483,9 @@ def _fit(run: _Run, voted: _Voted) -> _Fitted:
     )
 
 
-def _enrich(run: _Run, read: _Read, voted: _Voted, fitted: _Fitted) -> _Enriched:
+def _enrich(
+    run: RunContext, read: ReadResult, voted: VoteResult, fitted: FitResult
+) -> EnrichResult:
     """The enriched rows, which of them to write (and how), the metrics, gaps and queue."""
     config, classes, full, previous = run.config, run.classes, voted.full, read.previous
     enriched = enriched_by_pattern(
@@ -632,10 +548,12 @@ def _enrich(run: _Run, read: _Read, voted: _Voted, fitted: _Fitted) -> _Enriched
         index=read.embedder.index if read.embedder is not None else None,
     )
     queue = queue_for_review(enriched, fitted.settled, candidates, metrics, settings=config.review)
-    return _Enriched(rows=rows, mode=mode, metrics=metrics, queue=queue)
+    return EnrichResult(rows=rows, mode=mode, metrics=metrics, queue=queue)
 
 
-def _counts(run: _Run, read: _Read, voted: _Voted, out: _Enriched) -> dict[str, int]:
+def _counts(
+    run: RunContext, read: ReadResult, voted: VoteResult, out: EnrichResult
+) -> dict[str, int]:
     n_new = int(read.status.get_column("_new").sum())
     n_changed = int(read.status.get_column("_changed").sum())
     return {
@@ -654,7 +572,7 @@ def _counts(run: _Run, read: _Read, voted: _Voted, out: _Enriched) -> dict[str, 
 
 
 def _record(
-    run: _Run, read: _Read, voted: _Voted, fitted: _Fitted, out: _Enriched
+    run: RunContext, read: ReadResult, voted: VoteResult, fitted: FitResult, out: EnrichResult
 ) -> dict[str, Any]:
     """The run record committed with the table version (and appended to the runs table)."""
     config, model = run.config, fitted.model
@@ -691,7 +609,7 @@ def _record(
     }
 
 
-def _bookkeep(run: _Run, read: _Read, record: Mapping[str, Any], version: int) -> None:
+def _bookkeep(run: RunContext, read: ReadResult, record: Mapping[str, Any], version: int) -> None:
     """After the commit: the runs table row, and the index snapshots no run names removed."""
     previous_record = read.previous.record if read.previous else {}
     append_run(run.paths.runs, version, record)
@@ -710,7 +628,7 @@ def _after_commit(step: str, version: int, exc: BaseException) -> str:
     )
 
 
-def _retain(run: _Run) -> None:
+def _retain(run: RunContext) -> None:
     """``[retention]``: keep the last reports; every ``compact_every`` runs, compact + vacuum."""
     settings = run.config.retention
     if not settings.enabled:
@@ -725,7 +643,7 @@ def _retain(run: _Run) -> None:
 
 
 def _publish(
-    run: _Run, read: _Read, out: _Enriched, record: dict[str, Any], version: int
+    run: RunContext, read: ReadResult, out: EnrichResult, record: dict[str, Any], version: int
 ) -> JobResult:
     """Write the review queue and the reports; the result."""
     paths, counts, metrics = run.paths, record["counts"], out.metrics
