@@ -43,7 +43,7 @@ import numpy as np
 import polars as pl
 
 from benchmarks._data import VoteSet, load_wrench
-from enrich.curation.review import review_queue
+from enrich.curation.review import queue_from_votes, review_queue
 from enrich.models.label_model import LabelModel
 from enrich.models.output import enriched_table
 from enrich.votes import VoteMatrix
@@ -157,6 +157,67 @@ def queue_arm(
     return test_curve, pool_curve
 
 
+#: The simple strategies the queue must match (issue 16): each round, the ``batch`` unreviewed
+#: items first by this key (smallest first), ties at random.
+SIMPLE = ("lowest confidence", "most conflicting votes")
+
+
+def _simple_key(kind: str, votes: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    if kind == "lowest confidence":
+        return proba.max(axis=1)
+    # most conflicting votes: the smallest share of votes for the most voted class first;
+    # items no LF voted on last
+    k = proba.shape[1]
+    counts = np.stack([(votes == c).sum(axis=1) for c in range(k)], axis=1)
+    n = counts.sum(axis=1)
+    return np.where(n > 0, counts.max(axis=1) / np.maximum(n, 1), 2.0)
+
+
+def simple_arm(
+    kind: str, train: VoteSet, test: VoteSet, seed: int, rounds: int, batch: int
+) -> tuple[list[float], list[float]]:
+    rng = np.random.default_rng([seed, 2])
+    y = np.full(len(train.gold), -1, dtype=np.int64)
+    model = fit(train, None, seed)
+    test_curve, pool_curve = [], []
+    for _ in range(rounds):
+        key = _simple_key(kind, train.votes, model.predict_proba(train.votes))
+        left = np.flatnonzero(y < 0)
+        order = left[np.lexsort((rng.random(left.size), key[left]))]
+        picked = order[:batch]
+        y[picked] = train.gold[picked]
+        model = fit(train, y, seed)
+        test_accuracy, pool_accuracy = scores(model, train, test, y)
+        test_curve.append(test_accuracy)
+        pool_curve.append(pool_accuracy)
+    return test_curve, pool_curve
+
+
+def votes_arm(
+    train: VoteSet, test: VoteSet, seed: int, rounds: int, batch: int
+) -> tuple[list[float], list[float]]:
+    """``queue_from_votes`` (refit): votes and probabilities in, row numbers out."""
+    y = np.full(len(train.gold), -1, dtype=np.int64)
+    model = fit(train, None, seed)
+    test_curve, pool_curve = [], []
+    for _ in range(rounds):
+        queue = queue_from_votes(
+            train.votes,
+            model.predict_proba(train.votes),
+            batch_size=batch,
+            exclude=np.flatnonzero(y >= 0).tolist(),
+            random_state=seed,
+        )
+        picked = queue.asset_ids.to_numpy()
+        assert len(picked) == batch, "refit returns the batch it is asked for"
+        y[picked] = train.gold[picked]
+        model = fit(train, y, seed)
+        test_accuracy, pool_accuracy = scores(model, train, test, y)
+        test_curve.append(test_accuracy)
+        pool_curve.append(pool_accuracy)
+    return test_curve, pool_curve
+
+
 def random_arm(
     train: VoteSet, test: VoteSet, seed: int, rounds: int, batch: int
 ) -> tuple[list[float], list[float]]:
@@ -177,7 +238,9 @@ def run(name: str, seeds: int, variants: list[str], rounds: int, batch: int) -> 
     train, test = load_wrench(name, "train"), load_wrench(name, "test")
     log(f"wrench/{name}: pool {train.votes.shape}, test {test.votes.shape}")
     curves: dict[str, Curve] = {"start": Curve(), "all gold": Curve(), "random": Curve()}
+    curves.update({kind: Curve() for kind in SIMPLE})
     curves.update({f"queue ({v})": Curve() for v in variants})
+    curves["queue_from_votes (refit)"] = Curve()
     for seed in range(seeds):
         start = fit(train, None, seed)
         test_accuracy, pool_accuracy = scores(start, train, test, np.full(len(train.gold), -1))
@@ -193,6 +256,13 @@ def run(name: str, seeds: int, variants: list[str], rounds: int, batch: int) -> 
         t, p = random_arm(train, test, seed, rounds, batch)
         curves["random"].test.append(t)
         curves["random"].pool.append(p)
+        for kind in SIMPLE:
+            t, p = simple_arm(kind, train, test, seed, rounds, batch)
+            curves[kind].test.append(t)
+            curves[kind].pool.append(p)
+        t, p = votes_arm(train, test, seed, rounds, batch)
+        curves["queue_from_votes (refit)"].test.append(t)
+        curves["queue_from_votes (refit)"].pool.append(p)
     return curves
 
 
@@ -212,10 +282,21 @@ def markdown(
     out.append(f"| unsupervised start (0 gold) | {_cell(start)} |{blanks}")
     every = np.array(curves["all gold"].test)[:, 0]
     out.append(f"| reference: every pool item as gold | {_cell(every)} |{blanks}")
-    for arm in ["random", *(f"queue ({v})" for v in variants)]:
+    arms = ["random", *SIMPLE, *(f"queue ({v})" for v in variants), "queue_from_votes (refit)"]
+    for arm in arms:
         values = np.array(curves[arm].test)
         cells = " | ".join(_cell(values[:, r]) for r in range(rounds))
         out.append(f"| {arm} | {cells} |")
+    simple = ["random", *SIMPLE]
+    means = {a: np.array(curves[a].test).mean(axis=0) for a in simple}
+    for arm in [*(f"queue ({v})" for v in variants), "queue_from_votes (refit)"]:
+        values = np.array(curves[arm].test).mean(axis=0)
+        cells = []
+        for r in range(rounds):
+            best = max(simple, key=lambda a, r=r: means[a][r])
+            gap = 100 * (values[r] - means[best][r])
+            cells.append(f"{gap:+.1f} vs {best} ({'ok' if gap >= -0.5 else 'BELOW -0.5'})")
+        out.append(f"| {arm} - best simple strategy, points | " + " | ".join(cells) + " |")
     random_test = np.array(curves["random"].test)
     for v in variants:
         diff = 100 * (np.array(curves[f"queue ({v})"].test) - random_test)
@@ -229,7 +310,7 @@ def markdown(
     out += ["", f"| arm | {header} |", "|---|" + "---|" * rounds]
     pool_start = np.array(curves["start"].pool)[:, 0]
     out.append(f"| unsupervised start (0 gold) | {pool_start.mean():.4f} |{blanks}")
-    for arm in ["random", *(f"queue ({v})" for v in variants)]:
+    for arm in arms:
         values = np.array(curves[arm].pool).mean(axis=0)
         out.append(f"| {arm} | " + " | ".join(f"{v:.4f}" for v in values) + " |")
     return "\n".join(out)

@@ -1,11 +1,45 @@
-"""Fill label gaps with similar unlabeled assets, found in a FAISS :class:`VectorIndex`.
+"""Fill label gaps: which unlabeled assets to label so that a weak class or slice improves most.
 
 :func:`fill_gaps` takes the :class:`~enrich.curation.gaps.Gaps` of
-:func:`~enrich.curation.gaps.find_gaps`, an index over the assets' embeddings and the
-unlabeled pool, and proposes up to ``budget`` assets to label: for each gap, the unlabeled
-assets most similar to the gap's labeled examples, favouring those the label model is unsure
-of, with near-duplicates left out and the budget shared by the size of each gap's deficit.
-The result feeds :func:`enrich.curation.review.review_queue` (``candidates=``).
+:func:`~enrich.curation.gaps.find_gaps`, a FAISS :class:`~embeddings.index.VectorIndex` over
+the assets' embeddings and the unlabeled pool, and proposes up to ``budget`` assets to label,
+the budget shared by the size of each gap's deficit. The result feeds
+:func:`enrich.curation.review.review_queue` (``candidates=``).
+
+Strategies
+----------
+``strategy="coverage"`` (the default) covers each gap's region of the embedding space:
+
+- *Region.* A slice gap's region is the pool assets of that slice. A class gap's region is
+  the whole pool, each asset weighted by how likely it is to belong to the class: with a
+  model's class probabilities (``probabilities=``, ideally the end model's out-of-fold ones),
+  ``w = (1 - t) + t * r**4 / mean(r**4)``, where ``r`` is the rank share of the asset's
+  probability for the class and ``t = (1 - min(1, k * mean probability of the class))**2``
+  is how far the model under-expects the class compared with an even share. A model that
+  barely predicts the class (a starved class under an unweighted classifier) gets picks
+  concentrated where the class most likely is; one that already expects it at its share
+  (e.g. a class-balanced classifier) gets nearly representative picks, which is what such a
+  classifier gains most from. Without probabilities, the pool's label-model label and
+  confidence stand in, else the similarity to the gap's examples.
+- *Coverage.* Picks are chosen greedily to cover as much of the region's weight as possible
+  with balls of cosine radius ``delta`` around the labeled examples and the picks
+  (maximum coverage, as in ProbCover: Yehuda et al., "Active Learning Through a Covering
+  Lens", NeurIPS 2022). ``delta`` is set from the budget, so that ``quota + examples`` balls
+  about cover the region -- small budgets take the most typical points of large dense
+  areas (the low-budget regime of TypiClust: Hacohen et al., "Active Learning on a Budget:
+  Opposite Strategies Suit High and Low Budgets", ICML 2022); larger budgets reach into
+  smaller clusters. Ties go to the more typical asset (mean cosine to the region). A
+  region larger than 3,000 assets is covered on a random sample of it, so in-gap random
+  sampling is the floor the greedy step improves on.
+- *Uncertainty.* Uncertainty sampling (Lewis & Gale, SIGIR 1994) was measured as a mixing
+  term inside the region and lowered the worst-group F1 at budgets 40 and 100 on the
+  development sets; the class-probability weighting above is where the model's view enters.
+  ``benchmarks/gap_filling.py`` compares the strategy with random, in-gap random, margin
+  uncertainty and nearest-neighbour picks (``benchmarks/RESULTS.md``).
+
+``strategy="neighbours"`` is the earlier rule: the nearest unlabeled neighbours of each
+gap's examples, favouring those the label model is unsure of, near-duplicates left out
+(see :func:`fill_gaps`, Notes).
 
 Index ids
 ---------
@@ -29,10 +63,17 @@ Examples
 ...                                      confidence=pl.lit(1.0))
 >>> gaps = find_gaps(labels, min_confident=3)
 >>> pool = assets.tail(3).with_columns(confidence=pl.Series([0.6, 0.9, 0.7]))
->>> picked = fill_gaps(gaps, index, pool, budget=2)
+>>> proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3]])  # a model's, for the pool rows
+>>> picked = fill_gaps(gaps, index, pool, budget=1, probabilities=proba, random_state=0)
 >>> picked.table.select("asset_id", "gap", pl.col("similarity").round(3)).rows()
-[('c', 'class=cat', 0.994), ('d', 'class=dog', 0.994)]
->>> for part in picked.table["reason"][0].split("; "):
+[('c', 'class=cat', 0.994)]
+>>> picked.allocation.select("gap", "deficit", "quota", "picked").rows()
+[('class=cat', 2, 1, 1), ('class=dog', 2, 0, 0)]
+
+The earlier nearest-neighbour rule, scored by similarity and label-model uncertainty:
+
+>>> near = fill_gaps(gaps, index, pool, budget=2, strategy="neighbours")
+>>> for part in near.table["reason"][0].split("; "):
 ...     print(part)
 fills class=cat (confident labels 1 < 3): cosine 0.99 to its nearest example
 label-model confidence 0.60
@@ -44,7 +85,7 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars as pl
@@ -58,7 +99,7 @@ from enrich.errors import InputError, MissingColumnError
 if TYPE_CHECKING:
     from embeddings.index import VectorIndex
 
-__all__ = ["Candidates", "fill_gaps", "with_index_ids"]
+__all__ = ["Candidates", "FillStrategy", "fill_gaps", "with_index_ids"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +108,20 @@ _EXPAND_FACTOR = 4
 _MIN_PER_QUERY = 10  # nearest pool assets fetched per example query at least
 _CANDIDATES_PER_PICK = 10  # a gap first fetches this many candidates per asset of its quota
 _TIE = 1e-6  # cosine tolerance of the near-duplicate test (float32 rounding)
+
+#: How :func:`fill_gaps` chooses: ``"coverage"`` (default) or ``"neighbours"``.
+FillStrategy = Literal["coverage", "neighbours"]
+_STRATEGIES: tuple[str, ...] = ("coverage", "neighbours")
+_ALLOCATION_SCHEMA: Mapping[str, Any] = {
+    "gap": pl.String,
+    "kind": pl.String,
+    "deficit": pl.Int64,
+    "quota": pl.Int64,
+    "picked": pl.Int64,
+    "examined": pl.Int64,
+    "near_duplicates": pl.Int64,
+    "note": pl.String,
+}
 
 
 class Candidates(TableDisplay):
@@ -166,8 +221,10 @@ def fill_gaps(
     neighbours: int = 100,
     max_queries: int = 128,
     random_state: Any = None,
+    strategy: FillStrategy = "coverage",
+    probabilities: Any = None,
 ) -> Candidates:
-    """Propose up to ``budget`` unlabeled assets that fill the gaps, similar to their examples.
+    """Propose up to ``budget`` unlabeled assets that fill the gaps best.
 
     Parameters
     ----------
@@ -207,7 +264,22 @@ def fill_gaps(
     max_queries
         Most example vectors searched from per gap (>= 1); larger example sets are sampled.
     random_state
-        None, an int or a numpy Generator: seeds the sampling of examples and centroids.
+        None, an int or a numpy Generator: seeds the sampling of examples, centroids and
+        (``"coverage"``) of large regions.
+    strategy
+        ``"coverage"`` (default): weighted coverage of each gap's region of the embedding
+        space (see the module docstring, "Strategies"); ``diversity``, ``uncertainty_weight``,
+        ``redundancy``, ``neighbours`` and ``max_queries`` do not apply. ``"neighbours"``:
+        the nearest unlabeled neighbours of each gap's examples, scored and spread as in the
+        notes below.
+    probabilities
+        Optional ``(len(pool), k)`` float array: a model's class probabilities for the pool
+        rows, in the pool's row order, columns in ``gaps.classes`` order. The intended
+        source is the end model's out-of-fold probabilities (``enrich.EndModel``); any
+        classifier trained on the labels will do. ``"coverage"`` weights a class gap's
+        region with it; without it the pool's ``label_name`` / ``label`` and
+        ``confidence`` columns (the label model's) stand in, else the similarity to the
+        gap's examples.
 
     Returns
     -------
@@ -215,6 +287,9 @@ def fill_gaps(
 
     Notes
     -----
+    The notes below describe ``strategy="neighbours"``; ``"coverage"`` shares its budget
+    rule (quotas by deficit, unused budget passed on).
+
     *Candidates of a gap.* Its pool is the unlabeled pool, restricted for a slice gap to
     the pool assets of that slice when the pool has the slice's column. The gap's example
     vectors are its queries; ``index.search(..., subset=<its pool>)`` returns each query's
@@ -258,11 +333,16 @@ def fill_gaps(
             raise InputError(
                 f"index must be an embeddings.index.VectorIndex, got {type(index).__name__}"
             )
+    if strategy not in _STRATEGIES:
+        raise InputError(f"strategy must be one of {list(_STRATEGIES)}; got {strategy!r}")
     rng = check_random_state(random_state)
     id_lookup = None if id_map is None else _id_map(id_map)
     specs = _gap_specs(gaps)
     example_ids = _example_index_ids(gaps, examples, id_lookup, [s.gap for s in specs])
-    candidates = _pool(pool, gaps, example_ids, index, id_lookup)
+    class_weight = _class_scores(probabilities, pool, gaps)
+    candidates = _pool(pool, gaps, example_ids, index, id_lookup, class_weight)
+    if strategy == "coverage":
+        return _fill_by_coverage(specs, example_ids, candidates, index, budget, rng, gaps.classes)
 
     searches = [
         _GapSearch.build(
@@ -297,16 +377,7 @@ def fill_gaps(
             }
             for s in searches
         ],
-        schema={
-            "gap": pl.String,
-            "kind": pl.String,
-            "deficit": pl.Int64,
-            "quota": pl.Int64,
-            "picked": pl.Int64,
-            "examined": pl.Int64,
-            "near_duplicates": pl.Int64,
-            "note": pl.String,
-        },
+        schema=_ALLOCATION_SCHEMA,
     )
     logger.debug("fill_gaps: %d picks for %d gaps", table.height, len(specs))
     return Candidates(table, allocation, budget=budget)
@@ -471,6 +542,7 @@ def _index_ids(frame: pl.DataFrame, id_lookup: pl.DataFrame | None, what: str) -
 class _Pool:
     frame: pl.DataFrame  # the usable pool rows, with _index_id and _uncertainty
     has_confidence: bool
+    class_scores: np.ndarray | None = field(default=None, compare=False)  # (n, k) or None
     _as_text: dict[str, pl.Series] = field(default_factory=dict, compare=False)
 
     def as_text(self, column: str) -> pl.Series:
@@ -487,6 +559,7 @@ def _pool(
     example_ids: Mapping[str, np.ndarray],
     index: VectorIndex,
     id_lookup: pl.DataFrame | None,
+    class_scores: np.ndarray | None = None,
 ) -> _Pool:
     frame = as_polars(pool)
     require_columns(frame, [("asset_id", "fill_gaps pool")], what="argument")
@@ -517,6 +590,7 @@ def _pool(
     frame = frame.with_columns(
         pl.Series("_index_id", ids, dtype=pl.Int64),
         pl.Series("_uncertainty", uncertainty, dtype=pl.Float64),
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("_pool_row"),
     )
     labeled = gaps.labeled_ids
     asset = frame["asset_id"]
@@ -540,7 +614,9 @@ def _pool(
         )
     usable = frame.filter(pl.Series(keep & in_index))
     return _Pool(
-        usable.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_row")), has_confidence
+        usable.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_row")),
+        has_confidence,
+        class_scores=None if class_scores is None else class_scores[usable["_pool_row"].to_numpy()],
     )
 
 
@@ -845,3 +921,313 @@ def _check_options(
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# -- strategy "coverage" -----------------------------------------------------------------
+_MAX_REGION = 3000  # region assets a gap's coverage is computed on (a random sample beyond)
+_MAX_EXAMPLES = 512  # example vectors that pre-cover a region (a random sample beyond)
+_SHARPNESS = 4  # exponent on the rank of the class probability in a class gap's weights
+
+
+def _class_scores(probabilities: Any, pool: Any, gaps: Gaps) -> np.ndarray | None:
+    """Class scores ``(len(pool), k)`` of the pool rows, or None.
+
+    The given probabilities, else the pool's label and confidence as a one-hot guess.
+    """
+    k = len(gaps.classes)
+    frame = as_polars(pool)
+    if probabilities is not None:
+        proba = np.asarray(probabilities, dtype=np.float64)
+        if proba.ndim != 2 or proba.shape != (frame.height, k):
+            raise InputError(
+                f"probabilities must be a (len(pool), k) = ({frame.height}, {k}) array, one "
+                f"column per class of gaps.classes {list(gaps.classes)}; got shape {proba.shape}"
+            )
+        if not np.isfinite(proba).all() or proba.min() < 0 or proba.max() > 1:
+            raise InputError(
+                "probabilities must be finite and in [0, 1] (a model's predict_proba); got "
+                f"values from {np.nanmin(proba):g} to {np.nanmax(proba):g}"
+            )
+        return proba
+    key = next((c for c in ("label_name", "label") if c in frame.columns), None)
+    if key is None or not k:
+        return None
+    column = frame[key]
+    if column.dtype.is_integer():
+        codes = column.cast(pl.Int64).fill_null(-1).to_numpy()
+        codes = np.where((codes >= 0) & (codes < k), codes, -1)
+    else:
+        lookup = {name: i for i, name in enumerate(gaps.classes)}
+        codes = (
+            column.cast(pl.String)
+            .replace_strict(lookup, default=-1, return_dtype=pl.Int64)
+            .fill_null(-1)
+            .to_numpy()
+        )
+    conf = (
+        frame["confidence"].cast(pl.Float64).fill_nan(None).fill_null(1.0 / k).to_numpy()
+        if "confidence" in frame.columns and frame["confidence"].dtype.is_numeric()
+        else np.ones(frame.height)
+    )
+    conf = np.clip(conf, 0.0, 1.0)
+    rest = (1.0 - conf) / max(k - 1, 1)
+    scores = np.repeat(rest[:, None], k, axis=1)
+    known = codes >= 0
+    scores[np.flatnonzero(known), codes[known]] = conf[known]
+    scores[~known] = 1.0 / k
+    return scores
+
+
+def _rank_share(values: np.ndarray) -> np.ndarray:
+    """Each value's rank among ``values`` as a share in (0, 1] (ties share their mean rank)."""
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.arange(1, len(values) + 1)
+    sorted_values = values[order]
+    # ties: the mean rank of their run
+    _, start, counts = np.unique(sorted_values, return_index=True, return_counts=True)
+    mean_rank = start + (counts + 1) / 2.0
+    ranks[order] = np.repeat(mean_rank, counts)
+    return ranks / max(len(values), 1)
+
+
+@dataclass(eq=False)
+class _Coverage:
+    """One gap's region, its weights, and its picks in greedy order."""
+
+    spec: _GapSpec
+    rows: np.ndarray  # positions in the pool frame of the region (sampled), or empty
+    weight_source: str
+    note: str | None
+    note_blocks: str | None
+    order: list[int] = field(default_factory=list)  # positions in ``rows``, greedy order
+    gain: list[float] = field(default_factory=list)  # covered weight share of each pick
+    weights: np.ndarray | None = None  # coverage weight of each region row
+    similarity: np.ndarray | None = None  # max cosine to the examples, per region row
+    quota: int = 0
+    picked: int = 0
+
+
+def _fill_by_coverage(
+    specs: Sequence[_GapSpec],
+    example_ids: Mapping[str, np.ndarray],
+    pool: _Pool,
+    index: Any,
+    budget: int,
+    rng: np.random.Generator,
+    class_names: Sequence[str],
+) -> Candidates:
+    """Strategy ``"coverage"`` (module docstring): weighted greedy coverage per gap."""
+    frame = pool.frame
+    ids = frame["_index_id"].to_numpy()
+    classes = {name: i for i, name in enumerate(class_names)}
+    plans = [_coverage_plan(s, example_ids, pool, classes, index, rng) for s in specs]
+    ready = [p for p in plans if p.note_blocks is None]
+    quotas = _split_budget(budget, [p.spec.deficit for p in ready])
+    for p, quota in zip(ready, quotas, strict=True):
+        p.quota = quota
+        ex = example_ids.get(p.spec.gap, np.empty(0, np.int64))
+        ex = ex[np.isin(ex, index.ids)] if ex.size else ex
+        if ex.size > _MAX_EXAMPLES:
+            ex = np.sort(rng.choice(ex, _MAX_EXAMPLES, replace=False))
+        examples = _unit(index.get_vectors(ex)) if ex.size else np.zeros((0, index.dim), np.float32)
+        vectors = _unit(index.get_vectors(ids[p.rows]))
+        weights = p.weights
+        p.similarity = (vectors @ examples.T).max(axis=1) if len(examples) else None
+        want = min(len(p.rows), max(2 * quota, quota + 10, 1)) if quota else 0
+        p.order, p.gain = _greedy_cover(vectors, examples, weights, want, quota)
+    # hand out the picks: quotas first, in deficit order, then what is left in turns
+    taken: set[int] = set()
+    picks: list[tuple[_Coverage, int, float]] = []
+    cursor = {id(p): 0 for p in ready}
+
+    def take(p: _Coverage) -> bool:
+        while cursor[id(p)] < len(p.order):
+            j = p.order[cursor[id(p)]]
+            gain = p.gain[cursor[id(p)]]
+            cursor[id(p)] += 1
+            row = int(p.rows[j])
+            if row not in taken:
+                taken.add(row)
+                picks.append((p, j, gain))
+                p.picked += 1
+                return True
+        return False
+
+    for beyond_quota in (False, True):
+        progress = True
+        while progress and len(picks) < budget:
+            progress = False
+            for p in ready:
+                if len(picks) >= budget:
+                    break
+                if not beyond_quota and p.picked >= p.quota:
+                    continue
+                progress = take(p) or progress
+    return _coverage_candidates(picks, plans, pool, budget)
+
+
+def _coverage_plan(
+    spec: _GapSpec,
+    example_ids: Mapping[str, np.ndarray],
+    pool: _Pool,
+    classes: Mapping[str, int],
+    index: Any,
+    rng: np.random.Generator,
+) -> _Coverage:
+    frame = pool.frame
+    rows = np.arange(frame.height)
+    notes: list[str] = []
+    if spec.kind == "slice":
+        if spec.column in frame.columns:
+            text = pool.as_text(spec.column)
+            mask = text.is_null() if spec.value is None else text == spec.value
+            rows = np.flatnonzero(mask.fill_null(False).to_numpy())
+        else:
+            notes.append(f"pool has no column {spec.column!r}: covered the whole pool")
+    if not rows.size:
+        where = f" in {spec.gap}" if spec.kind == "slice" else ""
+        return _Coverage(spec, rows, "", None, f"no unlabeled assets to search{where}")
+    if rows.size > _MAX_REGION:
+        rows = np.sort(rng.choice(rows, _MAX_REGION, replace=False))
+        notes.append(f"covered a random sample of {_MAX_REGION:,} of its pool")
+    source = "uniform"
+    weights = np.ones(rows.size)
+    if spec.kind == "class":
+        code = classes.get(spec.value or "", -1)
+        target = 1.0  # share of the region's weight that goes by the class score
+        if pool.class_scores is not None and code >= 0:
+            score = pool.class_scores[rows, code]
+            source = "class probability"
+            # how far the model already expects the class at an even share (1 / k): there
+            # the class needs representative picks more than a search for it
+            expected = float(np.mean(score))
+            target = (1.0 - min(1.0, expected * pool.class_scores.shape[1])) ** 2
+        else:
+            ex = example_ids.get(spec.gap, np.empty(0, np.int64))
+            ex = ex[np.isin(ex, index.ids)] if ex.size else ex
+            if not ex.size:
+                return _Coverage(
+                    spec,
+                    rows,
+                    "",
+                    None,
+                    "no labeled examples and no class probabilities to find the class by; "
+                    "label a few, pass examples= or probabilities=",
+                )
+            if ex.size > _MAX_EXAMPLES:
+                ex = np.sort(rng.choice(ex, _MAX_EXAMPLES, replace=False))
+            vectors = _unit(index.get_vectors(frame["_index_id"].to_numpy()[rows]))
+            score = (vectors @ _unit(index.get_vectors(ex)).T).max(axis=1).astype(np.float64)
+            source = "similarity to its examples"
+        sharp = _rank_share(score) ** _SHARPNESS
+        weights = (1.0 - target) + target * sharp / max(float(sharp.mean()), 1e-12)
+    plan = _Coverage(spec, rows, source, "; ".join(notes) or None, None)
+    plan.weights = weights
+    return plan
+
+
+def _greedy_cover(
+    vectors: np.ndarray, examples: np.ndarray, weights: np.ndarray, want: int, quota: int
+) -> tuple[list[int], list[float]]:
+    """Greedy weighted max-coverage: ``want`` rows in pick order, each one's covered share.
+
+    The ball radius makes ``quota + len(examples)`` balls about cover the region (ProbCover's
+    delta, set from the budget).
+    """
+    m = len(vectors)
+    if want <= 0 or not m:
+        return [], []
+    sims = vectors @ vectors.T
+    k = int(np.clip(round(m / max(quota + len(examples), 1)), 1, max(m - 1, 1)))
+    if m > 1:
+        kth = -np.partition(-sims, k, axis=1)[:, k]
+        tau = float(np.median(kth))
+    else:
+        tau = 1.0
+    ball = sims >= tau - _TIE
+    np.fill_diagonal(ball, True)
+    typicality = sims.mean(axis=1).astype(np.float64)
+    covered = (
+        (vectors @ examples.T >= tau - _TIE).any(axis=1) if len(examples) else np.zeros(m, bool)
+    )
+    total = float(weights.sum()) or 1.0
+    alive = np.ones(m, bool)
+    ball_f = ball.astype(np.float32)
+    gain = ball_f @ (weights * ~covered).astype(np.float32)
+    order: list[int] = []
+    shares: list[float] = []
+    for _ in range(min(want, m)):
+        if float(gain[alive].max()) <= 1e-9:  # the region is covered: start a new sweep
+            covered = ~alive
+            gain = ball_f @ (weights * ~covered).astype(np.float32)
+        value = gain.astype(np.float64) / max(float(gain[alive].max()), 1e-12)
+        value += 1e-3 * typicality
+        value[~alive] = -np.inf
+        i = int(np.argmax(value))
+        new = ball[i] & ~covered
+        shares.append(float(weights[new].sum()) / total)
+        order.append(i)
+        alive[i] = False
+        if new.any():
+            gain -= ball_f[:, new] @ weights[new].astype(np.float32)
+            covered |= new
+    return order, shares
+
+
+def _coverage_candidates(
+    picks: Sequence[tuple[_Coverage, int, float]],
+    plans: Sequence[_Coverage],
+    pool: _Pool,
+    budget: int,
+) -> Candidates:
+    frame = pool.frame
+    order = {id(p): i for i, p in enumerate(plans)}
+    ranked = sorted(enumerate(picks), key=lambda t: (order[id(t[1][0])], t[0]))
+    rows = [int(p.rows[j]) for _, (p, j, _) in ranked]
+    picked = frame[rows] if rows else frame.clear()
+    confidence = (
+        picked["confidence"].cast(pl.Float64)
+        if pool.has_confidence
+        else pl.Series("confidence", [None] * picked.height, dtype=pl.Float64)
+    )
+    similarity, scores, reasons, gap_names = [], [], [], []
+    for _, (p, j, gain) in ranked:
+        sim = None if p.similarity is None else float(p.similarity[j])
+        similarity.append(sim)
+        scores.append(float(min(1.0, max(0.0, gain))))
+        gap_names.append(p.spec.gap)
+        near = "no labeled example" if sim is None else f"cosine {sim:.2f} to its nearest example"
+        reasons.append(
+            f"fills {p.spec.gap} ({p.spec.summary}): covers {gain:.1%} of its region's "
+            f"{p.weight_source}-weighted mass not yet covered; {near}"
+        )
+    table = pl.DataFrame(
+        {
+            "asset_id": picked["asset_id"],
+            "index_id": picked["_index_id"],
+            "gap": pl.Series(gap_names, dtype=pl.String),
+            "similarity": pl.Series(similarity, dtype=pl.Float64),
+            "confidence": confidence,
+            "score": pl.Series(scores, dtype=pl.Float64),
+            "reason": pl.Series(reasons, dtype=pl.String),
+        }
+    )
+    allocation = pl.DataFrame(
+        [
+            {
+                "gap": p.spec.gap,
+                "kind": p.spec.kind,
+                "deficit": p.spec.deficit,
+                "quota": p.quota,
+                "picked": p.picked,
+                "examined": len(p.rows) if p.note_blocks is None else 0,
+                "near_duplicates": 0,
+                "note": p.note_blocks or p.note,
+            }
+            for p in plans
+        ],
+        schema=_ALLOCATION_SCHEMA,
+    )
+    logger.debug("fill_gaps (coverage): %d picks for %d gaps", table.height, len(plans))
+    return Candidates(table, allocation, budget=budget)

@@ -177,7 +177,7 @@ def find_gaps(
     gold: Any = None,
     predictions: Any = None,
     confident_above: float = 0.8,
-    min_confident: int = 20,
+    min_confident: int | None = None,
     min_confident_share: float = 0.0,
     min_quality: float = 0.8,
     min_size: int = 20,
@@ -189,9 +189,12 @@ def find_gaps(
     labels
         polars/pandas/Arrow table, one row per asset: ``asset_id`` (unique), the class as
         ``label_name`` (name) and/or ``label`` (name, or class id read through ``classes``;
-        ``label_name`` wins when both are there), ``confidence`` in [0, 1], plus the slice
+        ``label_name`` wins when both are there), optionally ``confidence`` in [0, 1]
+        (without it every label counts as confident: hand labels, gold), plus the slice
         columns. A null label or ``-1`` marks an unlabeled asset: it counts in its slice's
-        ``size`` but never as a label. An ``index_id`` column, when present, is carried into
+        ``size`` but never as a label, and its label is unknown, not wrong (quality is
+        measured on labeled assets only). The unlabeled pool may sit in this table. An
+        ``index_id`` column, when present, is carried into
         :attr:`Gaps.examples` for :func:`~enrich.curation.gap_filling.fill_gaps`.
     slices
         Columns of ``labels`` whose every value is a slice (e.g. ``["video"]``).
@@ -203,12 +206,18 @@ def find_gaps(
         Optional table of true labels: ``asset_id`` and ``label_name`` or ``label``. Rows
         for assets not in ``labels`` are ignored.
     predictions
-        Optional table of a model's predicted labels (a model trained on the labels), same
-        columns as ``gold``.
+        Optional predictions of a model trained on the labels: a table like ``gold``, or an
+        array aligned with the rows of ``labels`` -- ``(n,)`` class ids (-1 = none) or
+        ``(n, k)`` class probabilities (columns in ``classes`` order; the argmax is the
+        prediction). The intended source is the end model's out-of-fold probabilities
+        (``enrich.EndModel``), so that a model never grades the rows it was fitted on.
     confident_above
         A label is confident when its confidence is at least this, in (0, 1].
     min_confident
         Confident labels every class and slice should hold (>= 0; 0 turns the rule off).
+        None (default): scaled to the data, half the median count of confident labels over
+        the groups of the same kind (the classes; the values of one slice column), at least
+        1 -- a group far below its peers is a gap, whatever the size of the data set.
     min_confident_share
         Share of a group's assets that should be confidently labeled, in [0, 1]; the target
         is the larger of ``min_confident`` and ``ceil(min_confident_share * size)``.
@@ -230,14 +239,17 @@ def find_gaps(
       assets labeled with it, a slice's group its assets. With ``c`` confident labels in
       the group and ``target = max(min_confident, ceil(min_confident_share * size))``, the
       group is a gap when ``c < target``; ``deficit = target - c``. Counts need no minimum
-      size: a class with 2 labels is a gap, not too small.
+      size: a class with 2 labels is a gap, not too small. With ``min_confident=None``
+      the target of each kind is ``max(1, ceil(median(c) / 2))`` over its groups.
     - *Low measured quality*: with ``gold``, the labels are scored against it (metrics
       ``"label F1 vs gold"`` per class, ``"label accuracy vs gold"`` per slice) and, when
       ``predictions`` are given too, so is the model (``"model F1 vs gold"``, ``"model
       accuracy vs gold"``). With ``predictions`` and no gold, the labels are scored
       against the model (``"label F1 vs model"``, ``"label accuracy vs model"``): a
-      proxy that flags where the two disagree. Only assets with a reference label are
-      judged; a missing label or prediction counts as wrong. A class is judged when its
+      proxy that flags where the two disagree. Only assets with both a reference label
+      and a label (or prediction) are judged: an unlabeled asset is unknown, not wrong,
+      so a label's accuracy here is the accuracy of the labels that exist, as in
+      :func:`enrich.analysis.slices.slice_metrics`. A class is judged when its
       reference support is at least ``min_size``, a slice when it has at least
       ``min_size`` judged assets. A judged group is a gap when its metric is below
       ``min_quality``; ``deficit = ceil((min_quality - metric) * max(size, n_judged))``
@@ -266,7 +278,7 @@ def find_gaps(
     """
     _check_options(confident_above, min_confident, min_confident_share, min_quality, min_size)
     data = as_polars(labels)
-    require_columns(data, [("asset_id", "find_gaps"), ("confidence", "find_gaps")], what="function")
+    require_columns(data, [("asset_id", "find_gaps")], what="function")
     if "label" not in data.columns and "label_name" not in data.columns:
         raise MissingColumnError(
             f"the labels table needs a 'label' or 'label_name' column; it has {data.columns}"
@@ -276,13 +288,13 @@ def find_gaps(
     require_unique_ids(data["asset_id"], "the labels table")
 
     label = _class_column(data, class_names, "labels")
-    confidence = _confidence(data)
+    confidence = (
+        _confidence(data) if "confidence" in data.columns else np.ones(data.height, np.float64)
+    )
     is_labeled = label.is_not_null().to_numpy()
     confident = is_labeled & (np.nan_to_num(confidence, nan=-1.0) >= confident_above)
     gold_label = None if gold is None else _reference(gold, data, class_names, "gold")
-    model_label = (
-        None if predictions is None else _reference(predictions, data, class_names, "predictions")
-    )
+    model_label = None if predictions is None else _predictions(predictions, data, class_names)
     if class_names is None:
         seen: set[str] = set()
         for series in (label, gold_label, model_label):
@@ -294,14 +306,15 @@ def find_gaps(
     groups = _groups(data, label_codes, class_names, slice_columns)
     settings = {
         "confident_above": float(confident_above),
-        "min_confident": int(min_confident),
+        "min_confident": None if min_confident is None else int(min_confident),
         "min_confident_share": float(min_confident_share),
         "min_quality": float(min_quality),
         "min_size": int(min_size),
     }
     rows: list[dict[str, Any]] = []
-    if min_confident > 0 or min_confident_share > 0:
-        rows.extend(_coverage_row(g, confident, settings) for g in groups)
+    if min_confident is None or min_confident > 0 or min_confident_share > 0:
+        targets = _scaled_targets(groups, confident, min_confident)
+        rows.extend(_coverage_row(g, confident, settings, targets[g.column]) for g in groups)
     evaluations: list[tuple[str, pl.Series, pl.Series, str]] = []
     if gold_label is not None:
         evaluations.append(("label", label, gold_label, "gold"))
@@ -385,10 +398,24 @@ def _groups(
     return out
 
 
-def _coverage_row(g: _Group, confident: np.ndarray, s: Mapping[str, Any]) -> dict[str, Any]:
+def _scaled_targets(
+    groups: Sequence[_Group], confident: np.ndarray, min_confident: int | None
+) -> dict[str, int]:
+    """The confident-label target of each kind of group (class, or one slice column)."""
+    counts: dict[str, list[int]] = {}
+    for g in groups:
+        counts.setdefault(g.column, []).append(int((confident & g.mask).sum()))
+    if min_confident is not None:
+        return dict.fromkeys(counts, int(min_confident))
+    return {c: max(1, math.ceil(float(np.median(n)) / 2)) for c, n in counts.items()}
+
+
+def _coverage_row(
+    g: _Group, confident: np.ndarray, s: Mapping[str, Any], min_confident: int
+) -> dict[str, Any]:
     size = int(g.mask.sum())
     n_conf = int((confident & g.mask).sum())
-    target = max(s["min_confident"], math.ceil(s["min_confident_share"] * size))
+    target = max(min_confident, math.ceil(s["min_confident_share"] * size))
     deficit = max(0, target - n_conf)
     threshold = f"confidence >= {s['confident_above']:g}"
     if g.kind == "class":
@@ -418,13 +445,13 @@ def _quality_row(
     ref_name: str,
     s: Mapping[str, Any],
 ) -> dict[str, Any]:
-    judged = reference >= 0
+    judged = (reference >= 0) & (predicted >= 0)  # an unlabeled asset is unknown, not wrong
     size = int(g.mask.sum())
     min_quality, min_size = s["min_quality"], s["min_size"]
     ci: tuple[float | None, float | None] = (None, None)
     if g.kind == "class":
         metric = f"{who} F1 vs {ref_name}"
-        is_ref = reference == g.code
+        is_ref = judged & (reference == g.code)
         is_pred = judged & (predicted == g.code)
         n_judged = int(is_ref.sum())
         tp = int((is_ref & is_pred).sum())
@@ -553,7 +580,7 @@ def _check_options(
 ) -> None:
     if not _is_number(confident_above) or not 0 < confident_above <= 1:
         raise InputError(f"confident_above must be in (0, 1], e.g. 0.8; got {confident_above!r}")
-    if not _is_whole(min_confident) or min_confident < 0:
+    if min_confident is not None and (not _is_whole(min_confident) or min_confident < 0):
         raise InputError(
             f"min_confident must be a whole number >= 0 (0 turns the rule off); "
             f"got {min_confident!r}"
@@ -690,6 +717,42 @@ def _reference(
         lookup, on="asset_id", how="left", maintain_order="left"
     )
     return joined["_ref"].alias(what)
+
+
+def _predictions(
+    predictions: Any, data: pl.DataFrame, classes: tuple[str, ...] | None
+) -> pl.Series:
+    """A model's predicted class per row of ``data`` (a table, ids or probabilities)."""
+    if not isinstance(predictions, np.ndarray | list | tuple):
+        return _reference(predictions, data, classes, "predictions")
+    values = np.asarray(predictions)
+    if values.ndim not in (1, 2) or values.shape[0] != data.height:
+        raise InputError(
+            f"predictions as an array must have one row per row of the labels table "
+            f"({data.height}): (n,) class ids or (n, k) probabilities; got shape {values.shape}"
+        )
+    if values.ndim == 2:
+        if classes is None:
+            raise InputError(
+                "predictions given as (n, k) probabilities need classes= to name the columns"
+            )
+        if values.shape[1] != len(classes):
+            raise InputError(
+                f"predictions has {values.shape[1]} columns but there are {len(classes)} "
+                f"classes {list(classes)}; give one probability column per class"
+            )
+        if not np.isfinite(values).all():
+            raise InputError("predictions probabilities must be finite")
+        codes = values.argmax(axis=1).astype(np.int64)
+    else:
+        if not np.issubdtype(values.dtype, np.integer):
+            raise InputError(
+                f"predictions as a 1-D array must hold class ids (integers, -1 = none); got "
+                f"dtype {values.dtype}"
+            )
+        codes = values.astype(np.int64)
+    frame = pl.DataFrame({"label": pl.Series(codes, dtype=pl.Int64)})
+    return _class_column(frame, classes, "predictions").alias("predictions")
 
 
 def _codes(series: pl.Series, class_names: Sequence[str]) -> np.ndarray:

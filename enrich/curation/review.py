@@ -11,7 +11,9 @@ Scoring (deterministic)
 Each reason ``r`` that applies to an asset has a severity ``s_r`` in ``[0, 1]`` and adds
 ``weight_r * (0.5 + 0.5 * s_r)`` to the asset's score: having a reason counts for half its
 weight, how bad it is for the other half, so an asset with several reasons outranks one with
-a single extreme reason of equal weight. Ties are broken by ``asset_id`` (ascending).
+a single extreme reason of equal weight. Ties are broken at random (seeded by
+``random_state``, 0 by default) and, with ``slices=``, taken in turns from each slice, so
+that a large tied group (e.g. one score shared by 1,779 assets) is not cut by asset id.
 
 - ``model_disagreement``: the model's label differs from ours; severity = the model's
   ``confidence`` if given, else 1.
@@ -69,22 +71,30 @@ Examples
 [('b', ['low_confidence', 'lf_conflict']), ('c', ['low_confidence'])]
 
 For refitting, picks are spread over LF vote patterns: ``a*`` share one conflicting
-pattern (kw=1, short=0), ``b*`` the other (kw=0, short=1); ``c1`` has no conflict.
+pattern (kw=1, short=0), ``b*`` the other (kw=0, short=1); ``c1`` has no conflict. The
+five conflicts tie on score (which of a pattern's assets comes first is random, seeded).
 
 >>> votes = pl.DataFrame({
 ...     "asset_id": ["a1", "a2", "a3", "b1", "b2", "c1"], "label": [1, 1, 1, 0, 0, 1],
 ...     "confidence": [0.6] * 6, "conflict": [True] * 5 + [False],
 ...     "vote_kw": [1, 1, 1, 0, 0, 1], "vote_short": [0, 0, 0, 1, 1, -1]})
->>> review_queue(votes, batch_size=3).asset_ids.to_list()
-['a1', 'a2', 'a3']
->>> review_queue(votes, batch_size=3, purpose="refit").asset_ids.to_list()
-['a1', 'b1', 'a2']
+>>> refit = review_queue(votes, batch_size=3, purpose="refit")
+>>> [asset[0] for asset in refit.asset_ids]
+['a', 'b', 'a']
+
+``"refit"`` fills the batch it is asked for: past the five conflicts, ``c1`` tops it up.
+
+>>> refit = review_queue(votes, batch_size=6, purpose="refit")
+>>> refit.n_topped_up, refit.asset_ids[-1]
+(1, 'c1')
+>>> "top-up: no reason left among the unreviewed assets" in refit.table["why"][-1]
+True
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
@@ -93,9 +103,10 @@ import polars as pl
 
 from enrich._internal.display import ColumnFormat, TableDisplay
 from enrich._internal.frames import as_polars, require_columns, require_unique_ids
+from enrich._internal.random import check_random_state
 from enrich.errors import InputError, MissingColumnError
 
-__all__ = ["REASONS", "ReviewPurpose", "ReviewQueue", "review_queue"]
+__all__ = ["REASONS", "ReviewPurpose", "ReviewQueue", "queue_from_votes", "review_queue"]
 
 logger = logging.getLogger(__name__)
 
@@ -136,16 +147,21 @@ class ReviewQueue(TableDisplay):
         The picked asset ids, in rank order.
     n_eligible : int
         Assets that had at least one reason, before the batch was cut.
+    n_topped_up : int
+        Picks without a reason, added by ``purpose="refit"`` to fill the batch.
     reason_counts : dict
         Picked assets per reason.
     """
 
     display_max_rows = 30
 
-    def __init__(self, table: pl.DataFrame, *, n_eligible: int, n_assets: int) -> None:
+    def __init__(
+        self, table: pl.DataFrame, *, n_eligible: int, n_assets: int, n_topped_up: int = 0
+    ) -> None:
         self.table = table
         self.n_eligible = n_eligible
         self.n_assets = n_assets
+        self.n_topped_up = n_topped_up
         exploded = table.select(pl.col("reasons").explode())["reasons"]
         counts = exploded.drop_nulls().value_counts()
         found = dict(zip(counts["reasons"].to_list(), counts["count"].to_list(), strict=True))
@@ -193,6 +209,8 @@ def review_queue(
     exclude: Any = None,
     weights: Mapping[str, float] | None = None,
     purpose: ReviewPurpose = "correct",
+    slices: Sequence[str] = (),
+    random_state: Any = 0,
 ) -> ReviewQueue:
     """Rank assets for expert review and keep the top ``batch_size``, each with its reasons.
 
@@ -239,7 +257,18 @@ def review_queue(
         the batch spread over LF vote patterns (needs the ``vote_<lf>`` columns; ranks then
         follow the allocation, not ``score``, and ``why`` names the pattern's size). Choose
         ``"refit"`` when the reviewed labels go back into ``LabelModel.fit(L, y)``; see the
-        module docstring for the rule and the benchmark.
+        module docstring for the rule and the benchmark. ``"refit"`` always returns
+        ``batch_size`` assets while unreviewed ones are left: when fewer have a reason, the
+        rest is a stratified sample over the vote patterns (assets some LF voted on first),
+        listed with an empty ``reasons`` and a ``why`` that says so
+        (:attr:`ReviewQueue.n_topped_up` counts them).
+    slices
+        Columns of ``enriched`` to spread ties over: assets with equal scores are taken in
+        turns from each value of these columns (in a random order), so one large slice
+        cannot fill the batch by the luck of its ids.
+    random_state
+        None, an int or a numpy Generator: breaks ties between equal scores at random
+        (default 0: the same queue for the same table).
 
     Returns
     -------
@@ -298,12 +327,15 @@ def review_queue(
     if excluded is not None:
         scored = scored.filter(~pl.col("asset_id").is_in(excluded.implode()))
     n_eligible = scored.height
+    scored = _tie_order(scored, table, slices, check_random_state(random_state))
+    n_topped_up = 0
     if purpose == "refit":
         top = _spread_over_patterns(table, scored, excluded, batch_size)
+        if top.height < batch_size:
+            top, n_topped_up = _top_up(table, top, excluded, batch_size, random_state)
     else:
-        # the best batch_size, ties by asset id; top_k needs no sort of every eligible asset
-        top = scored.top_k(batch_size, by=["score", "asset_id"], reverse=[False, True]).sort(
-            ["score", "asset_id"], descending=[True, False]
+        top = scored.sort(["score", "_spread", "_tie"], descending=[True, False, False]).head(
+            batch_size
         )
 
     order = {r: i for i, r in enumerate(REASONS)}
@@ -315,12 +347,14 @@ def review_queue(
         .agg(pl.col("reason").alias("reasons"), pl.col("detail").str.join("; ").alias("why"))
     )
     if "_pattern_note" in top.columns:
-        explained = explained.join(
-            top.select("asset_id", "_pattern_note"), on="asset_id", how="left"
-        ).select(
-            "asset_id",
-            "reasons",
-            pl.concat_str("why", "_pattern_note", separator="; ", ignore_nulls=True),
+        explained = (
+            top.select("asset_id", "_pattern_note")
+            .join(explained, on="asset_id", how="left")
+            .select(
+                "asset_id",
+                pl.col("reasons").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+                pl.concat_str("why", "_pattern_note", separator="; ", ignore_nulls=True),
+            )
         )
     picked = (
         top.select("asset_id", "score")
@@ -331,7 +365,178 @@ def review_queue(
         .select("rank", "asset_id", "score", "reasons", "why", *base_columns[1:])
     )
     logger.debug("review_queue picked %d of %d eligible assets", picked.height, n_eligible)
-    return ReviewQueue(picked, n_eligible=n_eligible, n_assets=table.height)
+    return ReviewQueue(
+        picked, n_eligible=n_eligible, n_assets=table.height, n_topped_up=n_topped_up
+    )
+
+
+def queue_from_votes(
+    votes: Any,
+    probabilities: Any,
+    *,
+    batch_size: int = 50,
+    purpose: ReviewPurpose = "refit",
+    exclude: Any = None,
+    asset_ids: Any = None,
+    lf_names: Sequence[str] | None = None,
+    random_state: Any = 0,
+    **options: Any,
+) -> ReviewQueue:
+    """The review queue straight from a vote matrix and a label model's probabilities.
+
+    Builds the table :func:`review_queue` reads (label, confidence, conflict, all-abstain,
+    one ``vote_<lf>`` column per LF) and queues from it: no enriched table, run id or id
+    mapping needed. With the default ids (row numbers), the queued ``asset_ids`` are the
+    rows of ``votes`` to review.
+
+    Parameters
+    ----------
+    votes
+        int array ``(n, m)``, classes ``0..k-1``, abstain ``-1`` (or a
+        :class:`~enrich.votes.VoteMatrix`, whose asset ids and LF names are used).
+    probabilities
+        float array ``(n, k)``: the label model's ``predict_proba(votes)``.
+    batch_size, purpose, exclude, random_state
+        As in :func:`review_queue`; ``purpose`` defaults to ``"refit"`` here (gold for
+        ``LabelModel.fit(L, y)``), and ``exclude`` takes row numbers with the default ids.
+    asset_ids
+        Optional ids, one per row (default: ``0..n-1``).
+    lf_names
+        Optional LF names for the ``vote_<lf>`` columns (default ``lf0``, ``lf1``, ...).
+    **options
+        Any other keyword of :func:`review_queue` (``weights``, ``candidates``, ...).
+
+    Returns
+    -------
+    ReviewQueue
+
+    Raises
+    ------
+    InputError
+        Shapes that do not match, votes outside ``-1..k-1``, probabilities outside [0, 1].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> L = np.array([[0, 1], [0, 1], [1, 1], [0, -1], [-1, -1]])
+    >>> P = np.array([[0.5, 0.5], [0.5, 0.5], [0.1, 0.9], [0.8, 0.2], [0.6, 0.4]])
+    >>> queue = queue_from_votes(L, P, batch_size=3)
+    >>> sorted(queue.asset_ids.to_list()[:1]), len(queue), queue.n_topped_up
+    ([0], 3, 1)
+    """
+    if hasattr(votes, "votes") and hasattr(votes, "lf_names"):
+        if asset_ids is None:
+            asset_ids = votes.asset_ids
+        if lf_names is None:
+            lf_names = list(votes.lf_names)
+        votes = votes.votes
+    L = np.asarray(votes)
+    P = np.asarray(probabilities, dtype=np.float64)
+    if L.ndim != 2 or not np.issubdtype(L.dtype, np.integer):
+        raise InputError(f"votes must be an int array (n_assets, n_lfs); got {L.dtype} {L.shape}")
+    if P.ndim != 2 or P.shape[0] != L.shape[0] or P.shape[1] < 2:
+        raise InputError(
+            f"probabilities must be (n_assets, k) = ({L.shape[0]}, k >= 2), one row per row of "
+            f"votes; got shape {P.shape}"
+        )
+    if not np.isfinite(P).all() or P.min() < 0 or P.max() > 1:
+        raise InputError("probabilities must be finite and in [0, 1] (a predict_proba output)")
+    k = P.shape[1]
+    if L.size and (L.min() < -1 or L.max() >= k):
+        raise InputError(
+            f"votes must be class ids 0..{k - 1} or -1 (abstain); got values from {L.min()} "
+            f"to {L.max()}"
+        )
+    names = [f"lf{j}" for j in range(L.shape[1])] if lf_names is None else list(lf_names)
+    if len(names) != L.shape[1] or len(set(names)) != len(names):
+        raise InputError(f"lf_names must name each of the {L.shape[1]} LFs once; got {names}")
+    ids = (
+        pl.Series("asset_id", np.arange(L.shape[0], dtype=np.int64))
+        if asset_ids is None
+        else pl.Series("asset_id", asset_ids)
+    )
+    if ids.len() != L.shape[0]:
+        raise InputError(f"asset_ids has {ids.len()} ids for {L.shape[0]} rows of votes")
+    voted = L >= 0
+    any_vote = voted.any(axis=1)
+    label = P.argmax(axis=1)
+    high = np.where(voted, L, -1).max(axis=1)
+    low = np.where(voted, L, k).min(axis=1)
+    table = pl.DataFrame(
+        {
+            "asset_id": ids,
+            "label": pl.Series(np.where(any_vote, label, -1), dtype=pl.Int64).replace(-1, None),
+            "confidence": pl.Series(np.where(any_vote, P.max(axis=1), np.nan)).fill_nan(None),
+            "conflict": pl.Series(any_vote & (high != low), dtype=pl.Boolean),
+            "all_abstain": pl.Series(~any_vote, dtype=pl.Boolean),
+            **{f"vote_{n}": pl.Series(L[:, j], dtype=pl.Int64) for j, n in enumerate(names)},
+        }
+    )
+    return review_queue(
+        table,
+        batch_size=batch_size,
+        purpose=purpose,
+        exclude=exclude,
+        random_state=random_state,
+        **options,
+    )
+
+
+def _tie_order(
+    scored: pl.DataFrame, table: pl.DataFrame, slices: Sequence[str], rng: np.random.Generator
+) -> pl.DataFrame:
+    """Add ``_tie`` (a random order) and ``_spread`` (the turn of an asset among the equal
+    scores of its slice), so that ties go in turns over slices, at random within each."""
+    if isinstance(slices, str):
+        raise InputError(f"slices must be a list of column names, e.g. ['video']; got {slices!r}")
+    missing = [c for c in slices if c not in table.columns]
+    if missing:
+        raise MissingColumnError(
+            f"slices names column(s) {missing} that the enriched table does not have "
+            f"(columns: {table.columns})"
+        )
+    tie = pl.Series("_tie", rng.permutation(scored.height), dtype=pl.Int64)
+    out = scored.with_columns(tie)
+    if not slices:
+        return out.with_columns(pl.lit(0, dtype=pl.Int64).alias("_spread"))
+    keys = table.select(
+        "asset_id", *(pl.col(c).cast(pl.String).alias(f"_s{i}") for i, c in enumerate(slices))
+    )
+    out = out.join(keys, on="asset_id", how="left", maintain_order="left")
+    parts = ["score", *(f"_s{i}" for i in range(len(slices)))]
+    spread = pl.col("_tie").rank("ordinal").over(parts).cast(pl.Int64).alias("_spread")
+    return out.with_columns(spread).drop(f"_s{i}" for i in range(len(slices)))
+
+
+def _top_up(
+    table: pl.DataFrame,
+    top: pl.DataFrame,
+    excluded: pl.Series | None,
+    batch_size: int,
+    random_state: Any,
+) -> tuple[pl.DataFrame, int]:
+    """Fill a short refit batch: a stratified sample over vote patterns of the assets left
+    (some LF voted on them first), with equal scores so the pattern sizes decide."""
+    taken = top["asset_id"] if excluded is None else pl.concat([excluded, top["asset_id"]])
+    left = table.filter(~pl.col("asset_id").is_in(taken.implode()))
+    if not left.height:
+        return top, 0
+    vote_columns = [c for c in table.columns if c.startswith("vote_")]
+    voted = pl.any_horizontal(pl.col(c).fill_null(-1) >= 0 for c in vote_columns)
+    # every asset left gets the same score: voted-on ones 1, the others just above 0
+    filler = left.select("asset_id", pl.when(voted).then(1.0).otherwise(1e-6).alias("score"))
+    filler = _tie_order(filler, table, (), check_random_state(random_state))
+    more = _spread_over_patterns(table, filler, taken, batch_size - top.height)
+    more = more.with_columns(
+        pl.lit(0.0).alias("score"),
+        pl.concat_str(
+            pl.lit("top-up: no reason left among the unreviewed assets"),
+            pl.col("_pattern_note"),
+            separator="; ",
+            ignore_nulls=True,
+        ).alias("_pattern_note"),
+    )
+    return pl.concat([top, more], how="vertical_relaxed"), more.height
 
 
 # -- refit: spread the batch over LF vote patterns ------------------------------------------
@@ -376,10 +581,10 @@ def _spread_over_patterns(
             pl.col("_n").fill_null(1),
             pl.col("_reviewed").cast(pl.Int64).fill_null(0),
         )
-        .sort(["score", "asset_id"], descending=[True, False])
+        .sort(["score", "_tie"], descending=[True, False])
         .with_columns(before.alias("_before"))
         .with_columns(priority.round(9).alias("_priority"))
-        .sort(["_priority", "score", "asset_id"], descending=[True, True, False])
+        .sort(["_priority", "score", "_tie"], descending=[True, True, False])
         .head(batch_size)
     )
     note = pl.when(pl.col("_pattern") >= 0).then(

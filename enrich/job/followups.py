@@ -66,13 +66,10 @@ def gap_candidates(
                 "label": pl.Series(gold[gold >= 0], dtype=pl.Int64),
             }
         )
-    # A label flagged for review is not a label yet: gaps are filled from the sure ones.
-    labels = enriched.select(columns).with_columns(
-        pl.when(enriched.get_column("needs_review"))
-        .then(None)
-        .otherwise(pl.col("label_name"))
-        .alias("label_name")
-    )
+    # Every label is measured as it is (one accuracy per slice, as in the report's Slices;
+    # rows no LF voted on are unknown, not wrong); only confident labels count towards the
+    # confident-label targets, and gaps are filled from the confident ones.
+    labels = enriched.select(columns)
     found = find_gaps(
         labels,
         slices=list(slice_columns),

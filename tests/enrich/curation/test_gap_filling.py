@@ -17,7 +17,8 @@ from enrich.curation.review import review_queue
 from enrich.datasets import load_youtube_spam
 from enrich.errors import InputError, MissingColumnError
 
-EXACT = {"uncertainty_weight": 0.0, "redundancy": 0.0}  # rank by similarity alone
+NEAREST = {"strategy": "neighbours"}
+EXACT = {**NEAREST, "uncertainty_weight": 0.0, "redundancy": 0.0}  # by similarity alone
 
 
 def build_index(vectors: np.ndarray, ids=None) -> VectorIndex:
@@ -140,7 +141,9 @@ def test_near_duplicates_are_skipped_and_redundancy_spreads_the_picks():
     loose = fill_gaps(gaps, index, pool, 2, diversity=1.0, **EXACT)
     assert loose.asset_ids.to_list() == [1, 2]
     # with a redundancy penalty the second pick moves away from the first
-    spread = fill_gaps(gaps, index, pool, 2, diversity=1.0, uncertainty_weight=0.0, redundancy=2.0)
+    spread = fill_gaps(
+        gaps, index, pool, 2, diversity=1.0, uncertainty_weight=0.0, redundancy=2.0, **NEAREST
+    )
     assert spread.asset_ids.to_list() == [1, 4]
 
 
@@ -182,12 +185,12 @@ def test_slice_gaps_search_only_their_slice():
     rest = [i for i in range(40) if i not in (0, 1, 20)]
     pool = pl.DataFrame({"asset_id": rest, "video": [videos[i] for i in rest]})
     gaps = find_gaps(labels, slices=["video"], min_confident=5, classes=["HAM", "SPAM"])
-    picked = fill_gaps(gaps, index, pool, 12)
+    picked = fill_gaps(gaps, index, pool, 12, **NEAREST)
     for gap, video in (("video=Psy", "Psy"), ("video=Katy", "Katy")):
         ids = picked.table.filter(pl.col("gap") == gap)["asset_id"].to_list()
         assert ids and all(videos[i] == video for i in ids)
     # without the slice column in the pool the whole pool is searched, and noted
-    anywhere = fill_gaps(gaps, index, pool.drop("video"), 12)
+    anywhere = fill_gaps(gaps, index, pool.drop("video"), 12, **NEAREST)
     notes = anywhere.allocation.filter(pl.col("kind") == "slice")["note"].to_list()
     assert notes == ["pool has no column 'video': searched the whole pool"] * 2
 
@@ -207,7 +210,7 @@ def test_a_slice_without_labeled_examples_searches_from_its_centroid():
     pool = pl.DataFrame({"asset_id": rest, "video": [videos[i] for i in rest]})
     gaps = find_gaps(labels, slices=["video"], min_confident=5)
     assert gaps.examples.filter(pl.col("gap") == "video=Katy").height == 0
-    picked = fill_gaps(gaps, index, pool, 30)
+    picked = fill_gaps(gaps, index, pool, 30, **NEAREST)
     katy = picked.allocation.filter(pl.col("gap") == "video=Katy")
     assert katy["note"][0] == "no labeled examples: searched from the slice's centroid"
     rows = picked.table.filter(pl.col("gap") == "video=Katy")
@@ -219,7 +222,7 @@ def test_a_slice_without_labeled_examples_searches_from_its_centroid():
 def test_class_gaps_without_examples_are_skipped_and_noted(pets):
     index, labels, pool, _ = pets
     gaps = find_gaps(labels, classes=["cat", "dog", "bird"], min_confident=5)
-    picked = fill_gaps(gaps, index, pool, 4)
+    picked = fill_gaps(gaps, index, pool, 4, **NEAREST)
     bird = picked.allocation.filter(pl.col("gap") == "class=bird").row(0, named=True)
     assert bird["quota"] == 0 and bird["picked"] == 0
     assert bird["note"].startswith("no labeled examples to search from")
@@ -234,7 +237,9 @@ def test_uncertainty_raises_unsure_assets(pets):
     sure_first = pool.with_columns(
         pl.Series("confidence", [0.99, 0.99, 0.99, 0.99, 0.99, 0.2])  # asset 9 unsure
     )
-    picked = fill_gaps(gaps, index, sure_first, 1, uncertainty_weight=0.5, redundancy=0.0)
+    picked = fill_gaps(
+        gaps, index, sure_first, 1, uncertainty_weight=0.5, redundancy=0.0, **NEAREST
+    )
     assert picked.asset_ids.to_list() == [9]
     row = picked.table.row(0, named=True)
     sim = float(vectors[9] @ vectors[0])
@@ -243,7 +248,9 @@ def test_uncertainty_raises_unsure_assets(pets):
     assert row["reason"].endswith("label-model confidence 0.20")
     # a null confidence counts as fully uncertain
     nulls = pool.with_columns(pl.Series("confidence", [0.99, None, 0.99, 0.99, 0.99, 0.99]))
-    assert fill_gaps(gaps, index, nulls, 1, uncertainty_weight=0.5).asset_ids.to_list() == [5]
+    assert fill_gaps(
+        gaps, index, nulls, 1, uncertainty_weight=0.5, **NEAREST
+    ).asset_ids.to_list() == [5]
 
 
 def test_string_asset_ids_map_through_index_id_or_id_map():
@@ -462,9 +469,79 @@ def test_real_comments_a_starved_video_is_filled_from_that_video(comments):
     pool = data.join(labeled.select("asset_id"), on="asset_id", how="anti").drop("label")
     gaps = find_gaps(labeled, slices=["video"], min_confident=10)
     assert "video=Psy" in gaps.gap_ids
-    picked = fill_gaps(gaps, index, pool, 10, random_state=0)
+    picked = fill_gaps(gaps, index, pool, 10, random_state=0, **NEAREST)
     psy = picked.table.filter(pl.col("gap") == "video=Psy")
     videos = dict(zip(data["asset_id"].to_list(), data["video"].to_list(), strict=True))
     assert psy.height >= 5
     assert all(videos[a] == "Psy" for a in psy["asset_id"].to_list())
     assert psy["similarity"].min() > 0.0
+
+
+# -- strategy "coverage" (the default) ------------------------------------------------------
+def blobs(seed: int = 0, per: int = 60, centres: int = 6, dim: int = 8):
+    """``centres`` well-separated clusters; clusters 0-2 are class 0, 3-5 class 1."""
+    rng = np.random.default_rng(seed)
+    centre = np.eye(dim)[:centres] * 4
+    vectors = np.vstack([c + rng.normal(0, 0.3, (per, dim)) for c in centre]).astype(np.float32)
+    cluster = np.repeat(np.arange(centres), per)
+    return vectors, cluster, (cluster >= centres // 2).astype(int)
+
+
+def test_coverage_spreads_picks_over_the_region():
+    vectors, cluster, y = blobs()
+    labeled = np.array([0, 60 * 3])  # one example of each class
+    pool = pl.DataFrame({"asset_id": np.setdiff1d(np.arange(len(y)), labeled)})
+    labels = pl.DataFrame({"asset_id": labeled, "label_name": ["a", "b"]})
+    gaps = find_gaps(labels, min_confident=10)  # both classes are gaps
+    picked = fill_gaps(gaps, build_index(vectors), pool, 6, random_state=0)
+    assert picked.table.height == 6
+    # six picks, six clusters: no two picks land in one cluster
+    assert sorted(cluster[picked.asset_ids.to_numpy()].tolist()) == [0, 1, 2, 3, 4, 5]
+    assert picked.table["score"].is_between(0, 1).all()
+    assert "covers" in picked.table["reason"][0]
+
+
+def test_coverage_searches_a_starved_class_where_the_model_under_expects_it():
+    vectors, _, y = blobs(per=50)
+    labeled = np.concatenate([np.arange(0, 150, 10), [150]])  # 15 of class 0, 1 of class 1
+    pool_ids = np.setdiff1d(np.arange(len(y)), labeled)
+    labels = pl.DataFrame(
+        {"asset_id": labeled, "label_name": np.where(y[labeled] == 1, "b", "a").astype(str)}
+    )
+    gaps = find_gaps(labels)
+    assert gaps.gap_ids == ["class=b"]
+    index = build_index(vectors)
+    pool = pl.DataFrame({"asset_id": pool_ids})
+    # a model that barely predicts class b, but ranks its assets highest
+    p_b = np.where(y[pool_ids] == 1, 0.08, 0.02)
+    shy = np.column_stack([1 - p_b, p_b])
+    picked = fill_gaps(gaps, index, pool, 12, probabilities=shy, random_state=0)
+    share = float(np.mean(y[picked.asset_ids.to_numpy()] == 1))
+    assert share >= 0.7  # random picks would give about 0.5
+    # a model that already expects class b at its share: representative picks
+    fair = np.column_stack([1 - 2 * p_b * 6, 2 * p_b * 6])
+    spread = fill_gaps(gaps, index, pool, 12, probabilities=fair, random_state=0)
+    assert 0.3 <= float(np.mean(y[spread.asset_ids.to_numpy()] == 1)) < share
+    with pytest.raises(InputError, match="probabilities must be"):
+        fill_gaps(gaps, index, pool, 4, probabilities=shy[:5])
+    with pytest.raises(InputError, match="strategy must be"):
+        fill_gaps(gaps, index, pool, 4, strategy="nearest")  # type: ignore[arg-type]
+
+
+def test_coverage_of_a_slice_gap_stays_in_its_slice_and_is_seeded():
+    vectors, cluster, y = blobs()
+    video = np.where(cluster % 2 == 0, "A", "B")
+    labeled = np.concatenate([np.flatnonzero(video == "A")[:20], np.flatnonzero(video == "B")[:2]])
+    labels = pl.DataFrame(
+        {"asset_id": labeled, "label_name": y[labeled].astype(str), "video": video[labeled]}
+    )
+    gaps = find_gaps(labels, slices=["video"])
+    assert "video=B" in gaps.gap_ids
+    pool_ids = np.setdiff1d(np.arange(len(y)), labeled)
+    pool = pl.DataFrame({"asset_id": pool_ids, "video": video[pool_ids]})
+    index = build_index(vectors)
+    first = fill_gaps(gaps, index, pool, 9, random_state=1)
+    in_b = first.table.filter(pl.col("gap") == "video=B")["asset_id"].to_numpy()
+    assert len(in_b) and (video[in_b] == "B").all()
+    assert first.table.equals(fill_gaps(gaps, index, pool, 9, random_state=1).table)
+    assert first.asset_ids.is_unique().all() and not first.asset_ids.is_in(labeled).any()

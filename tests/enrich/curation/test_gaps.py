@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
@@ -226,8 +227,6 @@ def test_bad_options_are_refused_with_the_value(kwargs, message):
 
 def test_bad_tables_are_refused():
     labels = hand_labels()
-    with pytest.raises(MissingColumnError, match="'confidence'"):
-        find_gaps(labels.drop("confidence"))
     with pytest.raises(MissingColumnError, match="'label' or 'label_name'"):
         find_gaps(labels.drop("label_name"))
     with pytest.raises(MissingColumnError, match="'region'"):
@@ -280,3 +279,59 @@ def test_real_youtube_labels_find_the_weak_video_against_gold():
     assert ham["value_measured"][0] == 0.0
     assert ham["deficit"][0] == 400
     assert all(math.isfinite(v) for v in accuracy["value_measured"].to_list())
+
+
+# -- natural inputs (issue 16) --------------------------------------------------------------
+def test_unlabeled_rows_are_unknown_not_wrong():
+    # 6 labeled assets of video A (5 right), 94 unlabeled ones: accuracy 5/6, not 5/100
+    n = 100
+    labels = pl.DataFrame(
+        {
+            "asset_id": list(range(n)),
+            "label_name": ["HAM"] * 5 + ["SPAM"] + [None] * (n - 6),
+            "video": ["A"] * n,
+        }
+    )
+    gold = pl.DataFrame({"asset_id": list(range(n)), "label_name": ["HAM"] * 6 + ["SPAM"] * 94})
+    gaps = find_gaps(labels, slices=["video"], gold=gold, min_confident=0, min_size=5)
+    row = gaps.measured.filter(pl.col("gap") == "video=A").row(0, named=True)
+    assert row["metric"] == "label accuracy vs gold"
+    assert row["value_measured"] == pytest.approx(5 / 6) and row["n_judged"] == 6
+
+
+def test_confident_label_targets_scale_with_the_data():
+    def labels(scale: int) -> pl.DataFrame:
+        names = ["a"] * (40 * scale) + ["b"] * (40 * scale) + ["c"] * (4 * scale)
+        return pl.DataFrame({"asset_id": list(range(len(names))), "label_name": names})
+
+    for scale in (1, 10):
+        gaps = find_gaps(labels(scale))  # no confidence column: hand labels, all confident
+        assert gaps.gap_ids == ["class=c"]
+        assert gaps.table["target"][0] == 20 * scale
+        assert gaps.settings["min_confident"] is None
+    # a fixed count still works
+    assert set(find_gaps(labels(1), min_confident=41).gap_ids) == {"class=a", "class=b", "class=c"}
+
+
+def test_predictions_as_probabilities_or_class_ids():
+    labels = pl.DataFrame(
+        {"asset_id": ["a", "b", "c", "d"], "label": [0, 1, 1, None], "confidence": 0.9}
+    )
+    proba = [[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.4, 0.6]]
+    by_proba = find_gaps(
+        labels, classes=["HAM", "SPAM"], predictions=np.array(proba), min_confident=0, min_size=1
+    )
+    by_ids = find_gaps(
+        labels,
+        classes=["HAM", "SPAM"],
+        predictions=np.array([0, 1, 0, 1]),
+        min_confident=0,
+        min_size=1,
+    )
+    assert by_proba.measured.equals(by_ids.measured)
+    # the unlabeled row d is not counted against the labels
+    assert by_proba.measured["n_judged"].to_list() == [2, 1]
+    with pytest.raises(InputError, match="one row per row"):
+        find_gaps(labels, classes=["HAM", "SPAM"], predictions=np.zeros((3, 2)))
+    with pytest.raises(InputError, match="classes="):
+        find_gaps(labels, predictions=np.zeros((4, 2)))

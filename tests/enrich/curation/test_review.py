@@ -12,7 +12,7 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from enrich.curation.review import REASONS, review_queue
+from enrich.curation.review import REASONS, queue_from_votes, review_queue
 from enrich.errors import InputError, MissingColumnError
 
 REPO = Path(__file__).resolve().parents[3]
@@ -35,32 +35,32 @@ def enriched() -> pl.DataFrame:
     )
 
 
-def test_scores_by_hand_and_ties_broken_by_asset_id():
+def test_scores_by_hand_and_ties_broken_at_random():
     queue = review_queue(enriched(), batch_size=10)
     # a, e: low confidence, severity 1 - 0.35/0.7 = 0.5 -> 0.5 + 0.25 = 0.75.
     # b: conflict, 1 of its 2 votes against the label -> severity 0.5 -> 0.75.
     # c: low confidence (severity 1 - 0.5/0.7) + no LF votes (severity 1).
     c_score = (0.5 + 0.5 * (1 - 0.5 / 0.7)) + 1.0
-    assert queue.table.select("rank", "asset_id").rows() == [(1, "c"), (2, "a"), (3, "b"), (4, "e")]
+    assert queue.table["rank"].to_list() == [1, 2, 3, 4]
+    assert queue.asset_ids[0] == "c" and sorted(queue.asset_ids[1:]) == ["a", "b", "e"]
     assert queue.table["score"].to_list() == pytest.approx([c_score, 0.75, 0.75, 0.75])
-    assert queue.table["reasons"].to_list() == [
-        ["low_confidence", "no_lf_votes"],
-        ["low_confidence"],
-        ["lf_conflict"],
-        ["low_confidence"],
-    ]
-    assert queue.table["why"].to_list()[:3] == [
-        "confidence 0.50 < 0.7; no LF voted",
-        "confidence 0.35 < 0.7",
-        "LFs disagree (1 of 2 votes against the label)",
-    ]
+    by_id = {r["asset_id"]: r for r in queue.table.iter_rows(named=True)}
+    assert by_id["c"]["reasons"] == ["low_confidence", "no_lf_votes"]
+    assert by_id["a"]["reasons"] == by_id["e"]["reasons"] == ["low_confidence"]
+    assert by_id["b"]["reasons"] == ["lf_conflict"]
+    assert by_id["c"]["why"] == "confidence 0.50 < 0.7; no LF voted"
+    assert by_id["a"]["why"] == "confidence 0.35 < 0.7"
+    assert by_id["b"]["why"] == "LFs disagree (1 of 2 votes against the label)"
+    # the tie order is seeded: the same seed gives the same queue, others may differ
+    orders = {tuple(review_queue(enriched(), random_state=s).asset_ids) for s in range(20)}
+    assert tuple(queue.asset_ids) in orders and len(orders) > 1
     assert queue.n_eligible == 4 and queue.n_assets == 5
     assert queue.reason_counts == {"low_confidence": 3, "lf_conflict": 1, "no_lf_votes": 1}
 
 
 def test_batch_size_cuts_after_ranking():
     queue = review_queue(enriched(), batch_size=2)
-    assert queue.asset_ids.to_list() == ["c", "a"]
+    assert queue.asset_ids[0] == "c" and queue.asset_ids[1] in ("a", "b", "e")
     assert len(queue) == 2 and queue.n_eligible == 4
 
 
@@ -142,7 +142,7 @@ def test_nothing_to_review_gives_an_empty_queue():
 def test_integer_asset_ids_and_int_exclusions():
     table = enriched().with_columns(pl.Series("asset_id", [5, 4, 3, 2, 1]))
     queue = review_queue(table, exclude=[3], candidates=pd.DataFrame({"asset_id": [2]}))
-    assert queue.asset_ids.to_list() == [2, 1, 4, 5]
+    assert queue.asset_ids[0] == 2 and sorted(queue.asset_ids[1:]) == [1, 4, 5]
 
 
 def test_renders_as_a_table():
@@ -174,9 +174,12 @@ def test_refit_allocates_picks_over_vote_patterns_by_hand():
     # A (n=4): 3/sqrt(2) = 2.121, 3/sqrt(6) = 1.225, 3/sqrt(12) = 0.866, 3/sqrt(20) = 0.671.
     # B (n=2): 1.5/sqrt(2) = 1.061, 1.5/sqrt(6) = 0.612.
     queue = review_queue(patterned(), purpose="refit")
-    assert queue.asset_ids.to_list() == ["a1", "a2", "b1", "a3", "a4", "b2"]
-    assert queue.table["rank"].to_list() == [1, 2, 3, 4, 5, 6]
-    assert queue.table["score"].to_list() == pytest.approx([0.75] * 6)
+    # c1 (no reason) tops the batch up: refit returns batch_size assets while any are left
+    assert [a[0] for a in queue.asset_ids] == ["a", "a", "b", "a", "a", "b", "c"]
+    assert queue.table["rank"].to_list() == [1, 2, 3, 4, 5, 6, 7]
+    assert queue.table["score"].to_list() == pytest.approx([0.75] * 6 + [0.0])
+    assert queue.n_topped_up == 1 and queue.table["reasons"][6].to_list() == []
+    assert "top-up: no reason left" in queue.table["why"][6]
     assert queue.table["why"].to_list()[:3] == [
         "LFs disagree (1 of 2 votes against the label); pick 1 from a vote pattern of 4 assets "
         "(0 reviewed)",
@@ -185,31 +188,31 @@ def test_refit_allocates_picks_over_vote_patterns_by_hand():
         "LFs disagree (1 of 2 votes against the label); pick 1 from a vote pattern of 2 assets "
         "(0 reviewed)",
     ]
-    # The default purpose cuts the batch from the top of the ranking: all ties, so by id.
-    assert review_queue(patterned(), batch_size=3).asset_ids.to_list() == ["a1", "a2", "a3"]
-    assert review_queue(patterned(), batch_size=3, purpose="refit").asset_ids.to_list() == [
-        "a1",
-        "a2",
-        "b1",
-    ]
+    # The default purpose cuts the batch from the top of the ranking: all ties, at random.
+    assert len(review_queue(patterned(), batch_size=3)) == 3
+    refit = review_queue(patterned(), batch_size=3, purpose="refit").asset_ids
+    assert [a[0] for a in refit] == ["a", "a", "b"] and queue.n_topped_up == 1
 
 
 def test_refit_counts_excluded_assets_of_a_pattern_as_reviewed():
     # a1 reviewed: A's next pick has g = 1 (1.225), then b1 (1.061), a3 (0.866), a4, b2.
     queue = review_queue(patterned(), purpose="refit", exclude=["a1"])
-    assert queue.asset_ids.to_list() == ["a2", "b1", "a3", "a4", "b2"]
+    assert [a[0] for a in queue.asset_ids] == ["a", "b", "a", "a", "b", "c"]
+    assert "a1" not in queue.asset_ids.to_list()
     assert queue.table["why"][0].endswith("pick 1 from a vote pattern of 4 assets (1 reviewed)")
 
 
 def test_refit_weights_leave_out_low_confidence_and_all_abstain_unless_overridden():
     table = enriched()  # b is the only conflict; a, c, e are low confidence; c has no votes
-    assert review_queue(table, purpose="refit").asset_ids.to_list() == ["b"]
+    only = review_queue(table, purpose="refit")
+    assert only.asset_ids[0] == "b" and only.n_topped_up == 4  # the rest tops the batch up
+    assert only.asset_ids[-1] == "c"  # no LF voted on c: it comes last
     queue = review_queue(table, purpose="refit", weights={"low_confidence": 1.0})
     # Every asset has a vote pattern of its own (n = 1): priority = score / sqrt(2), so the
-    # order is the score order; ties (a, b, e at 0.75) by id; c (no_lf_votes still 0) last.
+    # order is the score order; ties (a, b, e at 0.75) at random; c (no_lf_votes still 0) last.
     c_low = 0.5 + 0.5 * (1 - 0.5 / 0.7)
-    assert queue.asset_ids.to_list() == ["a", "b", "e", "c"]
-    assert queue.table["score"].to_list() == pytest.approx([0.75, 0.75, 0.75, c_low])
+    assert sorted(queue.asset_ids[:3]) == ["a", "b", "e"] and queue.asset_ids[3] == "c"
+    assert queue.table["score"].to_list()[:4] == pytest.approx([0.75, 0.75, 0.75, c_low])
 
 
 def test_refit_candidate_absent_from_the_table_is_a_pattern_of_its_own():
@@ -217,7 +220,7 @@ def test_refit_candidate_absent_from_the_table_is_a_pattern_of_its_own():
     queue = review_queue(
         patterned(), purpose="refit", candidates=pl.DataFrame({"asset_id": ["zz"]})
     )
-    assert queue.asset_ids.to_list() == ["a1", "a2", "b1", "a3", "zz", "a4", "b2"]
+    assert [a[0] for a in queue.asset_ids] == ["a", "a", "b", "a", "z", "a", "b", "c"]
     zz = queue.table.row(4, named=True)
     assert zz["why"] == "gap candidate" and zz["label"] is None
 
@@ -319,8 +322,8 @@ def test_wrench_youtube_queue_is_consistent_with_its_inputs():
         assert ("lf_conflict" in row["reasons"]) == row["conflict"]
         assert ("no_lf_votes" in row["reasons"]) == row["all_abstain"]
         assert set(row["reasons"]) <= set(REASONS)
-    scores = picked.select("score", "asset_id").rows()
-    assert scores == sorted(scores, key=lambda r: (-r[0], r[1]))
+    scores = picked["score"].to_list()
+    assert scores == sorted(scores, reverse=True)
     eligible = table.filter(
         (pl.col("confidence") < 0.7) | pl.col("conflict") | pl.col("all_abstain")
     ).filter(~pl.col("asset_id").is_in(gold_ids))
@@ -382,3 +385,51 @@ def test_wrench_youtube_refit_batch_follows_the_allocation_rule():
     )
     next_best = left.select(pl.col("score") * pl.col("n") / (rk * (rk + 1)).sqrt()).max().item()
     assert next_best <= priority.to_series().min() + 1e-9
+
+
+def test_ties_spread_over_slices_instead_of_by_asset_id():
+    # 60 assets tied on one score; ids put every "amazon" asset first
+    n = 60
+    table = pl.DataFrame(
+        {
+            "asset_id": [f"{'amazon' if i < 40 else 'yelp'}-{i:03d}" for i in range(n)],
+            "label": [1] * n,
+            "confidence": [0.5] * n,
+            "conflict": [False] * n,
+            "source": ["amazon"] * 40 + ["yelp"] * 20,
+        }
+    )
+    spread = review_queue(table, batch_size=10, slices=["source"], random_state=3)
+    sources = spread.table.join(table, on="asset_id")["source"].to_list()
+    assert sources.count("amazon") == 5 and sources.count("yelp") == 5
+    plain = review_queue(table, batch_size=10, random_state=3)
+    assert 0 < plain.table.join(table, on="asset_id")["source"].to_list().count("yelp") < 10
+    with pytest.raises(MissingColumnError, match="video"):
+        review_queue(table, slices=["video"])
+
+
+def test_refit_always_fills_the_batch_when_assets_are_left():
+    table = patterned()
+    queue = review_queue(table, batch_size=7, purpose="refit")
+    assert len(queue) == 7 and queue.n_topped_up == 1
+    # nothing left to add: the batch is what remains
+    queue = review_queue(table, batch_size=20, purpose="refit", exclude=["a1", "a2"])
+    assert len(queue) == 5 and set(queue.asset_ids) == {"a3", "a4", "b1", "b2", "c1"}
+
+
+def test_queue_from_votes_takes_the_vote_matrix_and_probabilities_directly():
+    L = np.array([[0, 1], [0, 1], [0, 1], [1, 0], [1, 1], [0, -1], [-1, -1]])
+    P = np.array([[0.5, 0.5]] * 4 + [[0.1, 0.9], [0.8, 0.2], [0.6, 0.4]])
+    queue = queue_from_votes(L, P, batch_size=5)
+    rows = queue.asset_ids.to_list()  # row numbers of L
+    assert len(rows) == 5 and len(set(rows)) == 5
+    assert set(rows[:3]) <= {0, 1, 2, 3}  # the conflicts first
+    assert rows[-1] == 6 or 6 not in rows  # the all-abstain row only ever last
+    again = queue_from_votes(L, P, batch_size=5, exclude=rows[:2])
+    assert not set(again.asset_ids.to_list()) & set(rows[:2])
+    named = queue_from_votes(L, P, batch_size=2, asset_ids=list("abcdefg"), lf_names=["x", "y"])
+    assert set(named.asset_ids.to_list()) <= set("abcd")
+    with pytest.raises(InputError, match="probabilities must be"):
+        queue_from_votes(L, P[:3])
+    with pytest.raises(InputError, match="votes must be class ids"):
+        queue_from_votes(L + 5, P)
