@@ -187,7 +187,8 @@ class LabelModel(VoteModel):
     Fitted attributes:
         classes_: ``arange(k)``.
         n_lfs_: number of LFs (columns) seen at fit time.
-        class_balance_: ``(k,)`` class prior used for prediction (all-abstain rows get it).
+        class_balance_: ``(k,)`` class prior of the rows without votes (all-abstain rows get it)
+            and of exact ties.
         lf_role_: ``(n_lfs,)`` str, ``"detector"``, ``"annotator"`` or ``"silent"`` (never
             voted in the fit data: ignored).
         lf_precision_: ``(n_lfs, k)`` ``P(y = v | LF votes v)``; NaN for classes it never voted.
@@ -200,7 +201,11 @@ class LabelModel(VoteModel):
         lf_coverage_: ``(n_lfs,)`` share of fit rows where each LF voted.
         n_iter_: EM iterations run. converged_: whether ``tol`` was reached.
         structure_: ``"em"``, ``"vote"`` (equal weights) or ``"em+gold"`` (EM with the gold
-            labels clamped), the structure used for prediction. The per-LF estimates above
+            labels clamped), the structure used for prediction.
+        score_prior_: ``(k,)`` the prior the chosen structure scores rows with votes with
+            (EM's own balance for ``"em"``); rows without votes get ``class_balance_``, the
+            balance of the majority-vote labels (gold where known), which stays sound where
+            EM's drifts. The per-LF estimates above
             always come from EM (with gold when ``"em+gold"``).
 
     Example:
@@ -435,6 +440,7 @@ class LabelModel(VoteModel):
         self.n_iter_ = n_iter
         self.converged_ = converged
         self.structure_ = "em"
+        self.score_prior_ = prior
         logger.debug(
             "LabelModel fitted: %d rows, %d patterns, %d detectors, %d annotators, %d iterations",
             n,
@@ -533,7 +539,10 @@ class LabelModel(VoteModel):
             {key: value for key, value in fitted.__dict__.items() if key.endswith("_")}
         )
         self.n_fit_rows_ = round(float(weight.sum()))
-        self.log_lr_, self.class_balance_ = tables[choice]
+        self.log_lr_, self.score_prior_ = tables[choice]
+        # rows without a vote get the balance of the majority-vote labels (gold where known):
+        # EM's own balance drifts where the abstains carry the information (low coverage)
+        _, self.class_balance_ = _equal_weights(patterns, pattern_gold, weight, k, fixed_prior)
         self.structure_ = choice
         return self
 
@@ -556,7 +565,11 @@ class LabelModel(VoteModel):
         if votes.shape[0] == 0:
             return np.zeros((0, k))
         table = self.log_lr_.reshape(self.n_lfs_ * k, k)
-        return _softmax_rows(score_rows(votes, table, np.log(self.class_balance_)))
+        score_prior = getattr(self, "score_prior_", self.class_balance_)
+        proba = _softmax_rows(score_rows(votes, table, np.log(score_prior)))
+        if not np.array_equal(score_prior, self.class_balance_):
+            proba[~(votes >= 0).any(axis=1)] = self.class_balance_
+        return proba
 
     def score(self, L: Any, y: Any, sample_weight: Any = None) -> float:
         """Accuracy of :meth:`predict` against the labels ``y`` (scikit-learn's classifier score).
@@ -718,6 +731,7 @@ class LabelModel(VoteModel):
             "n_iter": int(self.n_iter_),
             "converged": bool(self.converged_),
             "structure": str(getattr(self, "structure_", "em")),
+            "score_prior": getattr(self, "score_prior_", self.class_balance_).tolist(),
         }
 
     @classmethod
@@ -745,6 +759,11 @@ class LabelModel(VoteModel):
         self.n_iter_ = int(fitted["n_iter"])
         self.converged_ = bool(fitted["converged"])
         self.structure_ = fitted.get("structure", "em")
+        self.score_prior_ = np.asarray(
+            fitted.get("score_prior", fitted["class_balance"]), dtype=np.float64
+        ).reshape(k)
+        if np.any(self.score_prior_ <= 0):
+            raise ValueError("score_prior must be positive")
         if self.structure_ not in ("em", "vote", "em+gold"):
             raise ValueError(f"unknown structure {self.structure_!r}")
         for name in ("lf_role_", "lf_coverage_"):
