@@ -589,3 +589,23 @@ def test_consensus_beats_majority_vote_on_real_dog_annotations(shared_data):
     rho = spearmanr(result.per_annotator["reliability"].to_numpy()[keep], true_accuracy[keep])
     assert rho.statistic > 0.5
     assert result.fleiss_kappa == pytest.approx(result.alpha, abs=0.01)  # 10 answers each
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_reliability_ranks_annotators_of_mixed_skill_and_spammers(seed):
+    from benchmarks.label_model_robustness import scenario
+
+    votes, truth, k = scenario("crowd", seed, n=1500)
+    matrix = AnnotationMatrix(
+        votes=votes.astype(np.int32),
+        asset_ids=pl.Series(np.arange(len(votes))),
+        annotators=pl.Series([f"w{j}" for j in range(votes.shape[1])]),
+        class_names=tuple(str(c) for c in range(k)),
+    )
+    result = consensus(matrix, random_state=0)
+    answered = votes >= 0
+    accuracy = ((votes == truth[:, None]) & answered).sum(axis=0) / answered.sum(axis=0)
+    reliability = result.per_annotator["reliability"].to_numpy()
+    assert spearmanr(reliability, accuracy).statistic >= 0.5
+    majority = MajorityVote(cardinality=k).fit(votes).predict(votes)
+    assert np.mean(result.labels == truth) >= np.mean(majority == truth)
