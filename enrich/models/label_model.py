@@ -492,13 +492,14 @@ class LabelModel(VoteModel):
             weight = packed.counts.astype(np.float64)
         else:
             weight = np.bincount(packed.inverse, weights=row_weight, minlength=packed.n_patterns)
-        folds = _split_weights(patterns, weight, k, self._seed())
+        row_hash = _row_hash(patterns, weight, k, self._seed())
+        folds = _split_weights(row_hash, weight)
         em = LabelModel(**params).fit(patterns, None, weight)
         vote_table, vote_prior = _equal_weights(patterns, None, weight, k, fixed_prior)
         if self.structure == "vote":
             choice = "vote"
         else:
-            check = _split_weights(patterns, weight, k, self._seed(), size=_CHECK_ROWS)
+            check = _split_weights(row_hash, weight, size=_CHECK_ROWS)
             choice = _em_or_vote(patterns, check, k, fixed_prior, params)
         fitted = em
         tables = {
@@ -542,7 +543,9 @@ class LabelModel(VoteModel):
         self.log_lr_, self.score_prior_ = tables[choice]
         # rows without a vote get the balance of the majority-vote labels (gold where known):
         # EM's own balance drifts where the abstains carry the information (low coverage)
-        _, self.class_balance_ = _equal_weights(patterns, pattern_gold, weight, k, fixed_prior)
+        _, self.class_balance_ = _equal_weights(
+            patterns, pattern_gold, weight, k, fixed_prior, table=False
+        )
         self.structure_ = choice
         return self
 
@@ -779,21 +782,34 @@ class LabelModel(VoteModel):
 # --------------------------------------------------------------------------------------------
 
 
+def _class_counts(votes: np.ndarray, k: int) -> np.ndarray:
+    """``(n, k)`` float: how many LFs voted each class on each row."""
+    counts = np.empty((votes.shape[0], k))
+    for c in range(k):
+        counts[:, c] = np.count_nonzero(votes == c, axis=1)
+    return counts
+
+
 def _equal_weights(
     votes: np.ndarray,
     gold: np.ndarray | None,
     row_weight: np.ndarray | None,
     k: int,
     fixed_prior: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray]:
+    *,
+    table: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray]:
     """``(log_lr, class_balance)`` of majority vote as a label model: every vote adds the same
     weight to its class, large enough that one net vote beats any class-balance difference
     (so decisions are majority vote's), and the balance, estimated from the majority-vote
-    labels of the rows with votes (gold where known), breaks ties and labels empty rows."""
+    labels of the rows with votes (gold where known), breaks ties and labels empty rows.
+    ``table=False`` returns only the balance."""
     n, m = votes.shape
     weight = np.ones(n) if row_weight is None else row_weight
-    design = _vote_design(votes, k)
-    proba = _majority_proba(design, m, k, np.zeros(k))
+    counts = _class_counts(votes, k)
+    top = counts.max(axis=1, keepdims=True)
+    proba = (counts == top) & (top > 0)
+    proba = proba / np.maximum(proba.sum(axis=1, keepdims=True), 1)
     if gold is not None:
         known = gold >= 0
         proba[known] = np.eye(k)[gold[known]]
@@ -802,13 +818,14 @@ def _equal_weights(
         prior = (mass + 1.0) / (mass.sum() + k)
     else:
         prior = fixed_prior
+    if not table:
+        return None, prior
     # the share of votes that agree with the majority of the other votes on their row
     # (on at most ~200k votes, evenly spaced: one shared number needs no more)
-    counts = np.asarray(design @ sp.csr_matrix(np.tile(np.eye(k), (m, 1))).toarray())
-    rows, cols = design.nonzero()
+    rows, cols = np.nonzero(votes >= 0)
     step = max(1, rows.size // 200_000)
     rows, cols = rows[::step], cols[::step]
-    v = cols % k
+    v = votes[rows, cols].astype(np.int64)
     others = counts[rows]
     others[np.arange(v.size), v] -= 1
     has_other = others.sum(axis=1) > 0
@@ -820,9 +837,9 @@ def _equal_weights(
     accuracy = min(max(accuracy, 1.0 / k + 0.05), 0.99)
     gap = float(np.log(prior.max()) - np.log(prior.min()))
     strength = max(np.log(accuracy * (k - 1) / (1.0 - accuracy)), gap + 0.05, 0.1)
-    table = np.zeros((m, k, k))
-    table[:, np.arange(k), np.arange(k)] = strength
-    return table, prior
+    out = np.zeros((m, k, k))
+    out[:, np.arange(k), np.arange(k)] = strength
+    return out, prior
 
 
 def _mix(codes: np.ndarray) -> np.ndarray:
@@ -835,35 +852,37 @@ def _mix(codes: np.ndarray) -> np.ndarray:
         return codes ^ (codes >> np.int64(32))
 
 
+def _row_hash(patterns: np.ndarray, weight: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """A seeded 64-bit hash of each distinct row that depends on its votes and on each LF's
+    vote counts, never on the order of the rows or of the columns."""
+    m = patterns.shape[1]
+    counts = np.zeros((m, k), dtype=np.int64)
+    for c in range(k):
+        counts[:, c] = np.rint((weight @ (patterns == c)) * 16).astype(np.int64)
+    coeff = np.random.default_rng(seed).integers(1, 2**62, size=k + 1, dtype=np.int64)
+    with np.errstate(over="ignore"):
+        column = _mix(counts @ coeff[:k] + coeff[k]) | 1  # one salt per LF, from its counts
+        codes = (patterns.astype(np.int64) + 1) @ column  # an abstain (0) adds nothing
+    return _mix(codes)
+
+
 def _split_weights(
-    patterns: np.ndarray, weight: np.ndarray, k: int, seed: int, size: float | None = None
+    row_hash: np.ndarray, weight: np.ndarray, size: float | None = None
 ) -> np.ndarray:
-    """``(2, n)``: each distinct row's weight split between two folds.
+    """``(2, n)``: each distinct row's weight split between two folds by its hash.
 
     A whole count is halved (an odd row goes to the fold the row's hash picks), a fractional
     weight goes whole to one fold. With ``size``, the weights are first thinned to about
-    ``size`` rows in all (each row kept with the same chance, by its hash). The hash depends
-    on the seed, the row's votes and each LF's vote counts, never on the order of the rows or
-    of the columns, so the same rows give the same split however they are ordered or
-    compressed.
+    ``size`` rows in all (each row kept with the same chance, by its hash). The same rows give
+    the same split however they are ordered or compressed.
     """
-    m = patterns.shape[1]
-    design = _vote_design(patterns, k)
-    counts = np.rint(np.asarray(design.T @ weight).reshape(m, k) * 16).astype(np.int64)
-    coeff = np.random.default_rng(seed).integers(1, 2**62, size=(2, k + 2), dtype=np.int64)
-    with np.errstate(over="ignore"):
-        column = _mix(counts @ coeff[0, :k] + coeff[0, k])  # one salt per LF
-        votes = patterns.astype(np.int64) + 1
-        cell = _mix(column[None, :] * coeff[1, k] + votes * coeff[1, k + 1])
-        cell[votes == 0] = 0  # an abstain adds nothing
-        row = _mix(cell.sum(axis=1))
-    coin = (row >> np.int64(20)) & 1
+    coin = (row_hash >> np.int64(20)) & 1
     whole = np.all(weight == np.round(weight))
     total = float(weight.sum())
     if size is not None and total > size:
         share = weight * (size / total)
         if whole:
-            uniform = ((row >> np.int64(24)) & 0xFFFFFF).astype(np.float64) / 2**24
+            uniform = ((row_hash >> np.int64(24)) & 0xFFFFFF).astype(np.float64) / 2**24
             share = np.floor(share) + (uniform < share - np.floor(share))
         weight = share
     if whole:
