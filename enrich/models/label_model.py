@@ -20,6 +20,13 @@ How it works (see the class docstring for the details):
 * Parameters are fitted by expectation-maximisation on the distinct vote patterns weighted by
   their counts, from majority-vote initial labels, in log space, with smoothing priors; the
   class balance is estimated from the votes unless given; gold labels, where given, are clamped.
+* The learned model is kept only where it earns it (``structure="auto"``): fitted on one half
+  of the rows, it must predict the other half's votes (each left out of its row) better than
+  equal weights do, by more than two standard errors; otherwise every LF gets the same weight
+  (majority vote, ties and rows without votes going by the estimated class balance). On data
+  it was not developed on, EM can be confidently wrong (a narrow detector that only meets a
+  broad one, copies of a weak LF, a drifting class balance); equal weights never lose badly
+  to majority vote. Gold labels replace that choice only where they measurably help.
 """
 
 from __future__ import annotations
