@@ -1,14 +1,21 @@
 """Robustness of the label model on seeded vote matrices with known truth, against its peers.
 
-Run: ``.venv/bin/python -m benchmarks.label_model_robustness`` (a few minutes on 2 cores;
-``--quick`` runs one seed of each scenario on fewer rows, ``--seeds 5`` runs more).
+Run: ``.venv/bin/python -m benchmarks.label_model_robustness --seeds 3 --rows 3000`` (about
+10 minutes on 2 shared cores, most of it Snorkel; ``--quick`` runs one seed of each scenario on
+fewer rows, ``--no-real`` skips the real sets).
+
+Real sets, after the scenarios: the visible sets of ``../shared/data`` with the protocol of
+``benchmarks/label_model_accuracy.py`` (youtube and trec fitted on train and scored on test,
+sms spam F1 on train, the crowd sets on every item), and UCI sentiment with the ten regex LFs
+of :data:`SENTIMENT_LFS`, written for this check and never tuned. Semi-supervised columns
+there: 50 gold labels among the fit rows, and every fit row labeled.
 
 Every scenario is a generator of (votes, truth, k) drawn from its own seed; each model is fitted
 on the votes alone (no gold) and scored by accuracy against the truth on every row, rows without
 a vote included (they get each model's class prior or its fallback). Peers in the same run:
 
-* majority vote (``enrich.models.majority_vote.MajorityVote``: ties and empty rows to the
-  larger estimated class);
+* majority vote (``enrich.models.majority_vote.MajorityVote``: ties to the lowest class id,
+  as the data README's baseline, empty rows to the larger estimated class);
 * Snorkel 0.10 ``LabelModel`` (defaults, seed 0; NaN or refusal counts as missing);
 * crowd-kit's ``DawidSkene`` (abstains are missing answers; rows with no vote get its most
   frequent label);
