@@ -8,6 +8,8 @@ per run, named in the run record) and removes the snapshots of dead or old runs.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import io
 import logging
 import shutil
 from collections.abc import Sequence
@@ -17,13 +19,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from enrich._internal.files import write_atomic
 from enrich.errors import InputError
 from enrich.io.store import JobPaths
 from enrich.job.config import JobConfig
 from enrich.job.state import Previous
 from enrich.labeling.engines import EncoderSpec, Engine, get_encoder
 
-__all__ = ["Embedder", "index_ids"]
+__all__ = ["Embedder", "index_ids", "load_run_index"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +60,8 @@ class Embedder:
         self.attach = attach
         self.index: Any = None
         self.loaded: Any = None  # the previous snapshot, checked by for_job
+        self.deltas: list[dict[str, Any]] = []  # vectors added since the snapshot, per run
+        self._added: tuple[np.ndarray, np.ndarray] | None = None
         self.notes: list[str] = []  # derived data found damaged and rebuilt (for the report)
         self.added = 0
         self.stats: dict[str, Any] = {}
@@ -94,13 +99,15 @@ class Embedder:
         reads = [lf for lf in lfs if output in lf.columns]
         attach = bool(reads) and output != config.embedding_input_column
         snapshot = Path(index_path) if usable else None
+        deltas = list(before.get("index_deltas") or []) if usable else []
         rebuild = any(output in lf.columns for lf in changed_lfs)
         loaded, notes = None, []
         if snapshot is not None and not rebuild:
-            loaded, notes = _load_snapshot(snapshot, encoder_id, paths)
+            loaded, notes = _load_snapshot(snapshot, deltas, encoder_id, paths)
             snapshot = snapshot if loaded is not None else None
         embedder = cls(config, paths, spec, encoder_id, snapshot, attach)
         embedder.loaded, embedder.notes = loaded, notes
+        embedder.deltas = deltas if snapshot is not None else []
         if rebuild:
             embedder.rebuild = True  # re-run LFs read every asset's vector
         return embedder
@@ -130,11 +137,15 @@ class Embedder:
         elif self.loaded is not None:
             self.index, self.loaded = self.loaded, None
         else:
-            self.index = VectorIndex.load(self.previous_index, expected_encoder_id=self.encoder_id)
-        if len(wanted):
-            self.index.add(
-                wanted.get_column("index_id").to_numpy(), vectors, on_duplicate="replace"
+            self.index = _with_deltas(
+                VectorIndex.load(self.previous_index, expected_encoder_id=self.encoder_id),
+                self.previous_index,
+                self.deltas,
             )
+        if len(wanted):
+            added_ids = wanted.get_column("index_id").to_numpy()
+            self.index.add(added_ids, vectors, on_duplicate="replace")
+            self._added = (added_ids, vectors)
         self.added = len(wanted)
         self.stats.update(n_embedded=len(wanted), n_indexed=len(self.index), dim=vectors.shape[1])
         if self.attach:
@@ -173,22 +184,36 @@ class Embedder:
         logger.info("fitted the offline image encoder on %d images", len(sample))
 
     def save(self, run_id: str) -> dict[str, Any]:
-        """Write this run's index snapshot; the run record's entry that names it.
+        """Write what this run added to the index; the run record's entry that names it.
 
-        When nothing was added, the last snapshot is kept (no copy of a large index).
+        Incremental: the vectors added by a run go to a small delta file inside the last full
+        snapshot (``<snapshot>/deltas/<run_id>.npz``, named with its sha256 in the record);
+        a full snapshot is written on the first run, on a rebuild, and when the deltas reach
+        :data:`MAX_DELTAS` files or a quarter of the index. Nothing added: nothing written.
         """
+        deltas = list(self.deltas)
         if self.index is None or not len(self.index):
-            path = None
+            path, deltas = None, []
         elif self.added == 0 and not self.rebuild and self.previous_index is not None:
             path = self.previous_index  # unchanged: no copy of a possibly large index
+        elif self._incremental(deltas):
+            path = self.previous_index
+            deltas.append(_write_delta(path, run_id, *self._added))  # type: ignore[arg-type, misc]
         else:
-            path = self.paths.embeddings / "index" / run_id
+            path, deltas = self.paths.embeddings / "index" / run_id, []
             self.index.save(path)
         return {
             "encoder_id": self.encoder_id,
             "index_path": str(path) if path else None,
+            "index_deltas": deltas,
             **self.stats,
         }
+
+    def _incremental(self, deltas: list[dict[str, Any]]) -> bool:
+        if self.rebuild or self.previous_index is None or self._added is None:
+            return False
+        pending = sum(int(d.get("rows", 0)) for d in deltas) + len(self._added[0])
+        return len(deltas) < MAX_DELTAS and pending <= len(self.index) // 4
 
     def cleanup(self, keep: Sequence[str | None]) -> None:
         """Remove the index snapshots that no kept record names (those of dead or old runs)."""
@@ -201,8 +226,56 @@ class Embedder:
                 shutil.rmtree(snapshot, ignore_errors=True)
 
 
+MAX_DELTAS = 20
+"""Delta files on one index snapshot before the next run writes a full snapshot again."""
+
+
+def _write_delta(snapshot: Path, run_id: str, ids: np.ndarray, vectors: np.ndarray) -> dict:
+    """Write one run's added vectors beside the snapshot; its entry in the run record."""
+    buffer = io.BytesIO()
+    np.savez(buffer, ids=np.asarray(ids, dtype=np.int64), vectors=np.asarray(vectors, "<f4"))
+    payload = buffer.getvalue()
+    name = f"{run_id}.npz"
+    write_atomic(snapshot / "deltas" / name, lambda partial: partial.write_bytes(payload))
+    return {
+        "file": name,
+        "rows": len(ids),
+        "sha256": hashlib.sha256(payload).hexdigest(),
+    }
+
+
+def _with_deltas(index: Any, snapshot: Path, deltas: Sequence[dict[str, Any]]) -> Any:
+    """``index`` with the vectors of each delta file added in order (checksums verified)."""
+    from embeddings.index import IndexCorruptError
+
+    for delta in deltas:
+        file = snapshot / "deltas" / str(delta["file"])
+        try:
+            payload = file.read_bytes()
+        except OSError as exc:
+            raise IndexCorruptError(f"the index delta {file} cannot be read ({exc})") from exc
+        if hashlib.sha256(payload).hexdigest() != delta.get("sha256"):
+            raise IndexCorruptError(f"the index delta {file} does not match its checksum")
+        with np.load(io.BytesIO(payload), allow_pickle=False) as arrays:
+            index.add(arrays["ids"], arrays["vectors"], on_duplicate="replace")
+    return index
+
+
+def load_run_index(entry: dict[str, Any]) -> Any:
+    """The FAISS index a run record's ``embeddings`` entry names: its snapshot plus deltas.
+
+    Use it (not ``VectorIndex.load(entry["index_path"])`` alone) to get every vector the
+    run indexed.
+    """
+    from embeddings.index import VectorIndex
+
+    snapshot = Path(entry["index_path"])
+    index = VectorIndex.load(snapshot, expected_encoder_id=entry.get("encoder_id"))
+    return _with_deltas(index, snapshot, entry.get("index_deltas") or [])
+
+
 def _load_snapshot(
-    snapshot: Path, encoder_id: str | None, paths: JobPaths
+    snapshot: Path, deltas: Sequence[dict[str, Any]], encoder_id: str | None, paths: JobPaths
 ) -> tuple[Any, list[str]]:
     """The previous run's index, or (None, a note) when it cannot be read.
 
@@ -212,7 +285,8 @@ def _load_snapshot(
     from embeddings.index import VectorIndex
 
     try:
-        return VectorIndex.load(snapshot, expected_encoder_id=encoder_id), []
+        index = VectorIndex.load(snapshot, expected_encoder_id=encoder_id)
+        return _with_deltas(index, snapshot, deltas), []
     except (OSError, RuntimeError, ValueError) as exc:  # IndexCorruptError is an OSError
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
         aside = paths.embeddings / "corrupt" / f"{snapshot.name}-{stamp}"

@@ -441,7 +441,8 @@ def test_only_new_assets_are_embedded_and_the_index_follows(tmp_path, make_job):
     snapshots = sorted(
         p.name for p in (tmp_path / "out" / "enriched_embeddings" / "index").iterdir()
     )
-    assert snapshots == sorted([first.run_id, second.run_id])
+    assert snapshots == [first.run_id]  # incremental: the second run wrote a delta file
+    assert [d["rows"] for d in second.record["embeddings"]["index_deltas"]] == [20]
     from embeddings.cache import EmbeddingCache
 
     with EmbeddingCache(tmp_path / "out" / "enriched_embeddings") as cache:

@@ -20,6 +20,7 @@ from embeddings.index import VectorIndex
 from enrich.errors import CorruptStateError, DiskFullError, LFSourceError
 from enrich.io.store import read_runs, read_table
 from enrich.job.config import load_job_config
+from enrich.job.index import load_run_index
 from enrich.job.run import run_job
 
 LFS = """
@@ -276,3 +277,56 @@ def test_an_lf_file_calling_sys_exit_is_a_clear_error_not_a_silent_exit(tmp_path
     (tmp_path / "lfs.py").write_text(f"import sys\nsys.exit({code})\n")
     with pytest.raises(LFSourceError, match=rf"called sys.exit\({code}\) while importing"):
         run_job(config, progress=False)
+
+
+# -- the index grows by small delta files, not a full snapshot per run ----------------------
+def test_the_index_is_updated_incrementally_and_matches_a_full_build(tmp_path, make_job, spam_data):
+    config = load_job_config(job(make_job, tmp_path / "inc", embeddings="true"))
+    first = run_job(config, progress=False)
+    base = first.record["embeddings"]["index_path"]
+    for start in (80, 90):
+        add_part(tmp_path / "inc", spam_data, start, start + 10)
+        result = run_job(config, progress=False)
+        assert result.record["embeddings"]["index_path"] == base  # no new full snapshot
+    deltas = result.record["embeddings"]["index_deltas"]
+    assert [d["rows"] for d in deltas] == [10, 10]
+    assert len(list((Path(base) / "deltas").glob("*.npz"))) == 2
+    snapshots = list((Path(config.output.path).parent / "enriched_embeddings" / "index").iterdir())
+    assert len(snapshots) == 1
+
+    full = load_job_config(
+        job(make_job, tmp_path / "full", embeddings="true"),
+    )
+    add_part(tmp_path / "full", spam_data, 80, 90)
+    add_part(tmp_path / "full", spam_data, 90, 100)
+    whole = run_job(full, progress=False)
+    queries = np.random.default_rng(0).normal(size=(8, 384)).astype(np.float32)
+    again = run_job(config, progress=False)  # loads the snapshot plus both deltas
+    assert again.counts["n_read"] == 0
+    loaded = load_run_index(again.record["embeddings"])
+    want = VectorIndex.load(whole.record["embeddings"]["index_path"]).search(queries, k=5)
+    got = loaded.search(queries, k=5)
+    assert len(loaded) == 100
+
+    def assets(config, ids):  # index ids are numbered per run: compare the assets they name
+        rows = table_of(config).select("index_id", "asset_id").rows()
+        names = dict(rows)
+        return [[names[i] for i in row] for row in ids.tolist()]
+
+    assert assets(config, got.ids) == assets(full, want.ids)
+    np.testing.assert_allclose(got.similarities, want.similarities, atol=1e-5)
+
+
+def test_a_damaged_index_delta_is_moved_aside_and_the_index_rebuilt(tmp_path, make_job, spam_data):
+    config = load_job_config(job(make_job, tmp_path, embeddings="true"))
+    run_job(config, progress=False)
+    add_part(tmp_path, spam_data, 80, 90)
+    second = run_job(config, progress=False)
+    (delta,) = second.record["embeddings"]["index_deltas"]
+    file = Path(second.record["embeddings"]["index_path"]) / "deltas" / delta["file"]
+    file.write_bytes(file.read_bytes()[:50])
+    add_part(tmp_path, spam_data, 90, 95)
+    third = run_job(config, progress=False)
+    assert any("could not be read" in w and "rebuilt" in w for w in third.warnings)
+    assert third.record["embeddings"]["index_deltas"] == []
+    assert third.record["embeddings"]["n_indexed"] == 95
