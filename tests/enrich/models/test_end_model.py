@@ -94,8 +94,9 @@ def test_out_of_fold_predictions_differ_from_in_sample_ones(blobs):
 
 def test_temperature_lowers_the_out_of_fold_loss_against_the_targets(blobs):
     X, votes, _, proba = blobs
-    plain = EndModel(calibration="none", random_state=0).fit(X, proba, votes=votes)
-    scaled = EndModel(random_state=0).fit(X, proba, votes=votes)
+    plain = EndModel(targets="soft", calibration="none", random_state=0)
+    plain.fit(X, proba, votes=votes)
+    scaled = EndModel(targets="soft", random_state=0).fit(X, proba, votes=votes)
     assert plain.temperature_ == 1.0 and scaled.temperature_ != 1.0
     rows = scaled.train_mask_
 
@@ -121,6 +122,21 @@ def test_min_confidence_and_gold_choose_the_training_rows(blobs):
         X, proba, votes=votes, gold=some_gold
     )
     assert with_gold.train_mask_.tolist() == (expected | (some_gold >= 0)).tolist()
+
+
+def test_the_training_targets_soft_hard_and_confidence_weighted(blobs):
+    X, votes, gold, proba = blobs
+    voted = (votes >= 0).any(axis=1)
+    hard = EndModel(targets="hard", random_state=0).fit(X, proba, votes=votes)
+    labels = np.where(voted, proba.argmax(axis=1), -1)
+    same = EndModel(random_state=0).fit(X, labels)  # class ids train with weight 1
+    np.testing.assert_allclose(hard.oof_proba_, same.oof_proba_)
+    for targets in ("soft", "confidence"):
+        model = EndModel(targets=targets, random_state=0).fit(X, proba, votes=votes)
+        assert (model.predict(X) == gold).mean() > 0.85
+        assert not np.allclose(model.oof_proba_, hard.oof_proba_)
+    with pytest.raises(InputError, match="targets must be one of"):
+        EndModel(targets="fuzzy").fit(X, proba, votes=votes)
 
 
 def test_hard_labels_with_minus_one_train_like_probabilities(blobs):
