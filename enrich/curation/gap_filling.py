@@ -14,8 +14,11 @@ Strategies
   the whole pool, each asset weighted by how likely it is to belong to the class: with a
   model's class probabilities (``probabilities=``, ideally the end model's out-of-fold ones),
   ``w = (1 - t) + t * r**4 / mean(r**4)``, where ``r`` is the rank share of the asset's
-  probability for the class and ``t = (1 - min(1, k * mean probability of the class))**2``
-  is how far the model under-expects the class compared with an even share. A model that
+  probability for the class times the model's uncertainty (one minus the margin between its
+  two most likely classes: likely the class, and unsure, is where a label teaches most), and
+  ``t = (1 - min(1, k * mean probability of the class))**2`` is how far the model
+  under-expects the class compared with an even share (with more than two classes, at
+  least ``1 - min(1, k * share of the pool predicted as the class)``). A model that
   barely predicts the class (a starved class under an unweighted classifier) gets picks
   concentrated where the class most likely is; one that already expects it at its share
   (e.g. a class-balanced classifier) gets nearly representative picks, which is what such a
@@ -1097,12 +1100,20 @@ def _coverage_plan(
         code = classes.get(spec.value or "", -1)
         target = 1.0  # share of the region's weight that goes by the class score
         if pool.class_scores is not None and code >= 0:
-            score = pool.class_scores[rows, code]
-            source = "class probability"
+            proba = pool.class_scores[rows]
+            top2 = np.sort(proba, axis=1)[:, -2:] if proba.shape[1] > 1 else proba
+            unsure = 1.0 - (top2[:, -1] - top2[:, 0]) if proba.shape[1] > 1 else np.ones(len(rows))
+            # likely the class, and the model unsure about it: where a label teaches most
+            score = proba[:, code] * unsure
+            source = "class probability and uncertainty"
             # how far the model already expects the class at an even share (1 / k): there
             # the class needs representative picks more than a search for it
-            expected = float(np.mean(score))
-            target = (1.0 - min(1.0, expected * pool.class_scores.shape[1])) ** 2
+            expected = float(np.mean(proba[:, code]))
+            predicted = float(np.mean(proba.argmax(axis=1) == code))
+            k = pool.class_scores.shape[1]
+            target = (1.0 - min(1.0, expected * k)) ** 2
+            if k > 2:  # an even share of k classes is small: judge by what the model predicts
+                target = max(target, 1.0 - min(1.0, predicted * k))
         else:
             ex = example_ids.get(spec.gap, np.empty(0, np.int64))
             ex = ex[np.isin(ex, index.ids)] if ex.size else ex
