@@ -133,8 +133,12 @@ def queue_for_review(
     metrics: dict[str, Any],
     *,
     settings: ReviewConfig,
+    slice_columns: Sequence[str] = (),
 ) -> ReviewQueue | None:
     """The review queue of this run (settled gold excluded); its figures go to ``metrics``.
+
+    Ties in score are broken at random (seeded) and taken in turns from each value of the
+    ``slice_columns`` present in ``enriched``.
 
     None when review is off (``settings.enabled``, ``settings.max_items``) or no asset.
     """
@@ -160,6 +164,7 @@ def queue_for_review(
         candidates=candidates,
         exclude=exclude,
         purpose=purpose,
+        slices=[c for c in slice_columns if c in table.columns],
     )
     metrics["review"] = {
         "n_queued": len(queue),

@@ -547,7 +547,14 @@ def _enrich(
         settings=config.gaps,
         index=read.embedder.index if read.embedder is not None else None,
     )
-    queue = queue_for_review(enriched, fitted.settled, candidates, metrics, settings=config.review)
+    queue = queue_for_review(
+        enriched,
+        fitted.settled,
+        candidates,
+        metrics,
+        settings=config.review,
+        slice_columns=config.source.slice_columns,
+    )
     return EnrichResult(rows=rows, mode=mode, metrics=metrics, queue=queue)
 
 
