@@ -435,7 +435,7 @@ def _gap_specs(gaps: Gaps) -> list[_GapSpec]:
 def _short(value: float | None) -> str:
     if value is None:
         return "-"
-    return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.3f}"
 
 
 def _example_index_ids(
