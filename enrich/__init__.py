@@ -107,6 +107,7 @@ _PUBLIC: dict[str, str] = {
     "with_index_ids": "curation.gap_filling",
     "ReviewQueue": "curation.review",
     "review_queue": "curation.review",
+    "queue_from_votes": "curation.review",
     # io
     "GoldImport": "io.label_studio",
     "import_label_studio": "io.label_studio",
@@ -192,6 +193,7 @@ __all__ = [
     "label_table",
     "lf_summary",
     "load_job_config",
+    "queue_from_votes",
     "review_queue",
     "run_job",
     "runs",
