@@ -18,9 +18,9 @@ How it trains (see :class:`EndModel` for the options):
 * **Cross-fitted**: the training rows are split into ``cv`` folds; each fold is predicted by a
   model trained on the others, so :attr:`EndModel.oof_proba_` is an honest view of every row
   (what cleanlab needs to find wrong labels), and the final model is trained on all rows.
-* **Calibrated**: one temperature, fitted on the out-of-fold predictions against the training
-  targets (gold where known), rescales the classifier's log-probabilities (Guo et al., 2017);
-  it never changes which class is predicted.
+* **Calibrated**: one temperature, fitted on the out-of-fold predictions against the label
+  model's probabilities (gold where known), rescales the classifier's log-probabilities
+  (Guo et al., 2017); it never changes which class is predicted.
 
 Example
 -------
@@ -262,6 +262,7 @@ class EndModel(Estimator):
             labeled &= (matrix >= 0).any(axis=1) if matrix.shape[1] else False
         if self.min_confidence is not None:
             labeled &= targets.max(axis=1) >= self.min_confidence
+        beliefs = targets.copy()  # what the temperature is fitted to
         if self.targets != "soft":
             top_class = targets.argmax(axis=1)
             weight = targets.max(axis=1) if self.targets == "confidence" else 1.0
@@ -269,7 +270,7 @@ class EndModel(Estimator):
         if gold is not None:
             g = _gold(gold, n, k)
             known = g >= 0
-            targets[known] = np.eye(k)[g[known]]
+            targets[known] = beliefs[known] = np.eye(k)[g[known]]
             labeled |= known
         names = class_names if class_names is not None else getattr(votes, "class_names", None)
         self.class_names_ = None if names is None else tuple(str(c) for c in names)
@@ -319,7 +320,7 @@ class EndModel(Estimator):
         _fit_expanded(self.estimator_, features[rows], targets[rows])
         self.temperature_ = 1.0
         if self.calibration == "temperature" and oof_logp is not None:
-            self.temperature_ = _fit_temperature(oof_logp, targets[rows])
+            self.temperature_ = _fit_temperature(oof_logp, beliefs[rows])
 
         self.classes_ = np.arange(k)
         self.train_mask_ = labeled

@@ -127,10 +127,14 @@ def test_min_confidence_and_gold_choose_the_training_rows(blobs):
 def test_the_training_targets_soft_hard_and_confidence_weighted(blobs):
     X, votes, gold, proba = blobs
     voted = (votes >= 0).any(axis=1)
-    hard = EndModel(targets="hard", random_state=0).fit(X, proba, votes=votes)
+    hard = EndModel(targets="hard", calibration="none", random_state=0)
+    hard.fit(X, proba, votes=votes)
     labels = np.where(voted, proba.argmax(axis=1), -1)
-    same = EndModel(random_state=0).fit(X, labels)  # class ids train with weight 1
+    same = EndModel(calibration="none", random_state=0).fit(X, labels)  # ids train with weight 1
     np.testing.assert_allclose(hard.oof_proba_, same.oof_proba_)
+    # the temperature is fitted to the label model's probabilities, whatever the targets
+    tempered = EndModel(targets="hard", random_state=0).fit(X, proba, votes=votes)
+    assert tempered.temperature_ != EndModel(random_state=0).fit(X, labels).temperature_
     for targets in ("soft", "confidence"):
         model = EndModel(targets=targets, random_state=0).fit(X, proba, votes=votes)
         assert (model.predict(X) == gold).mean() > 0.85
