@@ -538,7 +538,8 @@ def main(argv: list[str] | None = None) -> None:
     names = [s for s in args.scenarios.split(",") if s]
     started = time.perf_counter()
     results = run(seeds, rows, names)
-    print(markdown(results))
+    if results:
+        print(markdown(results))
     if not args.no_real:
         real = [(data, evaluate_real(data)) for data in real_sets()]
         print("\n" + markdown_real(real))
