@@ -13,12 +13,14 @@ Strategies
 - *Region.* A slice gap's region is the pool assets of that slice. A class gap's region is
   the whole pool, each asset weighted by how likely it is to belong to the class: with a
   model's class probabilities (``probabilities=``, ideally the end model's out-of-fold ones),
-  ``w = (1 - t) + t * r**4 / mean(r**4)``, where ``r`` is the rank share of the asset's
+  ``w = (1 - t) + t * r**a / mean(r**a)``, where ``r`` is the rank share of the asset's
   probability for the class times the model's uncertainty (one minus the margin between its
   two most likely classes: likely the class, and unsure, is where a label teaches most), and
   ``t = (1 - min(1, k * mean probability of the class))**2`` is how far the model
   under-expects the class compared with an even share (with more than two classes, at
-  least ``1 - min(1, k * share of the pool predicted as the class)``). A model that
+  least ``1 - min(1, k * share of the pool predicted as the class)``). The exponent ``a``
+  puts 97% of the targeted weight on the top ``1/k`` of the pool (``a`` = 4 for two
+  classes, 32 for ten). A model that
   barely predicts the class (a starved class under an unweighted classifier) gets picks
   concentrated where the class most likely is; one that already expects it at its share
   (e.g. a class-balanced classifier) gets nearly representative picks, which is what such a
@@ -929,7 +931,17 @@ def _number(value: Any) -> bool:
 # -- strategy "coverage" -----------------------------------------------------------------
 _MAX_REGION = 3000  # region assets a gap's coverage is computed on (a random sample beyond)
 _MAX_EXAMPLES = 512  # example vectors that pre-cover a region (a random sample beyond)
-_SHARPNESS = 4  # exponent on the rank of the class probability in a class gap's weights
+_TOP_MASS = 0.97  # share of a class gap's targeted weight on the top 1/k of its pool
+
+
+def _sharpness(k: int) -> float:
+    """Exponent on the rank share that puts ``_TOP_MASS`` of the weight on the top ``1/k``.
+
+    The top ``1/k`` of ``r**a`` holds ``1 - (1 - 1/k)**(a + 1)`` of it: ``a`` = 4.06 for 2
+    classes, 32.3 for 10.
+    """
+    k = max(int(k), 2)
+    return math.log(1.0 - _TOP_MASS) / math.log(1.0 - 1.0 / k) - 1.0
 
 
 def _class_scores(probabilities: Any, pool: Any, gaps: Gaps) -> np.ndarray | None:
@@ -1131,7 +1143,7 @@ def _coverage_plan(
             vectors = _unit(index.get_vectors(frame["_index_id"].to_numpy()[rows]))
             score = (vectors @ _unit(index.get_vectors(ex)).T).max(axis=1).astype(np.float64)
             source = "similarity to its examples"
-        sharp = _rank_share(score) ** _SHARPNESS
+        sharp = _rank_share(score) ** _sharpness(k if pool.class_scores is not None else 2)
         weights = (1.0 - target) + target * sharp / max(float(sharp.mean()), 1e-12)
     plan = _Coverage(spec, rows, source, "; ".join(notes) or None, None)
     plan.weights = weights
