@@ -22,7 +22,7 @@ def planted():
     labels = truth.copy()
     flipped = rng.choice(truth.size, 15, replace=False)
     labels[flipped] = (truth[flipped] + rng.integers(1, 3, flipped.size)) % 3
-    model = EndModel(random_state=0).fit(X, labels, class_names=["a", "b", "c"])
+    model = EndModel(random_state=0).fit(X, labels, gold=labels, class_names=["a", "b", "c"])
     return labels, model.oof_proba_, flipped
 
 

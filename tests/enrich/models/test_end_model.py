@@ -96,7 +96,8 @@ def test_temperature_lowers_the_out_of_fold_loss_against_the_targets(blobs):
     X, votes, _, proba = blobs
     plain = EndModel(targets="soft", calibration="none", random_state=0)
     plain.fit(X, proba, votes=votes)
-    scaled = EndModel(targets="soft", random_state=0).fit(X, proba, votes=votes)
+    scaled = EndModel(targets="soft", calibration="temperature", random_state=0)
+    scaled.fit(X, proba, votes=votes)
     assert plain.temperature_ == 1.0 and scaled.temperature_ != 1.0
     rows = scaled.train_mask_
 
@@ -133,14 +134,27 @@ def test_the_training_targets_soft_hard_and_confidence_weighted(blobs):
     same = EndModel(calibration="none", random_state=0).fit(X, labels)  # ids train with weight 1
     np.testing.assert_allclose(hard.oof_proba_, same.oof_proba_)
     # the temperature is fitted to the label model's probabilities, whatever the targets
-    tempered = EndModel(targets="hard", random_state=0).fit(X, proba, votes=votes)
-    assert tempered.temperature_ != EndModel(random_state=0).fit(X, labels).temperature_
+    tempered = EndModel(targets="hard", calibration="temperature", random_state=0)
+    tempered.fit(X, proba, votes=votes)
+    other = EndModel(calibration="temperature", random_state=0).fit(X, labels)
+    assert tempered.temperature_ != other.temperature_
+
     for targets in ("soft", "confidence"):
         model = EndModel(targets=targets, random_state=0).fit(X, proba, votes=votes)
         assert (model.predict(X) == gold).mean() > 0.85
         assert not np.allclose(model.oof_proba_, hard.oof_proba_)
     with pytest.raises(InputError, match="targets must be one of"):
         EndModel(targets="fuzzy").fit(X, proba, votes=votes)
+
+
+def test_auto_calibration_fits_a_temperature_on_enough_gold_only(blobs):
+    X, votes, gold, proba = blobs
+    assert EndModel(random_state=0).fit(X, proba, votes=votes).temperature_ == 1.0
+    few = np.where(np.arange(gold.size) < 10, gold, -1)
+    assert EndModel(random_state=0).fit(X, proba, votes=votes, gold=few).temperature_ == 1.0
+    many = np.where(np.arange(gold.size) % 2 == 0, gold, -1)
+    model = EndModel(random_state=0).fit(X, proba, votes=votes, gold=many)
+    assert model.temperature_ != 1.0
 
 
 def test_hard_labels_with_minus_one_train_like_probabilities(blobs):
