@@ -87,6 +87,7 @@ lock_timeout = 5
 FIRST_ROWS = (0, 150)
 NEW_ROWS = (150, 200)
 COMPARED = ("asset_id", "label_name", "confidence", "needs_review")
+PROBA_TOLERANCE = 0.005  # output.proba_tolerance of the job (its default)
 RUN_TIMEOUT_S = 300
 
 
@@ -517,8 +518,8 @@ def run_trial(trial: Trial, workdir: Path, data: pl.DataFrame, reference: dict) 
         )
     expected = reference[trial.embeddings]
     got = final_table(root)
-    if got is None or not got.equals(expected):
-        differing = "no table" if got is None else f"{_differences(got, expected)} rows differ"
+    differing = "no table" if got is None else _differences(got, expected)
+    if differing:
         return "silent", "; ".join(
             [*notes, f"final table differs from an uninterrupted run: {differing}"]
         )
@@ -529,17 +530,30 @@ def run_trial(trial: Trial, workdir: Path, data: pl.DataFrame, reference: dict) 
     return "clean", "; ".join(notes)
 
 
-def _differences(got: pl.DataFrame, expected: pl.DataFrame) -> int:
+def _differences(got: pl.DataFrame, expected: pl.DataFrame) -> str:
+    """What differs from the uninterrupted run ("" when nothing does).
+
+    Ids, labels, review flags and votes must be equal. Probabilities and confidence may
+    differ by ``output.proba_tolerance``: a run rewrites an unchanged asset only when its
+    label or review flag flips or a probability moves by more than that, so a table rebuilt
+    in one run (after a lost version) and one built over two runs agree to that tolerance.
+    """
     if got.columns != expected.columns or got.height != expected.height:
-        return abs(got.height - expected.height) or max(got.height, 1)
+        return f"{got.height} rows against {expected.height}"
     joined = got.join(expected, on="asset_id", how="full", suffix="_want")
-    return int(
-        sum(
-            (~(joined[c].eq_missing(joined[f"{c}_want"]))).sum()
-            for c in got.columns
-            if c != "asset_id"
-        )
+    exact = [c for c in got.columns if c != "asset_id" and not _is_probability(c)]
+    close = [c for c in got.columns if _is_probability(c)]
+    wrong = sum(int((~joined[c].eq_missing(joined[f"{c}_want"])).sum()) for c in exact)
+    far = sum(
+        int(((joined[c] - joined[f"{c}_want"]).abs() > PROBA_TOLERANCE + 1e-9).sum()) for c in close
     )
+    if wrong or far:
+        return f"{wrong} labels/votes/flags and {far} probabilities differ"
+    return ""
+
+
+def _is_probability(column: str) -> bool:
+    return column == "confidence" or column.startswith("proba_")
 
 
 def references(workdir: Path, data: pl.DataFrame, kinds: set[bool]) -> dict:
@@ -560,11 +574,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one or two trials of each kind")
     parser.add_argument("--keep", action="store_true", help="keep the trial folders")
+    parser.add_argument(
+        "--only", default="", help="comma-separated words; run the trials whose name has one"
+    )
     args = parser.parse_args(argv)
     from enrich.datasets import load_youtube_spam
 
     data = load_youtube_spam()
     chosen = trials(quick=args.quick)
+    if args.only:
+        words = [w.strip() for w in args.only.split(",") if w.strip()]
+        chosen = [t for t in chosen if any(w in f"{t.kind} {t.name}" for w in words)]
     workdir = Path(tempfile.mkdtemp(prefix="enrich-job-faults-"))
     started = time.monotonic()
     counts = {"tried": 0, "clean": 0, "stuck": 0, "silent": 0, "skipped": 0}
