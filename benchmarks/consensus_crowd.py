@@ -5,13 +5,13 @@ Data (real, no download): ``crowd/dog`` (807 images, 109 workers, 4 dog breeds, 
 image; Zhou et al., NIPS 2012) and ``crowd/product_er`` (8,315 product pairs, 176 workers, match
 or not, 3 answers per pair; CrowdER, Wang et al. 2012) from the shared data folder
 (``$ENRICH_SHARED_DATA`` or ``../shared/data`` beside the repository). The long-form answers
-(question, worker, answer) go through :func:`enrich.analysis.consensus.annotation_matrix`; the truth
+(question, worker, answer) go through :func:`enrich.annotation_matrix`; the truth
 files are used for scoring only.
 
 Reported per set, all fitted on the same annotation matrix in the same run:
 
 - majority vote accuracy (``enrich.models.majority_vote.MajorityVote``; ties to the lowest class);
-- consensus accuracy (``enrich.analysis.consensus.consensus``: ``LabelModel(lf_kind="annotator")``,
+- consensus accuracy (``enrich.consensus``: ``LabelModel(lf_kind="annotator")``,
   deterministic: EM draws no random numbers);
 - Snorkel 0.10 ``LabelModel`` accuracy (``enrich.models.snorkel.SnorkelLabelModel``, Snorkel's
   defaults), mean ± sd over ``--seeds`` seeds;
@@ -40,7 +40,8 @@ import polars as pl
 from scipy.stats import spearmanr
 
 from benchmarks._data import CROWD_SETS, data_root
-from enrich.analysis.consensus import AnnotationMatrix, annotation_matrix, consensus
+from enrich.analysis.agreement import AnnotationMatrix, annotation_matrix
+from enrich.analysis.consensus import consensus
 from enrich.models.majority_vote import MajorityVote
 from enrich.models.snorkel import SnorkelLabelModel
 

@@ -12,19 +12,20 @@ import polars as pl
 import pytest
 from scipy.stats import spearmanr
 
-from enrich.analysis.consensus import (
+from enrich.analysis.agreement import (
     AnnotationMatrix,
-    Consensus,
-    DuplicateAnnotationError,
-    UnknownLabelError,
     annotation_matrix,
-    combine_votes,
-    consensus,
     fleiss_kappa,
     krippendorff_alpha,
 )
+from enrich.analysis.consensus import Consensus, combine_votes, consensus
 from enrich.curation.review import review_queue
-from enrich.errors import InputError, MissingColumnError
+from enrich.errors import (
+    DuplicateAnnotationError,
+    InputError,
+    MissingColumnError,
+    UnknownLabelError,
+)
 from enrich.models.label_model import LabelModel
 from enrich.models.majority_vote import MajorityVote
 from enrich.votes import VoteMatrix
