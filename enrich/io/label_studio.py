@@ -42,7 +42,6 @@ import logging
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 from xml.sax.saxutils import quoteattr
@@ -54,6 +53,13 @@ from enrich._internal.display import ColumnFormat, TableDisplay
 from enrich._internal.files import write_atomic
 from enrich._internal.frames import as_polars, require_columns
 from enrich.errors import InputError, LabelStudioImportError
+from enrich.io.label_studio_tasks import (
+    Annotation,
+    import_error,
+    known_ids,
+    load_export,
+    parse_task,
+)
 
 __all__ = [
     "GOLD_SCHEMA",
@@ -74,9 +80,6 @@ GOLD_SCHEMA: Final[Mapping[str, pl.DataType]] = {
     "reviewer": pl.String(),
     "reviewed_at": pl.Datetime("us", "UTC"),
 }
-_MAX_LISTED_PROBLEMS = 20
-_INT64 = (-(2**63), 2**63 - 1)  # Label Studio's ids are 64-bit database integers
-_MAX_QUOTED = 60  # characters of a user value quoted in a problem
 
 
 # -- out ---------------------------------------------------------------------------------
@@ -345,17 +348,6 @@ class GoldImport(TableDisplay):
         return {"label": "int"}
 
 
-@dataclass(frozen=True)
-class _Annotation:
-    asset_id: Any
-    label_name: str
-    reviewer: str
-    reviewed_at: dt.datetime
-    ground_truth: bool
-    annotation_id: Any
-    task_id: Any
-
-
 def import_label_studio(
     export: Any,
     *,
@@ -410,19 +402,19 @@ def import_label_studio(
     timezone are read as UTC.
     """
     names = _class_names(class_names)
-    tasks = _load_export(export)
-    known = _known_ids(known_asset_ids)
+    tasks = load_export(export)
+    known = known_ids(known_asset_ids)
     problems: list[tuple[str, str]] = []
-    annotations: list[_Annotation] = []
+    annotations: list[Annotation] = []
     n_skipped = 0
     for position, task in enumerate(tasks):
-        parsed, task_problems = _parse_task(task, position, names, known, from_name)
+        parsed, task_problems = parse_task(task, position, names, known, from_name)
         problems.extend(task_problems)
         if not task_problems and not parsed:
             n_skipped += 1
         annotations.extend(parsed)
     if problems:
-        raise _import_error(problems, len(tasks))
+        raise import_error(problems, len(tasks))
 
     existing = _existing_gold(existing_gold, names)
     chosen, disagreements = _choose(annotations)
@@ -447,328 +439,19 @@ def import_label_studio(
 
 
 # -- parsing -----------------------------------------------------------------------------
-def _load_export(export: Any) -> list[Any]:
-    if isinstance(export, str | os.PathLike):
-        path = Path(export)
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise InputError(f"cannot read the Label Studio export {str(path)!r}: {exc}") from exc
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise InputError(
-                f"{str(path)!r} is not UTF-8 text (byte {exc.start} is {raw[exc.start]:#04x}); "
-                "Label Studio writes its JSON export in UTF-8: export it again rather than "
-                "re-saving it in another encoding"
-            ) from exc
-        try:
-            export = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"{str(path)!r} is not valid JSON ({exc}); export the project from Label "
-                "Studio in the 'JSON' format"
-            ) from exc
-        except RecursionError as exc:
-            raise InputError(
-                f"{str(path)!r} nests JSON arrays or objects too deeply to read; a Label "
-                "Studio export nests a few levels: export the project again"
-            ) from exc
-        except ValueError as exc:  # e.g. an integer with thousands of digits
-            raise InputError(
-                f"{str(path)!r} cannot be read as a Label Studio export ({exc}); export the "
-                "project again"
-            ) from exc
-    if (
-        isinstance(export, Mapping)
-        or not isinstance(export, Sequence)
-        or isinstance(export, str | bytes)
-    ):
-        raise InputError(
-            f"a Label Studio JSON export is a list of tasks; got {type(export).__name__}. "
-            "Export the project in the 'JSON' format (not JSON_MIN or CSV)"
-        )
-    return list(export)
-
-
-def _quote(value: Any, limit: int = _MAX_QUOTED) -> str:
-    """``repr`` of a user value, cut to ``limit`` characters.
-
-    Never raises: deep nesting, integers with more digits than Python prints, odd objects.
-    """
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
-        digits = int(value.bit_length() * 0.30103) + 1
-        return f"<{'-' if value < 0 else ''}integer of about {digits} digits>"
-    try:
-        text = repr(value)
-    except (RecursionError, ValueError, TypeError, OverflowError):
-        return f"<{type(value).__name__} that cannot be printed>"
-    except Exception:  # a hostile __repr__ of an object passed in directly
-        return f"<{type(value).__name__}>"
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
-
-
-def _id_problem(value: Any, what: str) -> str | None:
-    """Why ``value`` cannot be an id (text or a 64-bit integer), or None."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if not _INT64[0] <= value <= _INT64[1]:
-            return (
-                f"has {what} {_quote(value)}, outside the 64-bit integer range Label Studio ids use"
-            )
-        return None
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return (
-                f"has {what} {_quote(value)}, which is not valid Unicode text (it holds a lone "
-                "surrogate)"
-            )
-        return None
-    if isinstance(value, list | dict | tuple | set | Mapping):
-        return f"has {what} {_quote(value)}; ids must be text or integers"
-    return None
-
-
-def _task_ref(task: Any, position: int) -> str:
-    if isinstance(task, Mapping) and task.get("id") is not None:
-        task_id = task["id"]
-        if _id_problem(task_id, "id") is None:
-            return f"task {_quote(task_id)}"
-        return f"task #{position} (id {_quote(task_id)})"
-    return f"task #{position} (no id)"
-
-
-def _parse_task(
-    task: Any,
-    position: int,
-    names: tuple[str, ...],
-    known: frozenset[Any] | None,
-    from_name: str | None,
-) -> tuple[list[_Annotation], list[tuple[str, str]]]:
-    ref = _task_ref(task, position)
-    try:
-        return _parse_task_fields(task, ref, names, known, from_name)
-    except (RecursionError, ValueError, TypeError, OverflowError, UnicodeError) as exc:
-        # a value no check above foresaw: still a clean problem naming the task
-        return [], [(ref, f"cannot be read ({type(exc).__name__}: {_quote(str(exc), 120)})")]
-
-
-def _parse_task_fields(
-    task: Any,
-    ref: str,
-    names: tuple[str, ...],
-    known: frozenset[Any] | None,
-    from_name: str | None,
-) -> tuple[list[_Annotation], list[tuple[str, str]]]:
-    if not isinstance(task, Mapping):
-        return [], [(ref, f"is a {type(task).__name__}, not a task object")]
-    problems: list[str] = []
-    if task.get("id") is not None and (bad_id := _id_problem(task["id"], "id")):
-        problems.append(bad_id)
-    data = task.get("data")
-    asset_id = None
-    if not isinstance(data, Mapping):
-        problems.append("has no 'data' object")
-    elif "asset_id" not in data:
-        problems.append(
-            f"has no 'asset_id' in its data (fields: {sorted(data)}); export tasks made by "
-            "to_label_studio"
-        )
-    else:
-        asset_id = data["asset_id"]
-        if isinstance(asset_id, bool) or not isinstance(asset_id, str | int) or asset_id == "":
-            problems.append(
-                f"has asset_id {_quote(asset_id)}; ids must be non-empty text or integers"
-            )
-            asset_id = None
-        elif bad_id := _id_problem(asset_id, "asset_id"):
-            problems.append(bad_id)
-            asset_id = None
-        elif known is not None and asset_id not in known:
-            problems.append(f"has asset_id {_quote(asset_id)}, which is not a known asset")
-    raw = task.get("annotations")
-    if "annotations" not in task:
-        problems.append(
-            "has no 'annotations' field; export in Label Studio's 'JSON' format (JSON_MIN "
-            "and CSV drop it)"
-        )
-        raw = []
-    elif not isinstance(raw, list):
-        problems.append(f"has 'annotations' of type {type(raw).__name__}, expected a list")
-        raw = []
-    parsed: list[_Annotation] = []
-    for index, annotation in enumerate(raw):
-        where = f"annotation {index}"
-        if not isinstance(annotation, Mapping):
-            problems.append(f"{where} is a {type(annotation).__name__}, not an object")
-            continue
-        if annotation.get("id") is not None:
-            if bad_id := _id_problem(annotation["id"], "id"):
-                problems.append(f"{where} {bad_id}")
-                continue
-            where = f"annotation {_quote(annotation['id'])}"
-        if annotation.get("was_cancelled") is True:
-            continue
-        found = _parse_annotation(annotation, where, names, from_name)
-        if isinstance(found, str):
-            problems.append(found)
-            continue
-        label_name, reviewer, reviewed_at = found
-        if asset_id is not None:
-            parsed.append(
-                _Annotation(
-                    asset_id=asset_id,
-                    label_name=label_name,
-                    reviewer=reviewer,
-                    reviewed_at=reviewed_at,
-                    ground_truth=annotation.get("ground_truth") is True,
-                    annotation_id=annotation.get("id"),
-                    task_id=task.get("id"),
-                )
-            )
-    return (parsed if not problems else []), [(ref, p) for p in problems]
-
-
-def _parse_annotation(
-    annotation: Mapping[str, Any], where: str, names: tuple[str, ...], from_name: str | None
-) -> tuple[str, str, dt.datetime] | str:
-    """Return (label name, reviewer, time) or a problem description."""
-    result = annotation.get("result")
-    if "result" not in annotation:
-        return f"{where} has no 'result'"
-    if not isinstance(result, list):
-        return f"{where} has 'result' of type {type(result).__name__}, expected a list"
-    choices = [
-        item
-        for item in result
-        if isinstance(item, Mapping)
-        and item.get("type") == "choices"
-        and (from_name is None or item.get("from_name") == from_name)
-    ]
-    control = f"'choices' result from {from_name!r}" if from_name else "'choices' result"
-    if not choices:
-        return f"{where} has no {control}; label the task or skip it in Label Studio"
-    controls = sorted({str(item.get("from_name")) for item in choices})
-    if len(choices) > 1:
-        hint = "; pass from_name= to pick one" if len(controls) > 1 and not from_name else ""
-        return f"{where} has {len(choices)} {control}s (controls {controls}){hint}"
-    value = choices[0].get("value")
-    picked = value.get("choices") if isinstance(value, Mapping) else None
-    if not isinstance(picked, list) or len(picked) != 1 or not isinstance(picked[0], str):
-        return (
-            f"{where} has choices {_quote(picked)}; exactly one class must be chosen (use "
-            'choice="single" in the labeling config)'
-        )
-    label_name = picked[0]
-    if label_name not in names:
-        return (
-            f"{where} chose label {_quote(label_name)}, which is not a class; classes are "
-            f"{list(names)}{did_you_mean(label_name, names)}"
-        )
-    if "completed_by" not in annotation or annotation["completed_by"] is None:
-        return f"{where} has no 'completed_by' (the reviewer)"
-    reviewer = _reviewer(annotation["completed_by"])
-    if reviewer is None:
-        return (
-            f"{where} has 'completed_by' {_quote(annotation['completed_by'])}, which names no "
-            "reviewer (expected a user id, or an object with 'email', 'username' or 'id')"
-        )
-    stamp = annotation.get("updated_at") or annotation.get("created_at")
-    if stamp is None:
-        return f"{where} has neither 'updated_at' nor 'created_at'"
-    reviewed_at = _timestamp(stamp)
-    if reviewed_at is None:
-        return f"{where} has timestamp {_quote(stamp)}, which is not ISO 8601"
-    if reviewed_at is _OUT_OF_RANGE:
-        return f"{where} has timestamp {_quote(stamp)}, which is outside the years 1-9999 in UTC"
-    return label_name, reviewer, reviewed_at
-
-
-def _reviewer(completed_by: Any) -> str | None:
-    """The reviewer as text, or None when ``completed_by`` cannot name one.
-
-    None for a nested or huge value, or text that is not valid Unicode.
-    """
-    if isinstance(completed_by, Mapping):
-        for key in ("email", "username", "id"):
-            if completed_by.get(key) not in (None, ""):
-                return _reviewer(completed_by[key])
-        try:
-            text = json.dumps(completed_by, sort_keys=True, default=str)
-        except (RecursionError, ValueError, TypeError):
-            return None
-        return text if len(text) <= 1_000 and _id_problem(text, "") is None else None
-    if isinstance(completed_by, list | tuple | set) or _id_problem(completed_by, "") is not None:
-        return None
-    try:
-        text = str(completed_by)
-    except (RecursionError, ValueError, TypeError):
-        return None
-    return text if len(text) <= 1_000 and _id_problem(text, "") is None else None
-
-
-_OUT_OF_RANGE: Final = dt.datetime.min.replace(tzinfo=dt.UTC)  # a marker, never returned as a time
-
-
-def _timestamp(value: Any) -> dt.datetime | None:
-    """The time in UTC; None if not ISO 8601, ``_OUT_OF_RANGE`` if it has no UTC time."""
-    if not isinstance(value, str) or len(value) > 100:
-        return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        stamp = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=dt.UTC)
-    try:
-        return stamp.astimezone(dt.UTC)
-    except OverflowError:  # e.g. year 1 east of UTC or year 9999 west of it
-        return _OUT_OF_RANGE
-
-
-def _import_error(problems: list[tuple[str, str]], n_tasks: int) -> LabelStudioImportError:
-    tasks = {ref for ref, _ in problems}
-    lines = [f"  {ref} {problem}" for ref, problem in problems[:_MAX_LISTED_PROBLEMS]]
-    more = len(problems) - _MAX_LISTED_PROBLEMS
-    if more > 0:
-        lines.append(f"  ... and {more} more problem(s)")
-    return LabelStudioImportError(
-        f"the Label Studio export has {len(problems)} problem(s) in {len(tasks)} of "
-        f"{n_tasks} task(s); nothing was imported. Fix these and import again:\n"
-        + "\n".join(lines),
-        problems,
-    )
-
-
-def _known_ids(known: Any) -> frozenset[Any] | None:
-    if known is None:
-        return None
-    if isinstance(known, pl.DataFrame) or hasattr(known, "columns"):
-        table = as_polars(known)
-        require_columns(table, [("asset_id", "known_asset_ids")], what="argument")
-        return frozenset(table["asset_id"].to_list())
-    if isinstance(known, pl.Series):
-        return frozenset(known.to_list())
-    if isinstance(known, str):
-        raise InputError(f"known_asset_ids must be a collection of ids, not the string {known!r}")
-    return frozenset(getattr(known, "asset_ids", known))
 
 
 # -- choosing and merging ----------------------------------------------------------------
-def _sort_key(a: _Annotation) -> tuple[Any, ...]:
+def _sort_key(a: Annotation) -> tuple[Any, ...]:
     ann = a.annotation_id
     numeric = isinstance(ann, int) and not isinstance(ann, bool)
     return (a.ground_truth, a.reviewed_at, numeric, ann if numeric else str(ann))
 
 
 def _choose(
-    annotations: list[_Annotation],
-) -> tuple[list[_Annotation], list[tuple[Any, list[_Annotation]]]]:
-    by_asset: dict[Any, list[_Annotation]] = {}
+    annotations: list[Annotation],
+) -> tuple[list[Annotation], list[tuple[Any, list[Annotation]]]]:
+    by_asset: dict[Any, list[Annotation]] = {}
     for a in annotations:
         by_asset.setdefault(a.asset_id, []).append(a)
     chosen = []
@@ -809,7 +492,7 @@ def _id_series(values: list[Any], dtype: pl.DataType | None) -> pl.Series:
 
 
 def _imported_frame(
-    chosen: list[_Annotation], lookup: Mapping[str, int], existing: pl.DataFrame | None
+    chosen: list[Annotation], lookup: Mapping[str, int], existing: pl.DataFrame | None
 ) -> pl.DataFrame:
     dtype = existing.schema["asset_id"] if existing is not None else None
     ids = _id_series([a.asset_id for a in chosen], dtype)
@@ -918,7 +601,7 @@ def _merge(
 
 
 def _disagreement_frame(
-    disagreements: list[tuple[Any, list[_Annotation]]], dtype: pl.DataType
+    disagreements: list[tuple[Any, list[Annotation]]], dtype: pl.DataType
 ) -> pl.DataFrame:
     return pl.DataFrame(
         {
