@@ -95,7 +95,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -104,6 +103,15 @@ import polars as pl
 from enrich._internal.display import ColumnFormat, TableDisplay
 from enrich._internal.frames import as_polars, require_columns, require_unique_ids
 from enrich._internal.random import check_random_state
+from enrich.curation.review_reasons import (
+    Inputs,
+    agreement_frame,
+    keyed,
+    model_frame,
+    reasons_of,
+    scores_of,
+    text_like,
+)
 from enrich.errors import InputError, MissingColumnError
 
 __all__ = ["REASONS", "ReviewPurpose", "ReviewQueue", "queue_from_votes", "review_queue"]
@@ -304,25 +312,25 @@ def review_queue(
             f"label is null); got min {confidence.min()!r}, max {confidence.max()!r}, "
             f"{stray_nulls} null(s) beside a label"
         )
-    inputs = _Inputs(
+    inputs = Inputs(
         table=table,
         base=base,
         has_names=has_names,
         low_confidence=low_confidence,
-        model=None if model_predictions is None else _model_frame(model_predictions, ids_dtype),
+        model=None if model_predictions is None else model_frame(model_predictions, ids_dtype),
         agreement=(
             None
             if annotations_agreement is None
-            else _agreement_frame(annotations_agreement, ids_dtype)
+            else agreement_frame(annotations_agreement, ids_dtype)
         ),
         min_agreement=min_agreement,
-        candidates=None if candidates is None else _keyed(candidates, "candidates", ids_dtype),
+        candidates=None if candidates is None else keyed(candidates, "candidates", ids_dtype),
         suspects=(
-            None if suspect_labels is None else _keyed(suspect_labels, "suspect_labels", ids_dtype)
+            None if suspect_labels is None else keyed(suspect_labels, "suspect_labels", ids_dtype)
         ),
     )
     # Score every asset from the reasons alone; write the readable details for the picks only.
-    scored = _scores(inputs, weight)
+    scored = scores_of(inputs, weight)
     excluded = _excluded(exclude, ids_dtype)
     if excluded is not None:
         scored = scored.filter(~pl.col("asset_id").is_in(excluded.implode()))
@@ -340,7 +348,7 @@ def review_queue(
 
     order = {r: i for i, r in enumerate(REASONS)}
     explained = (
-        _reasons(inputs.restricted_to(top["asset_id"]), details=True)
+        reasons_of(inputs.restricted_to(top["asset_id"]), details=True)
         .with_columns(pl.col("reason").replace_strict(order, return_dtype=pl.Int64).alias("_o"))
         .sort("asset_id", "_o")
         .group_by("asset_id", maintain_order=True)
@@ -603,284 +611,6 @@ def _spread_over_patterns(
 
 
 # -- reasons -----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Inputs:
-    """Everything the reasons are computed from, validated, keyed by ``asset_id``."""
-
-    table: pl.DataFrame
-    base: pl.DataFrame
-    has_names: bool
-    low_confidence: float
-    model: pl.DataFrame | None
-    agreement: pl.DataFrame | None
-    min_agreement: float
-    candidates: pl.DataFrame | None
-    suspects: pl.DataFrame | None = None
-
-    def restricted_to(self, ids: pl.Series) -> _Inputs:
-        keep = pl.col("asset_id").is_in(ids.implode())
-
-        def cut(frame: pl.DataFrame | None) -> pl.DataFrame | None:
-            return None if frame is None else frame.filter(keep)
-
-        return replace(
-            self,
-            table=self.table.filter(keep),
-            base=self.base.filter(keep),
-            model=cut(self.model),
-            agreement=cut(self.agreement),
-            candidates=cut(self.candidates),
-            suspects=cut(self.suspects),
-        )
-
-
-def _scores(inputs: _Inputs, weight: Mapping[str, float]) -> pl.DataFrame:
-    """``asset_id`` and ``score`` of every asset whose score is positive.
-
-    The reasons read off the enriched table are added up row by row (no grouping by asset
-    id, which costs most on large tables); the others are grouped by id and joined.
-    """
-    table = inputs.table
-    score = np.zeros(table.height)
-    for reason, mask, severity, _ in _row_reasons(table, inputs.low_confidence, details=False):
-        score[mask.to_numpy()] += _points(weight[reason], _severity(severity).to_numpy())
-    scored = table.select("asset_id", pl.Series("score", score))
-    others = _other_reasons(inputs, details=False)
-    if others:
-        points = _points(
-            pl.col("reason").replace_strict(weight, return_dtype=pl.Float64), pl.col("severity")
-        )
-        extra = (
-            pl.concat(others, how="vertical_relaxed")
-            .group_by("asset_id")
-            .agg(points.sum().alias("_extra"))
-        )
-        scored = scored.join(extra, on="asset_id", how="full", coalesce=True).select(
-            "asset_id", pl.col("score").fill_null(0.0) + pl.col("_extra").fill_null(0.0)
-        )
-    return scored.with_columns(pl.col("score").round(9)).filter(pl.col("score") > 0)
-
-
-def _points(weight: Any, severity: Any) -> Any:
-    """What a reason adds to an asset's score (module docstring): arrays or polars
-    expressions alike."""
-    return weight * (0.5 + 0.5 * severity)
-
-
-def _reasons(inputs: _Inputs, *, details: bool) -> pl.DataFrame:
-    """One row per (asset, reason): ``asset_id``, ``reason``, ``severity``, ``detail``.
-
-    ``detail`` (the readable text) is only written when ``details`` is true.
-    """
-    ids = inputs.table["asset_id"]
-    rows = _row_reasons(inputs.table, inputs.low_confidence, details=details)
-    parts = [
-        _reason(ids.filter(mask), reason, severity, notes) for reason, mask, severity, notes in rows
-    ]
-    return pl.concat([*parts, *_other_reasons(inputs, details=details)], how="vertical_relaxed")
-
-
-def _row_reasons(
-    table: pl.DataFrame, low_confidence: float, *, details: bool
-) -> list[tuple[str, pl.Series, pl.Series, list[str] | None]]:
-    """The reasons read off the enriched table: ``(reason, rows it applies to, severity of
-    those rows, their readable details or None)``."""
-    confidence = table["confidence"].cast(pl.Float64)
-    low = (confidence < low_confidence).fill_null(False)  # no label: no_lf_votes, not this
-    low_notes = (
-        [f"confidence {c:.2f} < {low_confidence:g}" for c in confidence.filter(low)]
-        if details
-        else None
-    )
-    out = [("low_confidence", low, 1 - confidence.filter(low) / low_confidence, low_notes)]
-    conflict = table["conflict"].fill_null(False)
-    severity, notes = _conflict_severity(table.filter(conflict), details=details)
-    out.append(("lf_conflict", conflict, severity, notes))
-    if "all_abstain" in table.columns:
-        empty = table["all_abstain"].fill_null(False)
-        n_empty = int(empty.sum())
-        out.append(
-            ("no_lf_votes", empty, _ones(n_empty), ["no LF voted"] * n_empty if details else None)
-        )
-    return out
-
-
-def _other_reasons(inputs: _Inputs, *, details: bool) -> list[pl.DataFrame]:
-    """The reasons that come with the optional inputs (model, annotators, candidates)."""
-    parts = []
-    if inputs.model is not None:
-        parts.append(_model_reason(inputs.base, inputs.model, details=details))
-    if inputs.agreement is not None:
-        parts.append(_agreement_reason(inputs.agreement, inputs.min_agreement, details=details))
-    if inputs.candidates is not None:
-        parts.append(_candidate_reason(inputs.candidates, details=details))
-    if inputs.suspects is not None:
-        parts.append(_suspect_reason(inputs.suspects, details=details))
-    return parts
-
-
-def _reason(
-    ids: pl.Series, reason: str, severity: pl.Series, details: list[str] | None
-) -> pl.DataFrame:
-    detail = (
-        pl.Series("detail", details, dtype=pl.String)
-        if details is not None
-        else pl.lit(None, dtype=pl.String).alias("detail")
-    )
-    return pl.DataFrame(
-        {"asset_id": ids, "severity": _severity(severity)},
-        schema={"asset_id": ids.dtype, "severity": pl.Float64},
-    ).select("asset_id", pl.lit(reason, dtype=pl.String).alias("reason"), "severity", detail)
-
-
-def _severity(severity: pl.Series) -> pl.Series:
-    """Severities as floats in [0, 1]; unknown (NaN or null) counts as 1."""
-    return severity.cast(pl.Float64).fill_nan(1.0).fill_null(1.0).clip(0, 1)
-
-
-def _ones(n: int) -> pl.Series:
-    return pl.repeat(1.0, n, dtype=pl.Float64, eager=True)
-
-
-def _conflict_severity(table: pl.DataFrame, *, details: bool) -> tuple[pl.Series, list[str] | None]:
-    """Share of the LF votes against each asset's label (1.0 without vote columns)."""
-    vote_columns = [c for c in table.columns if c.startswith("vote_")]
-    if not vote_columns:
-        return _ones(table.height), ["LFs disagree"] * table.height if details else None
-    votes = table.select(vote_columns).to_numpy()
-    label = table["label"].fill_null(-1).to_numpy()[:, None]
-    voted = votes != -1
-    against = (voted & (votes != label)).sum(axis=1)
-    n_votes = voted.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(n_votes > 0, against / np.maximum(n_votes, 1), 1.0)
-    notes = (
-        [
-            f"LFs disagree ({a} of {v} votes against the label)"
-            for a, v in zip(against.tolist(), n_votes.tolist(), strict=True)
-        ]
-        if details
-        else None
-    )
-    return pl.Series(share.astype(np.float64)), notes
-
-
-def _model_frame(predictions: Any, ids_dtype: pl.DataType) -> pl.DataFrame:
-    frame = _keyed(predictions, "model_predictions", ids_dtype)
-    if "label" not in frame.columns and "label_name" not in frame.columns:
-        raise MissingColumnError(
-            "model_predictions needs a 'label' column (class id) or 'label_name'; it has "
-            f"{frame.columns}"
-        )
-    require_unique_ids(frame["asset_id"], "model_predictions")
-    if "label" in frame.columns and not frame.schema["label"].is_integer():
-        raise InputError(
-            f"model_predictions 'label' must hold class ids (integers), got dtype "
-            f"{frame.schema['label']}; put class names in a 'label_name' column instead"
-        )
-    return frame
-
-
-def _model_reason(base: pl.DataFrame, frame: pl.DataFrame, *, details: bool) -> pl.DataFrame:
-    key = "label" if "label" in frame.columns else "label_name"
-    if key not in base.columns:
-        raise MissingColumnError(
-            "model_predictions gives 'label_name' but the enriched table has no 'label_name' "
-            "column to compare with; give the model's class ids as 'label'"
-        )
-    cols = ["asset_id", pl.col(key).alias("_model")]
-    has_conf = "confidence" in frame.columns
-    if has_conf:
-        cols.append(pl.col("confidence").cast(pl.Float64).alias("_model_conf"))
-    joined = base.join(frame.select(cols), on="asset_id", how="inner", maintain_order="left")
-    differ = joined.filter(
-        pl.col("_model").is_not_null() & (pl.col("_model") != pl.col(key)).fill_null(True)
-    )
-    severity = differ["_model_conf"] if has_conf else _ones(differ.height)
-    notes = (
-        [
-            f"model says {m!r}, label is {o!r}"
-            for m, o in zip(differ["_model"].to_list(), differ[key].to_list(), strict=True)
-        ]
-        if details
-        else None
-    )
-    return _reason(differ["asset_id"], "model_disagreement", severity, notes)
-
-
-def _agreement_frame(frame: Any, ids_dtype: pl.DataType) -> pl.DataFrame:
-    table = _keyed(frame, "annotations_agreement", ids_dtype)
-    require_columns(table, [("agreement", "annotations_agreement")], what="argument")
-    require_unique_ids(table["asset_id"], "annotations_agreement")
-    agreement = table["agreement"].cast(pl.Float64)
-    bad = (agreement.is_nan() | (agreement < 0) | (agreement > 1)).fill_null(False)
-    if bad.any():
-        i = int(bad.arg_true()[0])
-        raise InputError(
-            f"annotations_agreement has agreement {agreement[i]!r} for asset "
-            f"{table['asset_id'][i]!r}; agreement must be a share in [0, 1]"
-        )
-    return table.with_columns(agreement.alias("agreement"))
-
-
-def _agreement_reason(table: pl.DataFrame, min_agreement: float, *, details: bool) -> pl.DataFrame:
-    agreement = table["agreement"]
-    low = (agreement < min_agreement).fill_null(False)
-    return _reason(
-        table["asset_id"].filter(low),
-        "annotator_disagreement",
-        1 - agreement.filter(low),
-        (
-            [f"annotator agreement {a:.2f} < {min_agreement:g}" for a in agreement.filter(low)]
-            if details
-            else None
-        ),
-    )
-
-
-def _candidate_reason(table: pl.DataFrame, *, details: bool) -> pl.DataFrame:
-    score = (
-        pl.col("score").cast(pl.Float64).clip(0, 1).fill_null(1.0).fill_nan(1.0)
-        if "score" in table.columns
-        else pl.lit(1.0)
-    )
-    note = pl.col("reason").cast(pl.String) if "reason" in table.columns else pl.lit(None)
-    merged = (
-        table.select("asset_id", score.alias("severity"), note.cast(pl.String).alias("note"))
-        .group_by("asset_id", maintain_order=True)
-        .agg(pl.col("severity").max(), pl.col("note").drop_nulls().unique().sort())
-    )
-    notes = (
-        [
-            "gap candidate: " + ", ".join(found) if found else "gap candidate"
-            for found in merged["note"].to_list()
-        ]
-        if details
-        else None
-    )
-    return _reason(merged["asset_id"], "gap_candidate", merged["severity"], notes)
-
-
-def _suspect_reason(table: pl.DataFrame, *, details: bool) -> pl.DataFrame:
-    require_unique_ids(table["asset_id"], "suspect_labels")
-    quality = (
-        table["label_quality"].cast(pl.Float64)
-        if "label_quality" in table.columns
-        else pl.Series([None] * table.height, dtype=pl.Float64)
-    )
-    notes = None
-    if details:
-        key = next(
-            (c for c in ("suggested_label_name", "suggested_label") if c in table.columns), None
-        )
-        suggested = table[key].to_list() if key else [None] * table.height
-        notes = [
-            "gold label looks wrong"
-            + ("" if q is None else f" (label quality {q:.2f})")
-            + ("" if s is None else f"; model suggests {s!r}")
-            for q, s in zip(quality.to_list(), suggested, strict=True)
-        ]
-    return _reason(table["asset_id"], "gold_suspect", 1 - quality, notes)
 
 
 # -- validation --------------------------------------------------------------------------
@@ -911,34 +641,6 @@ def _weights(weights: Mapping[str, float] | None, purpose: str) -> dict[str, flo
     return out
 
 
-def _keyed(frame: Any, what: str, ids_dtype: pl.DataType) -> pl.DataFrame:
-    table = as_polars(frame)
-    require_columns(table, [("asset_id", what)], what="argument")
-    given = table.schema["asset_id"]
-    if given != ids_dtype:
-        if not (_text_like(given) and _text_like(ids_dtype)) and not (
-            given.is_integer() and ids_dtype.is_integer()
-        ):
-            raise InputError(
-                f"{what} asset_id has dtype {given} but the enriched table's is {ids_dtype}, "
-                "and ids are not converted between numbers and text; cast one of them"
-            )
-        try:
-            table = table.with_columns(pl.col("asset_id").cast(ids_dtype, strict=True))
-        except pl.exceptions.PolarsError as exc:
-            raise InputError(
-                f"{what} asset_id has dtype {table.schema['asset_id']} but the enriched "
-                f"table's is {ids_dtype}, and it cannot be converted ({exc})"
-            ) from exc
-    if table["asset_id"].null_count():
-        raise InputError(f"{what} has {table['asset_id'].null_count()} null asset_id(s)")
-    return table
-
-
-def _text_like(dtype: pl.DataType) -> bool:
-    return dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum)
-
-
 def _excluded(exclude: Any, ids_dtype: pl.DataType) -> pl.Series | None:
     if exclude is None:
         return None
@@ -946,7 +648,7 @@ def _excluded(exclude: Any, ids_dtype: pl.DataType) -> pl.Series | None:
         type(exclude).__module__.startswith(("pandas", "pyarrow")) and hasattr(exclude, "columns")
     )
     if is_frame:
-        return _keyed(exclude, "exclude", ids_dtype)["asset_id"]
+        return keyed(exclude, "exclude", ids_dtype)["asset_id"]
     if isinstance(exclude, str):
         raise InputError(f"exclude must be asset ids, not the string {exclude!r}")
     if isinstance(exclude, pl.Series):
@@ -958,7 +660,7 @@ def _excluded(exclude: Any, ids_dtype: pl.DataType) -> pl.Series | None:
     else:
         raise InputError(f"exclude must be a table with asset_id or a list of ids, got {exclude!r}")
     if values.len() and not (
-        (_text_like(values.dtype) and _text_like(ids_dtype))
+        (text_like(values.dtype) and text_like(ids_dtype))
         or (values.dtype.is_integer() and ids_dtype.is_integer())
         or values.dtype == ids_dtype
     ):
