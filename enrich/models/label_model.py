@@ -50,6 +50,28 @@ from enrich.models.base import (
     predict_from_proba,
     score_rows,
 )
+from enrich.models.em import (
+    ANNOTATOR,
+    CHECK_ROWS,
+    DETECTOR,
+    MIN_AGREEMENTS,
+    ROLE_NAMES,
+    SILENT,
+    EMState,
+    WeightedTranspose,
+    agreeing_votes,
+    check_class_names,
+    equal_weights,
+    hash_rows,
+    held_out_agreement,
+    identical_columns,
+    majority_proba,
+    proba,
+    significant_gain,
+    softmax_rows,
+    split_weights,
+    vote_design,
+)
 
 __all__ = ["LabelModel", "LabelModelFileError", "near_duplicates"]
 
@@ -57,62 +79,7 @@ logger = logging.getLogger(__name__)
 
 LFKind = Literal["auto", "detector", "annotator"]
 Structure = Literal["auto", "vote", "em"]
-_ROLE_NAMES = ("silent", "detector", "annotator")
-_SILENT, _DETECTOR, _ANNOTATOR = 0, 1, 2
-_EPS = 1e-6
 _STRAY_SHARE = 0.05  # share of votes for other classes a detector may have
-
-
-def _softmax_rows(scores: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, in place. Column loops for small k (numpy reductions over a short
-    axis are slow)."""
-    k = scores.shape[1]
-    if k == 2:  # the logistic function of the score difference
-        from scipy.special import expit
-
-        diff = scores[:, 1] - scores[:, 0]
-        scores[:, 1] = expit(diff)
-        np.negative(diff, out=diff)
-        scores[:, 0] = expit(diff)
-        return scores
-    if k > 8:
-        scores -= scores.max(axis=1, keepdims=True)
-        np.exp(scores, out=scores)
-        scores /= scores.sum(axis=1, keepdims=True)
-        return scores
-    top = scores[:, 0].copy()
-    for c in range(1, k):
-        np.maximum(top, scores[:, c], out=top)
-    scores -= top[:, None]
-    np.exp(scores, out=scores)
-    total = scores[:, 0].copy()
-    for c in range(1, k):
-        total += scores[:, c]
-    scores /= total[:, None]
-    return scores
-
-
-def _vote_design(patterns: np.ndarray, k: int) -> sp.csr_matrix:
-    """Sparse one-hot of the non-abstain votes: entry ``(i, j * k + v)`` is 1 when LF j voted v."""
-    n, m = patterns.shape
-    fired = patterns >= 0
-    counts = fired.sum(axis=1)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    rows, cols = np.nonzero(fired)
-    indices = cols.astype(np.int64) * k + patterns[rows, cols]
-    data = np.ones(indices.shape[0], dtype=np.float64)
-    return sp.csr_matrix((data, indices, indptr), shape=(n, m * k))
-
-
-def _majority_proba(design: sp.csr_matrix, m: int, k: int, prior: np.ndarray) -> np.ndarray:
-    """Majority-vote probabilities from the design matrix (ties split, empty rows -> prior)."""
-    counts = np.asarray(design @ sp.csr_matrix(np.tile(np.eye(k), (m, 1))).toarray())
-    top = counts.max(axis=1, keepdims=True)
-    proba = (counts == top).astype(np.float64)
-    proba /= proba.sum(axis=1, keepdims=True)
-    proba[top[:, 0] == 0] = prior
-    return proba
 
 
 # --------------------------------------------------------------------------------------------
@@ -323,7 +290,7 @@ class LabelModel(VoteModel):
         """
         hp = self._validated_hyperparameters()
         k = hp["k"]
-        _check_class_names(L, k)
+        check_class_names(L, k)
         votes = validate_votes(L, cardinality=k)
         n, m = votes.shape
         if n == 0:
@@ -360,35 +327,35 @@ class LabelModel(VoteModel):
                     "weight"
                 )
         n_weighted = float(weights.sum())
-        design = _vote_design(patterns, k)
+        design = vote_design(patterns, k)
         # identical LF columns are one piece of evidence: each copy counts 1/copies
-        scale = (1.0 / _identical_columns(patterns))[:, None, None]
+        scale = (1.0 / identical_columns(patterns))[:, None, None]
 
         vote_counts = np.asarray(design.T @ weights).reshape(m, k)  # [j, v]
         fired = vote_counts.sum(axis=1)
-        roles = np.full(m, _SILENT, dtype=np.int8)
+        roles = np.full(m, SILENT, dtype=np.int8)
         active = fired > 0
         if self.lf_kind == "detector":
-            roles[active] = _DETECTOR
+            roles[active] = DETECTOR
         elif self.lf_kind == "annotator":
-            roles[active] = _ANNOTATOR
+            roles[active] = ANNOTATOR
         else:
             # a detector votes one class only; a few stray votes (<= 5%, or a single one) do
             # not make it an annotator, whose confusion matrix would learn nothing from it
             minority = fired - vote_counts.max(axis=1)
             is_det = minority <= np.maximum(1.0, _STRAY_SHARE * fired)
-            roles[active & is_det] = _DETECTOR
-            roles[active & ~is_det] = _ANNOTATOR
+            roles[active & is_det] = DETECTOR
+            roles[active & ~is_det] = ANNOTATOR
 
         fixed_prior = hp["prior"]
         uniform = np.full(k, 1.0 / k)
-        q = _majority_proba(design, m, k, uniform if fixed_prior is None else fixed_prior)
+        q = majority_proba(design, m, k, uniform if fixed_prior is None else fixed_prior)
         clamp = None
         if pattern_gold is not None:
             clamp = pattern_gold >= 0
             q[clamp] = np.eye(k)[pattern_gold[clamp]]
 
-        state = _EMState(
+        state = EMState(
             k=k,
             m=m,
             roles=roles,
@@ -401,14 +368,14 @@ class LabelModel(VoteModel):
             fixed_prior=fixed_prior,
             weights=weights,
         )
-        weighted_design_t = _WeightedTranspose(design, weights)
+        weighted_design_t = WeightedTranspose(design, weights)
         log_lr, prior = state.m_step(weighted_design_t, q)
         converged = False
         n_iter = 0
         for n_iter in range(1, int(self.max_iter) + 1):  # noqa: B007
             scores = design @ (log_lr * scale).reshape(m * k, k)
             scores += np.log(prior)
-            q = _softmax_rows(scores)
+            q = softmax_rows(scores)
             if clamp is not None:
                 q[clamp] = np.eye(k)[pattern_gold[clamp]]
             new_log_lr, new_prior = state.m_step(weighted_design_t, q)
@@ -435,7 +402,7 @@ class LabelModel(VoteModel):
         self.n_fit_rows_ = round(n_weighted)
         self.class_balance_ = prior
         self.log_lr_ = log_lr * scale
-        self.lf_role_ = np.array([_ROLE_NAMES[r] for r in roles], dtype=object)
+        self.lf_role_ = np.array([ROLE_NAMES[r] for r in roles], dtype=object)
         self.lf_coverage_ = fired / n_weighted
         self.lf_precision_ = state.precision(weighted_design_t, q)
         with np.errstate(invalid="ignore"):
@@ -452,8 +419,8 @@ class LabelModel(VoteModel):
             "LabelModel fitted: %d rows, %d patterns, %d detectors, %d annotators, %d iterations",
             n,
             patterns.shape[0],
-            int((roles == _DETECTOR).sum()),
-            int((roles == _ANNOTATOR).sum()),
+            int((roles == DETECTOR).sum()),
+            int((roles == ANNOTATOR).sum()),
             n_iter,
         )
         return self
@@ -499,14 +466,14 @@ class LabelModel(VoteModel):
             weight = packed.counts.astype(np.float64)
         else:
             weight = np.bincount(packed.inverse, weights=row_weight, minlength=packed.n_patterns)
-        row_hash = _row_hash(patterns, weight, k, self._seed())
-        folds = _split_weights(row_hash, weight)
+        row_hash = hash_rows(patterns, weight, k, self._seed())
+        folds = split_weights(row_hash, weight)
         em = LabelModel(**params).fit(patterns, None, weight)
-        vote_table, vote_prior = _equal_weights(patterns, None, weight, k, fixed_prior)
+        vote_table, vote_prior = equal_weights(patterns, None, weight, k, fixed_prior)
         if self.structure == "vote":
             choice = "vote"
         else:
-            check = _split_weights(row_hash, weight, size=_CHECK_ROWS)
+            check = split_weights(row_hash, weight, size=CHECK_ROWS)
             choice = _em_or_vote(patterns, check, k, fixed_prior, params)
         fitted = em
         tables = {
@@ -530,13 +497,13 @@ class LabelModel(VoteModel):
                 hits_gold += folds[f][known] * (pred == truth)
             right = {"em+gold": hits_gold / np.maximum(weight[known], 1e-300)}
             for name, (table, prior) in tables.items():
-                pred = _proba(table, prior, patterns[known]).argmax(axis=1)
+                pred = proba(table, prior, patterns[known]).argmax(axis=1)
                 right[name] = (pred == truth).astype(np.float64)
             best, best_gain = choice, 0.0
             for name, hits in right.items():
                 if name == choice:
                     continue
-                gain = _significant_gain(hits - right[choice], weight[known])
+                gain = significant_gain(hits - right[choice], weight[known])
                 if gain > best_gain:
                     best, best_gain = name, gain
             if best == "em+gold":
@@ -550,7 +517,7 @@ class LabelModel(VoteModel):
         self.log_lr_, self.score_prior_ = tables[choice]
         # rows without a vote get the balance of the majority-vote labels (gold where known):
         # EM's own balance drifts where the abstains carry the information (low coverage)
-        _, self.class_balance_ = _equal_weights(
+        _, self.class_balance_ = equal_weights(
             patterns, pattern_gold, weight, k, fixed_prior, table=False
         )
         self.structure_ = choice
@@ -570,13 +537,13 @@ class LabelModel(VoteModel):
         ``class_balance_``."""
         check_fitted(self)
         k = len(self.classes_)
-        _check_class_names(L, k)
+        check_class_names(L, k)
         votes = validate_votes(L, cardinality=k, n_lfs=self.n_lfs_)
         if votes.shape[0] == 0:
             return np.zeros((0, k))
         table = self.log_lr_.reshape(self.n_lfs_ * k, k)
         score_prior = getattr(self, "score_prior_", self.class_balance_)
-        proba = _softmax_rows(score_rows(votes, table, np.log(score_prior)))
+        proba = softmax_rows(score_rows(votes, table, np.log(score_prior)))
         if not np.array_equal(score_prior, self.class_balance_):
             proba[~(votes >= 0).any(axis=1)] = self.class_balance_
         return proba
@@ -688,7 +655,7 @@ class LabelModel(VoteModel):
                     dtype=pl.Float64,
                 ),
                 "identifiable": pl.Series(
-                    _agreeing_votes(votes, k, weight) >= _MIN_AGREEMENTS, dtype=pl.Boolean
+                    agreeing_votes(votes, k, weight) >= MIN_AGREEMENTS, dtype=pl.Boolean
                 ),
                 "worse_than_random": pl.Series(self._worse_than_random(), dtype=pl.Boolean),
                 "never_fires": pl.Series((votes < 0).all(axis=0).tolist(), dtype=pl.Boolean),
@@ -780,134 +747,13 @@ class LabelModel(VoteModel):
             if getattr(self, name).shape != (self.n_lfs_,):
                 raise ValueError(f"{name.rstrip('_')} must hold {self.n_lfs_} entries")
         roles = set(self.lf_role_.tolist())
-        if not roles <= set(_ROLE_NAMES):
-            raise ValueError(f"unknown LF roles {sorted(map(str, roles - set(_ROLE_NAMES)))}")
+        if not roles <= set(ROLE_NAMES):
+            raise ValueError(f"unknown LF roles {sorted(map(str, roles - set(ROLE_NAMES)))}")
 
 
 # --------------------------------------------------------------------------------------------
 # EM internals
 # --------------------------------------------------------------------------------------------
-
-
-def _class_counts(votes: np.ndarray, k: int) -> np.ndarray:
-    """``(n, k)`` float: how many LFs voted each class on each row."""
-    counts = np.empty((votes.shape[0], k))
-    for c in range(k):
-        counts[:, c] = np.count_nonzero(votes == c, axis=1)
-    return counts
-
-
-def _equal_weights(
-    votes: np.ndarray,
-    gold: np.ndarray | None,
-    row_weight: np.ndarray | None,
-    k: int,
-    fixed_prior: np.ndarray | None,
-    *,
-    table: bool = True,
-) -> tuple[np.ndarray | None, np.ndarray]:
-    """``(log_lr, class_balance)`` of majority vote as a label model: every vote adds the same
-    weight to its class, large enough that one net vote beats any class-balance difference
-    (so decisions are majority vote's), and the balance, estimated from the majority-vote
-    labels of the rows with votes (gold where known), breaks ties and labels empty rows.
-    ``table=False`` returns only the balance."""
-    n, m = votes.shape
-    weight = np.ones(n) if row_weight is None else row_weight
-    counts = _class_counts(votes, k)
-    top = counts.max(axis=1, keepdims=True)
-    proba = (counts == top) & (top > 0)
-    proba = proba / np.maximum(proba.sum(axis=1, keepdims=True), 1)
-    if gold is not None:
-        known = gold >= 0
-        proba[known] = np.eye(k)[gold[known]]
-    if fixed_prior is None:
-        mass = weight @ proba
-        prior = (mass + 1.0) / (mass.sum() + k)
-    else:
-        prior = fixed_prior
-    if not table:
-        return None, prior
-    # the share of votes that agree with the majority of the other votes on their row
-    # (on at most ~200k votes, evenly spaced: one shared number needs no more)
-    rows, cols = np.nonzero(votes >= 0)
-    step = max(1, rows.size // 200_000)
-    rows, cols = rows[::step], cols[::step]
-    v = votes[rows, cols].astype(np.int64)
-    others = counts[rows]
-    others[np.arange(v.size), v] -= 1
-    has_other = others.sum(axis=1) > 0
-    top = others.max(axis=1, keepdims=True)
-    tied = (others == top) & has_other[:, None]
-    share = tied[np.arange(v.size), v] / np.maximum(tied.sum(axis=1), 1)
-    w = weight[rows] * has_other
-    accuracy = float((w @ share + 1.0) / (w.sum() + 2.0))
-    accuracy = min(max(accuracy, 1.0 / k + 0.05), 0.99)
-    gap = float(np.log(prior.max()) - np.log(prior.min()))
-    strength = max(np.log(accuracy * (k - 1) / (1.0 - accuracy)), gap + 0.05, 0.1)
-    out = np.zeros((m, k, k))
-    out[:, np.arange(k), np.arange(k)] = strength
-    return out, prior
-
-
-def _mix(codes: np.ndarray) -> np.ndarray:
-    """A 64-bit mixing function (splitmix64's finaliser) over int64 codes."""
-    with np.errstate(over="ignore"):
-        codes = codes ^ (codes >> np.int64(31))
-        codes = codes * np.int64(-4658895280553007687)
-        codes = codes ^ (codes >> np.int64(29))
-        codes = codes * np.int64(-7723592293110705685)
-        return codes ^ (codes >> np.int64(32))
-
-
-def _row_hash(patterns: np.ndarray, weight: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """A seeded 64-bit hash of each distinct row that depends on its votes and on each LF's
-    vote counts, never on the order of the rows or of the columns."""
-    m = patterns.shape[1]
-    counts = np.zeros((m, k), dtype=np.int64)
-    for c in range(k):
-        counts[:, c] = np.rint((weight @ (patterns == c)) * 16).astype(np.int64)
-    coeff = np.random.default_rng(seed).integers(1, 2**62, size=k + 1, dtype=np.int64)
-    with np.errstate(over="ignore"):
-        column = _mix(counts @ coeff[:k] + coeff[k]) | 1  # one salt per LF, from its counts
-        codes = (patterns.astype(np.int64) + 1) @ column  # an abstain (0) adds nothing
-    return _mix(codes)
-
-
-def _split_weights(
-    row_hash: np.ndarray, weight: np.ndarray, size: float | None = None
-) -> np.ndarray:
-    """``(2, n)``: each distinct row's weight split between two folds by its hash.
-
-    A whole count is halved (an odd row goes to the fold the row's hash picks), a fractional
-    weight goes whole to one fold. With ``size``, the weights are first thinned to about
-    ``size`` rows in all (each row kept with the same chance, by its hash). The same rows give
-    the same split however they are ordered or compressed.
-    """
-    coin = (row_hash >> np.int64(20)) & 1
-    whole = np.all(weight == np.round(weight))
-    total = float(weight.sum())
-    if size is not None and total > size:
-        share = weight * (size / total)
-        if whole:
-            uniform = ((row_hash >> np.int64(24)) & 0xFFFFFF).astype(np.float64) / 2**24
-            share = np.floor(share) + (uniform < share - np.floor(share))
-        weight = share
-    if whole:
-        first = np.floor(weight / 2) + (np.mod(weight, 2) == 1) * coin
-    else:
-        first = weight * coin
-    return np.stack([first, weight - first])
-
-
-def _significant_gain(gain: np.ndarray, weight: np.ndarray) -> float:
-    """The weighted mean of ``gain`` when it exceeds twice its standard error, else 0."""
-    total = float(weight.sum())
-    if gain.size < 2 or not total > 0:
-        return 0.0
-    mean = float(weight @ gain / total)
-    var = float(weight @ (gain - mean) ** 2 / total)
-    se = float(np.sqrt(var / max(total - 1.0, 1.0)))  # weights count rows
-    return mean if mean > 2.0 * se else 0.0
 
 
 def _em_or_vote(
@@ -925,212 +771,16 @@ def _em_or_vote(
         if not train.any() or not test.any():
             continue
         learned = LabelModel(**params).fit(patterns[train], None, folds[1 - f][train])
-        table, prior = _equal_weights(patterns[train], None, folds[1 - f][train], k, fixed_prior)
+        table, prior = equal_weights(patterns[train], None, folds[1 - f][train], k, fixed_prior)
         held_out, weight = patterns[test], folds[f][test]
-        a, wa = _held_out_agreement(learned.log_lr_, learned.class_balance_, held_out, weight)
-        b, _ = _held_out_agreement(table, prior, held_out, weight)
+        a, wa = held_out_agreement(learned.log_lr_, learned.class_balance_, held_out, weight)
+        b, _ = held_out_agreement(table, prior, held_out, weight)
         gains.append(a - b)
         weights.append(wa)
     if not gains:
         return "vote"
     gain, weight = np.concatenate(gains), np.concatenate(weights)
-    return "em" if _significant_gain(gain, weight) > 0 else "vote"
-
-
-#: Rows the structure check fits and scores on at most (a seeded share of larger data): its
-#: z-test has ample power there, and it keeps the check's two extra EM fits small.
-_CHECK_ROWS = 10_000
-
-#: Rows on which an LF must agree with another LF for its accuracy to be identifiable.
-_MIN_AGREEMENTS = 3
-
-
-def _agreeing_votes(votes: np.ndarray, k: int, weight: np.ndarray | None) -> np.ndarray:
-    """Per LF, the (weighted) rows where its vote equals another LF's vote on the row."""
-    n, m = votes.shape
-    weight = np.ones(n) if weight is None else np.asarray(weight, dtype=np.float64)
-    out = np.zeros(m)
-    for c in range(k):
-        hit = votes == c
-        shared = hit.sum(axis=1) >= 2
-        if shared.any():
-            out += weight[shared] @ hit[shared]
-    return out
-
-
-def _identical_columns(patterns: np.ndarray) -> np.ndarray:
-    """For each column, how many columns (itself included) are identical to it."""
-    m = patterns.shape[1]
-    salt = np.random.default_rng(0x5EED).integers(1, 2**62, size=patterns.shape[0])
-    with np.errstate(over="ignore"):
-        codes = salt @ (patterns.astype(np.int64) + 1)  # one hash per column
-    _, first, group = np.unique(codes, return_index=True, return_inverse=True)
-    same = np.all(patterns == patterns[:, first[group]], axis=0)  # hash collisions split
-    group = np.where(same, group, first.size + np.arange(m))
-    return np.bincount(group)[group].astype(np.float64)
-
-
-def _check_class_names(L: Any, k: int) -> None:
-    """Refuse a vote matrix whose own class names disagree with the cardinality."""
-    names = getattr(L, "class_names", None)
-    if names is not None and len(names) != k:
-        raise InputError(
-            f"the vote matrix has {len(names)} classes {list(names)} but cardinality={k}; "
-            f"set cardinality={len(names)} (or leave the class names out of the matrix)"
-        )
-
-
-def _proba(log_lr: np.ndarray, prior: np.ndarray, votes: np.ndarray) -> np.ndarray:
-    m, k, _ = log_lr.shape
-    return _softmax_rows(score_rows(votes, log_lr.reshape(m * k, k), np.log(prior)))
-
-
-def _held_out_agreement(
-    log_lr: np.ndarray, prior: np.ndarray, votes: np.ndarray, row_weight: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """For every row with two votes or more: how many of its votes the model's label from the
-    rest of the row (that vote left out) names (ties share), and the row's weight."""
-    m, k, _ = log_lr.shape
-    design = _vote_design(votes, k)
-    flat = log_lr.reshape(m * k, k)
-    scores = design @ flat + np.log(prior)
-    rows, cols = design.nonzero()
-    n_votes = np.diff(design.indptr)
-    keep = n_votes[rows] >= 2
-    rows, cols = rows[keep], cols[keep]
-    share = np.empty(rows.size)
-    block = max(1, (1 << 22) // k)  # bounded temporaries for many classes
-    for start in range(0, rows.size, block):
-        r, c = rows[start : start + block], cols[start : start + block]
-        rest = scores[r] - flat[c]
-        tied = rest >= rest.max(axis=1, keepdims=True) - 1e-9
-        share[start : start + block] = tied[np.arange(c.size), c % k] / tied.sum(axis=1)
-    # one value per row (votes of one row are not independent): its votes predicted right
-    per_row = np.bincount(rows, weights=share, minlength=votes.shape[0])
-    used = n_votes >= 2
-    weight = np.ones(votes.shape[0]) if row_weight is None else row_weight
-    return per_row[used], weight[used].astype(np.float64)
-
-
-class _WeightedTranspose:
-    """``design.T @ diag(weights)`` as an operator, without building the weighted copy."""
-
-    def __init__(self, design: sp.csr_matrix, weights: np.ndarray) -> None:
-        self.design_t = design.T  # CSC view, no copy
-        self.weights = weights[:, None]
-
-    def __matmul__(self, q: np.ndarray) -> np.ndarray:
-        return np.asarray(self.design_t @ (q * self.weights))
-
-
-class _EMState:
-    """The M-step: parameters (as log-likelihood ratios) from count-weighted posteriors."""
-
-    def __init__(
-        self,
-        *,
-        k: int,
-        m: int,
-        roles: np.ndarray,
-        vote_counts: np.ndarray,
-        n_total: float,
-        detector_prior: float,
-        on_diag: float,
-        off_diag: float,
-        floor: float,
-        fixed_prior: np.ndarray | None,
-        weights: np.ndarray,
-    ) -> None:
-        self.k, self.m = k, m
-        self.weights = weights
-        self.roles = roles
-        self.vote_counts = vote_counts
-        self.n_total = n_total
-        self.detector_prior = detector_prior
-        self.dirichlet = np.full((k, k), off_diag) + np.eye(k) * on_diag  # [y, v]
-        self.floor = min(floor, 1.0 - 1e-4)
-        self.fixed_prior = fixed_prior
-        self.det = np.flatnonzero(roles == _DETECTOR)
-        self.ann = np.flatnonzero(roles == _ANNOTATOR)
-        # a detector's own class (the only one it votes when lf_kind="auto")
-        self.target = np.argmax(vote_counts, axis=1)
-
-    def sufficient(self, weighted_design_t: _WeightedTranspose, q: np.ndarray) -> np.ndarray:
-        """``S[j, v, y]``: count-weighted posterior mass of class y over rows where j voted v."""
-        return np.asarray(weighted_design_t @ q).reshape(self.m, self.k, self.k)
-
-    def class_prior(self, q_mass: np.ndarray) -> np.ndarray:
-        if self.fixed_prior is not None:
-            return self.fixed_prior
-        prior = (q_mass + 1.0) / (self.n_total + self.k)
-        return prior / prior.sum()
-
-    def detector_precision(self, stats: np.ndarray, prior: np.ndarray) -> np.ndarray:
-        """``rho[d, v]`` for detectors: precision of each vote value, shrunk to the base rate."""
-        k = self.k
-        hits = stats[self.det][:, np.arange(k), np.arange(k)]  # [d, v]
-        counts = self.vote_counts[self.det]
-        rho = (hits + self.detector_prior * prior[None, :]) / (counts + self.detector_prior)
-        # the class a detector names: its vote stays evidence for that class
-        own = (np.arange(len(self.det)), self.target[self.det])
-        rho[own] = np.maximum(rho[own], self.floor)
-        return np.clip(rho, _EPS, 1.0 - _EPS)
-
-    def m_step(
-        self, weighted_design_t: _WeightedTranspose, q: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        k = self.k
-        stats = self.sufficient(weighted_design_t, q)
-        prior = self.class_prior(self.weights @ q)
-        log_prior = np.log(prior)
-        log_lr = np.zeros((self.m, k, k))
-        if self.ann.size:
-            conf = stats[self.ann].transpose(0, 2, 1) + self.dirichlet  # [a, y, v]
-            conf /= conf.sum(axis=2, keepdims=True)
-            log_lr[self.ann] = np.log(conf).transpose(0, 2, 1)  # [a, v, y]
-        if self.det.size:
-            rho = self.detector_precision(stats, prior)  # [d, v]
-            wrong = np.log((1.0 - rho) / (k - 1))[:, :, None] - log_prior[None, None, :]
-            right = np.log(rho) - log_prior[None, :]
-            block = np.broadcast_to(wrong, (self.det.size, k, k)).copy()
-            block[:, np.arange(k), np.arange(k)] = right
-            block[self.vote_counts[self.det] == 0] = 0.0  # values it never votes
-            log_lr[self.det] = block
-        return log_lr, prior
-
-    def precision(self, weighted_design_t: _WeightedTranspose, q: np.ndarray) -> np.ndarray:
-        """``P(y = v | LF votes v)`` per LF and class under the fitted posteriors (unclipped)."""
-        stats = self.sufficient(weighted_design_t, q)
-        hits = stats[:, np.arange(self.k), np.arange(self.k)]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = hits / self.vote_counts
-        out[self.vote_counts == 0] = np.nan
-        out[self.roles == _SILENT] = np.nan
-        return out
-
-    def confusion(self, log_lr: np.ndarray, prior: np.ndarray, coverage: np.ndarray) -> np.ndarray:
-        """``P(vote | y)`` per LF with the abstain probability in column 0 (descriptive)."""
-        k, m = self.k, self.m
-        out = np.zeros((m, k, k + 1))
-        out[:, :, 0] = 1.0
-        rates = self.vote_counts / max(self.n_total, 1.0)  # P(LF j votes v)
-        for j in range(m):
-            if self.roles[j] == _SILENT:
-                continue
-            if self.roles[j] == _ANNOTATOR:
-                fire = coverage[j]
-                p_vote = fire * np.exp(log_lr[j]).T  # [y, v]
-            else:
-                # P(vote v | y) = P(v) * P(y | v) / P(y) = P(v) * exp(log_lr)
-                p_vote = rates[j][None, :] * np.exp(log_lr[j]).T
-                p_vote[:, rates[j] == 0] = 0.0
-            p_vote = np.clip(p_vote, 0.0, 1.0)
-            total = p_vote.sum(axis=1)
-            scale = np.where(total > 1.0, 1.0 / np.maximum(total, _EPS), 1.0)
-            p_vote *= scale[:, None]
-            out[j, :, 1:] = p_vote
-            out[j, :, 0] = 1.0 - p_vote.sum(axis=1)
-        return out
+    return "em" if significant_gain(gain, weight) > 0 else "vote"
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,429 @@
+"""The numerical core of :class:`~enrich.models.label_model.LabelModel`.
+
+Row scoring (:func:`softmax_rows`, :func:`vote_design`), the EM state of the detector and
+annotator vote models (:class:`EMState`), and the helpers of the structure check that decides
+between EM and equal weights (a split of the vote patterns, held-out agreement, identical LF
+columns). Pure numpy/scipy; no estimator API here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from enrich.errors import InputError
+from enrich.models.base import (
+    score_rows,
+)
+
+__all__ = [
+    "CHECK_ROWS",
+    "MIN_AGREEMENTS",
+    "ROLE_NAMES",
+    "EMState",
+    "WeightedTranspose",
+    "agreeing_votes",
+    "check_class_names",
+    "equal_weights",
+    "hash_rows",
+    "held_out_agreement",
+    "identical_columns",
+    "majority_proba",
+    "proba",
+    "significant_gain",
+    "softmax_rows",
+    "split_weights",
+    "vote_design",
+]
+
+ROLE_NAMES = ("silent", "detector", "annotator")
+"""How an LF's votes are modelled, by role id."""
+SILENT, DETECTOR, ANNOTATOR = 0, 1, 2
+
+_EPS = 1e-6
+
+
+def softmax_rows(scores: np.ndarray) -> np.ndarray:
+    """Return the row-wise softmax of ``scores``, computed in place.
+
+    Column loops for small k (numpy reductions over a short axis are slow).
+    """
+    k = scores.shape[1]
+    if k == 2:  # the logistic function of the score difference
+        from scipy.special import expit
+
+        diff = scores[:, 1] - scores[:, 0]
+        scores[:, 1] = expit(diff)
+        np.negative(diff, out=diff)
+        scores[:, 0] = expit(diff)
+        return scores
+    if k > 8:
+        scores -= scores.max(axis=1, keepdims=True)
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=1, keepdims=True)
+        return scores
+    top = scores[:, 0].copy()
+    for c in range(1, k):
+        np.maximum(top, scores[:, c], out=top)
+    scores -= top[:, None]
+    np.exp(scores, out=scores)
+    total = scores[:, 0].copy()
+    for c in range(1, k):
+        total += scores[:, c]
+    scores /= total[:, None]
+    return scores
+
+
+def vote_design(patterns: np.ndarray, k: int) -> sp.csr_matrix:
+    """Sparse one-hot of the non-abstain votes: entry ``(i, j * k + v)`` is 1 when LF j voted v."""
+    n, m = patterns.shape
+    fired = patterns >= 0
+    counts = fired.sum(axis=1)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    rows, cols = np.nonzero(fired)
+    indices = cols.astype(np.int64) * k + patterns[rows, cols]
+    data = np.ones(indices.shape[0], dtype=np.float64)
+    return sp.csr_matrix((data, indices, indptr), shape=(n, m * k))
+
+
+def majority_proba(design: sp.csr_matrix, m: int, k: int, prior: np.ndarray) -> np.ndarray:
+    """Majority-vote probabilities from the design matrix (ties split, empty rows -> prior)."""
+    counts = np.asarray(design @ sp.csr_matrix(np.tile(np.eye(k), (m, 1))).toarray())
+    top = counts.max(axis=1, keepdims=True)
+    proba = (counts == top).astype(np.float64)
+    proba /= proba.sum(axis=1, keepdims=True)
+    proba[top[:, 0] == 0] = prior
+    return proba
+
+
+def _class_counts(votes: np.ndarray, k: int) -> np.ndarray:
+    """``(n, k)`` float: how many LFs voted each class on each row."""
+    counts = np.empty((votes.shape[0], k))
+    for c in range(k):
+        counts[:, c] = np.count_nonzero(votes == c, axis=1)
+    return counts
+
+
+def equal_weights(
+    votes: np.ndarray,
+    gold: np.ndarray | None,
+    row_weight: np.ndarray | None,
+    k: int,
+    fixed_prior: np.ndarray | None,
+    *,
+    table: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """Return ``(log_lr, class_balance)`` of majority vote as a label model.
+
+    Every vote adds the same weight to its class, large enough that one net vote beats any
+    class-balance difference (so decisions are majority vote's), and the balance, estimated from
+    the majority-vote labels of the rows with votes (gold where known), breaks ties and labels
+    empty rows.
+    ``table=False`` returns only the balance.
+    """
+    n, m = votes.shape
+    weight = np.ones(n) if row_weight is None else row_weight
+    counts = _class_counts(votes, k)
+    top = counts.max(axis=1, keepdims=True)
+    proba = (counts == top) & (top > 0)
+    proba = proba / np.maximum(proba.sum(axis=1, keepdims=True), 1)
+    if gold is not None:
+        known = gold >= 0
+        proba[known] = np.eye(k)[gold[known]]
+    if fixed_prior is None:
+        mass = weight @ proba
+        prior = (mass + 1.0) / (mass.sum() + k)
+    else:
+        prior = fixed_prior
+    if not table:
+        return None, prior
+    # the share of votes that agree with the majority of the other votes on their row
+    # (on at most ~200k votes, evenly spaced: one shared number needs no more)
+    rows, cols = np.nonzero(votes >= 0)
+    step = max(1, rows.size // 200_000)
+    rows, cols = rows[::step], cols[::step]
+    v = votes[rows, cols].astype(np.int64)
+    others = counts[rows]
+    others[np.arange(v.size), v] -= 1
+    has_other = others.sum(axis=1) > 0
+    top = others.max(axis=1, keepdims=True)
+    tied = (others == top) & has_other[:, None]
+    share = tied[np.arange(v.size), v] / np.maximum(tied.sum(axis=1), 1)
+    w = weight[rows] * has_other
+    accuracy = float((w @ share + 1.0) / (w.sum() + 2.0))
+    accuracy = min(max(accuracy, 1.0 / k + 0.05), 0.99)
+    gap = float(np.log(prior.max()) - np.log(prior.min()))
+    strength = max(np.log(accuracy * (k - 1) / (1.0 - accuracy)), gap + 0.05, 0.1)
+    out = np.zeros((m, k, k))
+    out[:, np.arange(k), np.arange(k)] = strength
+    return out, prior
+
+
+def _mix(codes: np.ndarray) -> np.ndarray:
+    """A 64-bit mixing function (splitmix64's finaliser) over int64 codes."""
+    with np.errstate(over="ignore"):
+        codes = codes ^ (codes >> np.int64(31))
+        codes = codes * np.int64(-4658895280553007687)
+        codes = codes ^ (codes >> np.int64(29))
+        codes = codes * np.int64(-7723592293110705685)
+        return codes ^ (codes >> np.int64(32))
+
+
+def hash_rows(patterns: np.ndarray, weight: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Return a seeded 64-bit hash of each distinct row.
+
+    It depends on the row's votes and on each LF's vote counts, never on the order of the rows
+    or of the columns.
+    """
+    m = patterns.shape[1]
+    counts = np.zeros((m, k), dtype=np.int64)
+    for c in range(k):
+        counts[:, c] = np.rint((weight @ (patterns == c)) * 16).astype(np.int64)
+    coeff = np.random.default_rng(seed).integers(1, 2**62, size=k + 1, dtype=np.int64)
+    with np.errstate(over="ignore"):
+        column = _mix(counts @ coeff[:k] + coeff[k]) | 1  # one salt per LF, from its counts
+        codes = (patterns.astype(np.int64) + 1) @ column  # an abstain (0) adds nothing
+    return _mix(codes)
+
+
+def split_weights(
+    row_hash: np.ndarray, weight: np.ndarray, size: float | None = None
+) -> np.ndarray:
+    """``(2, n)``: each distinct row's weight split between two folds by its hash.
+
+    A whole count is halved (an odd row goes to the fold the row's hash picks), a fractional
+    weight goes whole to one fold. With ``size``, the weights are first thinned to about
+    ``size`` rows in all (each row kept with the same chance, by its hash). The same rows give
+    the same split however they are ordered or compressed.
+    """
+    coin = (row_hash >> np.int64(20)) & 1
+    whole = np.all(weight == np.round(weight))
+    total = float(weight.sum())
+    if size is not None and total > size:
+        share = weight * (size / total)
+        if whole:
+            uniform = ((row_hash >> np.int64(24)) & 0xFFFFFF).astype(np.float64) / 2**24
+            share = np.floor(share) + (uniform < share - np.floor(share))
+        weight = share
+    if whole:
+        first = np.floor(weight / 2) + (np.mod(weight, 2) == 1) * coin
+    else:
+        first = weight * coin
+    return np.stack([first, weight - first])
+
+
+def significant_gain(gain: np.ndarray, weight: np.ndarray) -> float:
+    """The weighted mean of ``gain`` when it exceeds twice its standard error, else 0."""
+    total = float(weight.sum())
+    if gain.size < 2 or not total > 0:
+        return 0.0
+    mean = float(weight @ gain / total)
+    var = float(weight @ (gain - mean) ** 2 / total)
+    se = float(np.sqrt(var / max(total - 1.0, 1.0)))  # weights count rows
+    return mean if mean > 2.0 * se else 0.0
+
+
+#: Rows the structure check fits and scores on at most (a seeded share of larger data): its
+#: z-test has ample power there, and it keeps the check's two extra EM fits small.
+CHECK_ROWS = 10_000
+
+
+#: Rows on which an LF must agree with another LF for its accuracy to be identifiable.
+MIN_AGREEMENTS = 3
+
+
+def agreeing_votes(votes: np.ndarray, k: int, weight: np.ndarray | None) -> np.ndarray:
+    """Per LF, the (weighted) rows where its vote equals another LF's vote on the row."""
+    n, m = votes.shape
+    weight = np.ones(n) if weight is None else np.asarray(weight, dtype=np.float64)
+    out = np.zeros(m)
+    for c in range(k):
+        hit = votes == c
+        shared = hit.sum(axis=1) >= 2
+        if shared.any():
+            out += weight[shared] @ hit[shared]
+    return out
+
+
+def identical_columns(patterns: np.ndarray) -> np.ndarray:
+    """For each column, how many columns (itself included) are identical to it."""
+    m = patterns.shape[1]
+    salt = np.random.default_rng(0x5EED).integers(1, 2**62, size=patterns.shape[0])
+    with np.errstate(over="ignore"):
+        codes = salt @ (patterns.astype(np.int64) + 1)  # one hash per column
+    _, first, group = np.unique(codes, return_index=True, return_inverse=True)
+    same = np.all(patterns == patterns[:, first[group]], axis=0)  # hash collisions split
+    group = np.where(same, group, first.size + np.arange(m))
+    return np.bincount(group)[group].astype(np.float64)
+
+
+def check_class_names(L: Any, k: int) -> None:
+    """Refuse a vote matrix whose own class names disagree with the cardinality."""
+    names = getattr(L, "class_names", None)
+    if names is not None and len(names) != k:
+        raise InputError(
+            f"the vote matrix has {len(names)} classes {list(names)} but cardinality={k}; "
+            f"set cardinality={len(names)} (or leave the class names out of the matrix)"
+        )
+
+
+def proba(log_lr: np.ndarray, prior: np.ndarray, votes: np.ndarray) -> np.ndarray:
+    """Return the model probabilities ``(n, k)`` of ``votes`` under ``log_lr`` and ``prior``."""
+    m, k, _ = log_lr.shape
+    return softmax_rows(score_rows(votes, log_lr.reshape(m * k, k), np.log(prior)))
+
+
+def held_out_agreement(
+    log_lr: np.ndarray, prior: np.ndarray, votes: np.ndarray, row_weight: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return, for every row with two votes or more, its held-out agreement and weight.
+
+    The agreement is how many of its votes the model's label from the rest of the row (that
+    vote left out) names (ties share).
+    """
+    m, k, _ = log_lr.shape
+    design = vote_design(votes, k)
+    flat = log_lr.reshape(m * k, k)
+    scores = design @ flat + np.log(prior)
+    rows, cols = design.nonzero()
+    n_votes = np.diff(design.indptr)
+    keep = n_votes[rows] >= 2
+    rows, cols = rows[keep], cols[keep]
+    share = np.empty(rows.size)
+    block = max(1, (1 << 22) // k)  # bounded temporaries for many classes
+    for start in range(0, rows.size, block):
+        r, c = rows[start : start + block], cols[start : start + block]
+        rest = scores[r] - flat[c]
+        tied = rest >= rest.max(axis=1, keepdims=True) - 1e-9
+        share[start : start + block] = tied[np.arange(c.size), c % k] / tied.sum(axis=1)
+    # one value per row (votes of one row are not independent): its votes predicted right
+    per_row = np.bincount(rows, weights=share, minlength=votes.shape[0])
+    used = n_votes >= 2
+    weight = np.ones(votes.shape[0]) if row_weight is None else row_weight
+    return per_row[used], weight[used].astype(np.float64)
+
+
+class WeightedTranspose:
+    """``design.T @ diag(weights)`` as an operator, without building the weighted copy."""
+
+    def __init__(self, design: sp.csr_matrix, weights: np.ndarray) -> None:
+        self.design_t = design.T  # CSC view, no copy
+        self.weights = weights[:, None]
+
+    def __matmul__(self, q: np.ndarray) -> np.ndarray:
+        return np.asarray(self.design_t @ (q * self.weights))
+
+
+class EMState:
+    """The M-step: parameters (as log-likelihood ratios) from count-weighted posteriors."""
+
+    def __init__(
+        self,
+        *,
+        k: int,
+        m: int,
+        roles: np.ndarray,
+        vote_counts: np.ndarray,
+        n_total: float,
+        detector_prior: float,
+        on_diag: float,
+        off_diag: float,
+        floor: float,
+        fixed_prior: np.ndarray | None,
+        weights: np.ndarray,
+    ) -> None:
+        self.k, self.m = k, m
+        self.weights = weights
+        self.roles = roles
+        self.vote_counts = vote_counts
+        self.n_total = n_total
+        self.detector_prior = detector_prior
+        self.dirichlet = np.full((k, k), off_diag) + np.eye(k) * on_diag  # [y, v]
+        self.floor = min(floor, 1.0 - 1e-4)
+        self.fixed_prior = fixed_prior
+        self.det = np.flatnonzero(roles == DETECTOR)
+        self.ann = np.flatnonzero(roles == ANNOTATOR)
+        # a detector's own class (the only one it votes when lf_kind="auto")
+        self.target = np.argmax(vote_counts, axis=1)
+
+    def sufficient(self, weighted_design_t: WeightedTranspose, q: np.ndarray) -> np.ndarray:
+        """``S[j, v, y]``: count-weighted posterior mass of class y over rows where j voted v."""
+        return np.asarray(weighted_design_t @ q).reshape(self.m, self.k, self.k)
+
+    def class_prior(self, q_mass: np.ndarray) -> np.ndarray:
+        """Return the class balance of the M step (the fixed one when given)."""
+        if self.fixed_prior is not None:
+            return self.fixed_prior
+        prior = (q_mass + 1.0) / (self.n_total + self.k)
+        return prior / prior.sum()
+
+    def detector_precision(self, stats: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        """``rho[d, v]`` for detectors: precision of each vote value, shrunk to the base rate."""
+        k = self.k
+        hits = stats[self.det][:, np.arange(k), np.arange(k)]  # [d, v]
+        counts = self.vote_counts[self.det]
+        rho = (hits + self.detector_prior * prior[None, :]) / (counts + self.detector_prior)
+        # the class a detector names: its vote stays evidence for that class
+        own = (np.arange(len(self.det)), self.target[self.det])
+        rho[own] = np.maximum(rho[own], self.floor)
+        return np.clip(rho, _EPS, 1.0 - _EPS)
+
+    def m_step(
+        self, weighted_design_t: WeightedTranspose, q: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return the M step: updated log likelihood ratios and class balance."""
+        k = self.k
+        stats = self.sufficient(weighted_design_t, q)
+        prior = self.class_prior(self.weights @ q)
+        log_prior = np.log(prior)
+        log_lr = np.zeros((self.m, k, k))
+        if self.ann.size:
+            conf = stats[self.ann].transpose(0, 2, 1) + self.dirichlet  # [a, y, v]
+            conf /= conf.sum(axis=2, keepdims=True)
+            log_lr[self.ann] = np.log(conf).transpose(0, 2, 1)  # [a, v, y]
+        if self.det.size:
+            rho = self.detector_precision(stats, prior)  # [d, v]
+            wrong = np.log((1.0 - rho) / (k - 1))[:, :, None] - log_prior[None, None, :]
+            right = np.log(rho) - log_prior[None, :]
+            block = np.broadcast_to(wrong, (self.det.size, k, k)).copy()
+            block[:, np.arange(k), np.arange(k)] = right
+            block[self.vote_counts[self.det] == 0] = 0.0  # values it never votes
+            log_lr[self.det] = block
+        return log_lr, prior
+
+    def precision(self, weighted_design_t: WeightedTranspose, q: np.ndarray) -> np.ndarray:
+        """``P(y = v | LF votes v)`` per LF and class under the fitted posteriors (unclipped)."""
+        stats = self.sufficient(weighted_design_t, q)
+        hits = stats[:, np.arange(self.k), np.arange(self.k)]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = hits / self.vote_counts
+        out[self.vote_counts == 0] = np.nan
+        out[self.roles == SILENT] = np.nan
+        return out
+
+    def confusion(self, log_lr: np.ndarray, prior: np.ndarray, coverage: np.ndarray) -> np.ndarray:
+        """``P(vote | y)`` per LF with the abstain probability in column 0 (descriptive)."""
+        k, m = self.k, self.m
+        out = np.zeros((m, k, k + 1))
+        out[:, :, 0] = 1.0
+        rates = self.vote_counts / max(self.n_total, 1.0)  # P(LF j votes v)
+        for j in range(m):
+            if self.roles[j] == SILENT:
+                continue
+            if self.roles[j] == ANNOTATOR:
+                fire = coverage[j]
+                p_vote = fire * np.exp(log_lr[j]).T  # [y, v]
+            else:
+                # P(vote v | y) = P(v) * P(y | v) / P(y) = P(v) * exp(log_lr)
+                p_vote = rates[j][None, :] * np.exp(log_lr[j]).T
+                p_vote[:, rates[j] == 0] = 0.0
+            p_vote = np.clip(p_vote, 0.0, 1.0)
+            total = p_vote.sum(axis=1)
+            scale = np.where(total > 1.0, 1.0 / np.maximum(total, _EPS), 1.0)
+            p_vote *= scale[:, None]
+            out[j, :, 1:] = p_vote
+            out[j, :, 0] = 1.0 - p_vote.sum(axis=1)
+        return out
