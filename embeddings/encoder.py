@@ -37,8 +37,10 @@ class EncoderLoadError(EmbeddingsError, OSError):
 
 
 class EncoderNotFittedError(EmbeddingsError, AttributeError):
-    """An encoder that must be fitted (e.g. :class:`~embeddings.image.HogPcaImageEncoder`)
-    was used before ``fit``."""
+    """An encoder that must be fitted (e.g.
+
+    :class:`~embeddings.image.HogPcaImageEncoder`) was used before ``fit``.
+    """
 
 
 @runtime_checkable
@@ -64,14 +66,20 @@ class Encoder(Protocol):
     """
 
     @property
-    def id(self) -> str: ...
+    def id(self) -> str:
+        """A stable id of the encoder and its settings (cache key)."""
+        ...
 
     @property
-    def dim(self) -> int: ...
+    def dim(self) -> int:
+        """The length of each vector."""
+        ...
 
     def encode(
         self, items: Any, *, batch_size: int = ..., progress: bool | None = None
-    ) -> np.ndarray: ...
+    ) -> np.ndarray:
+        """Encode ``items`` as float32 ``(n, dim)`` unit vectors."""
+        ...
 
 
 def unit_rows(matrix: Any, norms: np.ndarray | None = None) -> np.ndarray:

@@ -221,8 +221,11 @@ class ClipImageEncoder:
 
     @property
     def id(self) -> str:
-        """Stable id: model name and sha256 of its files (a folder: known without loading),
-        or of its tensors and image processor config (a hub name)."""
+        """Stable id.
+
+        model name and sha256 of its files (a folder: known without loading), or of its
+        tensors and image processor config (a hub name).
+        """
         if self._id is None:
             folder = Path(self.model)
             if folder.is_dir():  # weights and processor config are files: no need to load
@@ -266,8 +269,11 @@ class ClipImageEncoder:
         return out.detach().to("cpu", torch.float32).numpy()
 
     def default_batch_size(self) -> int:
-        """Images per forward pass when ``encode`` is given none: 32 on CPU; on a GPU 64
-        below 12 GiB of memory, 128 below 40 GiB, else 256 (loads the model)."""
+        """Images per forward pass when ``encode`` is given none.
+
+        32 on CPU; on a GPU 64 below 12 GiB of memory, 128 below 40 GiB, else 256 (loads the
+        model).
+        """
         _, _, device = self._load()
         if not device.startswith("cuda"):
             return 32

@@ -160,9 +160,11 @@ class Consensus(TableDisplay):
         return frame.insert_column(0, pl.Series("true_label", list(self.class_names)))
 
     def confusion_table(self) -> pl.DataFrame:
-        """Every annotator's confusion matrix as one long table: ``annotator``,
-        ``true_label``, ``vote`` (class names), ``count`` (soft count of answers) and
-        ``rate`` (``P(vote | true_label)``, null when the row total is 0)."""
+        """Every annotator's confusion matrix as one long table.
+
+        ``annotator``, ``true_label``, ``vote`` (class names), ``count`` (soft count of
+        answers) and ``rate`` (``P(vote | true_label)``, null when the row total is 0).
+        """
         m, k, _ = self._confusion_counts.shape
         counts = self._confusion_counts
         totals = counts.sum(axis=2, keepdims=True)

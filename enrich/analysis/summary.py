@@ -401,8 +401,10 @@ def _count(
     n_classes: int,
     weight: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Count everything the summary needs in one pass over row blocks of ``votes``; a row
-    of ``weight`` w counts w times."""
+    """Count everything the summary needs in one pass over row blocks of ``votes``.
+
+    a row of ``weight`` w counts w times.
+    """
     n, m = votes.shape
     n_classes = max(n_classes, 0)
     count_classes = m * (n_classes + 1) <= _MAX_CLASS_COUNTERS
@@ -523,8 +525,11 @@ def _table(
 
 
 def _mismatch(table: pl.DataFrame) -> pl.Series:
-    """Whether each LF's estimated accuracy lies outside the 95% Wilson interval of its
-    gold-measured accuracy (null without gold votes or an estimate)."""
+    """Return whether each LF's estimate lies outside the interval of its measured accuracy.
+
+    The interval is the 95% Wilson interval of its gold-measured accuracy; null without gold
+    votes or an estimate.
+    """
     correct = table["correct"].to_numpy().astype(np.float64)
     n = correct + table["incorrect"].to_numpy().astype(np.float64)
     estimate = table["estimated_accuracy"].to_numpy(allow_copy=True).astype(np.float64)

@@ -493,8 +493,10 @@ def queue_from_votes(
 def _tie_order(
     scored: pl.DataFrame, table: pl.DataFrame, slices: Sequence[str], rng: np.random.Generator
 ) -> pl.DataFrame:
-    """Add ``_tie`` (a random order) and ``_spread`` (the turn of an asset among the equal
-    scores of its slice), so that ties go in turns over slices, at random within each."""
+    """Add ``_tie`` (a random order) and ``_spread`` (an asset's turn among its slice's ties).
+
+    Ties then go in turns over slices, at random within each.
+    """
     if isinstance(slices, str):
         raise InputError(f"slices must be a list of column names, e.g. ['video']; got {slices!r}")
     missing = [c for c in slices if c not in table.columns]

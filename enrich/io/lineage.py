@@ -191,8 +191,10 @@ def runs(
 
 
 def resolve_run(table: str | os.PathLike[str], run: str) -> tuple[int, Mapping[str, Any]]:
-    """``(table version, run record)`` of ``run``: a run id, a unique prefix, ``latest``,
-    ``previous``, or ``v<N>`` (the run that committed version N).
+    """``(table version, run record)`` of ``run``.
+
+    a run id, a unique prefix, ``latest``, ``previous``, or ``v<N>`` (the run that committed
+    version N).
 
     Raises
     ------

@@ -90,47 +90,59 @@ _STRAY_SHARE = 0.05  # share of votes for other classes a detector may have
 class LabelModel(VoteModel):
     """Weak-supervision label model: learns each LF's reliability and returns class probabilities.
 
-    Parameters (keyword-only):
-        cardinality: number of classes ``k`` (votes are ``0..k-1``, ``-1`` = abstain).
-        class_balance: fixed class prior, shape ``(k,)`` (normalised). ``None`` (default)
-            estimates it from the votes.
-        lf_kind: ``"auto"`` (default) chooses a vote model per LF from its votes in the fit
-            data: an LF whose votes are all for one class (allowing at most 5% of them, or a
-            single vote, for other classes) is a *detector*, any other LF that voted is an
-            *annotator*. ``"detector"`` or ``"annotator"`` forces one model for every LF.
-        detector_prior: strength, in pseudo-votes, of the prior that pulls a detector's
-            precision towards the base rate of its class (an uninformative LF). Larger trusts
-            sparse evidence less.
-        annotator_prior: Dirichlet pseudo-counts ``(on_diagonal, off_diagonal)`` added to each
-            row of an annotator's confusion matrix; the default leans towards annotators being
-            right, as Dawid-Skene implementations do.
-        min_margin: a detector's vote always counts as evidence for its class: its precision
-            is kept at least ``1/k + min_margin``, so a lone vote names its class.
-        max_iter: maximum EM iterations.
-        tol: convergence threshold on the largest change of any log-likelihood ratio.
-        max_fit_rows: fit on at most this many rows (all gold rows plus a sample of the others);
-            ``None`` uses every row. The model has ``O(n_lfs * k**2)`` parameters, which 50k
-            rows pin down (raise it for many classes with rare ones); prediction always
-            scores every row.
-        structure: ``"auto"`` (default) fits the learned model described below (EM) and
-            keeps it only where it predicts held-out votes significantly better than equal
-            weights do; otherwise every LF gets the same weight: majority vote, with the
-            estimated class balance (not the class order) breaking ties and labelling rows
-            without votes. ``"em"`` always keeps the learned model, ``"vote"`` always the
-            equal weights. The check: the rows are split in two halves (a seeded hash of each
-            distinct row); each structure is fitted on one half, and every vote of a row of
-            the other half with two votes or more is predicted from the rest of its row; EM
-            is kept when it predicts more of them right per row by over two standard errors.
-            With gold labels, EM fitted with gold (scored on each half of the gold rows with
-            the other half's gold), EM without gold and equal weights are scored on the gold
-            rows, and one replaces that choice only when it is right on significantly more of
-            them: gold is used where it measurably helps. The chosen structure is in
-            ``structure_``; the measurements are in ``benchmarks/RESULTS.md``
-            (``benchmarks/label_model_robustness.py``).
-        random_state: None, an int or a ``numpy.random.Generator``; it seeds the row sample
-            drawn when the data exceeds ``max_fit_rows`` (``None`` takes evenly spaced rows)
-            and the split of the structure check (``None`` uses seed 0), so the fit stays
-            deterministic. EM itself draws no random numbers, and no global RNG is touched.
+    Parameters
+    ----------
+    cardinality
+        number of classes ``k`` (votes are ``0..k-1``, ``-1`` = abstain).
+    class_balance
+        fixed class prior, shape ``(k,)`` (normalised). ``None`` (default)
+        estimates it from the votes.
+    lf_kind
+        ``"auto"`` (default) chooses a vote model per LF from its votes in the fit
+        data: an LF whose votes are all for one class (allowing at most 5% of them, or a
+        single vote, for other classes) is a *detector*, any other LF that voted is an
+        *annotator*. ``"detector"`` or ``"annotator"`` forces one model for every LF.
+    detector_prior
+        strength, in pseudo-votes, of the prior that pulls a detector's
+        precision towards the base rate of its class (an uninformative LF). Larger trusts
+        sparse evidence less.
+    annotator_prior
+        Dirichlet pseudo-counts ``(on_diagonal, off_diagonal)`` added to each
+        row of an annotator's confusion matrix; the default leans towards annotators being
+        right, as Dawid-Skene implementations do.
+    min_margin
+        a detector's vote always counts as evidence for its class: its precision
+        is kept at least ``1/k + min_margin``, so a lone vote names its class.
+    max_iter
+        maximum EM iterations.
+    tol
+        convergence threshold on the largest change of any log-likelihood ratio.
+    max_fit_rows
+        fit on at most this many rows (all gold rows plus a sample of the others);
+        ``None`` uses every row. The model has ``O(n_lfs * k**2)`` parameters, which 50k
+        rows pin down (raise it for many classes with rare ones); prediction always
+        scores every row.
+    structure
+        ``"auto"`` (default) fits the learned model described below (EM) and
+        keeps it only where it predicts held-out votes significantly better than equal
+        weights do; otherwise every LF gets the same weight: majority vote, with the
+        estimated class balance (not the class order) breaking ties and labelling rows
+        without votes. ``"em"`` always keeps the learned model, ``"vote"`` always the
+        equal weights. The check: the rows are split in two halves (a seeded hash of each
+        distinct row); each structure is fitted on one half, and every vote of a row of
+        the other half with two votes or more is predicted from the rest of its row; EM
+        is kept when it predicts more of them right per row by over two standard errors.
+        With gold labels, EM fitted with gold (scored on each half of the gold rows with
+        the other half's gold), EM without gold and equal weights are scored on the gold
+        rows, and one replaces that choice only when it is right on significantly more of
+        them: gold is used where it measurably helps. The chosen structure is in
+        ``structure_``; the measurements are in ``benchmarks/RESULTS.md``
+        (``benchmarks/label_model_robustness.py``).
+    random_state
+        None, an int or a ``numpy.random.Generator``; it seeds the row sample
+        drawn when the data exceeds ``max_fit_rows`` (``None`` takes evenly spaced rows)
+        and the split of the structure check (``None`` uses seed 0), so the fit stays
+        deterministic. EM itself draws no random numbers, and no global RNG is touched.
 
     The model. For each asset the class scores are
     ``log pi_y + sum over the LFs that voted of log_lr_[j, vote, y]``, normalised with a softmax:
@@ -182,18 +194,19 @@ class LabelModel(VoteModel):
             EM's drifts. The per-LF estimates above
             always come from EM (with gold when ``"em+gold"``).
 
-    Example:
-        >>> import numpy as np
-        >>> L = np.array([[0, 0, -1, -1], [1, 1, 1, 1], [0, -1, 0, -1], [1, -1, 1, 1],
-        ...               [0, 0, 0, -1], [1, 1, -1, -1], [-1, -1, -1, -1]])
-        >>> model = LabelModel(cardinality=2).fit(L)
-        >>> model.predict(L[:6]).tolist()
-        [0, 1, 0, 1, 0, 1]
-        >>> model.lf_role_.tolist()  # the last LF only ever votes class 1
-        ['annotator', 'annotator', 'annotator', 'detector']
-        >>> proba = model.predict_proba(L)  # the all-abstain row gets the class balance
-        >>> np.allclose(proba.sum(axis=1), 1), np.allclose(proba[6], model.class_balance_)
-        (True, True)
+    Examples
+    --------
+    >>> import numpy as np
+    >>> L = np.array([[0, 0, -1, -1], [1, 1, 1, 1], [0, -1, 0, -1], [1, -1, 1, 1],
+    ...               [0, 0, 0, -1], [1, 1, -1, -1], [-1, -1, -1, -1]])
+    >>> model = LabelModel(cardinality=2).fit(L)
+    >>> model.predict(L[:6]).tolist()
+    [0, 1, 0, 1, 0, 1]
+    >>> model.lf_role_.tolist()  # the last LF only ever votes class 1
+    ['annotator', 'annotator', 'annotator', 'detector']
+    >>> proba = model.predict_proba(L)  # the all-abstain row gets the class balance
+    >>> np.allclose(proba.sum(axis=1), 1), np.allclose(proba[6], model.class_balance_)
+    (True, True)
     """
 
     def __init__(
@@ -269,24 +282,30 @@ class LabelModel(VoteModel):
     def fit(self, L: Any, y: Any = None, sample_weight: Any = None) -> LabelModel:
         """Learn LF reliabilities and the class balance from the vote matrix ``L``.
 
-        Args:
-            L: vote matrix ``(n_assets, n_lfs)``, classes ``0..k-1``, ``-1`` = abstain.
-            y: optional gold labels ``(n_assets,)``, ``-1`` where unknown; the known ones are
-                clamped during fitting and anchor the estimates (they may miss classes).
-            sample_weight: optional ``(n_assets,)`` non-negative weights: a row of weight ``w``
-                counts as ``w`` identical rows. Fitting each distinct (votes, gold) row once
-                with its count as weight is the same fit as on all the rows, without the
-                ``max_fit_rows`` sample (which counts rows of ``L``, not weight).
+        Parameters
+        ----------
+        L
+            vote matrix ``(n_assets, n_lfs)``, classes ``0..k-1``, ``-1`` = abstain.
+        y
+            optional gold labels ``(n_assets,)``, ``-1`` where unknown; the known ones are
+            clamped during fitting and anchor the estimates (they may miss classes).
+        sample_weight
+            optional ``(n_assets,)`` non-negative weights: a row of weight ``w``
+            counts as ``w`` identical rows. Fitting each distinct (votes, gold) row once
+            with its count as weight is the same fit as on all the rows, without the
+            ``max_fit_rows`` sample (which counts rows of ``L``, not weight).
 
-        Returns:
-            self.
+        Returns
+        -------
+        self.
 
-        Example:
-            >>> L = np.array([[0, 0], [1, 1], [0, -1]])
-            >>> a = LabelModel(cardinality=2).fit(np.repeat(L, [3, 2, 1], axis=0))
-            >>> b = LabelModel(cardinality=2).fit(L, sample_weight=[3, 2, 1])
-            >>> bool(np.allclose(a.predict_proba(L), b.predict_proba(L)))
-            True
+        Examples
+        --------
+        >>> L = np.array([[0, 0], [1, 1], [0, -1]])
+        >>> a = LabelModel(cardinality=2).fit(np.repeat(L, [3, 2, 1], axis=0))
+        >>> b = LabelModel(cardinality=2).fit(L, sample_weight=[3, 2, 1])
+        >>> bool(np.allclose(a.predict_proba(L), b.predict_proba(L)))
+        True
         """
         hp = self._validated_hyperparameters()
         k = hp["k"]
@@ -434,8 +453,9 @@ class LabelModel(VoteModel):
         k: int,
         fixed_prior: np.ndarray | None,
     ) -> LabelModel:
-        """Choose between learned LF weights (EM) and equal weights, then use the gold labels
-        only where they measurably help.
+        """Choose between learned LF weights (EM) and equal weights; use gold where it helps.
+
+        Gold labels are used only where they measurably help.
 
         Without gold (``structure="auto"``): the rows are split in two seeded halves; on each,
         both structures are fitted on the other half, and every vote on a row with another
@@ -533,8 +553,10 @@ class LabelModel(VoteModel):
 
     # ------------------------------------------------------------------ predict
     def predict_proba(self, L: Any) -> np.ndarray:
-        """Class probabilities ``(n_assets, k)``; rows sum to 1. All-abstain rows get
-        ``class_balance_``."""
+        """Class probabilities ``(n_assets, k)``.
+
+        rows sum to 1. All-abstain rows get ``class_balance_``.
+        """
         check_fitted(self)
         k = len(self.classes_)
         check_class_names(L, k)
@@ -603,8 +625,10 @@ class LabelModel(VoteModel):
         return tags
 
     def predict(self, L: Any) -> np.ndarray:
-        """Most probable class per asset, ``(n_assets,)`` int; exact ties go to the lowest class
-        id (as ``numpy.argmax``)."""
+        """Most probable class per asset, ``(n_assets,)`` int.
+
+        exact ties go to the lowest class id (as ``numpy.argmax``).
+        """
         return predict_from_proba(self.predict_proba(L))
 
     # ------------------------------------------------------------------ diagnostics
@@ -624,12 +648,13 @@ class LabelModel(VoteModel):
         null if none). ``sample_weight`` (``(n_assets,)``, >= 0) counts a row that many times,
         as in :meth:`fit`.
 
-        Example:
-            >>> import numpy as np
-            >>> L = np.array([[0, 0, -1], [1, 1, -1], [0, 0, -1], [1, 1, -1]])
-            >>> diag = LabelModel().fit(L).lf_diagnostics(L)
-            >>> diag["near_duplicate_of"].to_list(), diag["never_fires"].to_list()
-            ([None, 0, None], [False, False, True])
+        Examples
+        --------
+        >>> import numpy as np
+        >>> L = np.array([[0, 0, -1], [1, 1, -1], [0, 0, -1], [1, 1, -1]])
+        >>> diag = LabelModel().fit(L).lf_diagnostics(L)
+        >>> diag["near_duplicate_of"].to_list(), diag["never_fires"].to_list()
+        ([None, 0, None], [False, False, True])
         """
         import polars as pl
 
@@ -763,8 +788,11 @@ def _em_or_vote(
     fixed_prior: np.ndarray | None,
     params: dict[str, Any],
 ) -> str:
-    """``"em"`` when EM, fitted on one fold of the rows, predicts the held-out votes of the
-    other fold significantly better than equal weights do; else ``"vote"``."""
+    """Return ``"em"`` or ``"vote"``: the structure that predicts held-out votes better.
+
+    ``"em"`` when EM, fitted on one fold of the rows, predicts the held-out votes of the other
+    fold significantly better than equal weights do; else ``"vote"``.
+    """
     gains, weights = [], []
     for f in range(2):
         train, test = folds[1 - f] > 0, folds[f] > 0
@@ -791,16 +819,19 @@ def _em_or_vote(
 def near_duplicates(
     votes: np.ndarray, *, k: int, threshold: float = 0.95, sample_weight: np.ndarray | None = None
 ) -> list[int | None]:
-    """For each LF, the lowest-index earlier LF whose votes match it on at least ``threshold``
-    of the rows where either of the two votes (``None`` if there is none); a row of
+    """Return, for each LF, the earlier LF it nearly duplicates (or ``None``).
+
+    That is the lowest-index earlier LF whose votes match it on at least ``threshold`` of the
+    rows where either of the two votes (``None`` if there is none); a row of
     ``sample_weight`` w counts w times.
 
     Only pairs that agree often enough to qualify are examined (sparse products), so it
     scales to thousands of LFs.
 
-    Example:
-        >>> near_duplicates(np.array([[0, 0, 1], [1, 1, -1], [-1, -1, 0]]), k=2)
-        [None, 0, None]
+    Examples
+    --------
+    >>> near_duplicates(np.array([[0, 0, 1], [1, 1, -1], [-1, -1, 0]]), k=2)
+    [None, 0, None]
     """
     n, m = votes.shape
     if m < 2 or n == 0:

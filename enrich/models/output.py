@@ -38,53 +38,61 @@ __all__ = ["REVIEW_BELOW_CONFIDENCE", "enriched_table", "label_table", "new_run_
 def label_table(L: Any, proba: Any, *, class_names: Sequence[str] | None = None) -> Any:
     """One row per asset with its label, class probabilities and vote metadata.
 
-    Args:
-        L: the vote matrix ``(n_assets, n_lfs)`` the probabilities were computed from
-            (classes ``0..k-1``, ``-1`` = abstain).
-        proba: ``(n_assets, k)`` class probabilities, e.g. ``model.predict_proba(L)``; rows
-            must be non-negative and sum to 1.
-        class_names: optional ``k`` distinct names, used for ``label_name`` and for the
-            probability column names.
+    Parameters
+    ----------
+    L
+        the vote matrix ``(n_assets, n_lfs)`` the probabilities were computed from
+        (classes ``0..k-1``, ``-1`` = abstain).
+    proba
+        ``(n_assets, k)`` class probabilities, e.g. ``model.predict_proba(L)``; rows
+        must be non-negative and sum to 1.
+    class_names
+        optional ``k`` distinct names, used for ``label_name`` and for the
+        probability column names.
 
-    Returns:
-        A ``polars.DataFrame`` with columns, in order:
+    Returns
+    -------
+    A ``polars.DataFrame`` with columns, in order:
 
-        * ``label`` (Int64): arg-max class; exact ties go to the lowest class id. Null
-          where no LF voted (``all_abstain``): the probabilities there are only the
-          class prior, which says nothing about the asset.
-        * ``label_name`` (String): only when ``class_names`` is given; null with ``label``.
-        * ``proba_<class>`` (Float64): one per class, named by ``class_names`` or class id.
-          On all-abstain rows, what the label model gives without evidence (its class
-          prior), kept so the table shows what the model said.
-        * ``confidence`` (Float64): the largest probability; null where no LF voted (a
-          prior is not confidence in a label, and there is no label).
-        * ``entropy`` (Float64): Shannon entropy of the row, in nats (0 = certain,
-          ``log(k)`` = uniform).
-        * ``n_votes`` (Int64): number of LFs that did not abstain.
-        * ``conflict`` (Boolean): the non-abstain votes do not all agree.
-        * ``all_abstain`` (Boolean): every LF abstained.
+    * ``label`` (Int64): arg-max class; exact ties go to the lowest class id. Null
+      where no LF voted (``all_abstain``): the probabilities there are only the
+      class prior, which says nothing about the asset.
+    * ``label_name`` (String): only when ``class_names`` is given; null with ``label``.
+    * ``proba_<class>`` (Float64): one per class, named by ``class_names`` or class id.
+      On all-abstain rows, what the label model gives without evidence (its class
+      prior), kept so the table shows what the model said.
+    * ``confidence`` (Float64): the largest probability; null where no LF voted (a
+      prior is not confidence in a label, and there is no label).
+    * ``entropy`` (Float64): Shannon entropy of the row, in nats (0 = certain,
+      ``log(k)`` = uniform).
+    * ``n_votes`` (Int64): number of LFs that did not abstain.
+    * ``conflict`` (Boolean): the non-abstain votes do not all agree.
+    * ``all_abstain`` (Boolean): every LF abstained.
 
-        Where a label for an all-abstain asset can come from: a reviewer (send them to
-        review, e.g. :func:`enrich.curation.review.review_queue`'s ``no_lf_votes`` reason,
-        and import the result as gold), a new LF that covers them, or an end model trained
-        on the labeled rows (:mod:`enrich.models.end_model`; in the job's table its
-        ``model_label``, with ``label_source = "model"``).
+    Where a label for an all-abstain asset can come from: a reviewer (send them to
+    review, e.g. :func:`enrich.curation.review.review_queue`'s ``no_lf_votes`` reason,
+    and import the result as gold), a new LF that covers them, or an end model trained
+    on the labeled rows (:mod:`enrich.models.end_model`; in the job's table its
+    ``model_label``, with ``label_source = "model"``).
 
-    Raises:
-        InputError: shapes disagree, probabilities are invalid, or ``class_names`` has the
-            wrong length or duplicates.
+    Raises
+    ------
+    InputError
+        shapes disagree, probabilities are invalid, or ``class_names`` has the
+        wrong length or duplicates.
 
-    Example:
-        >>> import numpy as np
-        >>> L = np.array([[0, 0, -1], [0, 1, -1], [-1, -1, -1]])
-        >>> proba = np.array([[0.9, 0.1], [0.5, 0.5], [0.7, 0.3]])
-        >>> t = label_table(L, proba, class_names=["ham", "spam"])
-        >>> t.columns[:5]
-        ['label', 'label_name', 'proba_ham', 'proba_spam', 'confidence']
-        >>> t.select("label", "n_votes", "conflict", "all_abstain").rows()
-        [(0, 2, False, False), (0, 2, True, False), (None, 0, False, True)]
-        >>> t["confidence"].to_list()
-        [0.9, 0.5, None]
+    Examples
+    --------
+    >>> import numpy as np
+    >>> L = np.array([[0, 0, -1], [0, 1, -1], [-1, -1, -1]])
+    >>> proba = np.array([[0.9, 0.1], [0.5, 0.5], [0.7, 0.3]])
+    >>> t = label_table(L, proba, class_names=["ham", "spam"])
+    >>> t.columns[:5]
+    ['label', 'label_name', 'proba_ham', 'proba_spam', 'confidence']
+    >>> t.select("label", "n_votes", "conflict", "all_abstain").rows()
+    [(0, 2, False, False), (0, 2, True, False), (None, 0, False, True)]
+    >>> t["confidence"].to_list()
+    [0.9, 0.5, None]
     """
     import polars as pl
 
