@@ -38,10 +38,11 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-BENCHMARKS := lf_apply_speed label_model_accuracy label_model_speed embeddings_speed \
-	vector_index_speed gap_filling consensus_crowd review_loop job_incremental
+BENCHMARKS := lf_apply_speed label_model_accuracy label_model_robustness label_model_speed \
+	embeddings_speed vector_index_speed end_model gap_filling consensus_crowd review_loop \
+	job_incremental job_faults
 
-# Every benchmark, one after the other (about an hour on 2 cores); figures go in benchmarks/RESULTS.md.
+# Every benchmark, one after the other (about two hours on 2 cores); figures go in benchmarks/RESULTS.md.
 bench: $(STAMP)
 	for b in $(BENCHMARKS); do $(BIN)/python -m benchmarks.$$b || exit 1; done
 

@@ -7,6 +7,7 @@ clones the project next to a copy of that folder, so tests find it relative to t
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -31,3 +32,26 @@ def minilm():
     encoder = TextEncoder()
     encoder.encode(["warm up"], progress=False)
     return encoder
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """Mount a small tmpfs: ``small_disk(folder, size)`` (root only; skipped with the reason)."""
+    mounted: list[Path] = []
+
+    def mount(folder: Path, size: str) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip() or 'not root'}")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in reversed(mounted):
+        subprocess.run(["umount", "-l", str(folder)], check=False)

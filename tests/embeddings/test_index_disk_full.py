@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import numpy as np
 import pytest
 
 from embeddings.index import IndexOperationError, VectorIndex
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 256 KiB tmpfs under tmp_path (needs root to mount; skipped with the reason if not)."""
-    folder = tmp_path / "small"
-    folder.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip() or 'not root'}")
-    yield folder
-    subprocess.run(["umount", "-l", str(folder)], check=False)
-
-
-def test_save_on_a_full_disk_says_no_space_and_leaves_no_temporary_file(small_disk):
+def test_save_on_a_full_disk_says_no_space_and_leaves_no_temporary_file(small_disk, tmp_path):
+    folder = small_disk(tmp_path / "small", "256k")
     rng = np.random.default_rng(0)
     index = VectorIndex(128, kind="flat")
     index.add(np.arange(2000), rng.normal(size=(2000, 128)).astype(np.float32))
-    target = small_disk / "index"
-    with pytest.raises(IndexOperationError, match=f"no space left on {small_disk}"):
+    target = folder / "index"
+    with pytest.raises(IndexOperationError, match=f"no space left on {folder}"):
         index.save(target)
     assert not list(target.glob(".*.tmp"))
 

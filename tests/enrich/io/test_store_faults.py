@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import polars as pl
@@ -116,30 +115,14 @@ def test_an_unreadable_runs_table_is_rebuilt_from_the_commits(tmp_path):
     assert list(paths.runs.parent.glob(f"{paths.runs.name}.corrupt-*"))
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 512 KiB tmpfs under tmp_path (needs root to mount; skipped with the reason if not)."""
-    folder = tmp_path / "small"
-    folder.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(folder)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip() or 'not root'}")
-    yield folder
-    subprocess.run(["umount", "-l", str(folder)], check=False)
-
-
-def test_a_commit_on_a_full_disk_says_no_space_and_leaves_no_data_file(small_disk):
-    table = small_disk / "t"
+def test_a_commit_on_a_full_disk_says_no_space_and_leaves_no_data_file(small_disk, tmp_path):
+    folder = small_disk(tmp_path / "small", "512k")
+    table = folder / "t"
     commit_enriched(table, rows(["a"]), mode="create", read_version=None, record=record("r0"))
     files_before = sorted(p.name for p in table.glob("*.parquet"))
     big = pl.DataFrame({"asset_id": [os.urandom(32).hex() for _ in range(40_000)], "label": 0})
 
-    with pytest.raises(DiskFullError, match=f"no space left on {small_disk}"):
+    with pytest.raises(DiskFullError, match=f"no space left on {folder}"):
         commit_enriched(table, big, mode="merge", read_version=0, record=record("r1"))
     assert sorted(p.name for p in table.glob("*.parquet")) == files_before
     assert table_version(table) == 0

@@ -183,29 +183,6 @@ def test_a_deleted_latest_log_file_leaves_one_run_per_version(tmp_path, make_job
 
 
 # -- a full disk ---------------------------------------------------------------------------
-@pytest.fixture
-def small_disk(tmp_path):
-    """Mount a small tmpfs: ``small_disk(folder, size)`` (root only; skipped with the reason)."""
-    mounted: list[Path] = []
-
-    def mount(folder: Path, size: str) -> Path:
-        folder.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip() or 'not root'}")
-        mounted.append(folder)
-        return folder
-
-    yield mount
-    for folder in reversed(mounted):
-        subprocess.run(["umount", "-l", str(folder)], check=False)
-
-
 def fill(folder: Path, *, leave: int) -> Path:
     """Fill ``folder``'s file system until about ``leave`` bytes are free."""
     filler = folder / "filler.bin"
