@@ -347,6 +347,10 @@ def render_html(
         elif note:
             parts.append(f"<p>{_e(f'No similar assets proposed for review: {note}.')}</p>")
 
+    end_model = metrics.get("end_model")
+    if end_model:
+        parts.extend(_end_model_section(end_model))
+
     review = metrics.get("review")
     if review:
         parts.append("<h2>Review queue</h2>")
@@ -404,6 +408,46 @@ def render_html(
         parts.append(_table(rows, ["phase", "time"]))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _end_model_section(end: Mapping[str, Any]) -> list[str]:
+    """``[end_model]``: coverage, agreement with gold and with the label model."""
+    suspects = end.get("n_gold_suspect")
+    note = (
+        f"End model trained on {_fmt(end.get('n_train'))} assets; it labels "
+        f"{_fmt(end.get('n_labeled_by_model'))} assets no LF voted on"
+        + (f"; {_fmt(suspects)} gold labels look wrong (gold_suspect)" if suspects else "")
+        + "."
+    )
+    parts = ["<h2>End model</h2>", f"<p>{_e(note)}</p>"]
+    for key, title in (("vs_gold", "against gold"), ("vs_label_model", "against the LFs")):
+        scored = end.get(key)
+        if not scored:
+            continue
+        parts.append(f"<h3>{_e(title.capitalize())}</h3>")
+        overall = [
+            [r.get("model"), _fmt(r.get("n")), _pct(r.get("accuracy")), _pct(r.get("macro_f1"))]
+            for r in scored.get("overall", [])
+        ]
+        parts.append(_table(overall, ["model", "assets", "accuracy", "macro F1"]))
+        per_class = [
+            [r.get("model"), r.get("class"), _pct(r.get("precision")), _pct(r.get("recall"))]
+            for r in scored.get("per_class", [])
+        ]
+        parts.append(_table(per_class, ["model", "class", "precision", "recall"]))
+        slices = [
+            [
+                r.get("model"),
+                r.get("slice"),
+                _fmt(r.get("n")),
+                _fmt(r.get("metric")),
+                _status(r.get("status")),
+            ]
+            for r in scored.get("slices", [])
+        ]
+        if slices:
+            parts.append(_table(slices, ["model", "slice", "assets", "metric", "status"], raw=True))
+    return parts
 
 
 def _e(value: Any) -> str:

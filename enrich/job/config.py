@@ -1,7 +1,8 @@
 """The batch job's configuration: one typed, validated model, loaded from TOML in one place.
 
 A job file has the sections ``[source]``, ``[embeddings]``, ``[labeling_functions]``,
-``[label_model]``, ``[gold]``, ``[gaps]``, ``[review]``, ``[output]`` and ``[engine]``.
+``[label_model]``, ``[gold]``, ``[gaps]``, ``[review]``, ``[end_model]``, ``[output]``,
+``[engine]`` and ``[retention]``.
 Unknown keys are refused and every error names its key path (``output.path``) and what is
 allowed. Relative paths in a job file are read relative to the file's folder.
 :func:`example_job_toml` is the commented example ``enrich init`` writes.
@@ -41,6 +42,7 @@ from enrich.labeling.sources import split_lf_source
 
 __all__ = [
     "EmbeddingsConfig",
+    "EndModelConfig",
     "EngineConfig",
     "GapsConfig",
     "GoldConfig",
@@ -174,6 +176,25 @@ class ReviewConfig(_Section):
     purpose: Literal["correct", "refit"] = "correct"
 
 
+class EndModelConfig(_Section):
+    """``[end_model]``: a classifier trained on the label model's probabilities (off by default).
+
+    It labels every asset, those no LF voted on included (``model_label``, ``model_proba_*``,
+    ``model_confidence``, ``label_source``), and its out-of-fold probabilities flag likely
+    wrong gold (``gold_suspect`` in the review queue). Features: the job's embeddings (from
+    its vector index, ``[embeddings]`` enabled) and/or numeric ``feature_columns`` of the
+    source.
+    """
+
+    enabled: bool = False
+    embeddings: bool = True
+    feature_columns: list[str] = Field(default_factory=list)
+    max_train_rows: int = Field(20000, ge=10)
+    min_confidence: float | None = Field(None, ge=0, lt=1)
+    cv: int = Field(5, ge=2)
+    random_state: int | None = 0
+
+
 class OutputConfig(_Section):
     """``[output]``: the Delta table, the runs table, the reports and the run lock."""
 
@@ -280,6 +301,7 @@ class JobConfig(_Section):
     gold: GoldConfig = Field(default_factory=GoldConfig)
     gaps: GapsConfig = Field(default_factory=GapsConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
+    end_model: EndModelConfig = Field(default_factory=EndModelConfig)
     output: OutputConfig
     engine: EngineConfig = Field(default_factory=EngineConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
@@ -305,6 +327,18 @@ class JobConfig(_Section):
         return self
 
     @model_validator(mode="after")
+    def _end_model_features(self) -> JobConfig:
+        end = self.end_model
+        if end.enabled and not end.feature_columns and not self.end_model_uses_embeddings:
+            raise ValueError(
+                "end_model.feature_columns: the end model is enabled but has no features: "
+                f"end_model.embeddings = {end.embeddings} and embeddings.enabled = "
+                f"{self.embeddings.enabled}; enable [embeddings] (with end_model.embeddings = "
+                "true), or name numeric source columns in end_model.feature_columns"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _outputs_apart(self) -> JobConfig:
         problem = _output_problem(self)
         if problem:
@@ -326,6 +360,11 @@ class JobConfig(_Section):
         if not self.embeddings.enabled:
             return None
         return self.embeddings.encoder or _default_encoder(self.source)
+
+    @property
+    def end_model_uses_embeddings(self) -> bool:
+        """Whether the end model (when enabled) takes the job's embeddings as features."""
+        return self.end_model.embeddings and self.embeddings.enabled
 
     @property
     def embedding_input_column(self) -> str | None:
@@ -617,6 +656,15 @@ below_confidence = 0.7            # labels less sure than this are queued for re
 max_items = 500
 purpose = "correct"               # "refit": gold for the label model (LF conflicts, spread
                                   # over vote patterns); see help(enrich.review_queue)
+
+[end_model]
+enabled = false                   # true: train a classifier on the labels, predict every asset
+embeddings = true                 # features: the job's embeddings (needs [embeddings] enabled)
+feature_columns = []              # and/or numeric source columns, e.g. ["n_links"]
+max_train_rows = 20000            # bound on the training sample (gold first): cheap nightly runs
+# min_confidence = 0.6            # leave out training rows the label model is less sure of
+cv = 5                            # folds: out-of-fold probabilities find likely wrong gold
+random_state = 0
 
 [output]
 path = "out/youtube/enriched"     # the Delta table (upsert by asset id, one commit per run)

@@ -27,7 +27,14 @@ from enrich.job.state import Previous
 from enrich.labeling.engines import Engine
 from enrich.votes import VoteMatrix
 
-__all__ = ["EnrichResult", "FitResult", "ReadResult", "RunContext", "VoteResult"]
+__all__ = [
+    "EndModelResult",
+    "EnrichResult",
+    "FitResult",
+    "ReadResult",
+    "RunContext",
+    "VoteResult",
+]
 
 
 @dataclass
@@ -109,6 +116,18 @@ class FitResult:
     proba: np.ndarray
     model_json: str
     model_version: str
+
+
+@dataclass(frozen=True)
+class EndModelResult:
+    """The end-model phase: the model, every asset's probabilities and its training sample.
+
+    ``proba`` is out-of-fold for the sampled rows (honest for gold and for cleanlab).
+    """
+
+    model: Any
+    proba: np.ndarray
+    sampled: np.ndarray
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,9 @@ from enrich.votes import VoteMatrix
 
 __all__ = [
     "distinct_with_gold",
+    "end_model_features",
     "enriched_by_pattern",
+    "fit_end_model",
     "fit_predict",
     "gold_labels",
     "model_json",
@@ -285,3 +287,84 @@ def with_extras(
             .alias("lf_versions")
         )
     return out
+
+
+def end_model_features(
+    full: pl.DataFrame, *, feature_columns: Sequence[str], index: Any = None
+) -> np.ndarray:
+    """The end model's feature matrix of every asset of ``full`` ``(n, d)``.
+
+    The job's embeddings come from its vector index (``index_id`` of each asset), so no
+    source file is read again; ``feature_columns`` are kept in the table beside the slices.
+    """
+    parts = []
+    if index is not None:
+        parts.append(np.asarray(index.get_vectors(full.get_column("index_id").to_numpy())))
+    for name in feature_columns:
+        column = full.get_column(name)
+        if not (column.dtype.is_numeric() or column.dtype == pl.Boolean):
+            raise InputError(
+                f"end_model.feature_columns: column {name!r} is {column.dtype}, not numeric; "
+                "name numeric or boolean source columns (or derive one in the source)"
+            )
+        values = column.cast(pl.Float64).to_numpy()
+        parts.append(np.nan_to_num(values, nan=0.0).reshape(-1, 1))
+    return np.hstack(parts) if len(parts) > 1 else parts[0]
+
+
+def fit_end_model(
+    features: np.ndarray,
+    proba: np.ndarray,
+    votes: np.ndarray,
+    gold: np.ndarray | None,
+    *,
+    classes: Sequence[str],
+    max_train_rows: int,
+    min_confidence: float | None,
+    cv: int,
+    random_state: int | None,
+) -> tuple[Any, np.ndarray, np.ndarray]:
+    """Train the end model on a bounded sample of the labelled assets; predict every asset.
+
+    The sample holds every gold asset and, up to ``max_train_rows`` in all, a random share of
+    the assets some LF voted on. Returns the model, every asset's probabilities ``(n, k)``
+    (out-of-fold for the sampled rows) and which rows were sampled.
+
+    >>> x = np.array([[0.0], [0.1], [0.2], [1.0], [1.1], [1.2], [0.5], [0.05], [1.05], [0.9]])
+    >>> votes = np.array([[0], [0], [0], [1], [1], [1], [-1], [0], [1], [1]])
+    >>> proba = np.where(votes == 0, [0.9, 0.1], [0.1, 0.9]).astype(float)
+    >>> model, p, sampled = fit_end_model(x, proba, votes, None, classes=["A", "B"],
+    ...     max_train_rows=100, min_confidence=None, cv=2, random_state=0)
+    >>> p.shape, int(sampled.sum())
+    ((10, 2), 9)
+    """
+    from enrich.models.end_model import EndModel
+
+    n = features.shape[0]
+    voted = (votes >= 0).any(axis=1) if votes.shape[1] else np.zeros(n, dtype=bool)
+    has_gold = gold >= 0 if gold is not None else np.zeros(n, dtype=bool)
+    rng = np.random.default_rng(random_state)
+    gold_rows = np.flatnonzero(has_gold)[:max_train_rows]
+    others = np.flatnonzero(voted & ~has_gold)
+    room = max(max_train_rows - gold_rows.size, 0)
+    if others.size > room:
+        others = np.sort(rng.choice(others, size=room, replace=False))
+    rows = np.sort(np.concatenate([gold_rows, others]))
+    sampled = np.zeros(n, dtype=bool)
+    sampled[rows] = True
+    model = EndModel(  # features come as a matrix: its column options are not used
+        min_confidence=min_confidence,
+        cv=cv,
+        random_state=int(rng.integers(2**31 - 1)),
+    )
+    model.fit(
+        features[rows],
+        proba[rows],
+        votes=votes[rows],
+        gold=gold[rows] if gold is not None else None,
+        class_names=list(classes),
+    )
+    out = model.predict_proba(features)
+    out[rows] = model.oof_proba_
+    sampled[rows] = model.train_mask_
+    return model, out, sampled

@@ -17,7 +17,7 @@ from enrich.curation.gaps import find_gaps
 from enrich.curation.review import ReviewQueue, review_queue
 from enrich.job.config import GapsConfig, ReviewConfig
 
-__all__ = ["gap_candidates", "queue_for_review"]
+__all__ = ["gap_candidates", "gold_suspects", "queue_for_review"]
 
 
 def gap_candidates(
@@ -134,11 +134,15 @@ def queue_for_review(
     *,
     settings: ReviewConfig,
     slice_columns: Sequence[str] = (),
+    suspect_labels: pl.DataFrame | None = None,
 ) -> ReviewQueue | None:
     """The review queue of this run (settled gold excluded); its figures go to ``metrics``.
 
     Ties in score are broken at random (seeded) and taken in turns from each value of the
     ``slice_columns`` present in ``enriched``.
+
+    ``suspect_labels`` (:func:`gold_suspects`) are queued as ``gold_suspect`` although
+    their gold settles them.
 
     None when review is off (``settings.enabled``, ``settings.max_items``) or no asset.
     """
@@ -147,6 +151,10 @@ def queue_for_review(
     exclude = None
     if settled is not None and settled.any():
         exclude = enriched.get_column("asset_id").filter(pl.Series(settled))
+        if suspect_labels is not None:  # gold already: the queue's gold_suspect reason
+            exclude = exclude.filter(
+                ~exclude.is_in(suspect_labels.get_column("asset_id").implode())
+            )
     purpose = settings.purpose
     table = enriched
     if purpose == "correct":
@@ -156,6 +164,8 @@ def queue_for_review(
         keep = pl.col("needs_review")
         if candidates is not None:
             keep = keep | pl.col("asset_id").is_in(candidates.get_column("asset_id").implode())
+        if suspect_labels is not None:
+            keep = keep | pl.col("asset_id").is_in(suspect_labels.get_column("asset_id").implode())
         table = enriched.filter(keep)
     queue = review_queue(
         table,
@@ -165,6 +175,7 @@ def queue_for_review(
         exclude=exclude,
         purpose=purpose,
         slices=[c for c in slice_columns if c in table.columns],
+        suspect_labels=suspect_labels,
     )
     metrics["review"] = {
         "n_queued": len(queue),
@@ -172,3 +183,28 @@ def queue_for_review(
         "reason_counts": queue.reason_counts,
     }
     return queue
+
+
+def gold_suspects(
+    asset_ids: pl.Series,
+    gold: np.ndarray | None,
+    proba: np.ndarray,
+    sampled: np.ndarray,
+    *,
+    classes: Sequence[str],
+) -> pl.DataFrame | None:
+    """Gold labels the end model's out-of-fold probabilities say are likely wrong (cleanlab).
+
+    Only gold rows the model trained on are checked (their probabilities are out-of-fold).
+    None without gold, or with fewer than two gold classes to check.
+    """
+    from enrich.analysis.label_errors import find_label_errors
+
+    if gold is None:
+        return None
+    labels = np.where(sampled, gold, -1).astype(np.int64)
+    checked = labels[labels >= 0]
+    if np.unique(checked).size < 2:
+        return None
+    errors = find_label_errors(labels, proba, asset_ids=asset_ids, class_names=list(classes))
+    return errors.table

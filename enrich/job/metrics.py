@@ -22,7 +22,15 @@ from enrich.analysis.slices import slice_report
 from enrich.analysis.summary import lf_summary
 from enrich.votes import VoteMatrix
 
-__all__ = ["HIST_BINS", "drift", "histogram_shift", "psi", "run_metrics", "slice_metrics"]
+__all__ = [
+    "HIST_BINS",
+    "drift",
+    "end_model_metrics",
+    "histogram_shift",
+    "psi",
+    "run_metrics",
+    "slice_metrics",
+]
 
 HIST_BINS = 20
 """Bins of the confidence histogram (over [0, 1])."""
@@ -287,3 +295,78 @@ def psi(before: Sequence[int] | None, after: Sequence[int]) -> float | None:
     p = np.asarray(before, dtype=float) / sum(before) + 1e-6
     q = np.asarray(after, dtype=float) / sum(after) + 1e-6
     return float(np.sum((q - p) * np.log(q / p)))
+
+
+def end_model_metrics(
+    enriched: pl.DataFrame,
+    *,
+    model_proba: np.ndarray,
+    label_proba: np.ndarray,
+    sampled: np.ndarray,
+    gold: np.ndarray | None,
+    classes: Sequence[str],
+    slice_columns: Sequence[str],
+    min_slice_size: int,
+) -> dict[str, Any]:
+    """The end model's figures: coverage, and agreement with gold and the label model.
+
+    Agreement is scored overall, per class and per slice (``compare_models``), on the
+    out-of-fold probabilities of the rows the model trained on and the predictions of the
+    others; against the label model only where some LF voted.
+
+    >>> enriched = pl.DataFrame({"label": [0, 1, None], "video": ["a", "a", "b"]})
+    >>> p = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7]])
+    >>> m = end_model_metrics(enriched, model_proba=p, label_proba=p, sampled=np.array(
+    ...     [True, True, False]), gold=None, classes=["A", "B"], slice_columns=["video"],
+    ...     min_slice_size=1)
+    >>> m["n_train"], m["n_labeled_by_model"], m["vs_label_model"]["overall"][0]["accuracy"]
+    (2, 1, 1.0)
+    """
+    from enrich.analysis.model_comparison import compare_models
+
+    labels = enriched.get_column("label").fill_null(-1).to_numpy().astype(np.int64)
+    slices = [c for c in slice_columns if c in enriched.columns]
+    frame = enriched.select(slices) if slices else None
+
+    def compared(reference: np.ndarray, models: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        result = compare_models(
+            reference,
+            models,
+            class_names=list(classes),
+            frame=frame,
+            slices=slices or None,
+            min_size=min_slice_size,
+        )
+        return {
+            "overall": _plain(result.overall),
+            "per_class": _plain(result.per_class),
+            "slices": _plain(result.slices) if result.slices is not None else [],
+        }
+
+    out: dict[str, Any] = {
+        "n_train": int(sampled.sum()),
+        "n_labeled_by_model": int((labels < 0).sum()),
+        "class_counts": {
+            c: int(v)
+            for c, v in zip(
+                classes,
+                np.bincount(model_proba.argmax(axis=1), minlength=len(classes)),
+                strict=True,
+            )
+        },
+    }
+    if (labels >= 0).any():
+        out["vs_label_model"] = compared(labels, {"end_model": model_proba})
+    if gold is not None and (gold >= 0).any():
+        out["vs_gold"] = compared(
+            gold.astype(np.int64), {"end_model": model_proba, "label_model": label_proba}
+        )
+    return out
+
+
+def _plain(table: pl.DataFrame) -> list[dict[str, Any]]:
+    """Rows of a small table as JSON values (floats rounded, NaN as null)."""
+    rounded = table.with_columns(
+        pl.col(c).round(4).fill_nan(None) for c, t in table.schema.items() if t.is_float()
+    )
+    return rounded.to_dicts()

@@ -69,10 +69,19 @@ from enrich.io.store import (
 )
 from enrich.job._faults import checkpoint
 from enrich.job.config import EngineConfig, JobConfig
-from enrich.job.context import EnrichResult, FitResult, ReadResult, RunContext, VoteResult
+from enrich.job.context import (
+    EndModelResult,
+    EnrichResult,
+    FitResult,
+    ReadResult,
+    RunContext,
+    VoteResult,
+)
 from enrich.job.fit import (
     distinct_with_gold,
+    end_model_features,
     enriched_by_pattern,
+    fit_end_model,
     fit_predict,
     gold_labels,
     model_json,
@@ -81,9 +90,9 @@ from enrich.job.fit import (
     vote_matrix,
     with_extras,
 )
-from enrich.job.followups import gap_candidates, queue_for_review
+from enrich.job.followups import gap_candidates, gold_suspects, queue_for_review
 from enrich.job.index import Embedder, moved_cache_files
-from enrich.job.metrics import run_metrics
+from enrich.job.metrics import end_model_metrics, run_metrics
 from enrich.job.plan import check_lf_names, content_hash, plan_columns, schema_changes
 from enrich.job.records import Clock, one_line, peak_rss_mb, recover, versions
 from enrich.job.sources import list_source_files, read_gold_table, read_sources
@@ -94,11 +103,13 @@ from enrich.job.state import (
     compare_previous,
     empty_state,
     load_previous,
+    model_rewrite_mask,
     rewrite_mask,
 )
 from enrich.labeling.apply import as_labeling_function
 from enrich.labeling.engines import DaskEngine, Engine, LocalEngine, merge_errors
 from enrich.labeling.sources import load_lfs
+from enrich.models.end_model import model_columns
 from enrich.models.output import new_run_id
 from labeling_functions.core import is_stable_version
 
@@ -223,8 +234,12 @@ def _run_phases(run: RunContext) -> JobResult:
     with clock.phase("fit"):
         fitted = _fit(run, voted)
     checkpoint("fitted")
+    ended = None
+    if run.config.end_model.enabled:
+        with clock.phase("end_model"):
+            ended = _end_model(run, read, voted, fitted)
     with clock.phase("enrich"):
-        out = _enrich(run, read, voted, fitted)
+        out = _enrich(run, read, voted, fitted, ended)
     checkpoint("enriched")
     record = _record(run, read, voted, fitted, out)
     checkpoint("before_commit")
@@ -274,7 +289,7 @@ def _load(
             files,
             lfs,
             id_column=config.source.id_column,
-            slice_columns=config.source.slice_columns,
+            slice_columns=_kept_columns(config),
             gold_column=config.gold.column,
             embedding_input=config.embedding_input_column,
             embedding_output=config.embeddings.output_column,
@@ -291,6 +306,15 @@ def _load(
         plan=plan,
         rerun_lfs=forced,
     )
+
+
+def _kept_columns(config: JobConfig) -> list[str]:
+    """The source columns kept in the table: the slices, and the end model's feature columns
+    (so an incremental run has every asset's features without reading its file again)."""
+    kept = list(config.source.slice_columns)
+    if config.end_model.enabled:
+        kept += [c for c in config.end_model.feature_columns if c not in kept]
+    return kept
 
 
 def _forced_reruns(lfs: Sequence[Any], names: Sequence[str] | str | None) -> frozenset[str]:
@@ -483,8 +507,47 @@ def _fit(run: RunContext, voted: VoteResult) -> FitResult:
     )
 
 
-def _enrich(
+def _end_model(
     run: RunContext, read: ReadResult, voted: VoteResult, fitted: FitResult
+) -> EndModelResult:
+    """``[end_model]``: train on a bounded sample of labelled assets, predict every asset."""
+    settings = run.config.end_model
+    index = None
+    if run.config.end_model_uses_embeddings and read.embedder is not None:
+        index = read.embedder.index
+    features = end_model_features(voted.full, feature_columns=settings.feature_columns, index=index)
+    model, proba, sampled = fit_end_model(
+        features,
+        fitted.proba,
+        fitted.votes.votes,
+        fitted.gold,
+        classes=run.classes,
+        max_train_rows=settings.max_train_rows,
+        min_confidence=settings.min_confidence,
+        cv=settings.cv,
+        random_state=settings.random_state,
+    )
+    return EndModelResult(model=model, proba=proba, sampled=sampled)
+
+
+def _with_end_model(
+    enriched: pl.DataFrame, ended: EndModelResult, gold: Any, classes: Sequence[str]
+) -> pl.DataFrame:
+    """The end model's columns and ``label_source`` (gold / lfs / model) of every asset."""
+    source = pl.when(pl.col("label").is_not_null()).then(pl.lit("lfs")).otherwise(pl.lit("model"))
+    if gold is not None:
+        source = pl.when(pl.Series(gold >= 0)).then(pl.lit("gold")).otherwise(source)
+    return enriched.hstack(model_columns(ended.proba, class_names=classes)).with_columns(
+        source.alias("label_source")
+    )
+
+
+def _enrich(
+    run: RunContext,
+    read: ReadResult,
+    voted: VoteResult,
+    fitted: FitResult,
+    ended: EndModelResult | None = None,
 ) -> EnrichResult:
     """The enriched rows, which of them to write (and how), the metrics, gaps and queue."""
     config, classes, full, previous = run.config, run.classes, voted.full, read.previous
@@ -504,6 +567,8 @@ def _enrich(
         lf_versions=read.lf_versions,
         prev_versions=read.prev_versions,
     )
+    if ended is not None:
+        enriched = _with_end_model(enriched, ended, fitted.gold, classes)
     prev_schema = table_schema(run.paths.table) if previous else None
     compared = compare_previous(enriched, full, classes)
     full_refresh = (
@@ -517,6 +582,8 @@ def _enrich(
         mode = "create" if previous is None else "overwrite"
     else:
         mask = rewrite_mask(enriched, compared, read.status, config.output.proba_tolerance)
+        if ended is not None:
+            mask = mask | model_rewrite_mask(enriched, full, classes, config.output.proba_tolerance)
         rows = enriched.filter(mask)
         # Rows of assets new to the table match nothing in it: appending them is the same
         # upsert, without the merge's scan of the whole table.
@@ -539,6 +606,27 @@ def _enrich(
         min_slice_size=config.gaps.min_slice_size,
     )
     metrics["lf_errors"] = voted.errors.to_dicts()
+    suspects = None
+    if ended is not None:
+        metrics["end_model"] = end_model_metrics(
+            enriched,
+            model_proba=ended.proba,
+            label_proba=fitted.proba,
+            sampled=ended.sampled,
+            gold=fitted.gold,
+            classes=classes,
+            slice_columns=config.source.slice_columns,
+            min_slice_size=config.gaps.min_slice_size,
+        )
+        suspects = gold_suspects(
+            enriched.get_column("asset_id"),
+            fitted.gold,
+            ended.proba,
+            ended.sampled,
+            classes=classes,
+        )
+        if suspects is not None:
+            metrics["end_model"]["n_gold_suspect"] = suspects.height
     metrics["gaps"], candidates = gap_candidates(
         enriched,
         fitted.gold,
@@ -554,6 +642,7 @@ def _enrich(
         metrics,
         settings=config.review,
         slice_columns=config.source.slice_columns,
+        suspect_labels=suspects,
     )
     return EnrichResult(rows=rows, mode=mode, metrics=metrics, queue=queue)
 

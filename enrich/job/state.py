@@ -36,6 +36,7 @@ __all__ = [
     "compare_previous",
     "empty_state",
     "load_previous",
+    "model_rewrite_mask",
     "rewrite_mask",
     "rows_of",
 ]
@@ -273,9 +274,15 @@ def rows_of(state: pl.DataFrame, ids: pl.Series) -> pl.DataFrame:
 def previous_outputs(state: pl.DataFrame) -> list[pl.Expr]:
     """The previous run's label, review flag and probabilities, as ``_prev_<column>``.
 
+    With an end model also its ``model_label`` and ``model_proba_<class>``.
+
     :func:`compare_previous` checks this run's output against them (null for fresh assets).
     """
-    kept = [c for c in state.columns if c in ("label", "needs_review") or c.startswith("proba_")]
+    kept = [
+        c
+        for c in state.columns
+        if c in ("label", "needs_review", "model_label") or c.startswith(("proba_", "model_proba_"))
+    ]
     return [pl.col(c).alias(f"_prev_{c}") for c in kept]
 
 
@@ -341,3 +348,37 @@ def rewrite_mask(
         ).alias("_write")
     )
     return mask.get_column("_write").fill_null(True)
+
+
+def model_rewrite_mask(
+    enriched: pl.DataFrame, full: pl.DataFrame, classes: Sequence[str], tolerance: float
+) -> pl.Series:
+    """Rows whose end-model label flipped or whose model probabilities moved past ``tolerance``.
+
+    ``full`` carries the previous run's ``_prev_model_*`` columns (all True without them).
+
+    >>> enriched = pl.DataFrame({"model_label": [0, 1], "model_proba_A": [0.9, 0.4],
+    ...                          "model_proba_B": [0.1, 0.6]})
+    >>> full = pl.DataFrame({"_prev_model_label": [0, 0], "_prev_model_proba_A": [0.9, 0.6],
+    ...                      "_prev_model_proba_B": [0.1, 0.4]})
+    >>> model_rewrite_mask(enriched, full, ["A", "B"], 0.005).to_list()
+    [False, True]
+    """
+    cols = [f"model_proba_{c}" for c in classes]
+    wanted = ["_prev_model_label", *(f"_prev_{c}" for c in cols)]
+    if not set(wanted) <= set(full.columns):
+        return pl.Series("_write", [True] * enriched.height, dtype=pl.Boolean)
+    frame = pl.concat(
+        [enriched.select("model_label", *cols), full.select(wanted)], how="horizontal"
+    )
+    moved = pl.max_horizontal([(pl.col(c) - pl.col(f"_prev_{c}")).abs() for c in cols])
+    return frame.select(
+        (
+            pl.col("model_label")
+            .cast(pl.Int64)
+            .ne_missing(pl.col("_prev_model_label").cast(pl.Int64))
+            | ((moved > tolerance) if tolerance > 0 else (moved > 0))
+        )
+        .fill_null(True)
+        .alias("_write")
+    ).get_column("_write")

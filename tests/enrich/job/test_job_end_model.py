@@ -1,0 +1,191 @@
+"""The job's ``[end_model]``: a classifier on the label model's probabilities, every asset."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from enrich.errors import JobConfigError
+from enrich.io.store import read_table
+from enrich.job.config import load_job_config
+from enrich.job.run import run_job
+
+LFS = """
+from labeling_functions import keyword_lf, regex_lf
+
+check_out = keyword_lf("check_out", ["check out", "my channel", "subscribe"], label="SPAM")
+link = regex_lf("link", r"https?://|www\\.", label="SPAM", ignore_case=True)
+song = keyword_lf("song", ["song", "love this"], label="HAM")
+"""
+
+JOB = """
+[source]
+path = "data/*.parquet"
+text_column = "text"
+slice_columns = ["video"]
+{source_extra}
+
+[labeling_functions]
+sources = ["lfs.py"]
+classes = ["HAM", "SPAM"]
+
+[gold]
+column = "label"
+
+[gaps]
+min_slice_size = 10
+
+{sections}
+
+[output]
+path = "out/enriched"
+lock_timeout = 5
+"""
+
+TABULAR = """
+[end_model]
+enabled = true
+embeddings = false
+feature_columns = ["n_chars", "n_words", "has_http", "n_digits", "n_upper"]
+max_train_rows = 150
+cv = 3
+"""
+
+PARTS = ((0, 120), (120, 240))
+
+
+def edit_source(name: str, rows: pl.DataFrame) -> pl.DataFrame:
+    """Numeric features, a small precomputed vector (pattern counts), gold on every fifth asset."""
+    text = pl.col("text")
+    counts = [text.str.count_matches(pattern).cast(pl.Float32) for pattern in _PATTERNS]
+    vector = pl.concat_list([*counts, pl.lit(1.0, dtype=pl.Float32)])  # never all zeros
+    return (
+        rows.with_row_index("_i")
+        .with_columns(
+            text.str.len_chars().cast(pl.Int64).alias("n_chars"),
+            text.str.split(" ").list.len().cast(pl.Int64).alias("n_words"),
+            text.str.contains("(?i)http|www").alias("has_http"),
+            text.str.count_matches(r"\d").cast(pl.Int64).alias("n_digits"),
+            text.str.count_matches(r"[A-Z]").cast(pl.Int64).alias("n_upper"),
+            vector.alias("vector"),
+            pl.when(pl.col("_i") % 5 == 0).then(pl.col("label")).otherwise(None).alias("label"),
+        )
+        .drop("_i")
+    )
+
+
+_PATTERNS = [
+    r"(?i)check",
+    r"(?i)channel",
+    r"(?i)subscribe",
+    r"(?i)http",
+    r"(?i)song",
+    r"(?i)love",
+    r"(?i)video",
+    r"!",
+    r"\?",
+    r"\d",
+    r"[A-Z]",
+    r"(?i)please",
+    r"(?i)money",
+    r"(?i)like",
+    r"(?i)best",
+    r" ",
+]
+
+
+def _table(result) -> pl.DataFrame:
+    return read_table(result.table_path).sort("asset_id")
+
+
+def test_end_model_labels_every_asset_with_its_source(tmp_path, make_job):
+    job = make_job(tmp_path, source_extra="", sections=TABULAR)
+    result = run_job(load_job_config(job), progress=False)
+    table = _table(result)
+    model_cols = ["model_label", "model_label_name", "model_proba_HAM", "model_proba_SPAM"]
+    assert set(model_cols) | {"model_confidence", "label_source"} <= set(table.columns)
+    assert table.get_column("model_label").null_count() == 0
+    # every asset gets a model label, those no LF voted on included
+    no_vote = table.filter(pl.col("label").is_null())
+    assert no_vote.height > 0
+    assert no_vote.get_column("model_label").null_count() == 0
+    # label_source: gold where gold is known, else lfs where some LF voted, else model
+    expected = (
+        pl.when(pl.col("gold") >= 0)
+        .then(pl.lit("gold"))
+        .when(pl.col("label").is_not_null())
+        .then(pl.lit("lfs"))
+        .otherwise(pl.lit("model"))
+    )
+    assert table.select((pl.col("label_source") == expected).all()).item()
+    assert set(table.get_column("label_source")) == {"gold", "lfs", "model"}
+    probs = table.select("model_proba_HAM", "model_proba_SPAM").to_numpy()
+    assert abs(probs.sum(axis=1) - 1).max() < 1e-9
+    metrics = result.metrics["end_model"]
+    assert metrics["n_train"] <= 150
+    assert metrics["n_labeled_by_model"] == no_vote.height
+    gold_models = {row["model"] for row in metrics["vs_gold"]["overall"]}
+    assert gold_models == {"end_model", "label_model"}
+    assert {row["class"] for row in metrics["vs_label_model"]["per_class"]} == {"HAM", "SPAM"}
+    assert "n_gold_suspect" in metrics
+    assert "End model" in result.report_path.read_text()
+
+
+def test_end_model_second_run_is_incremental_and_consistent(tmp_path, make_job):
+    job = make_job(tmp_path, source_extra="", sections=TABULAR)
+    first = run_job(load_job_config(job), progress=False)
+    # a few new assets in a new file
+    make_job(tmp_path, parts={"part-002.parquet": (240, 252)}, source_extra="", sections=TABULAR)
+    second = run_job(load_job_config(job), progress=False)
+    assert second.counts["n_new"] == 12
+    assert second.counts["n_read"] == 12  # the old files are not read again
+    assert second.record["mode"] in ("merge", "append")
+    table = _table(second)
+    assert table.height == first.counts["n_assets"] + 12
+    assert table.get_column("asset_id").n_unique() == table.height
+    assert table.get_column("model_label").null_count() == 0
+    # rows whose model label flipped were rewritten: the table holds this run's labels
+    current = {k: v for k, v in second.metrics["end_model"]["class_counts"].items() if v}
+    written = table.get_column("model_label_name").value_counts()
+    assert dict(zip(written["model_label_name"], written["count"], strict=True)) == current
+    assert set(table.get_column("label_source")) <= {"gold", "lfs", "model"}
+
+
+def test_end_model_on_the_jobs_precomputed_embeddings(tmp_path, make_job):
+    sections = """
+[embeddings]
+enabled = true
+encoder = "precomputed"
+
+[end_model]
+enabled = true
+cv = 3
+"""
+    job = make_job(tmp_path, source_extra='embedding_column = "vector"', sections=sections)
+    result = run_job(load_job_config(job), progress=False)
+    table = _table(result)
+    assert table.get_column("model_label").null_count() == 0
+    assert "vector" not in table.columns  # vectors come from the job's index, not the table
+    assert result.metrics["end_model"]["n_train"] > 0
+
+
+def test_end_model_off_by_default_writes_no_model_columns(tmp_path, make_job):
+    job = make_job(tmp_path, source_extra="", sections="")
+    result = run_job(load_job_config(job), progress=False)
+    table = _table(result)
+    added = {"model_label", "model_label_name", "model_confidence", "label_source"}
+    assert not added & set(table.columns)
+    assert not [c for c in table.columns if c.startswith("model_proba_")]
+    assert "end_model" not in result.metrics
+
+
+def test_end_model_without_features_names_the_key(tmp_path, make_job):
+    job = make_job(tmp_path, source_extra="", sections="[end_model]\nenabled = true\n")
+    with pytest.raises(JobConfigError, match=r"end_model\.feature_columns"):
+        load_job_config(job)
+
+
+def test_end_model_unknown_key_refused(tmp_path, make_job):
+    job = make_job(tmp_path, source_extra="", sections="[end_model]\nenabeld = true\n")
+    with pytest.raises(JobConfigError, match="enabeld"):
+        load_job_config(job)
