@@ -323,12 +323,15 @@ def fit_end_model(
     min_confidence: float | None,
     cv: int,
     random_state: int | None,
+    priority: np.ndarray | None = None,
 ) -> tuple[Any, np.ndarray, np.ndarray]:
     """Train the end model on a bounded sample of the labelled assets; predict every asset.
 
     The sample holds every gold asset and, up to ``max_train_rows`` in all, a random share of
-    the assets some LF voted on. Returns the model, every asset's probabilities ``(n, k)``
-    (out-of-fold for the sampled rows) and which rows were sampled.
+    the assets some LF voted on: those of lowest ``priority`` (e.g. a hash of the asset id,
+    so that a run with a few new assets trains on nearly the same sample and moves few
+    probabilities), at random without it. Returns the model, every asset's probabilities
+    ``(n, k)`` (out-of-fold for the sampled rows) and which rows were sampled.
 
     >>> x = np.array([[0.0], [0.1], [0.2], [1.0], [1.1], [1.2], [0.5], [0.05], [1.05], [0.9]])
     >>> votes = np.array([[0], [0], [0], [1], [1], [1], [-1], [0], [1], [1]])
@@ -348,7 +351,8 @@ def fit_end_model(
     others = np.flatnonzero(voted & ~has_gold)
     room = max(max_train_rows - gold_rows.size, 0)
     if others.size > room:
-        others = np.sort(rng.choice(others, size=room, replace=False))
+        keys = priority[others] if priority is not None else rng.permutation(others.size)
+        others = np.sort(others[np.argsort(keys, kind="stable")[:room]])
     rows = np.sort(np.concatenate([gold_rows, others]))
     sampled = np.zeros(n, dtype=bool)
     sampled[rows] = True

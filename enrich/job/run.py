@@ -119,6 +119,9 @@ logger = logging.getLogger(__name__)
 
 RunStatus = Literal["succeeded", "empty"]
 
+SAMPLE_SEED = 0x656E64
+"""Seed of the asset-id hash that orders the end model's training sample (stable across runs)."""
+
 
 @dataclass(frozen=True)
 class JobResult:
@@ -526,6 +529,7 @@ def _end_model(
         min_confidence=settings.min_confidence,
         cv=settings.cv,
         random_state=settings.random_state,
+        priority=voted.full.get_column("asset_id").hash(seed=SAMPLE_SEED).to_numpy(),
     )
     return EndModelResult(model=model, proba=proba, sampled=sampled)
 
