@@ -184,6 +184,12 @@ class EndModelConfig(_Section):
     wrong gold (``gold_suspect`` in the review queue). Features: the job's embeddings (from
     its vector index, ``[embeddings]`` enabled) and/or numeric ``feature_columns`` of the
     source.
+
+    Every run retrains it (on at most ``max_train_rows`` labelled assets, gold first, the
+    rest chosen by a hash of the asset id so the sample stays nearly the same from night to
+    night) and predicts every asset; rows whose model label flips or whose model
+    probabilities move past ``output.proba_tolerance`` are rewritten. A nightly run with the
+    end model therefore costs about the training and one prediction pass over every asset.
     """
 
     enabled: bool = False
@@ -661,7 +667,7 @@ purpose = "correct"               # "refit": gold for the label model (LF confli
 enabled = false                   # true: train a classifier on the labels, predict every asset
 embeddings = true                 # features: the job's embeddings (needs [embeddings] enabled)
 feature_columns = []              # and/or numeric source columns, e.g. ["n_links"]
-max_train_rows = 20000            # bound on the training sample (gold first): cheap nightly runs
+max_train_rows = 20000            # bound on the training sample (gold first), retrained each run
 # min_confidence = 0.6            # leave out training rows the label model is less sure of
 cv = 5                            # folds: out-of-fold probabilities find likely wrong gold
 random_state = 0
