@@ -190,6 +190,9 @@ class EndModelConfig(_Section):
     night) and predicts every asset; rows whose model label flips or whose model
     probabilities move past ``output.proba_tolerance`` are rewritten. A nightly run with the
     end model therefore costs about the training and one prediction pass over every asset.
+    With ``retrain_every = N > 1`` it is retrained every N-th run (and whenever an LF, the
+    classes or this section change); the runs in between predict only the new and changed
+    assets with the model the last training stored in its run record.
     """
 
     enabled: bool = False
@@ -199,6 +202,7 @@ class EndModelConfig(_Section):
     min_confidence: float | None = Field(None, ge=0, lt=1)
     cv: int = Field(5, ge=2)
     random_state: int | None = 0
+    retrain_every: int = Field(1, ge=1)
 
 
 class OutputConfig(_Section):
@@ -671,6 +675,8 @@ max_train_rows = 20000            # bound on the training sample (gold first), r
 # min_confidence = 0.6            # leave out training rows the label model is less sure of
 cv = 5                            # folds: out-of-fold probabilities find likely wrong gold
 random_state = 0
+retrain_every = 1                 # N > 1: retrain every N-th run (or when LFs change); in
+                                  # between, predict only new and changed assets (cheaper)
 
 [output]
 path = "out/youtube/enriched"     # the Delta table (upsert by asset id, one commit per run)

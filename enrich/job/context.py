@@ -128,6 +128,8 @@ class EndModelResult:
     model: Any
     proba: np.ndarray
     sampled: np.ndarray
+    state: dict[str, Any] = field(default_factory=dict)
+    retrained: bool = True
 
 
 @dataclass(frozen=True)

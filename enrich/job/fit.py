@@ -34,12 +34,14 @@ from enrich.votes import VoteMatrix
 __all__ = [
     "distinct_with_gold",
     "end_model_features",
+    "end_model_state",
     "enriched_by_pattern",
     "fit_end_model",
     "fit_predict",
     "gold_labels",
     "model_json",
     "no_votes",
+    "predict_stored",
     "source_gold",
     "vote_matrix",
     "with_extras",
@@ -289,17 +291,20 @@ def with_extras(
     return out
 
 
+EMBEDDING = "_embedding"
+"""Column of the end model's feature frame holding the job's vectors."""
+
+
 def end_model_features(
     full: pl.DataFrame, *, feature_columns: Sequence[str], index: Any = None
-) -> np.ndarray:
-    """The end model's feature matrix of every asset of ``full`` ``(n, d)``.
+) -> pl.DataFrame:
+    """The end model's features of every asset of ``full``, one row each.
 
     The job's embeddings come from its vector index (``index_id`` of each asset), so no
-    source file is read again; ``feature_columns`` are kept in the table beside the slices.
+    source file is read again, as column ``_embedding``; ``feature_columns`` are kept in the
+    table beside the slices (nulls count as 0).
     """
-    parts = []
-    if index is not None:
-        parts.append(np.asarray(index.get_vectors(full.get_column("index_id").to_numpy())))
+    columns = []
     for name in feature_columns:
         column = full.get_column(name)
         if not (column.dtype.is_numeric() or column.dtype == pl.Boolean):
@@ -307,13 +312,16 @@ def end_model_features(
                 f"end_model.feature_columns: column {name!r} is {column.dtype}, not numeric; "
                 "name numeric or boolean source columns (or derive one in the source)"
             )
-        values = column.cast(pl.Float64).to_numpy()
-        parts.append(np.nan_to_num(values, nan=0.0).reshape(-1, 1))
-    return np.hstack(parts) if len(parts) > 1 else parts[0]
+        columns.append(column.cast(pl.Float64).fill_nan(0.0).fill_null(0.0))
+    frame = pl.DataFrame(columns) if columns else pl.DataFrame(height=full.height)
+    if index is not None:
+        vectors = np.asarray(index.get_vectors(full.get_column("index_id").to_numpy()))
+        frame = frame.with_columns(pl.Series(EMBEDDING, vectors))
+    return frame
 
 
 def fit_end_model(
-    features: np.ndarray,
+    features: pl.DataFrame,
     proba: np.ndarray,
     votes: np.ndarray,
     gold: np.ndarray | None,
@@ -327,13 +335,13 @@ def fit_end_model(
 ) -> tuple[Any, np.ndarray, np.ndarray]:
     """Train the end model on a bounded sample of the labelled assets; predict every asset.
 
-    The sample holds every gold asset and, up to ``max_train_rows`` in all, a random share of
+    The sample holds every gold asset and, up to ``max_train_rows`` in all, a share of
     the assets some LF voted on: those of lowest ``priority`` (e.g. a hash of the asset id,
     so that a run with a few new assets trains on nearly the same sample and moves few
     probabilities), at random without it. Returns the model, every asset's probabilities
     ``(n, k)`` (out-of-fold for the sampled rows) and which rows were sampled.
 
-    >>> x = np.array([[0.0], [0.1], [0.2], [1.0], [1.1], [1.2], [0.5], [0.05], [1.05], [0.9]])
+    >>> x = pl.DataFrame({"f": [0.0, 0.1, 0.2, 1.0, 1.1, 1.2, 0.5, 0.05, 1.05, 0.9]})
     >>> votes = np.array([[0], [0], [0], [1], [1], [1], [-1], [0], [1], [1]])
     >>> proba = np.where(votes == 0, [0.9, 0.1], [0.1, 0.9]).astype(float)
     >>> model, p, sampled = fit_end_model(x, proba, votes, None, classes=["A", "B"],
@@ -343,7 +351,7 @@ def fit_end_model(
     """
     from enrich.models.end_model import EndModel
 
-    n = features.shape[0]
+    n = features.height
     voted = (votes >= 0).any(axis=1) if votes.shape[1] else np.zeros(n, dtype=bool)
     has_gold = gold >= 0 if gold is not None else np.zeros(n, dtype=bool)
     rng = np.random.default_rng(random_state)
@@ -355,8 +363,10 @@ def fit_end_model(
         others = np.sort(others[np.argsort(keys, kind="stable")[:room]])
     rows = np.sort(np.concatenate([gold_rows, others]))
     sampled = np.zeros(n, dtype=bool)
-    sampled[rows] = True
-    model = EndModel(  # features come as a matrix: its column options are not used
+    tabular = [c for c in features.columns if c != EMBEDDING]
+    model = EndModel(
+        embedding_column=EMBEDDING if EMBEDDING in features.columns else None,
+        feature_columns=tabular or None,
         min_confidence=min_confidence,
         cv=cv,
         random_state=int(rng.integers(2**31 - 1)),
@@ -372,3 +382,69 @@ def fit_end_model(
     out[rows] = model.oof_proba_
     sampled[rows] = model.train_mask_
     return model, out, sampled
+
+
+def end_model_state(model: Any) -> dict[str, Any]:
+    """What a later run needs to predict with ``model`` (plain JSON: its coefficients).
+
+    Empty when the classifier is not linear (``coef_``): such a model is retrained each run.
+    """
+    estimator = model.estimator_
+    if not hasattr(estimator, "coef_"):
+        return {}
+    tabular = list(model.feature_columns or ())
+    return {
+        "coef": np.asarray(estimator.coef_, dtype=np.float64).tolist(),
+        "intercept": np.asarray(estimator.intercept_, dtype=np.float64).tolist(),
+        "estimator_classes": [int(c) for c in estimator.classes_],
+        "temperature": float(model.temperature_),
+        "n_classes": int(model.classes_.size),
+        "embedding": model.embedding_column is not None,
+        "feature_columns": tabular,
+        "feature_mean": np.asarray(model.feature_mean_).tolist() if tabular else [],
+        "feature_scale": np.asarray(model.feature_scale_).tolist() if tabular else [],
+    }
+
+
+def predict_stored(state: Mapping[str, Any], features: pl.DataFrame) -> np.ndarray:
+    """Class probabilities ``(n, k)`` of a linear end model stored by :func:`end_model_state`.
+
+    The same as the model's ``predict_proba`` (normalized vectors, standardized columns,
+    logistic regression, temperature).
+
+    >>> x = pl.DataFrame({"f": [0.0, 0.1, 0.2, 1.0, 1.1, 1.2, 0.05, 1.05]})
+    >>> votes = np.array([[0], [0], [0], [1], [1], [1], [0], [1]])
+    >>> proba = np.where(votes == 0, [0.9, 0.1], [0.1, 0.9]).astype(float)
+    >>> model, _, _ = fit_end_model(x, proba, votes, None, classes=["A", "B"],
+    ...     max_train_rows=100, min_confidence=None, cv=2, random_state=0)
+    >>> bool(np.allclose(predict_stored(end_model_state(model), x), model.predict_proba(x)))
+    True
+    """
+    parts = []
+    if state["embedding"]:
+        vectors = np.asarray(features.get_column(EMBEDDING).to_list(), dtype=np.float64)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        parts.append(vectors / np.where(norms > 0, norms, 1.0))
+    if state["feature_columns"]:
+        tab = features.select(state["feature_columns"]).to_numpy().astype(np.float64)
+        mean = np.asarray(state["feature_mean"], dtype=np.float64)
+        parts.append((tab - mean) / np.asarray(state["feature_scale"], dtype=np.float64))
+    matrix = np.hstack(parts) if len(parts) > 1 else parts[0]
+    coef = np.asarray(state["coef"], dtype=np.float64)
+    decision = matrix @ coef.T + np.asarray(state["intercept"], dtype=np.float64)
+    if coef.shape[0] == 1:  # binary: the second class's log-odds
+        positive = 1.0 / (1.0 + np.exp(-decision[:, 0]))
+        seen = np.column_stack([1.0 - positive, positive])
+    else:
+        seen = _softmax(decision)
+    floor = 1e-12
+    full = np.full((matrix.shape[0], int(state["n_classes"])), floor)
+    full[:, np.asarray(state["estimator_classes"], dtype=np.int64)] = np.maximum(seen, floor)
+    logp = np.log(full / full.sum(axis=1, keepdims=True))
+    return _softmax(logp / float(state["temperature"]))
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)

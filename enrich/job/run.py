@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import polars as pl
 
 from enrich._internal.files import write_atomic
@@ -80,12 +81,14 @@ from enrich.job.context import (
 from enrich.job.fit import (
     distinct_with_gold,
     end_model_features,
+    end_model_state,
     enriched_by_pattern,
     fit_end_model,
     fit_predict,
     gold_labels,
     model_json,
     no_votes,
+    predict_stored,
     source_gold,
     vote_matrix,
     with_extras,
@@ -244,7 +247,7 @@ def _run_phases(run: RunContext) -> JobResult:
     with clock.phase("enrich"):
         out = _enrich(run, read, voted, fitted, ended)
     checkpoint("enriched")
-    record = _record(run, read, voted, fitted, out)
+    record = _record(run, read, voted, fitted, out, ended)
     checkpoint("before_commit")
     with clock.phase("commit"):
         version = commit_enriched(
@@ -513,12 +516,35 @@ def _fit(run: RunContext, voted: VoteResult) -> FitResult:
 def _end_model(
     run: RunContext, read: ReadResult, voted: VoteResult, fitted: FitResult
 ) -> EndModelResult:
-    """``[end_model]``: train on a bounded sample of labelled assets, predict every asset."""
-    settings = run.config.end_model
+    """``[end_model]``: train on a bounded sample of labelled assets, predict every asset;
+    or, between retrainings, predict the new and changed assets with the stored model."""
+    settings, full = run.config.end_model, voted.full
     index = None
     if run.config.end_model_uses_embeddings and read.embedder is not None:
         index = read.embedder.index
-    features = end_model_features(voted.full, feature_columns=settings.feature_columns, index=index)
+    stored = _stored_end_model(run, read, full)
+    if stored is not None:
+        fresh = read.status.filter(pl.col("_new") | pl.col("_changed")).get_column("asset_id")
+        prev_cols = [f"_prev_model_proba_{c}" for c in run.classes]
+        todo = full.select(
+            pl.col("asset_id").is_in(fresh.implode()) | pl.col("_prev_model_label").is_null()
+        ).to_series()
+        proba = full.select(prev_cols).to_numpy().astype(np.float64)
+        if todo.any():
+            rows = full.filter(todo)
+            features = end_model_features(
+                rows, feature_columns=settings.feature_columns, index=index
+            )
+            proba[todo.to_numpy()] = predict_stored(stored, features)
+        state = dict(stored, runs_since_training=stored["runs_since_training"] + 1)
+        return EndModelResult(
+            model=None,
+            proba=proba,
+            sampled=np.zeros(full.height, dtype=bool),
+            state=state,
+            retrained=False,
+        )
+    features = end_model_features(full, feature_columns=settings.feature_columns, index=index)
     model, proba, sampled = fit_end_model(
         features,
         fitted.proba,
@@ -529,9 +555,39 @@ def _end_model(
         min_confidence=settings.min_confidence,
         cv=settings.cv,
         random_state=settings.random_state,
-        priority=voted.full.get_column("asset_id").hash(seed=SAMPLE_SEED).to_numpy(),
+        priority=full.get_column("asset_id").hash(seed=SAMPLE_SEED).to_numpy(),
     )
-    return EndModelResult(model=model, proba=proba, sampled=sampled)
+    state = end_model_state(model)
+    if state:
+        state.update(
+            settings=settings.model_dump(mode="json"),
+            classes=list(run.classes),
+            trained_run=run.run_id,
+            runs_since_training=0,
+        )
+    return EndModelResult(model=model, proba=proba, sampled=sampled, state=state)
+
+
+def _stored_end_model(
+    run: RunContext, read: ReadResult, full: pl.DataFrame
+) -> dict[str, Any] | None:
+    """The previous run's end model when this run may predict with it instead of training:
+    ``retrain_every`` not reached, same settings, classes and LFs, model columns in the
+    table."""
+    settings = run.config.end_model
+    if settings.retrain_every <= 1 or read.previous is None or read.changed_lfs:
+        return None
+    stored = read.previous.record.get("end_model")
+    if not stored or "_prev_model_label" not in full.columns:
+        return None
+    if (
+        stored.get("settings") != settings.model_dump(mode="json")
+        or stored.get("classes") != list(run.classes)
+        or stored.get("runs_since_training", 0) + 1 >= settings.retrain_every
+        or set(read.prev_versions) != set(read.lf_versions)
+    ):
+        return None
+    return stored
 
 
 def _with_end_model(
@@ -629,6 +685,7 @@ def _enrich(
             ended.sampled,
             classes=classes,
         )
+        metrics["end_model"]["retrained"] = ended.retrained
         if suspects is not None:
             metrics["end_model"]["n_gold_suspect"] = suspects.height
     metrics["gaps"], candidates = gap_candidates(
@@ -672,7 +729,12 @@ def _counts(
 
 
 def _record(
-    run: RunContext, read: ReadResult, voted: VoteResult, fitted: FitResult, out: EnrichResult
+    run: RunContext,
+    read: ReadResult,
+    voted: VoteResult,
+    fitted: FitResult,
+    out: EnrichResult,
+    ended: EndModelResult | None = None,
 ) -> dict[str, Any]:
     """The run record committed with the table version (and appended to the runs table)."""
     config, model = run.config, fitted.model
@@ -697,6 +759,7 @@ def _record(
             "random_state": config.label_model.random_state,
             "params": json.loads(fitted.model_json),
         },
+        "end_model": ended.state if ended is not None and ended.state else None,
         "hash_scheme": read.hash_scheme,
         "embeddings": embedder.save(run.run_id) if embedder is not None else None,
         "source": {"files": read.manifest, "schema": run.plan.schema_record()},

@@ -189,3 +189,29 @@ def test_end_model_unknown_key_refused(tmp_path, make_job):
     job = make_job(tmp_path, source_extra="", sections="[end_model]\nenabeld = true\n")
     with pytest.raises(JobConfigError, match="enabeld"):
         load_job_config(job)
+
+
+def test_end_model_between_retrainings_predicts_only_new_assets(tmp_path, make_job):
+    sections = TABULAR + "retrain_every = 3\n"
+    job = make_job(tmp_path, source_extra="", sections=sections)
+    first = run_job(load_job_config(job), progress=False)
+    assert first.metrics["end_model"]["retrained"]
+    assert first.record["end_model"]["runs_since_training"] == 0
+    before = _table(first)
+    make_job(tmp_path, parts={"part-002.parquet": (240, 252)}, source_extra="", sections=sections)
+    second = run_job(load_job_config(job), progress=False)
+    assert not second.metrics["end_model"]["retrained"]
+    assert second.record["end_model"]["runs_since_training"] == 1
+    after = _table(second)
+    assert after.get_column("model_label").null_count() == 0
+    # the assets of the first run keep the model's probabilities (same stored model)
+    cols = ["asset_id", "model_proba_HAM", "model_proba_SPAM"]
+    kept = before.select(cols).join(after.select(cols), on="asset_id", suffix="_after")
+    assert kept.height == before.height
+    assert (kept["model_proba_SPAM"] - kept["model_proba_SPAM_after"]).abs().max() < 1e-12
+    # trained on runs 1, 4, 7...: the third run still predicts, the fourth retrains
+    third = run_job(load_job_config(job), progress=False)
+    assert not third.metrics["end_model"]["retrained"]
+    fourth = run_job(load_job_config(job), progress=False)
+    assert fourth.metrics["end_model"]["retrained"]
+    assert fourth.record["end_model"]["runs_since_training"] == 0
