@@ -116,6 +116,7 @@ class FitResult:
     proba: np.ndarray
     model_json: str
     model_version: str
+    structure_record: dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from enrich.models.output import enriched_table
 from enrich.votes import VoteMatrix
 
 __all__ = [
+    "RESTRUCTURE_AFTER",
     "distinct_with_gold",
     "end_model_features",
     "end_model_state",
@@ -39,6 +40,7 @@ __all__ = [
     "fit_end_model",
     "fit_predict",
     "gold_labels",
+    "kept_structure",
     "model_json",
     "no_votes",
     "predict_stored",
@@ -169,6 +171,45 @@ def distinct_with_gold(votes: np.ndarray, gold: np.ndarray | None) -> VotePatter
     return compress_votes(np.column_stack([votes, gold]))
 
 
+#: The share of assets a run may add (or change) before the label model's structure (EM or
+#: equal weights) is chosen again; below it, the job keeps the previous run's choice.
+RESTRUCTURE_AFTER = 0.10
+
+
+def kept_structure(
+    previous: Mapping[str, Any] | None,
+    *,
+    n_assets: int,
+    n_changed: int,
+    lfs_changed: bool,
+    params: Mapping[str, Any],
+) -> tuple[str | None, int]:
+    """Return the label-model structure to keep from the previous run, and when it was chosen.
+
+    ``structure="auto"`` picks EM or equal weights from the data; a batch of 1% more assets
+    can tip that choice and move the probabilities of every asset. So the job keeps the
+    previous run's choice until the LFs change or more than :data:`RESTRUCTURE_AFTER` of the
+    assets are new or changed since the run that made it (then it chooses again). Returns
+    ``(None, n_assets)`` when the structure is to be chosen now.
+
+    >>> record = {"label_model_structure": {"structure": "vote", "chosen_at_assets": 1000}}
+    >>> kept_structure(record, n_assets=1010, n_changed=10, lfs_changed=False, params={})
+    ('vote', 1000)
+    >>> kept_structure(record, n_assets=1200, n_changed=200, lfs_changed=False, params={})
+    (None, 1200)
+    """
+    if previous is None or lfs_changed or params.get("structure", "auto") != "auto":
+        return None, n_assets
+    kept = previous.get("label_model_structure") or {}
+    structure, chosen_at = kept.get("structure"), kept.get("chosen_at_assets")
+    if structure not in ("em", "vote") or not isinstance(chosen_at, int) or chosen_at <= 0:
+        return None, n_assets
+    drift = kept.get("changed_since", 0) + n_changed
+    if drift > RESTRUCTURE_AFTER * chosen_at:
+        return None, n_assets
+    return structure, chosen_at
+
+
 def fit_predict(
     patterns: VotePatterns,
     labelled: VotePatterns | None,
@@ -176,6 +217,7 @@ def fit_predict(
     cardinality: int,
     random_state: int | None,
     params: Mapping[str, Any],
+    structure: str | None = None,
 ) -> tuple[Any, np.ndarray]:
     """Fit the label model on every vote (and gold); predict each distinct vote pattern.
 
@@ -191,6 +233,8 @@ def fit_predict(
         The distinct (votes, gold) rows, gold as the last column, or None to fit on votes.
     cardinality, random_state, params
         The number of classes, ``label_model.random_state`` and ``label_model.params``.
+    structure
+        A structure to use instead of choosing one (see :func:`kept_structure`).
 
     Returns
     -------
@@ -205,7 +249,8 @@ def fit_predict(
     from enrich.models.label_model import LabelModel  # imports scipy: only when fitting
 
     try:
-        model = LabelModel(cardinality=cardinality, random_state=random_state, **params)
+        options = dict(params) if structure is None else {**params, "structure": structure}
+        model = LabelModel(cardinality=cardinality, random_state=random_state, **options)
     except TypeError as exc:
         raise InputError(
             f"label_model.params {dict(params)} are not options of LabelModel "

@@ -86,6 +86,7 @@ from enrich.job.fit import (
     fit_end_model,
     fit_predict,
     gold_labels,
+    kept_structure,
     model_json,
     no_votes,
     predict_stored,
@@ -238,7 +239,7 @@ def _run_phases(run: RunContext) -> JobResult:
         voted = _vote(run, read)
     checkpoint("voted")
     with clock.phase("fit"):
-        fitted = _fit(run, voted)
+        fitted = _fit(run, read, voted)
     checkpoint("fitted")
     ended = None
     if run.config.end_model.enabled:
@@ -477,9 +478,21 @@ def _vote(run: RunContext, read: ReadResult) -> VoteResult:
     return VoteResult(full=full, errors=errors, n_read=n_read, n_voted=n_voted, n_revoted=n_revoted)
 
 
-def _fit(run: RunContext, voted: VoteResult) -> FitResult:
-    """Fit the label model on every vote (and gold) and predict every asset."""
+def _fit(run: RunContext, read: ReadResult, voted: VoteResult) -> FitResult:
+    """Fit the label model on every vote (and gold) and predict every asset.
+
+    The model's structure (EM or equal weights) is the previous run's while few assets
+    changed since it was chosen (:func:`~enrich.job.fit.kept_structure`).
+    """
     config, classes, full = run.config, run.classes, voted.full
+    n_changed = int(read.status.get_column("_new").sum() + read.status.get_column("_changed").sum())
+    structure, chosen_at = kept_structure(
+        read.previous.record if read.previous else None,
+        n_assets=full.height,
+        n_changed=n_changed,
+        lfs_changed=bool(read.changed_lfs),
+        params=config.label_model.params,
+    )
     votes = vote_matrix(full, run.lfs, classes)
     reviewed = read_gold_table(config.gold.path) if config.gold.path else None
     gold, settled = gold_labels(
@@ -497,8 +510,17 @@ def _fit(run: RunContext, voted: VoteResult) -> FitResult:
         cardinality=len(classes),
         random_state=config.label_model.random_state,
         params=config.label_model.params,
+        structure=structure,
     )
     text = model_json(model)
+    previous_choice = read.previous.record.get("label_model_structure") if read.previous else None
+    since = (previous_choice or {}).get("changed_since", 0) + n_changed if structure else 0
+    structure_record = {
+        "structure": getattr(model, "structure_", None),
+        "chosen_at_assets": chosen_at,
+        "changed_since": since,
+        "kept": structure is not None,
+    }
     return FitResult(
         votes=votes,
         gold=gold,
@@ -510,6 +532,7 @@ def _fit(run: RunContext, voted: VoteResult) -> FitResult:
         proba=pattern_proba[patterns.inverse],
         model_json=text,
         model_version=hashlib.sha256(text.encode()).hexdigest()[:16],
+        structure_record=structure_record,
     )
 
 
@@ -759,6 +782,7 @@ def _record(
             "random_state": config.label_model.random_state,
             "params": json.loads(fitted.model_json),
         },
+        "label_model_structure": fitted.structure_record,
         "end_model": ended.state if ended is not None and ended.state else None,
         "hash_scheme": read.hash_scheme,
         "embeddings": embedder.save(run.run_id) if embedder is not None else None,

@@ -14,6 +14,7 @@ from enrich.job.fit import (
     enriched_by_pattern,
     fit_predict,
     gold_labels,
+    kept_structure,
     model_json,
     no_votes,
     source_gold,
@@ -167,3 +168,17 @@ def test_with_extras_adds_state_columns_and_stale_rows_keep_their_lf_versions():
     )
     assert out.columns == ["asset_id", "lf_versions", "content_hash", "source_file", "video"]
     assert [json.loads(v) for v in out.get_column("lf_versions")] == [{"a": "new"}, {"a": "old"}]
+
+
+def test_the_structure_is_chosen_again_when_lfs_change_or_many_assets_do():
+    record = {"label_model_structure": {"structure": "em", "chosen_at_assets": 1000}}
+    keep = {"n_assets": 1050, "n_changed": 50, "params": {}}
+    assert kept_structure(record, lfs_changed=False, **keep) == ("em", 1000)
+    assert kept_structure(record, lfs_changed=True, **keep) == (None, 1050)
+    assert kept_structure(None, lfs_changed=False, **keep) == (None, 1050)
+    assert kept_structure({}, lfs_changed=False, **keep) == (None, 1050)  # runs before it
+    pinned = {**keep, "params": {"structure": "vote"}}  # the user's choice is not overridden
+    assert kept_structure(record, lfs_changed=False, **pinned) == (None, 1050)
+    # changes add up over the runs that kept the choice
+    record["label_model_structure"]["changed_since"] = 60
+    assert kept_structure(record, lfs_changed=False, **keep) == (None, 1050)

@@ -540,3 +540,17 @@ def test_a_run_without_gold_imports_neither_scikit_learn_nor_scipy_stats(tmp_pat
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_a_few_new_assets_keep_the_label_model_structure_so_old_rows_stay_put(tmp_path, make_job):
+    # structure="auto" chooses EM or equal weights from the data; 1% more assets could tip
+    # that choice and move every probability, so the job keeps it until much has changed
+    config = load_job_config(make_job(tmp_path, parts=((0, 240),)))
+    first = run_job(config, progress=False)
+    load_youtube_spam().slice(240, 3).write_parquet(tmp_path / "data" / "part-001.parquet")
+    second = run_job(config, progress=False)
+    chosen, kept = first.record["label_model_structure"], second.record["label_model_structure"]
+    assert chosen["chosen_at_assets"] == 240 and not chosen["kept"]
+    assert kept["kept"] and kept["structure"] == chosen["structure"]
+    assert kept["chosen_at_assets"] == 240 and kept["changed_since"] == 3
+    assert second.counts["n_written"] < 240  # not every row (at 50k assets: only the new ones)
