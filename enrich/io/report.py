@@ -138,8 +138,9 @@ def write_reports(
     review_path: str | os.PathLike[str] | None = None,
     latest: bool = True,
 ) -> tuple[Path, Path]:
-    """Write ``<run_id>.json`` and ``<run_id>.html`` (and, with ``latest``, ``latest.*``
-    copies) atomically. Returns the paths of the JSON summary and the HTML report.
+    """Write ``<run_id>.json`` and ``<run_id>.html`` atomically; return their paths.
+
+    With ``latest``, ``latest.*`` copies are written too.
     """
     folder = Path(reports_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -658,8 +659,11 @@ def _table(
     raw: bool = False,
     raw_all: bool = False,
 ) -> str:
-    """An HTML table; cells are escaped, except the last with ``raw`` and all with
-    ``raw_all`` (the caller escaped them)."""
+    """Return an HTML table.
+
+    Cells are escaped, except the last with ``raw`` and all with ``raw_all`` (the caller escaped
+    them).
+    """
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
     body = []
     for row in rows:

@@ -316,8 +316,11 @@ def _load(
 
 
 def _kept_columns(config: JobConfig) -> list[str]:
-    """The source columns kept in the table: the slices, and the end model's feature columns
-    (so an incremental run has every asset's features without reading its file again)."""
+    """Return the source columns kept in the table.
+
+    The slices, and the end model's feature columns (so an incremental run has every asset's
+    features without reading its file again).
+    """
     kept = list(config.source.slice_columns)
     if config.end_model.enabled:
         kept += [c for c in config.end_model.feature_columns if c not in kept]
@@ -342,8 +345,11 @@ def _forced_reruns(lfs: Sequence[Any], names: Sequence[str] | str | None) -> fro
 
 
 def _read(run: RunContext) -> ReadResult:
-    """Compare with the previous run; read the files that changed (all, when a full read is
-    due); hash and classify every asset read."""
+    """Compare with the previous run and read what changed.
+
+    Read the files that changed (all, when a full read is due); hash and classify every asset
+    read.
+    """
     config, plan, classes = run.config, run.plan, run.classes
     previous = load_previous(
         run.paths.table, id_column=plan.id_column, id_dtype=plan.dtypes.get(plan.id_column)
@@ -423,8 +429,10 @@ def _empty_result(run: RunContext) -> JobResult:
 
 
 def _vote(run: RunContext, read: ReadResult) -> VoteResult:
-    """Embed and vote the new and changed assets, re-run changed LFs on the unchanged ones,
-    and assemble every asset's state."""
+    """Embed and vote the new and changed assets; assemble every asset's state.
+
+    Changed LFs are re-run on the unchanged assets too.
+    """
     classes, lfs, changed_lfs = run.classes, run.lfs, read.changed_lfs
     data, state, status = read.take_data(), read.state, read.status
     fresh = status.filter(pl.col("_new") | pl.col("_changed"))
@@ -539,8 +547,11 @@ def _fit(run: RunContext, read: ReadResult, voted: VoteResult) -> FitResult:
 def _end_model(
     run: RunContext, read: ReadResult, voted: VoteResult, fitted: FitResult
 ) -> EndModelResult:
-    """``[end_model]``: train on a bounded sample of labelled assets, predict every asset;
-    or, between retrainings, predict the new and changed assets with the stored model."""
+    """Train the end model (``[end_model]``) or predict with the stored one.
+
+    Train on a bounded sample of labelled assets, predict every asset; or, between retrainings,
+    predict the new and changed assets with the stored model.
+    """
     settings, full = run.config.end_model, voted.full
     index = None
     if run.config.end_model_uses_embeddings and read.embedder is not None:
@@ -594,9 +605,10 @@ def _end_model(
 def _stored_end_model(
     run: RunContext, read: ReadResult, full: pl.DataFrame
 ) -> dict[str, Any] | None:
-    """The previous run's end model when this run may predict with it instead of training:
-    ``retrain_every`` not reached, same settings, classes and LFs, model columns in the
-    table."""
+    """The previous run's end model when this run may predict with it instead of training.
+
+    ``retrain_every`` not reached, same settings, classes and LFs, model columns in the table.
+    """
     settings = run.config.end_model
     if settings.retrain_every <= 1 or read.previous is None or read.changed_lfs:
         return None
