@@ -9,8 +9,10 @@ read, vote, fit and enrich phases of :func:`enrich.job.run.run_job`. Internal to
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -31,8 +33,10 @@ __all__ = [
     "EndModelResult",
     "EnrichResult",
     "FitResult",
+    "JobResult",
     "ReadResult",
     "RunContext",
+    "RunStatus",
     "VoteResult",
 ]
 
@@ -141,3 +145,38 @@ class EnrichResult:
     mode: str
     metrics: dict[str, Any]
     queue: ReviewQueue | None
+
+
+RunStatus = Literal["succeeded", "empty"]
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What a run did: its status, where it wrote, counts, metrics and a one-line message.
+
+    Attributes
+    ----------
+    status : ``"succeeded"`` or ``"empty"`` (no asset anywhere: nothing written).
+    run_id : the run's id (also in the table's ``run_id`` column and the runs table).
+    message : one line for people (the CLI prints it).
+    table_path, table_version : the output table and the version this run committed.
+    counts : ``n_assets``, ``n_new``, ``n_changed``, ``n_unchanged``, ``n_read``,
+        ``n_files``, ``n_files_read``, ``n_voted``, ``n_revoted``, ``n_written``.
+    metrics : class balance, confidence, LF coverage and accuracy, gold, slices, drift...
+    summary_path, report_path, review_path : the JSON summary, HTML report, review queue.
+    warnings : things the run noticed but did not stop for (schema changes, ...).
+    record : the run record committed with the table version.
+    """
+
+    status: RunStatus
+    run_id: str
+    message: str
+    table_path: Path
+    table_version: int | None
+    counts: Mapping[str, int] = field(default_factory=dict)
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    summary_path: Path | None = None
+    report_path: Path | None = None
+    review_path: Path | None = None
+    warnings: tuple[str, ...] = ()
+    record: Mapping[str, Any] = field(default_factory=dict)

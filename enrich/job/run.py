@@ -42,29 +42,20 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Literal
 
-import numpy as np
 import polars as pl
 
-from enrich._internal.files import write_atomic
 from enrich._internal.progress import progress_policy
 from enrich._internal.vote_arrays import compress_votes
 from enrich.errors import DiskFullError, InputError, SourceSchemaError
-from enrich.io.report import write_reports
 from enrich.io.store import (
     JobPaths,
     RunLock,
-    append_run,
     commit_enriched,
-    compact_and_vacuum,
     disk_full_error,
     is_disk_full,
-    prune_reports,
-    run_records,
     table_schema,
     table_version,
 )
@@ -74,22 +65,20 @@ from enrich.job.context import (
     EndModelResult,
     EnrichResult,
     FitResult,
+    JobResult,
     ReadResult,
     RunContext,
     VoteResult,
 )
+from enrich.job.end_model_step import end_model_step, with_end_model
 from enrich.job.fit import (
     distinct_with_gold,
-    end_model_features,
-    end_model_state,
     enriched_by_pattern,
-    fit_end_model,
     fit_predict,
     gold_labels,
     kept_structure,
     model_json,
     no_votes,
-    predict_stored,
     source_gold,
     vote_matrix,
     with_extras,
@@ -98,7 +87,13 @@ from enrich.job.followups import gap_candidates, gold_suspects, queue_for_review
 from enrich.job.index import Embedder, moved_cache_files
 from enrich.job.metrics import end_model_metrics, run_metrics
 from enrich.job.plan import check_lf_names, content_hash, plan_columns, schema_changes
-from enrich.job.records import Clock, one_line, peak_rss_mb, recover, versions
+from enrich.job.publish import (
+    after_commit,
+    bookkeep_runs_table,
+    publish_reports,
+    retain_old_versions,
+)
+from enrich.job.records import Clock, peak_rss_mb, recover, versions
 from enrich.job.sources import list_source_files, read_gold_table, read_sources
 from enrich.job.state import (
     STATE_FORMAT,
@@ -113,50 +108,12 @@ from enrich.job.state import (
 from enrich.labeling.apply import as_labeling_function
 from enrich.labeling.engines import DaskEngine, Engine, LocalEngine, merge_errors
 from enrich.labeling.sources import load_lfs
-from enrich.models.end_model import model_columns
 from enrich.models.output import new_run_id
 from labeling_functions.core import is_stable_version
 
 __all__ = ["JobResult", "SourceSchemaError", "run_job"]
 
 logger = logging.getLogger(__name__)
-
-RunStatus = Literal["succeeded", "empty"]
-
-SAMPLE_SEED = 0x656E64
-"""Seed of the asset-id hash that orders the end model's training sample (stable across runs)."""
-
-
-@dataclass(frozen=True)
-class JobResult:
-    """What a run did: its status, where it wrote, counts, metrics and a one-line message.
-
-    Attributes
-    ----------
-    status : ``"succeeded"`` or ``"empty"`` (no asset anywhere: nothing written).
-    run_id : the run's id (also in the table's ``run_id`` column and the runs table).
-    message : one line for people (the CLI prints it).
-    table_path, table_version : the output table and the version this run committed.
-    counts : ``n_assets``, ``n_new``, ``n_changed``, ``n_unchanged``, ``n_read``,
-        ``n_files``, ``n_files_read``, ``n_voted``, ``n_revoted``, ``n_written``.
-    metrics : class balance, confidence, LF coverage and accuracy, gold, slices, drift...
-    summary_path, report_path, review_path : the JSON summary, HTML report, review queue.
-    warnings : things the run noticed but did not stop for (schema changes, ...).
-    record : the run record committed with the table version.
-    """
-
-    status: RunStatus
-    run_id: str
-    message: str
-    table_path: Path
-    table_version: int | None
-    counts: Mapping[str, int] = field(default_factory=dict)
-    metrics: Mapping[str, Any] = field(default_factory=dict)
-    summary_path: Path | None = None
-    report_path: Path | None = None
-    review_path: Path | None = None
-    warnings: tuple[str, ...] = ()
-    record: Mapping[str, Any] = field(default_factory=dict)
 
 
 # -- the run: named phases over one run context --------------------------------------------
@@ -244,7 +201,7 @@ def _run_phases(run: RunContext) -> JobResult:
     ended = None
     if run.config.end_model.enabled:
         with clock.phase("end_model"):
-            ended = _end_model(run, read, voted, fitted)
+            ended = end_model_step(run, read, voted, fitted)
     with clock.phase("enrich"):
         out = _enrich(run, read, voted, fitted, ended)
     checkpoint("enriched")
@@ -260,15 +217,15 @@ def _run_phases(run: RunContext) -> JobResult:
         )
     checkpoint("after_commit")
     try:
-        _bookkeep(run, read, record, version)
+        bookkeep_runs_table(run, read, record, version)
     except Exception as exc:  # the commit stands: the next run finishes the bookkeeping
-        run.warnings.append(_after_commit("recording the run in the runs table", version, exc))
+        run.warnings.append(after_commit("recording the run in the runs table", version, exc))
     try:
-        _retain(run)
+        retain_old_versions(run)
     except Exception as exc:
-        run.warnings.append(_after_commit("compacting and vacuuming", version, exc))
+        run.warnings.append(after_commit("compacting and vacuuming", version, exc))
     checkpoint("after_runs")
-    return _publish(run, read, out, record, version)
+    return publish_reports(run, read, out, record, version)
 
 
 def _load(
@@ -544,99 +501,6 @@ def _fit(run: RunContext, read: ReadResult, voted: VoteResult) -> FitResult:
     )
 
 
-def _end_model(
-    run: RunContext, read: ReadResult, voted: VoteResult, fitted: FitResult
-) -> EndModelResult:
-    """Train the end model (``[end_model]``) or predict with the stored one.
-
-    Train on a bounded sample of labelled assets, predict every asset; or, between retrainings,
-    predict the new and changed assets with the stored model.
-    """
-    settings, full = run.config.end_model, voted.full
-    index = None
-    if run.config.end_model_uses_embeddings and read.embedder is not None:
-        index = read.embedder.index
-    stored = _stored_end_model(run, read, full)
-    if stored is not None:
-        fresh = read.status.filter(pl.col("_new") | pl.col("_changed")).get_column("asset_id")
-        prev_cols = [f"_prev_model_proba_{c}" for c in run.classes]
-        todo = full.select(
-            pl.col("asset_id").is_in(fresh.implode()) | pl.col("_prev_model_label").is_null()
-        ).to_series()
-        proba = full.select(prev_cols).to_numpy().astype(np.float64)
-        if todo.any():
-            rows = full.filter(todo)
-            features = end_model_features(
-                rows, feature_columns=settings.feature_columns, index=index
-            )
-            proba[todo.to_numpy()] = predict_stored(stored, features)
-        state = dict(stored, runs_since_training=stored["runs_since_training"] + 1)
-        return EndModelResult(
-            model=None,
-            proba=proba,
-            sampled=np.zeros(full.height, dtype=bool),
-            state=state,
-            retrained=False,
-        )
-    features = end_model_features(full, feature_columns=settings.feature_columns, index=index)
-    model, proba, sampled = fit_end_model(
-        features,
-        fitted.proba,
-        fitted.votes.votes,
-        fitted.gold,
-        classes=run.classes,
-        max_train_rows=settings.max_train_rows,
-        min_confidence=settings.min_confidence,
-        cv=settings.cv,
-        random_state=settings.random_state,
-        priority=full.get_column("asset_id").hash(seed=SAMPLE_SEED).to_numpy(),
-    )
-    state = end_model_state(model)
-    if state:
-        state.update(
-            settings=settings.model_dump(mode="json"),
-            classes=list(run.classes),
-            trained_run=run.run_id,
-            runs_since_training=0,
-        )
-    return EndModelResult(model=model, proba=proba, sampled=sampled, state=state)
-
-
-def _stored_end_model(
-    run: RunContext, read: ReadResult, full: pl.DataFrame
-) -> dict[str, Any] | None:
-    """The previous run's end model when this run may predict with it instead of training.
-
-    ``retrain_every`` not reached, same settings, classes and LFs, model columns in the table.
-    """
-    settings = run.config.end_model
-    if settings.retrain_every <= 1 or read.previous is None or read.changed_lfs:
-        return None
-    stored = read.previous.record.get("end_model")
-    if not stored or "_prev_model_label" not in full.columns:
-        return None
-    if (
-        stored.get("settings") != settings.model_dump(mode="json")
-        or stored.get("classes") != list(run.classes)
-        or stored.get("runs_since_training", 0) + 1 >= settings.retrain_every
-        or set(read.prev_versions) != set(read.lf_versions)
-    ):
-        return None
-    return stored
-
-
-def _with_end_model(
-    enriched: pl.DataFrame, ended: EndModelResult, gold: Any, classes: Sequence[str]
-) -> pl.DataFrame:
-    """The end model's columns and ``label_source`` (gold / lfs / model) of every asset."""
-    source = pl.when(pl.col("label").is_not_null()).then(pl.lit("lfs")).otherwise(pl.lit("model"))
-    if gold is not None:
-        source = pl.when(pl.Series(gold >= 0)).then(pl.lit("gold")).otherwise(source)
-    return enriched.hstack(model_columns(ended.proba, class_names=classes)).with_columns(
-        source.alias("label_source")
-    )
-
-
 def _enrich(
     run: RunContext,
     read: ReadResult,
@@ -663,7 +527,7 @@ def _enrich(
         prev_versions=read.prev_versions,
     )
     if ended is not None:
-        enriched = _with_end_model(enriched, ended, fitted.gold, classes)
+        enriched = with_end_model(enriched, ended, fitted.gold, classes)
     prev_schema = table_schema(run.paths.table) if previous else None
     compared = compare_previous(enriched, full, classes)
     full_refresh = (
@@ -806,79 +670,6 @@ def _record(
         "warnings": run.warnings,
         "versions": versions(),
     }
-
-
-def _bookkeep(run: RunContext, read: ReadResult, record: Mapping[str, Any], version: int) -> None:
-    """After the commit: the runs table row, and the index snapshots no run names removed."""
-    previous_record = read.previous.record if read.previous else {}
-    append_run(run.paths.runs, version, record)
-    if read.embedder is not None:
-        kept = [(r.get("embeddings") or {}).get("index_path") for r in (record, previous_record)]
-        read.embedder.cleanup(keep=kept)
-
-
-def _after_commit(step: str, version: int, exc: BaseException) -> str:
-    """The warning of a step after a successful commit that failed (the run still succeeded)."""
-    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    logger.warning("after committing version %d, %s failed: %s", version, step, reason)
-    return (
-        f"the run committed table version {version}, but {step} failed ({reason}); the next "
-        "run completes it"
-    )
-
-
-def _retain(run: RunContext) -> None:
-    """``[retention]``: keep the last reports; every ``compact_every`` runs, compact + vacuum."""
-    settings = run.config.retention
-    if not settings.enabled:
-        return
-    records = run_records(run.paths.table)
-    keep = [str(r.get("run_id")) for _, r in records[-settings.keep_reports :]]
-    prune_reports(run.paths.reports, [*keep, run.run_id])
-    if records and len(records) % settings.compact_every == 0:
-        for table in (run.paths.table, run.paths.runs):
-            done = compact_and_vacuum(table, vacuum_after_days=settings.vacuum_after_days)
-            logger.info("retention of %s: %s", table, done)
-
-
-def _publish(
-    run: RunContext, read: ReadResult, out: EnrichResult, record: dict[str, Any], version: int
-) -> JobResult:
-    """Write the review queue and the reports; the result."""
-    paths, counts, metrics = run.paths, record["counts"], out.metrics
-    review_path = summary_path = report_path = None
-    try:
-        if out.queue is not None:
-            review_path = write_atomic(
-                paths.reports / f"{run.run_id}-review.parquet", out.queue.table.write_parquet
-            )
-        summary_path, report_path = write_reports(
-            record,
-            read.previous.record if read.previous else None,
-            paths.reports,
-            table_path=paths.table,
-            table_version=version,
-            review_path=review_path,
-        )
-    except Exception as exc:  # the commit stands: the next run writes the missing reports
-        run.warnings.append(_after_commit("writing the reports", version, exc))
-    checkpoint("done")
-    message = one_line(run.run_id, counts, metrics, version, summary_path, report_path, run.classes)
-    logger.info(message)
-    return JobResult(
-        status="succeeded",
-        run_id=run.run_id,
-        message=message,
-        table_path=paths.table,
-        table_version=version,
-        counts=counts,
-        metrics=metrics,
-        summary_path=summary_path,
-        report_path=report_path,
-        review_path=review_path,
-        warnings=tuple(run.warnings),
-        record=record,
-    )
 
 
 def make_engine(config: EngineConfig) -> Engine:
