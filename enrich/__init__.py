@@ -13,61 +13,16 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from enrich import errors
 from enrich._internal import deprecation
-from enrich.errors import (
-    ConcurrentRunError,
-    CorruptStateError,
-    DiskFullError,
-    DuplicateAnnotationError,
-    EnrichError,
-    InputError,
-    JobConfigError,
-    LabelModelFileError,
-    LabelStudioImportError,
-    LFApplicationError,
-    LFSourceError,
-    MissingColumnError,
-    NotAClassError,
-    NotFittedError,
-    RunLockedError,
-    SnorkelNumericalError,
-    SourceSchemaError,
-    TableHistoryError,
-    UnknownLabelError,
-    VoteValueError,
-)
 from enrich.labeling.apply import apply
 
 deprecation.install()
 
 # public name -> the module of enrich that defines it ("" for a public module)
 _PUBLIC: dict[str, str] = {
-    # errors (imported above: they are small and every module needs them)
-    **dict.fromkeys(
-        (
-            "ConcurrentRunError",
-            "CorruptStateError",
-            "DiskFullError",
-            "DuplicateAnnotationError",
-            "EnrichError",
-            "InputError",
-            "JobConfigError",
-            "LFApplicationError",
-            "LFSourceError",
-            "LabelModelFileError",
-            "LabelStudioImportError",
-            "MissingColumnError",
-            "NotAClassError",
-            "NotFittedError",
-            "RunLockedError",
-            "SnorkelNumericalError",
-            "SourceSchemaError",
-            "TableHistoryError",
-            "UnknownLabelError",
-            "VoteValueError",
-        ),
-        "errors",
-    ),
+    # every exception of the package (enrich.errors is small and imported above)
+    **dict.fromkeys(errors.__all__, "errors"),
     "apply": "labeling.apply",
     "VoteMatrix": "votes",
     "datasets": "",
