@@ -115,6 +115,22 @@ def pick(
     return order["asset_id"].head(batch).to_list()
 
 
+def refit_and_score(
+    train: VoteSet,
+    test: VoteSet,
+    y: np.ndarray,
+    seed: int,
+    test_curve: list[float],
+    pool_curve: list[float],
+) -> LabelModel:
+    """Refit on the gold so far; append this round's test and pool accuracy to the curves."""
+    model = fit(train, y, seed)
+    test_accuracy, pool_accuracy = scores(model, train, test, y)
+    test_curve.append(test_accuracy)
+    pool_curve.append(pool_accuracy)
+    return model
+
+
 def queue_arm(
     train: VoteSet,
     test: VoteSet,
@@ -150,10 +166,7 @@ def queue_arm(
             picked += rng.choice(left, size=batch - len(picked), replace=False).tolist()
         y[picked] = train.gold[picked]
         reviewed += [int(ids[i]) for i in picked]
-        model = fit(train, y, seed)
-        test_accuracy, pool_accuracy = scores(model, train, test, y)
-        test_curve.append(test_accuracy)
-        pool_curve.append(pool_accuracy)
+        model = refit_and_score(train, test, y, seed, test_curve, pool_curve)
     return test_curve, pool_curve
 
 
@@ -186,10 +199,7 @@ def simple_arm(
         order = left[np.lexsort((rng.random(left.size), key[left]))]
         picked = order[:batch]
         y[picked] = train.gold[picked]
-        model = fit(train, y, seed)
-        test_accuracy, pool_accuracy = scores(model, train, test, y)
-        test_curve.append(test_accuracy)
-        pool_curve.append(pool_accuracy)
+        model = refit_and_score(train, test, y, seed, test_curve, pool_curve)
     return test_curve, pool_curve
 
 
@@ -211,10 +221,7 @@ def votes_arm(
         picked = queue.asset_ids.to_numpy()
         assert len(picked) == batch, "refit returns the batch it is asked for"
         y[picked] = train.gold[picked]
-        model = fit(train, y, seed)
-        test_accuracy, pool_accuracy = scores(model, train, test, y)
-        test_curve.append(test_accuracy)
-        pool_curve.append(pool_accuracy)
+        model = refit_and_score(train, test, y, seed, test_curve, pool_curve)
     return test_curve, pool_curve
 
 
