@@ -26,10 +26,13 @@ __all__ = [
     "WeightedTranspose",
     "agreeing_votes",
     "check_class_names",
+    "detector_floor",
+    "detector_log_lr",
     "equal_weights",
     "hash_rows",
     "held_out_agreement",
     "identical_columns",
+    "keep_voted_classes",
     "majority_proba",
     "proba",
     "significant_gain",
@@ -306,6 +309,70 @@ def held_out_agreement(
     return per_row[used], weight[used].astype(np.float64)
 
 
+def keep_voted_classes(proba: np.ndarray, votes: np.ndarray) -> np.ndarray:
+    """Restrict each row's probabilities to the classes its LFs voted, where needed (in place).
+
+    On a row with votes whose most probable class no LF voted for, the probabilities of
+    the unvoted classes are set to 0 and the rest renormalised: the model never labels a
+    row with a class none of its votes names. Rows without votes, and rows whose top class
+    was voted, are left as they are. (The detector and equal-weight models never need it;
+    an annotator's confusion matrix can point away from every vote.)
+    """
+    if proba.shape[0] == 0:
+        return proba
+    top = proba.argmax(axis=1)
+    fired = votes >= 0
+    bad = fired.any(axis=1) & ~(votes == top[:, None].astype(votes.dtype)).any(axis=1)
+    if not bad.any():
+        return proba
+    rows = np.flatnonzero(bad)
+    k = proba.shape[1]
+    voted = np.zeros((rows.size, k), dtype=bool)
+    r, c = np.nonzero(fired[rows])
+    voted[r, votes[rows][r, c]] = True
+    part = proba[rows] * voted
+    proba[rows] = part / part.sum(axis=1, keepdims=True)
+    return proba
+
+
+def detector_floor(prior: np.ndarray, margin: float) -> np.ndarray:
+    """Lowest precision ``(k,)`` a detector of each class may have under the class balance.
+
+    A vote for class c must raise c's probability (precision above the base rate
+    ``pi_c``) and a lone vote must name c: ``rho / (1 - rho) > max_{y != c} pi_y / (1 - pi_c)``.
+    Together they make the detector model never prefer a class no detector voted for on a
+    row with detector votes (see :func:`detector_log_lr`). ``margin`` is added on top.
+    """
+    k = prior.size
+    if k == 1:
+        return np.ones(1)
+    order = np.argsort(prior)
+    top, second = prior[order[-1]], prior[order[-2]]
+    other_max = np.where(np.arange(k) == order[-1], second, top)
+    ratio = other_max / np.maximum(1.0 - prior, _EPS)
+    floor = np.maximum(prior, ratio / (1.0 + ratio)) + margin
+    return np.minimum(floor, 1.0 - 1e-4)
+
+
+def detector_log_lr(rho: np.ndarray, prior: np.ndarray, voted: np.ndarray) -> np.ndarray:
+    """``(d, k, k)`` log-likelihood ratios of detectors with precisions ``rho`` ``(d, k)``.
+
+    Detector j voting c says ``P(y = c | vote) = rho_jc`` and spreads the rest over the other
+    classes by their balance, ``P(y | vote) = (1 - rho_jc) pi_y / (1 - pi_c)``: the vote adds
+    ``log(rho_jc / pi_c)`` to class c and the same ``log((1 - rho_jc) / (1 - pi_c))`` to every
+    other class, so it never favours one unvoted class over another (a uniform spread would
+    add ``-log pi_y`` per vote and let rare classes win once precisions are low). Values a
+    detector never votes (``voted[d, v]`` False) add nothing.
+    """
+    d, k = rho.shape
+    log_prior = np.log(prior)
+    wrong = np.log(1.0 - rho) - np.log(np.maximum(1.0 - prior, _EPS))[None, :]  # [d, v]
+    block = np.broadcast_to(wrong[:, :, None], (d, k, k)).copy()
+    block[:, np.arange(k), np.arange(k)] = np.log(rho) - log_prior[None, :]
+    block[~voted] = 0.0
+    return block
+
+
 class WeightedTranspose:
     """``design.T @ diag(weights)`` as an operator, without building the weighted copy."""
 
@@ -331,7 +398,7 @@ class EMState:
         detector_prior: float,
         on_diag: float,
         off_diag: float,
-        floor: float,
+        margin: float,
         fixed_prior: np.ndarray | None,
         weights: np.ndarray,
     ) -> None:
@@ -342,7 +409,7 @@ class EMState:
         self.n_total = n_total
         self.detector_prior = detector_prior
         self.dirichlet = np.full((k, k), off_diag) + np.eye(k) * on_diag  # [y, v]
-        self.floor = min(floor, 1.0 - 1e-4)
+        self.margin = margin
         self.fixed_prior = fixed_prior
         self.det = np.flatnonzero(roles == DETECTOR)
         self.ann = np.flatnonzero(roles == ANNOTATOR)
@@ -361,14 +428,24 @@ class EMState:
         return prior / prior.sum()
 
     def detector_precision(self, stats: np.ndarray, prior: np.ndarray) -> np.ndarray:
-        """``rho[d, v]`` for detectors: precision of each vote value, shrunk to the base rate."""
+        """``rho[d, v]`` for detectors: precision of each vote value, shrunk to a shared one.
+
+        The shrinkage target is the pooled precision of every detector (the share of all
+        detector votes the posteriors call right), with ``detector_prior`` pseudo-votes: a
+        detector's precision moves away from its peers' only as far as the rows where its
+        vote meets other votes support (a lone vote is a fixed point of EM and says nothing
+        about its own LF). Its own class keeps a floor: at least the base rate of the class
+        (a vote never lowers its class's probability) and enough for a lone vote to name its
+        class (see :func:`detector_floor`).
+        """
         k = self.k
         hits = stats[self.det][:, np.arange(k), np.arange(k)]  # [d, v]
         counts = self.vote_counts[self.det]
-        rho = (hits + self.detector_prior * prior[None, :]) / (counts + self.detector_prior)
-        # the class a detector names: its vote stays evidence for that class
-        own = (np.arange(len(self.det)), self.target[self.det])
-        rho[own] = np.maximum(rho[own], self.floor)
+        total = float(counts.sum())
+        shared = float(hits.sum()) / total if total > 0 else 1.0 / k
+        rho = (hits + self.detector_prior * shared) / (counts + self.detector_prior)
+        # every value a detector votes (its class, and its few stray votes) stays evidence
+        rho = np.maximum(rho, detector_floor(prior, self.margin)[None, :])
         return np.clip(rho, _EPS, 1.0 - _EPS)
 
     def m_step(
@@ -378,7 +455,6 @@ class EMState:
         k = self.k
         stats = self.sufficient(weighted_design_t, q)
         prior = self.class_prior(self.weights @ q)
-        log_prior = np.log(prior)
         log_lr = np.zeros((self.m, k, k))
         if self.ann.size:
             conf = stats[self.ann].transpose(0, 2, 1) + self.dirichlet  # [a, y, v]
@@ -386,12 +462,7 @@ class EMState:
             log_lr[self.ann] = np.log(conf).transpose(0, 2, 1)  # [a, v, y]
         if self.det.size:
             rho = self.detector_precision(stats, prior)  # [d, v]
-            wrong = np.log((1.0 - rho) / (k - 1))[:, :, None] - log_prior[None, None, :]
-            right = np.log(rho) - log_prior[None, :]
-            block = np.broadcast_to(wrong, (self.det.size, k, k)).copy()
-            block[:, np.arange(k), np.arange(k)] = right
-            block[self.vote_counts[self.det] == 0] = 0.0  # values it never votes
-            log_lr[self.det] = block
+            log_lr[self.det] = detector_log_lr(rho, prior, self.vote_counts[self.det] > 0)
         return log_lr, prior
 
     def precision(self, weighted_design_t: WeightedTranspose, q: np.ndarray) -> np.ndarray:

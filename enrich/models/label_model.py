@@ -65,6 +65,7 @@ from enrich.models.em import (
     hash_rows,
     held_out_agreement,
     identical_columns,
+    keep_voted_classes,
     majority_proba,
     proba,
     significant_gain,
@@ -103,16 +104,20 @@ class LabelModel(VoteModel):
         single vote, for other classes) is a *detector*, any other LF that voted is an
         *annotator*. ``"detector"`` or ``"annotator"`` forces one model for every LF.
     detector_prior
-        strength, in pseudo-votes, of the prior that pulls a detector's
-        precision towards the base rate of its class (an uninformative LF). Larger trusts
-        sparse evidence less.
+        strength, in pseudo-votes, of the prior that pulls a detector's precision towards
+        the pooled precision of all detectors (a shared prior). A lone vote says nothing
+        about its own LF, so only the rows where a detector's vote meets other votes move it
+        away from its peers: about this many such rows weigh as much as the prior. Larger
+        trusts sparse agreement evidence less.
     annotator_prior
         Dirichlet pseudo-counts ``(on_diagonal, off_diagonal)`` added to each
         row of an annotator's confusion matrix; the default leans towards annotators being
         right, as Dawid-Skene implementations do.
     min_margin
-        a detector's vote always counts as evidence for its class: its precision
-        is kept at least ``1/k + min_margin``, so a lone vote names its class.
+        a detector's vote always counts as evidence for its class: its precision is kept
+        at least ``min_margin`` above the class's base rate and above what a lone vote needs
+        to name its class, so a detector never makes a class it did not vote more likely
+        than the one it voted.
     max_iter
         maximum EM iterations.
     tol
@@ -147,9 +152,12 @@ class LabelModel(VoteModel):
     The model. For each asset the class scores are
     ``log pi_y + sum over the LFs that voted of log_lr_[j, vote, y]``, normalised with a softmax:
     abstains add nothing. A *detector* j voting c contributes
-    ``log(rho_jc / pi_c)`` to class c and ``log((1 - rho_jc) / ((k - 1) pi_y))`` to every other
-    class y, where ``rho_jc = P(y = c | LF j votes c)`` is its precision: a lone vote gives the
-    posterior ``rho_jc`` for class c whatever the class balance. An *annotator* contributes
+    ``log(rho_jc / pi_c)`` to class c and the same ``log((1 - rho_jc) / (1 - pi_c))`` to every
+    other class (its wrong votes fall on the other classes by their balance, so a vote never
+    favours one unvoted class over another), where ``rho_jc = P(y = c | LF j votes c)`` is its
+    precision: a lone vote gives the posterior ``rho_jc`` for class c whatever the class
+    balance. Precisions are shrunk towards the pooled precision of all detectors
+    (``detector_prior``). An *annotator* contributes
     ``log P(vote | y)`` from its Dawid-Skene confusion matrix. EM alternates the posterior of
     every distinct vote pattern (E) with precisions, confusions and class balance re-estimated
     from the count-weighted posteriors (M), starting from majority vote. Gold labels passed to
@@ -215,7 +223,7 @@ class LabelModel(VoteModel):
         cardinality: int = 2,
         class_balance: Any = None,
         lf_kind: LFKind = "auto",
-        detector_prior: float = 2.0,
+        detector_prior: float = 20.0,
         annotator_prior: tuple[float, float] = (1.0, 0.1),
         min_margin: float = 0.01,
         max_iter: int = 1000,
@@ -383,7 +391,7 @@ class LabelModel(VoteModel):
             detector_prior=float(self.detector_prior),
             on_diag=hp["on_diag"],
             off_diag=hp["off_diag"],
-            floor=1.0 / k + float(self.min_margin),
+            margin=float(self.min_margin),
             fixed_prior=fixed_prior,
             weights=weights,
         )
@@ -566,6 +574,8 @@ class LabelModel(VoteModel):
         table = self.log_lr_.reshape(self.n_lfs_ * k, k)
         score_prior = getattr(self, "score_prior_", self.class_balance_)
         proba = softmax_rows(score_rows(votes, table, np.log(score_prior)))
+        if self.structure_ != "vote" and "annotator" in set(self.lf_role_.tolist()):
+            keep_voted_classes(proba, votes)
         if not np.array_equal(score_prior, self.class_balance_):
             proba[~(votes >= 0).any(axis=1)] = self.class_balance_
         return proba

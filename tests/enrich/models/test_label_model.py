@@ -75,8 +75,12 @@ def test_flips_the_sign_of_an_inverted_lf():
     # a vote for 0 from LF 3 is evidence for class 1, and the other way round
     assert model.log_lr_[3, 0, 1] > model.log_lr_[3, 0, 0]
     assert model.log_lr_[3, 1, 0] > model.log_lr_[3, 1, 1]
-    alone = np.array([[-1, -1, -1, 0], [-1, -1, -1, 1]])
-    assert model.predict(alone).tolist() == [1, 0]
+    # next to another vote it strengthens the opposite class; alone, the model still never
+    # names a class no LF voted for (issue 14)
+    rows = np.array([[0, -1, -1, -1], [0, -1, -1, 1], [-1, -1, -1, 0], [-1, -1, -1, 1]])
+    proba = model.predict_proba(rows)
+    assert proba[1, 0] > proba[0, 0] > 0.5
+    assert model.predict(rows[2:]).tolist() == [0, 1]
     flags = model.lf_diagnostics(votes)["worse_than_random"].to_list()
     assert flags == [False, False, False, True]
 
