@@ -15,10 +15,13 @@ from labeling_functions.builders import (
 )
 from labeling_functions.core import (
     ABSTAIN,
+    Against,
     LabelingFunction,
+    LabelSpec,
     Row,
     RowLF,
     VectorizedLF,
+    label_targets,
     labeling_function,
 )
 from labeling_functions.embedding_lfs import (
@@ -38,9 +41,11 @@ from labeling_functions.spacy_lfs import (
 
 __all__ = [
     "ABSTAIN",
+    "Against",
     "ExpressionLF",
     "KeywordLF",
     "LFDefinitionError",
+    "LabelSpec",
     "LabelingFunction",
     "LabelingFunctionError",
     "NearestNeighborLF",
@@ -54,6 +59,7 @@ __all__ = [
     "VectorizedLF",
     "expression_lf",
     "keyword_lf",
+    "label_targets",
     "labeling_function",
     "nearest_neighbor_lf",
     "prototype_lf",

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from labeling_functions.core import Label, VectorizedLF
+from labeling_functions.core import LabelSpec, VectorizedLF
 from labeling_functions.errors import LFDefinitionError
 
 if TYPE_CHECKING:
@@ -173,7 +173,7 @@ def keyword_lf(
     name: str,
     keywords: Iterable[str] | str,
     *,
-    label: Label,
+    label: LabelSpec,
     column: str = "text",
     ignore_case: bool = True,
     whole_word: bool = True,
@@ -196,7 +196,7 @@ def keyword_lf(
 
 
 def regex_lf(
-    name: str, pattern: str, *, label: Label, column: str = "text", ignore_case: bool = False
+    name: str, pattern: str, *, label: LabelSpec, column: str = "text", ignore_case: bool = False
 ) -> RegexLF:
     """Make an LF that votes ``label`` where ``pattern`` (Python ``re`` syntax) matches.
 
@@ -208,7 +208,7 @@ def regex_lf(
     return RegexLF(name=name, label=label, pattern=pattern, column=column, ignore_case=ignore_case)
 
 
-def expression_lf(name: str, expression: pl.Expr, *, label: Label) -> ExpressionLF:
+def expression_lf(name: str, expression: pl.Expr, *, label: LabelSpec) -> ExpressionLF:
     """Make an LF that votes ``label`` where a boolean polars expression holds.
 
     >>> import polars as pl

@@ -45,6 +45,61 @@ ABSTAIN: Final = -1
 Label = int | str
 
 
+@dataclass(frozen=True)
+class Against:
+    """A vote against a label of a multi-label task: the asset does not have ``label``.
+
+    Use it as an LF's ``label`` (``keyword_lf(..., label=Against("promotion"))``) or in a
+    row-wise LF's answer (``return Against("even")``). Single-label tasks refuse it.
+
+    >>> Against("even")
+    Against('even')
+    >>> label_targets(("even", Against("closed_loop")))
+    (('even', 1), ('closed_loop', -1))
+    """
+
+    label: Label
+
+    def __post_init__(self) -> None:
+        if isinstance(self.label, bool) or not isinstance(self.label, int | str):
+            raise LFDefinitionError(
+                f"Against(...) takes a label name (str) or id (int), got {self.label!r}."
+            )
+
+    def __repr__(self) -> str:
+        return f"Against({self.label!r})"
+
+
+LabelSpec = Label | Against | tuple[Label | Against, ...]
+"""What an LF declares it votes: a label, ``Against(label)``, or a tuple of them (multi-label)."""
+
+
+def label_targets(spec: object) -> tuple[tuple[Label, int], ...]:
+    """Return the ``(label, +1 | -1)`` pairs an LF's declared ``label`` (or answer) votes.
+
+    ``+1`` votes for the label, ``-1`` against it (:class:`Against`); a tuple votes for or
+    against each of its members. Raises :class:`LFDefinitionError` for anything else.
+
+    >>> label_targets("even"), label_targets(Against(3))
+    ((('even', 1),), ((3, -1),))
+    """
+    members = spec if isinstance(spec, tuple) else (spec,)
+    targets: list[tuple[Label, int]] = []
+    for member in members:
+        if isinstance(member, Against):
+            targets.append((member.label, -1))
+        elif isinstance(member, int | str) and not isinstance(member, bool):
+            targets.append((member, 1))
+        else:
+            raise LFDefinitionError(
+                f"{member!r} is not a label: use a label name (str) or id (int), "
+                "Against(label), or a tuple of them."
+            )
+    if not targets:
+        raise LFDefinitionError("An LF's label tuple must name at least one label.")
+    return tuple(targets)
+
+
 def definition_hash(*parts: object) -> str:
     """Return a short, stable hash of the parts that define an LF.
 
@@ -64,7 +119,7 @@ class LabelingFunction:
     """
 
     name: str
-    label: Label | None
+    label: LabelSpec | None
     _nonce: str = field(init=False, compare=False, repr=False, default="")
 
     kind: ClassVar[str] = "base"
@@ -74,16 +129,20 @@ class LabelingFunction:
             raise LFDefinitionError(
                 f"An LF name must be a non-empty string, got {self.name!r}: pass name='...'."
             )
-        if self.label is not None and not isinstance(self.label, int | str):
+        if isinstance(self.label, Against | tuple):  # a multi-label vote
+            try:
+                targets = label_targets(self.label)
+            except LFDefinitionError as exc:
+                raise LFDefinitionError(f"LF {self.name!r}: {exc}") from None
+            for target, _ in targets:
+                _check_class_label(self.name, target)
+        elif self.label is not None and not isinstance(self.label, int | str):
             raise LFDefinitionError(
                 f"LF {self.name!r}: label must be a class name (str) or id (int), "
                 f"got {self.label!r} of type {type(self.label).__name__}."
             )
-        if isinstance(self.label, int) and self.label < 0:
-            raise LFDefinitionError(
-                f"LF {self.name!r}: label must be a class id >= 0, got {self.label}; "
-                "an LF abstains by not firing, it never votes ABSTAIN."
-            )
+        else:
+            _check_class_label(self.name, self.label)
         object.__setattr__(self, "_nonce", uuid.uuid4().hex[:8])
 
     @property
@@ -127,6 +186,14 @@ class LabelingFunction:
         return tuple(getattr(self, f.name) for f in fields(self) if f.init and f.name != "name")
 
 
+def _check_class_label(name: str, label: object) -> None:
+    if isinstance(label, int) and label < 0:
+        raise LFDefinitionError(
+            f"LF {name!r}: label must be a class id >= 0, got {label}; "
+            "an LF abstains by not firing, it never votes ABSTAIN."
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class VectorizedLF(LabelingFunction):
     """An LF that decides for a whole table at once.
@@ -149,6 +216,28 @@ class VectorizedLF(LabelingFunction):
         import numpy as np
 
         return np.where(self.fires(frame), to_id(self.label), ABSTAIN).astype(np.int32)
+
+    def label_votes(
+        self, frame: pl.DataFrame, to_id: Callable[[object], int], n_labels: int
+    ) -> np.ndarray:
+        """Return int8 votes (n_rows, n_labels) for a multi-label task: +1 for, -1 against, 0.
+
+        ``to_id`` turns a label name or id into the task's label id (and raises for others).
+        By default the LF casts its declared votes (:func:`label_targets` of ``label``) on the
+        rows where :meth:`fires`.
+        """
+        import numpy as np
+
+        if self.label is None:
+            raise LFDefinitionError(
+                f"LF {self.name!r} declares no label, so it cannot vote in a multi-label task; "
+                "pass label=... (a label, Against(label) or a tuple of them)."
+            )
+        fired = self.fires(frame)
+        out = np.zeros((len(fired), n_labels), dtype=np.int8)
+        for target, polarity in label_targets(self.label):
+            out[fired, to_id(target)] = polarity
+        return out
 
 
 class Row(dict):
@@ -658,7 +747,7 @@ def labeling_function(
     func: Callable[..., object] | None = None,
     *,
     name: str | None = None,
-    label: Label | None = None,
+    label: LabelSpec | None = None,
     columns: Iterable[str] | None = None,
     resources: Mapping[str, object] | None = None,
 ) -> RowLF | Callable[[Callable[..., object]], RowLF]:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from labeling_functions.core import ABSTAIN, Label, VectorizedLF
+from labeling_functions.core import ABSTAIN, Label, LabelSpec, VectorizedLF
 from labeling_functions.errors import LFDefinitionError
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ class NearestNeighborLF(VectorizedLF):
     """
 
     reference_vectors: np.ndarray = field(repr=False)
-    reference_labels: tuple[Label, ...] = field(repr=False)
+    reference_labels: tuple[Label | tuple[Label, ...], ...] = field(repr=False)
     reference_ids: tuple[Any, ...] | None = field(default=None, repr=False)
     column: str = "embedding"
     id_column: str | None = None
@@ -112,7 +112,7 @@ class NearestNeighborLF(VectorizedLF):
 
     def __post_init__(self) -> None:
         vectors = _matrix(self.reference_vectors, what="reference_vectors")
-        labels = tuple(self.reference_labels)
+        labels = tuple(_label_or_set(label) for label in self.reference_labels)
         if len(labels) != len(vectors) or not labels:
             raise LFDefinitionError(
                 f"LF {self.name!r} needs one label per reference vector: got {len(vectors)} "
@@ -138,6 +138,41 @@ class NearestNeighborLF(VectorizedLF):
 
     def votes(self, frame: pl.DataFrame, to_id: Callable[[object], int]) -> np.ndarray:
         """Votes ``(n_rows,)``: a class id, or ``-1`` where the LF abstains."""
+        if frame.height == 0:
+            return np.zeros(0, dtype=np.int32)
+        classes = np.array([to_id(label) for label in self.reference_labels], dtype=np.int64)
+        neighbours, usable = self._usable_neighbours(frame)
+        neighbour_class = np.where(usable, classes[np.maximum(neighbours, 0)], -1)
+        return _agreed_class(neighbour_class, self.min_agreement)
+
+    def label_votes(
+        self, frame: pl.DataFrame, to_id: Callable[[object], int], n_labels: int
+    ) -> np.ndarray:
+        """Multi-label votes ``(n_rows, n_labels)`` int8: +1 for, -1 against, 0 abstain.
+
+        Each reference label is a label set (a tuple, list or set of labels; a plain label is
+        the set of that one label). The LF votes for a label where at least
+        ``min_agreement`` of the usable neighbours have it, and against it where at least
+        ``min_agreement`` of them lack it.
+        """
+        members = np.zeros((len(self.reference_labels), n_labels), dtype=bool)
+        for row, labels in enumerate(self.reference_labels):
+            for label in labels if isinstance(labels, tuple) else (labels,):
+                members[row, to_id(label)] = True
+        if frame.height == 0:
+            return np.zeros((0, n_labels), dtype=np.int8)
+        neighbours, usable = self._usable_neighbours(frame)
+        n_usable = usable.sum(axis=1, keepdims=True)
+        having = (members[np.maximum(neighbours, 0)] & usable[:, :, None]).sum(axis=1)
+        share = having / np.maximum(n_usable, 1)
+        some = n_usable > 0
+        out = np.zeros(share.shape, dtype=np.int8)
+        out[some & (share >= self.min_agreement)] = 1
+        out[some & (1.0 - share >= self.min_agreement)] = -1
+        return out
+
+    def _usable_neighbours(self, frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Neighbour reference positions (n_rows, k') and which of them count."""
         from embeddings import VectorIndex
 
         queries = _matrix(
@@ -145,20 +180,17 @@ class NearestNeighborLF(VectorizedLF):
             what=f"column {self.column!r} of LF {self.name!r}",
             dim=self.reference_vectors.shape[1],
         )
-        if len(queries) == 0:
-            return np.zeros(0, dtype=np.int32)
-        classes = np.array([to_id(label) for label in self.reference_labels], dtype=np.int64)
+        n_references = len(self.reference_labels)
         index = VectorIndex(self.reference_vectors.shape[1], kind="flat")
-        index.add(np.arange(len(classes), dtype=np.int64), self.reference_vectors)
+        index.add(np.arange(n_references, dtype=np.int64), self.reference_vectors)
         extra = 1 if self.id_column is not None else 0
-        found = index.search(queries, min(self.k + extra, len(classes)))
+        found = index.search(queries, min(self.k + extra, n_references))
         neighbours, similarity = found.ids, found.similarities
         usable = (neighbours >= 0) & (similarity >= self.min_similarity)
         if self.id_column is not None:
             usable &= ~self._is_self(frame, neighbours)
         usable &= np.cumsum(usable, axis=1) <= self.k  # keep the k best usable neighbours
-        neighbour_class = np.where(usable, classes[np.maximum(neighbours, 0)], -1)
-        return _agreed_class(neighbour_class, self.min_agreement)
+        return neighbours, usable
 
     def _is_self(self, frame: pl.DataFrame, neighbours: np.ndarray) -> np.ndarray:
         reference_ids = np.asarray(self.reference_ids, dtype=object)
@@ -178,6 +210,15 @@ class NearestNeighborLF(VectorizedLF):
         )
 
 
+def _label_or_set(label: Any) -> Any:
+    """A reference label as stored: a plain label, or a label set as a tuple (multi-label)."""
+    if isinstance(label, set | frozenset):
+        return tuple(sorted(label, key=repr))
+    if isinstance(label, list):
+        return tuple(label)
+    return label
+
+
 def _agreed_class(neighbour_class: np.ndarray, min_agreement: float) -> np.ndarray:
     """Per row, the class held by >= min_agreement of the usable neighbours (-1 = none)."""
     n_usable = (neighbour_class >= 0).sum(axis=1)
@@ -195,7 +236,7 @@ def prototype_lf(
     name: str,
     prototypes: Any,
     *,
-    label: Label,
+    label: LabelSpec,
     column: str = "embedding",
     threshold: float = 0.8,
 ) -> PrototypeLF:
@@ -208,7 +249,7 @@ def prototype_lf(
 def nearest_neighbor_lf(
     name: str,
     reference_vectors: Any,
-    reference_labels: Sequence[Label],
+    reference_labels: Sequence[Label | Sequence[Label] | frozenset[Label]],
     *,
     column: str = "embedding",
     reference_ids: Sequence[Any] | None = None,

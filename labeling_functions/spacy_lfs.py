@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from labeling_functions.core import Label, LabelingFunction, spacy_model_identity
+from labeling_functions.core import LabelingFunction, LabelSpec, spacy_model_identity
 from labeling_functions.errors import LFDefinitionError
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def load_pipeline(model: str) -> Language:
 class SpacyLF(LabelingFunction):
     """Base of LFs that decide from parsed spaCy documents of one text column."""
 
-    label: Label
+    label: LabelSpec
     column: str = "text"
     model: str = DEFAULT_MODEL
 
@@ -225,7 +225,7 @@ def spacy_entity_lf(
     name: str,
     entity_types: Iterable[str] | str,
     *,
-    label: Label,
+    label: LabelSpec,
     column: str = "text",
     model: str = DEFAULT_MODEL,
     min_count: int = 1,
@@ -245,7 +245,7 @@ def spacy_matcher_lf(
     name: str,
     patterns: Iterable[Any],
     *,
-    label: Label,
+    label: LabelSpec,
     column: str = "text",
     model: str = DEFAULT_MODEL,
     phrase_attr: str = "LOWER",

@@ -16,6 +16,8 @@ ENRICH_LAYERS = {
     "errors": 0,
     "_internal": 1,
     "votes": 2,
+    "tasks": 2,
+    "multilabel_votes": 2.5,  # builds on votes (VoteMatrix per label)
     "datasets": 2,
     "labeling": 3,
     "models": 3,

@@ -38,8 +38,10 @@ from enrich._internal.frames import (
 )
 from enrich._internal.progress import progress_bar
 from enrich.errors import InputError, LFApplicationError, NotAClassError
+from enrich.multilabel_votes import MultiLabelVoteMatrix
+from enrich.tasks import Task
 from enrich.votes import VoteMatrix
-from labeling_functions.core import LabelingFunction, Row, RowLF, VectorizedLF
+from labeling_functions.core import Against, LabelingFunction, Row, RowLF, VectorizedLF
 from labeling_functions.errors import LabelingFunctionError
 from labeling_functions.spacy_lfs import SpacyLF, load_pipeline
 
@@ -62,7 +64,8 @@ def apply(
     on_error: OnError = "raise",
     progress: bool | None = None,
     spacy_batch_size: int = 256,
-) -> VoteMatrix:
+    task: Task | None = None,
+) -> VoteMatrix | MultiLabelVoteMatrix:
     """Run labeling functions over every asset and return the vote matrix.
 
     Parameters
@@ -91,12 +94,20 @@ def apply(
         None (default): a bar for work that takes more than a second, only in a terminal or
         notebook (never in a log file); True: always a bar; False: never (see
         :mod:`enrich._internal.progress`).
+    task
+        What is labeled (:class:`~enrich.tasks.Task`); None (default) is one class per asset
+        out of ``classes``. ``Task.multiclass(names)`` is the same as ``classes=names``;
+        ``Task.multilabel(labels)`` lets each LF vote for, against, or abstain on each label
+        and returns a :class:`~enrich.MultiLabelVoteMatrix` (see
+        :func:`enrich.labeling.multilabel.apply_multilabel`).
 
     Returns
     -------
     VoteMatrix
         ``np.asarray(result)`` is the (n_assets, n_lfs) int32 array, -1 = abstain; with
-        ``lf_names``, ``asset_ids``, ``lf_versions`` and ``errors``.
+        ``lf_names``, ``asset_ids``, ``lf_versions`` and ``errors``. A multi-label ``task``
+        returns a :class:`~enrich.MultiLabelVoteMatrix` (int8 ``(n_assets, n_lfs,
+        n_labels)``, +1 for, -1 against, 0 abstain).
 
     Raises
     ------
@@ -108,6 +119,21 @@ def apply(
     LFApplicationError
         An LF raised (with ``on_error="raise"``) or answered something that is not a class.
     """
+    if task is not None:
+        classes = _classes_of_task(task, classes)
+        if classes is None:  # a multi-label task
+            from enrich.labeling.multilabel import apply_multilabel
+
+            return apply_multilabel(
+                lfs,
+                data,
+                task=task,
+                id_column=id_column,
+                n_jobs=n_jobs,
+                on_error=on_error,
+                progress=progress,
+                spacy_batch_size=spacy_batch_size,
+            )
     if on_error not in ("raise", "abstain"):
         raise InputError(f"on_error must be 'raise' or 'abstain', got {on_error!r}.")
     if not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
@@ -142,6 +168,20 @@ def apply(
         class_names=task.names,
         errors=_error_table(errors),
     )
+
+
+def _classes_of_task(task: Any, classes: Sequence[str] | int | None) -> list[str] | None:
+    """The class names of a multi-class ``task``; None for a multi-label one."""
+    if not isinstance(task, Task):
+        raise InputError(
+            f"task must be an enrich Task (Task.multiclass / Task.multilabel), got {task!r}."
+        )
+    same = isinstance(classes, Sequence) and list(classes) == list(task.labels)
+    if classes is not None and (task.kind == "multilabel" or not same):
+        raise InputError(
+            f"pass either classes= or task=, not both (got classes={classes!r} and {task!r})."
+        )
+    return list(task.labels) if task.kind == "multiclass" else None
 
 
 def _lf_list(lfs: Any) -> list[Any]:
@@ -220,6 +260,11 @@ def _check_names(lfs: Sequence[LabelingFunction]) -> None:
 def _declared_label(lf: LabelingFunction, task: TaskClasses) -> int | None:
     if lf.label is None:
         return None
+    if isinstance(lf.label, tuple | Against):
+        raise LFApplicationError(
+            f"LF {lf.name!r} declares the multi-label vote {lf.label!r}; apply it to a "
+            "multi-label task: enrich.apply(lfs, data, task=Task.multilabel([...]))."
+        )
     try:
         label = task.to_id(lf.label)
     except NotAClassError as exc:
