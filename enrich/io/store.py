@@ -53,6 +53,7 @@ __all__ = [
     "TableHistoryError",
     "append_run",
     "commit_enriched",
+    "commit_files",
     "compact_and_vacuum",
     "delta_table",
     "diagnose_log",
@@ -778,3 +779,101 @@ def prune_reports(reports: str | os.PathLike[str], keep_run_ids: Sequence[str]) 
             file.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+def commit_files(
+    path: str | os.PathLike[str],
+    *,
+    adds: Sequence[dict[str, Any]],
+    removes: Sequence[str],
+    schema: Any,
+    read_version: int | None,
+    record: dict[str, Any],
+    overwrite: bool = False,
+    storage_options: dict[str, str] | None = None,
+) -> int:
+    """Commit data files written elsewhere (e.g. by Dask workers) in ONE commit with ``record``.
+
+    Parameters
+    ----------
+    path
+        The Delta table (created when ``read_version`` is None).
+    adds
+        The new data files, already in the table's folder: ``path`` (relative to the table),
+        ``size`` (bytes) and ``stats`` (Delta statistics JSON).
+    removes
+        Data files (relative paths) this commit replaces.
+    schema
+        The Arrow schema of the new files.
+    read_version
+        The version the run read; if anyone committed since, nothing is committed.
+    record
+        The run record (the commit metadata under :data:`RUN_METADATA_KEY`).
+    overwrite
+        Replace every file of the table (and its schema) with ``adds``.
+    storage_options
+        Options for an object-store table.
+
+    Returns
+    -------
+    int
+        The new table version.
+
+    Raises
+    ------
+    ConcurrentRunError
+        Someone committed to the table since ``read_version`` (nothing was committed).
+    """
+    from deltalake import CommitProperties, Schema
+    from deltalake.exceptions import CommitFailedError, TableNotFoundError
+    from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
+
+    table = str(path)
+    properties = CommitProperties(
+        custom_metadata={RUN_METADATA_KEY: json.dumps(record, default=_json_default)},
+        max_commit_retries=0,
+    )
+    now = int(time.time() * 1000)
+    add_actions = [
+        AddAction(a["path"], int(a["size"]), {}, now, True, a.get("stats") or "") for a in adds
+    ]
+    delta_schema = Schema.from_arrow(schema)
+    try:
+        if read_version is None:
+            create_table_with_add_actions(
+                table,
+                delta_schema,
+                add_actions,
+                mode="error",
+                storage_options=storage_options,
+                commit_properties=properties,
+            )
+        else:
+            base = delta_table(table, version=read_version)
+            actions: list[Any] = list(add_actions)
+            if not overwrite:
+                actions += [RemoveAction(r, True, now) for r in removes]
+            base.create_write_transaction(
+                actions,
+                "overwrite" if overwrite else "append",
+                delta_schema,
+                commit_properties=properties,
+            )
+    except CommitFailedError as exc:
+        raise ConcurrentRunError(
+            f"someone else committed to {table!r} while this run was working ({exc}); "
+            "nothing was written. Run again: the next run starts from their result."
+        ) from exc
+    except (FileExistsError, TableNotFoundError) as exc:
+        raise ConcurrentRunError(
+            f"the table {table!r} changed while this run was working ({exc}); nothing was "
+            "written. Run again."
+        ) from exc
+    except Exception as exc:
+        if type(exc).__name__ == "DeltaError" and "already exists" in str(exc):
+            raise ConcurrentRunError(
+                f"the table {table!r} was created by another writer while this run was "
+                "working; nothing was written. Run again."
+            ) from exc
+        raise
+    return delta_table(table).version()

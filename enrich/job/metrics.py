@@ -11,6 +11,7 @@ run record, the JSON summary and the HTML report show them).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ __all__ = [
     "drift",
     "end_model_metrics",
     "histogram_shift",
+    "pattern_metrics",
     "psi",
     "run_metrics",
     "slice_metrics",
@@ -370,3 +372,203 @@ def _plain(table: pl.DataFrame) -> list[dict[str, Any]]:
         pl.col(c).round(4).fill_nan(None) for c, t in table.schema.items() if t.is_float()
     )
     return rounded.to_dicts()
+
+
+def pattern_metrics(
+    rows: pl.DataFrame,
+    outputs: pl.DataFrame,
+    *,
+    patterns: VotePatterns,
+    labelled: VotePatterns | None,
+    model: Any,
+    pattern_proba: np.ndarray,
+    classes: Sequence[str],
+    lf_names: Sequence[str],
+    previous_record: Mapping[str, Any] | None,
+    slice_columns: Sequence[str],
+    min_slice_size: int,
+) -> dict[str, Any]:
+    """The figures of :func:`run_metrics` from counts, with no per-asset frame.
+
+    Used when Dask workers hold the assets: every figure is a function of each asset's
+    vote pattern, gold label and slice values, so counts of their distinct combinations
+    give the same class balance, confidence histogram, LF statistics, gold scores, slice
+    figures and drift (floating-point sums aside).
+
+    Parameters
+    ----------
+    rows
+        Distinct (``vote_<lf>``..., ``gold`` Int64 with -1 unknown, slice columns,
+        ``_prev_label``) rows with their ``count``.
+    outputs
+        The enriched table of each distinct vote pattern (row ``i`` = pattern ``i``).
+    patterns, labelled
+        The distinct vote rows and the distinct (votes, gold) rows with their counts.
+    model
+        The fitted label model.
+    pattern_proba
+        float (n_patterns, k) probabilities of each pattern.
+    classes, lf_names
+        The class and LF names.
+    previous_record
+        The previous run's record (None on the first run).
+    slice_columns, min_slice_size
+        ``source.slice_columns`` and ``gaps.min_slice_size``.
+
+    Returns
+    -------
+    dict
+    """
+    k = len(classes)
+    vote_cols = [f"vote_{n}" for n in lf_names]
+    index = outputs.select(vote_cols).with_row_index("_pattern")
+    joined = (
+        rows.join(index, on=vote_cols, how="left")
+        if vote_cols
+        else rows.with_columns(pl.lit(0, dtype=pl.UInt32).alias("_pattern"))
+    )
+    pat = joined.get_column("_pattern").to_numpy().astype(np.int64)
+    weight = joined.get_column("count").to_numpy().astype(np.int64)
+    label = outputs.get_column("label").fill_null(-1).to_numpy().astype(np.int64)[pat]
+    conf = outputs.get_column("confidence").cast(pl.Float64).fill_null(np.nan).to_numpy()[pat]
+    review = outputs.get_column("needs_review").to_numpy()[pat]
+    abstain = outputs.get_column("all_abstain").to_numpy()[pat]
+    n = int(weight.sum())
+    has = label >= 0
+    counts = np.bincount(label[has], weights=weight[has], minlength=k)[:k].round().astype(int)
+    n_labeled = int(counts.sum())
+    known = ~np.isnan(conf)
+    hist, edges = np.histogram(conf[known], bins=HIST_BINS, range=(0.0, 1.0), weights=weight[known])
+    diagnose = model if callable(getattr(model, "lf_diagnostics", None)) else None
+    base = labelled if labelled is not None else patterns
+    summary = lf_summary(
+        base.patterns[:, : len(lf_names)],
+        base.patterns[:, -1] if labelled is not None else None,
+        lf_names=tuple(lf_names),
+        class_names=tuple(classes),
+        model=diagnose,
+        sample_weight=base.counts,
+    )
+    lf_columns = [c for c in _LF_METRICS if c in summary.table.columns]
+    n_all_abstain = int(weight[abstain.astype(bool)].sum())
+    metrics: dict[str, Any] = {
+        "n_assets": n,
+        "class_counts": {c: int(v) for c, v in zip(classes, counts, strict=True)},
+        "n_labeled": n_labeled,
+        "class_balance": {
+            c: (int(v) / n_labeled if n_labeled else 0.0)
+            for c, v in zip(classes, counts, strict=True)
+        },
+        "mean_confidence": float(np.average(conf[known], weights=weight[known]))
+        if weight[known].sum()
+        else None,
+        "confidence_hist": {
+            "edges": edges.round(4).tolist(),
+            "counts": hist.round().astype(int).tolist(),
+        },
+        "confidence_scope": CONFIDENCE_SCOPE,
+        "coverage": summary.totals["coverage"],
+        "overlap": summary.totals["overlap"],
+        "conflict": summary.totals["conflict"],
+        "n_needs_review": int(weight[review.astype(bool)].sum()),
+        "n_all_abstain": n_all_abstain,
+        "all_abstain_share": n_all_abstain / n if n else None,
+        "lfs": summary.table.select(lf_columns).to_dicts(),
+        "gold_accuracy": None,
+    }
+    gold = joined.get_column("gold").fill_null(-1).to_numpy().astype(np.int64)
+    if labelled is not None:
+        from enrich.analysis.gold import benchmark
+
+        g = gold >= 0
+        scored = benchmark(
+            np.repeat(gold[g], weight[g]),
+            proba=np.repeat(pattern_proba[pat[g]], weight[g], axis=0),
+            class_names=list(classes),
+        )
+        metrics["gold"] = scored.to_dict() | {"per_class": scored.per_class.to_dicts()}
+        metrics["gold_accuracy"] = scored.accuracy
+    metrics["slices"] = _weighted_slices(
+        joined, label, conf, gold, weight, slice_columns=slice_columns, min_size=min_slice_size
+    )
+    empty = pl.DataFrame({"label": pl.Series([], dtype=pl.Int64)})
+    compared = pl.DataFrame({"_prev_label": pl.Series([], dtype=pl.Int64)})
+    metrics["drift"] = drift(previous_record, empty, metrics, classes, compared)
+    if metrics["drift"] is not None:
+        prev = joined.get_column("_prev_label").to_numpy()
+        prev_known = ~joined.get_column("_prev_label").is_null().to_numpy()
+        new_known = label >= 0
+        both = prev_known & new_known
+        flipped = both & (np.where(both, prev, -1).astype(np.int64) != label)
+        metrics["drift"]["n_labels_flipped"] = int(weight[flipped].sum())
+    return metrics
+
+
+def _weighted_slices(
+    rows: pl.DataFrame,
+    label: np.ndarray,
+    conf: np.ndarray,
+    gold: np.ndarray,
+    weight: np.ndarray,
+    *,
+    slice_columns: Sequence[str],
+    min_size: int,
+) -> dict[str, Any] | None:
+    """:func:`slice_metrics` from weighted rows (accuracy with enough gold, else confidence)."""
+    from enrich.analysis.slices import _intervals, _judge
+
+    slices = list(slice_columns)
+    if not slices or int(weight.sum()) == 0:
+        return None
+    is_rate = int(weight[gold >= 0].sum()) >= min_size
+    if is_rate:
+        value = np.where((gold < 0) | (label < 0), np.nan, (label == gold).astype(float))
+        name = "accuracy"
+    else:
+        value = conf
+        name = "mean confidence"
+
+    def moments(mask: np.ndarray) -> tuple[int, float, float]:
+        ok = mask & ~np.isnan(value)
+        w = weight[ok].astype(float)
+        total = int(w.sum())
+        if total == 0:
+            return 0, np.nan, np.nan
+        mean = float(np.average(value[ok], weights=w))
+        if total < 2:
+            return total, mean, np.nan
+        var = float(np.sum(w * (value[ok] - mean) ** 2) / (total - 1))
+        return total, mean, var**0.5
+
+    names, sources, sizes, stats = [], [], [], []
+    for column in slices:
+        keys = rows.get_column(column)
+        distinct = keys.unique()
+        with contextlib.suppress(pl.exceptions.PolarsError):
+            distinct = distinct.sort(nulls_last=True)
+        for key in distinct.to_list():
+            mask = (keys.is_null() if key is None else keys == key).fill_null(False).to_numpy()
+            names.append(f"{column}={'null' if key is None else key}")
+            sources.append(column)
+            sizes.append(int(weight[mask].sum()))
+            stats.append(moments(mask))
+    stats.append(moments(np.ones(weight.size, dtype=bool)))
+    table = pl.DataFrame(
+        {
+            "slice": [*names, "(all)"],
+            "source": [*sources, ""],
+            "n_assets": [*sizes, int(weight.sum())],
+        },
+        schema={"slice": pl.String, "source": pl.String, "n_assets": pl.Int64},
+    ).hstack(
+        _intervals(
+            np.array([m[0] for m in stats], dtype=np.int64),
+            np.array([m[1] for m in stats], dtype=np.float64),
+            np.array([m[2] for m in stats], dtype=np.float64),
+            is_rate,
+            0.95,
+        )
+    )
+    overall = table.tail(1).select("n", "metric", "ci_low", "ci_high").row(0, named=True)
+    table = _judge(table.head(len(names)), overall["metric"], min_size, True)
+    return {"metric": name, "overall": overall, "table": table.to_dicts()}

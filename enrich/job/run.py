@@ -86,6 +86,7 @@ from enrich.job.fit import (
 from enrich.job.followups import gap_candidates, gold_suspects, queue_for_review
 from enrich.job.index import Embedder, moved_cache_files
 from enrich.job.metrics import end_model_metrics, run_metrics
+from enrich.job.partitions import partitioned_unsupported, run_partitioned
 from enrich.job.plan import check_lf_names, content_hash, plan_columns, schema_changes
 from enrich.job.publish import (
     after_commit,
@@ -174,6 +175,14 @@ def run_job(
             recover(paths, keep_reports=retention.keep_reports if retention.enabled else None)
             run.engine = engine or make_engine(config.engine)
             try:
+                if isinstance(run.engine, DaskEngine):
+                    reason = partitioned_unsupported(config)
+                    if reason is None:
+                        return run_partitioned(run)
+                    run.warnings.append(
+                        f"the Dask workers do not read their own partitions with {reason}: "
+                        "the driver reads the source and ships the rows"
+                    )
                 return _run_phases(run)
             finally:
                 if engine is None:

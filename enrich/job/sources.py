@@ -156,8 +156,15 @@ def _check_columns(config: JobConfig, files: Sequence[SourceFile]) -> None:
             )
 
 
-def read_sources(files: Sequence[SourceFile], plan: ColumnPlan) -> pl.DataFrame:
+def read_sources(
+    files: Sequence[SourceFile],
+    plan: ColumnPlan,
+    *,
+    storage_options: Mapping[str, str] | None = None,
+) -> pl.DataFrame:
     """Read the planned columns of ``files`` into one frame with ``asset_id`` and ``source_file``.
+
+    ``storage_options`` go to the Parquet and CSV readers (for object-store URIs).
 
     Raises
     ------
@@ -167,10 +174,11 @@ def read_sources(files: Sequence[SourceFile], plan: ColumnPlan) -> pl.DataFrame:
     frames = []
     for file in files:
         try:
+            options = dict(storage_options) if storage_options else None
             if file.format == "parquet":
-                frame = pl.read_parquet(file.path, columns=list(plan.read))
+                frame = pl.read_parquet(file.path, columns=list(plan.read), storage_options=options)
             elif file.format == "csv":
-                frame = pl.read_csv(file.path, columns=list(plan.read))
+                frame = pl.read_csv(file.path, columns=list(plan.read), storage_options=options)
             else:
                 frame = read_table(file.path, columns=list(plan.read))
         except Exception as exc:

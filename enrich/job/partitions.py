@@ -1,0 +1,725 @@
+"""A run on a Dask cluster whose workers read their own partitions (the driver holds no rows).
+
+The driver plans one partition per source file (:func:`plan_tasks`) and ships paths; each
+worker reads its file and the rows the table holds for it, hashes, votes and keeps the result
+(:mod:`enrich.job.worker`). The driver gathers only each partition's vote-pattern counts,
+fits the label model on them (the fit the local engine makes: once per distinct pattern,
+weighted by its count), computes the outputs of each distinct pattern and broadcasts that
+small table; the workers write their partitions' rows as Parquet files in the table's
+folder, and the driver commits all of them in one Delta transaction with the run record.
+
+Incremental state is kept per partition in the run record (``partitions``: each file's
+fingerprint, the data file holding its rows and a summary of its vote patterns and stored
+outputs): a run reads only the files that changed, and rewrites an unchanged partition only
+when the refitted model flips a label or review flag, or moves a probability past
+``output.proba_tolerance``, for a pattern it holds.
+
+What this path does not do (the run then uses the driver path, and says why in a warning):
+a job encoder (``[embeddings]``) and the end model (``[end_model]``). Gaps are not searched
+on this path (they need every asset's label in one place; ``metrics.gaps`` says so), and the
+review queue is chosen among each partition's least-confident flagged assets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from enrich._internal.vote_arrays import VotePatterns, compress_votes
+from enrich.errors import InputError
+from enrich.io.store import (
+    commit_files,
+    delta_table,
+    latest_run,
+    table_schema,
+    table_version,
+)
+from enrich.job._faults import checkpoint
+from enrich.job.config import JobConfig
+from enrich.job.context import EnrichResult, JobResult, ReadResult, RunContext
+from enrich.job.fit import fit_predict, kept_structure, model_json
+from enrich.job.followups import queue_for_review
+from enrich.job.metrics import pattern_metrics
+from enrich.job.plan import schema_changes
+from enrich.job.publish import (
+    after_commit,
+    bookkeep_runs_table,
+    publish_reports,
+    retain_old_versions,
+)
+from enrich.job.records import peak_rss_mb, versions
+from enrich.job.sources import read_gold_table
+from enrich.job.state import STATE_FORMAT
+from enrich.job.worker import (
+    PartitionTask,
+    RunSettings,
+    Voted,
+    WriteSettings,
+    Written,
+    fit_summary,
+    vote_partition,
+    write_partition,
+)
+from enrich.models.output import enriched_table
+from enrich.votes import VoteMatrix
+from labeling_functions.core import is_stable_version
+
+__all__ = ["partitioned_unsupported", "run_partitioned"]
+
+logger = logging.getLogger(__name__)
+
+# What a partition's summary in the table's folder and the review candidates carry.
+_REVIEW_COLUMNS = (
+    "asset_id",
+    "label",
+    "label_name",
+    "confidence",
+    "entropy",
+    "n_votes",
+    "conflict",
+    "all_abstain",
+    "needs_review",
+    "gold",
+)
+
+
+def partitioned_unsupported(config: JobConfig) -> str | None:
+    """Why this job cannot run with workers reading their own partitions (None: it can)."""
+    if config.embeddings.enabled:
+        return "[embeddings] (the job's encoder and vector index run on the driver path)"
+    if config.end_model.enabled:
+        return "[end_model] (the end model trains on the driver)"
+    return None
+
+
+def run_partitioned(run: RunContext) -> JobResult:
+    """Run the job with the Dask workers reading and writing their own partitions.
+
+    Parameters
+    ----------
+    run
+        The run context, locked, with a :class:`~enrich.labeling.engines.DaskEngine`.
+
+    Returns
+    -------
+    JobResult
+    """
+    config, plan, classes, clock = run.config, run.plan, run.classes, run.clock
+    client = run.engine.client  # type: ignore[attr-defined]
+    table = str(run.paths.table)
+    storage = _storage_options(config)
+    with clock.phase("read"):
+        version = table_version(table)
+        latest = latest_run(table) if version is not None else None
+        if version is not None and latest is None:
+            raise InputError(
+                f"output.path {table!r} is a Delta table that enrich did not write (no run "
+                "record in its history); choose a new output.path"
+            )
+        record = latest[1] if latest else None
+        if record is not None and record.get("state_format") != STATE_FORMAT:
+            raise InputError(
+                f"the table {table!r} was written by another enrich state format "
+                f"({record.get('state_format')!r}, this is {STATE_FORMAT}); write to a new "
+                "output.path"
+            )
+        lf_versions = {lf.name: lf.version for lf in run.lfs}
+        prev_versions: dict[str, str] = record["lf_versions"] if record else {}
+        classes_changed = record is not None and tuple(record["classes"]) != classes
+        unstable = {lf.name for lf in run.lfs if not is_stable_version(lf_versions[lf.name])}
+        changed_lfs = [
+            lf
+            for lf in run.lfs
+            if classes_changed
+            or prev_versions.get(lf.name) != lf_versions[lf.name]
+            or lf.name in unstable
+            or lf.name in run.rerun_lfs
+        ]
+        hash_scheme = plan.hash_scheme()
+        if record is not None:
+            run.warnings.extend(schema_changes(record, plan))
+        rehash = record is not None and record.get("hash_scheme") != hash_scheme
+        full_read = record is None or rehash or bool(changed_lfs)
+        kept = _usable_partitions(table, version, record)
+        if record is not None and kept is None:
+            run.warnings.append(
+                "the table has no partition state this engine can use (written by the local "
+                "engine, or compacted since): every partition is read and rewritten once"
+            )
+        reviewed = read_gold_table(config.gold.path) if config.gold.path else None
+        tasks, unchanged = plan_tasks(
+            run.files,
+            kept,
+            full_read=full_read or reviewed is not None,
+            has_table=version is not None,
+            gone=_gone_sources(table, version, run.files, kept),
+        )
+    checkpoint("read")
+    settings = RunSettings(
+        plan=plan,
+        classes=classes,
+        lf_payload=("sources", tuple(config.labeling_functions.sources), None),
+        lf_names=tuple(lf.name for lf in run.lfs),
+        lf_versions=tuple(lf.version for lf in run.lfs),
+        changed_lf_names=tuple(lf.name for lf in changed_lfs),
+        on_error=config.labeling_functions.on_error,
+        all_changed=rehash,
+        table=table,
+        read_version=version,
+        storage_options=storage,
+        reviewed=reviewed,
+        use_in_fit=config.gold.use_in_fit,
+    )
+    shared = client.scatter(settings, broadcast=True)
+    with clock.phase("vote"):
+        voted = client.map(vote_partition, tasks, settings=shared, pure=False)
+        summaries = client.gather(client.map(fit_summary, voted, settings=shared, pure=False))
+        infos = client.gather(client.map(_counts_of, voted, pure=False))
+    checkpoint("voted")
+    stored = {key: _read_summary(table, entry, storage) for key, entry in unchanged.items()}
+    with clock.phase("fit"):
+        votes_cols = [f"vote_{lf.name}" for lf in run.lfs]
+        fit_rows = pl.concat(
+            [*summaries, *(_as_fit_summary(s, settings) for s in stored.values())],
+            how="vertical_relaxed",
+        )
+        keys = [*votes_cols, "gold", *plan.slices, "_prev_label"]
+        fit_rows = fit_rows.group_by(keys).agg(pl.col("count").sum())
+        counts = _vote_counts(infos)
+        n_assets = int(fit_rows.get_column("count").sum())
+        if n_assets == 0:
+            return _empty(run, table, version)
+        patterns, labelled = pattern_counts(fit_rows, votes_cols)
+        n_changed = counts["n_new"] + counts["n_changed"]
+        structure, chosen_at = kept_structure(
+            record,
+            n_assets=n_assets,
+            n_changed=n_changed,
+            lfs_changed=bool(changed_lfs),
+            params=config.label_model.params,
+        )
+        model, pattern_proba = fit_predict(
+            patterns,
+            labelled if config.gold.use_in_fit else None,
+            cardinality=len(classes),
+            random_state=config.label_model.random_state,
+            params=config.label_model.params,
+            structure=structure,
+        )
+        text = model_json(model)
+        model_version = hashlib.sha256(text.encode()).hexdigest()[:16]
+        small = enriched_table(
+            VoteMatrix(
+                votes=patterns.patterns,
+                lf_names=tuple(lf.name for lf in run.lfs),
+                asset_ids=pl.Series("asset_id", np.arange(patterns.n_patterns)),
+                lf_versions=tuple(lf.version for lf in run.lfs),
+                class_names=classes,
+            ),
+            pattern_proba,
+            run_id=run.run_id,
+            model_version=model_version,
+            created_at=run.started,
+            review_below=config.review.below_confidence,
+        ).drop("asset_id")
+    checkpoint("fitted")
+    with clock.phase("enrich"):
+        full_refresh = (
+            record is None
+            or kept is None
+            or bool(changed_lfs)
+            or set(prev_versions) != set(lf_versions)
+        )
+        tolerance = config.output.proba_tolerance
+        moved = {
+            key: entry
+            for key, entry in unchanged.items()
+            if full_refresh or _needs_rewrite(stored[key], small, votes_cols, classes, tolerance)
+        }
+        write = WriteSettings(
+            patterns=small,
+            full_refresh=full_refresh,
+            tolerance=tolerance,
+            lf_versions=lf_versions,
+            prev_versions=prev_versions,
+            run_id=run.run_id,
+            review_max=max(config.review.max_items, 0),
+            review_columns=(*_REVIEW_COLUMNS, *plan.slices, *(f"proba_{c}" for c in classes)),
+        )
+        reload = [
+            PartitionTask(
+                key=key, index=entry["index"], source=None, previous_files=tuple(entry["files"])
+            )
+            for key, entry in moved.items()
+        ]
+        more = client.map(vote_partition, reload, settings=shared, pure=False) if reload else []
+        written: list[Written] = client.gather(
+            client.map(write_partition, [*voted, *more], settings=shared, write=write, pure=False)
+        )
+        if version is not None and not full_refresh:
+            before = table_schema(table)
+            after = (
+                dict(pl.from_arrow(written[0].schema.empty_table()).schema) if written else before
+            )
+            if after != before:  # a new column type or slice: every row is rewritten
+                run.warnings.append("the table's schema changes: every partition is rewritten")
+                return _rerun_full(run)
+        del voted, more
+        untouched = {k: e for k, e in unchanged.items() if k not in moved}
+        metrics = pattern_metrics(
+            fit_rows,
+            small,
+            patterns=patterns,
+            labelled=labelled,
+            model=model,
+            pattern_proba=pattern_proba,
+            classes=classes,
+            lf_names=[lf.name for lf in run.lfs],
+            previous_record=record,
+            slice_columns=config.source.slice_columns,
+            min_slice_size=config.gaps.min_slice_size,
+        )
+        errors = [e for e in (i["errors"] for i in infos) if e.height]
+        if errors:
+            from enrich.labeling.engines import merge_errors
+
+            metrics["lf_errors"] = merge_errors(errors).to_dicts()
+        else:
+            metrics["lf_errors"] = []
+        metrics["gaps"] = (
+            {
+                "enabled": False,
+                "note": "gaps are not searched when Dask workers read their own partitions",
+            }
+            if config.gaps.enabled
+            else {"enabled": False}
+        )
+        candidates = [w.review for w in written] + [
+            _read_review(table, e, storage) for e in untouched.values()
+        ]
+        queue = _review(candidates, config, metrics, classes)
+    partitions = {
+        w.key: {
+            "index": _index_of(w, tasks, reload),
+            "fingerprint": _fingerprint(run.files, w.key, kept),
+            "files": [w.path],
+            "summary": w.summary_path,
+            "n_rows": w.n_rows,
+        }
+        for w in written
+    } | untouched
+    replaced = [
+        f for key in (w.key for w in written) for f in (kept or {}).get(key, {}).get("files", [])
+    ]
+    n_written = sum(w.n_written for w in written)
+    out_counts = {
+        "n_assets": n_assets,
+        "n_new": counts["n_new"],
+        "n_changed": counts["n_changed"],
+        "n_unchanged": n_assets - counts["n_new"] - counts["n_changed"],
+        "n_read": counts["n_read"],
+        "n_files": len(run.files),
+        "n_files_read": sum(1 for t in tasks if t.source is not None),
+        "n_voted": counts["n_voted"],
+        "n_revoted": counts["n_revoted"],
+        "n_lfs_rerun": len(changed_lfs),
+        "n_written": n_written,
+        "n_partitions": len(partitions),
+        "n_partitions_written": len(written),
+    }
+    mode = "create" if version is None else ("overwrite" if full_refresh else "partitions")
+    structure_since = (record or {}).get("label_model_structure") or {}
+    run_record = {
+        "state_format": STATE_FORMAT,
+        "run_id": run.run_id,
+        "started_at": run.started.isoformat(),
+        "finished_at": None,
+        "duration_s": None,
+        "config_hash": config.config_hash(),
+        "config": config.model_dump(mode="json"),
+        "engine": run.engine.kind,
+        "mode": mode,
+        "classes": list(classes),
+        "lf_versions": lf_versions,
+        "lfs_rerun": [lf.name for lf in changed_lfs],
+        "model": {
+            "class": f"{type(model).__module__}.{type(model).__qualname__}",
+            "version": model_version,
+            "random_state": config.label_model.random_state,
+            "params": json.loads(text),
+        },
+        "label_model_structure": {
+            "structure": getattr(model, "structure_", None),
+            "chosen_at_assets": chosen_at,
+            "changed_since": structure_since.get("changed_since", 0) + n_changed
+            if structure
+            else 0,
+            "kept": structure is not None,
+        },
+        "end_model": None,
+        "hash_scheme": hash_scheme,
+        "embeddings": None,
+        "source": {
+            "files": {f.path: f.fingerprint for f in run.files},
+            "schema": plan.schema_record(),
+        },
+        "partitions": partitions,
+        "counts": out_counts,
+        "metrics": metrics,
+        "timings": clock.timings,
+        "peak_rss_mb": peak_rss_mb(),
+        "warnings": run.warnings,
+        "versions": versions(),
+    }
+    checkpoint("enriched")
+    import datetime as dt
+
+    run_record["finished_at"] = dt.datetime.now(dt.UTC).isoformat()
+    run_record["duration_s"] = round(clock.total(), 3)
+    checkpoint("before_commit")
+    with clock.phase("commit"):
+        new_version = commit_files(
+            table,
+            adds=[{"path": w.path, "size": w.size, "stats": w.stats} for w in written],
+            removes=[] if full_refresh else replaced,
+            schema=written[0].schema if written else _table_arrow_schema(table),
+            read_version=version,
+            record=run_record,
+            overwrite=full_refresh and version is not None,
+            storage_options=dict(storage) if storage else None,
+        )
+    checkpoint("after_commit")
+    read = ReadResult(
+        previous=None,
+        lf_versions=lf_versions,
+        prev_versions=prev_versions,
+        changed_lfs=changed_lfs,
+        hash_scheme=hash_scheme,
+        embedder=None,
+        manifest=run_record["source"]["files"],
+        n_files_read=out_counts["n_files_read"],
+        state=pl.DataFrame(),
+        status=pl.DataFrame(),
+        data=None,
+    )
+    if record is not None:
+        from enrich.job.state import Previous
+
+        read = _with_previous(
+            read, Previous(version=version or 0, record=record, state=pl.DataFrame())
+        )
+    try:
+        bookkeep_runs_table(run, read, run_record, new_version)
+    except Exception as exc:
+        run.warnings.append(after_commit("recording the run in the runs table", new_version, exc))
+    try:
+        retain_old_versions(run)
+    except Exception as exc:
+        run.warnings.append(after_commit("compacting and vacuuming", new_version, exc))
+    checkpoint("after_runs")
+    out = EnrichResult(rows=pl.DataFrame(), mode=mode, metrics=metrics, queue=queue)
+    return publish_reports(run, read, out, run_record, new_version)
+
+
+# -- planning ------------------------------------------------------------------------------
+def plan_tasks(
+    files: Sequence[Any],
+    kept: Mapping[str, Mapping[str, Any]] | None,
+    *,
+    full_read: bool,
+    has_table: bool,
+    gone: Sequence[str] = (),
+) -> tuple[list[PartitionTask], dict[str, dict[str, Any]]]:
+    """The partitions to read this run, and the unchanged ones (their kept state).
+
+    Parameters
+    ----------
+    files
+        The source files (:class:`~enrich.job.sources.SourceFile`), one partition each.
+    kept
+        The previous run's partition state (None: none usable).
+    full_read
+        Read every file (first run, changed LFs or hash scheme, reviewed gold).
+    has_table
+        Whether the table exists (its rows are then looked up per partition).
+    gone
+        Sources the table holds rows for that are no longer in the source (their rows are
+        read from the table, and kept).
+
+    Returns
+    -------
+    (list of PartitionTask, dict)
+
+    Examples
+    --------
+    >>> from enrich.job.sources import SourceFile
+    >>> files = [SourceFile("a.parquet", "parquet", [1, 2], {}),
+    ...          SourceFile("b.parquet", "parquet", [3, 4], {})]
+    >>> kept = {"a.parquet": {"index": 0, "fingerprint": [1, 2], "files": ["p0"]}}
+    >>> tasks, unchanged = plan_tasks(files, kept, full_read=False, has_table=True)
+    >>> [t.key for t in tasks], list(unchanged)
+    (['b.parquet'], ['a.parquet'])
+    """
+    kept = dict(kept or {})
+    has_state = bool(kept)
+    used = {int(e["index"]) for e in kept.values()}
+    counter = iter(i for i in range(len(used) + len(files) + len(gone) + 1) if i not in used)
+    tasks: list[PartitionTask] = []
+    unchanged: dict[str, dict[str, Any]] = {}
+    for file in files:
+        entry = kept.pop(file.path, None)
+        if (
+            entry is not None
+            and not full_read
+            and list(entry["fingerprint"]) == list(file.fingerprint)
+        ):
+            unchanged[file.path] = dict(entry)
+            continue
+        index = int(entry["index"]) if entry is not None else next(counter)
+        tasks.append(
+            PartitionTask(
+                key=file.path,
+                index=index,
+                source=file,
+                previous_files=tuple(entry["files"]) if entry is not None else (),
+                previous_by_filter=has_table and entry is None and not has_state,
+            )
+        )
+    for key, entry in kept.items():  # gone from the source: the table keeps their rows
+        if full_read:
+            tasks.append(
+                PartitionTask(
+                    key=key,
+                    index=int(entry["index"]),
+                    source=None,
+                    previous_files=tuple(entry["files"]),
+                )
+            )
+        else:
+            unchanged[key] = dict(entry)
+    for key in gone:
+        tasks.append(
+            PartitionTask(key=key, index=next(counter), source=None, previous_by_filter=True)
+        )
+    return tasks, unchanged
+
+
+def pattern_counts(
+    rows: pl.DataFrame, vote_columns: Sequence[str]
+) -> tuple[VotePatterns, VotePatterns | None]:
+    """The distinct vote rows with their counts, and the distinct (votes, gold) rows.
+
+    The same patterns, in the same order and with the same counts, as
+    :func:`~enrich._internal.vote_arrays.compress_votes` gives on every asset's votes
+    (``inverse`` maps the rows of ``rows``).
+
+    >>> rows = pl.DataFrame({"vote_a": [0, 1, 0], "gold": [-1, 1, 0], "count": [5, 2, 1]})
+    >>> p, g = pattern_counts(rows, ["vote_a"])
+    >>> p.patterns.tolist(), p.counts.tolist(), g.patterns.tolist(), g.counts.tolist()
+    ([[0], [1]], [6, 2], [[0, -1], [0, 0], [1, 1]], [5, 1, 2])
+    """
+    counts = rows.get_column("count").to_numpy().astype(np.int64)
+    votes = rows.select(vote_columns).to_numpy().astype(np.int32).reshape(rows.height, -1)
+    distinct = compress_votes(votes)
+    patterns = VotePatterns(
+        distinct.patterns,
+        np.bincount(distinct.inverse, weights=counts, minlength=distinct.n_patterns).astype(
+            np.int64
+        ),
+        distinct.inverse,
+    )
+    gold = rows.get_column("gold").to_numpy().astype(np.int64)
+    if not (gold >= 0).any():
+        return patterns, None
+    with_gold = compress_votes(np.column_stack([votes.astype(np.int64), gold]))
+    labelled = VotePatterns(
+        with_gold.patterns,
+        np.bincount(with_gold.inverse, weights=counts, minlength=with_gold.n_patterns).astype(
+            np.int64
+        ),
+        with_gold.inverse,
+    )
+    return patterns, labelled
+
+
+# -- helpers -------------------------------------------------------------------------------
+def _storage_options(config: JobConfig) -> dict[str, str] | None:
+    options = getattr(config.output, "storage_options", None) or getattr(
+        config.source, "storage_options", None
+    )
+    return dict(options) if options else None
+
+
+def _usable_partitions(
+    table: str, version: int | None, record: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """The previous run's partition state, if every file it names is still in the table."""
+    if record is None or version is None:
+        return None
+    parts = record.get("partitions")
+    if not parts:
+        return None
+    actions = delta_table(table, version=version).get_add_actions(flatten=True)
+    files = {str(p) for p in actions.column("path").to_pylist()}
+    named = {f for entry in parts.values() for f in entry["files"]}
+    return dict(parts) if named <= files else None
+
+
+def _gone_sources(
+    table: str, version: int | None, files: Sequence[Any], kept: Mapping[str, Any] | None
+) -> list[str]:
+    """Sources the table holds rows for but the source no longer has (no partition state)."""
+    if version is None or kept is not None:
+        return []
+    present = {f.path for f in files}
+    held = (
+        pl.scan_delta(table, version=version)
+        .select("source_file")
+        .unique()
+        .collect()
+        .get_column("source_file")
+        .to_list()
+    )
+    return sorted(s for s in held if s is not None and s not in present)
+
+
+def _counts_of(voted: Voted) -> dict[str, Any]:
+    return {**voted.counts, "errors": voted.errors}
+
+
+def _vote_counts(infos: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    keys = ("n_read", "n_new", "n_changed", "n_voted", "n_revoted", "n_stale")
+    return {k: int(sum(i[k] for i in infos)) for k in keys}
+
+
+def _read_summary(table: str, entry: Mapping[str, Any], storage: Any) -> pl.DataFrame:
+    from enrich.job.worker import _join
+
+    return pl.read_parquet(_join(table, entry["summary"]), storage_options=storage)
+
+
+def _read_review(table: str, entry: Mapping[str, Any], storage: Any) -> pl.DataFrame:
+    from enrich.job.worker import _join, review_path
+
+    path = _join(table, review_path(entry["summary"]))
+    return pl.read_parquet(path, storage_options=storage)
+
+
+def _as_fit_summary(stored: pl.DataFrame, settings: RunSettings) -> pl.DataFrame:
+    """A stored partition summary as the fit sees it: votes, gold, slices, stored label."""
+    votes = [f"vote_{n}" for n in settings.lf_names]
+    return (
+        stored.select(
+            *votes,
+            pl.col("gold").cast(pl.Int64),
+            *settings.plan.slices,
+            pl.col("label").cast(pl.Int64).alias("_prev_label"),
+            "count",
+        )
+        .group_by([*votes, "gold", *settings.plan.slices, "_prev_label"])
+        .agg(pl.col("count").sum())
+    )
+
+
+def _needs_rewrite(
+    stored: pl.DataFrame,
+    small: pl.DataFrame,
+    votes: Sequence[str],
+    classes: Sequence[str],
+    tolerance: float,
+) -> bool:
+    """Whether the refitted model moves a row of an unchanged partition past the tolerance."""
+    proba = [f"proba_{c}" for c in classes]
+    new = small.select(
+        *votes,
+        pl.col("label").alias("_new_label"),
+        pl.col("needs_review").alias("_new_review"),
+        *(pl.col(c).alias(f"_new_{c}") for c in proba),
+    )
+    joined = stored.join(new, on=list(votes), how="left")
+    moved = pl.max_horizontal([(pl.col(c) - pl.col(f"_new_{c}")).abs() for c in proba])
+    flags = joined.select(
+        (
+            pl.col("label").cast(pl.Int64).ne_missing(pl.col("_new_label").cast(pl.Int64))
+            | (pl.col("needs_review") != pl.col("_new_review"))
+            | ((moved > tolerance) if tolerance > 0 else (moved > 0))
+        )
+        .fill_null(True)
+        .any()
+    )
+    return bool(flags.item())
+
+
+def _review(
+    candidates: Sequence[pl.DataFrame], config: JobConfig, metrics: dict[str, Any], classes: Any
+) -> Any:
+    """The review queue, chosen among each partition's least-confident flagged assets."""
+    frames = [c for c in candidates if c.height]
+    if not frames:
+        return None
+    pool = pl.concat(frames, how="vertical_relaxed").sort("asset_id")
+    settled = None
+    if "gold" in pool.columns and config.gold.use_in_fit:
+        settled = (pool.get_column("gold").fill_null(-1) >= 0).to_numpy()
+    return queue_for_review(
+        pool,
+        settled,
+        None,
+        metrics,
+        settings=config.review,
+        slice_columns=config.source.slice_columns,
+    )
+
+
+def _index_of(w: Written, tasks: Sequence[PartitionTask], reload: Sequence[PartitionTask]) -> int:
+    for task in [*tasks, *reload]:
+        if task.key == w.key:
+            return task.index
+    raise KeyError(w.key)
+
+
+def _fingerprint(files: Sequence[Any], key: str, kept: Mapping[str, Any] | None) -> Any:
+    for file in files:
+        if file.path == key:
+            return list(file.fingerprint)
+    return (kept or {}).get(key, {}).get("fingerprint")
+
+
+def _table_arrow_schema(table: str) -> Any:
+    import pyarrow as pa
+
+    return pa.schema(delta_table(table).schema().to_arrow())
+
+
+def _with_previous(read: ReadResult, previous: Any) -> ReadResult:
+    read.previous = previous
+    return read
+
+
+def _empty(run: RunContext, table: str, version: int | None) -> JobResult:
+    message = (
+        f"the source ({len(run.files)} file(s)) holds no assets and the table has none; "
+        "nothing to do, nothing written"
+    )
+    return JobResult(
+        status="empty",
+        run_id=run.run_id,
+        message=message,
+        table_path=run.paths.table,
+        table_version=version,
+        counts={"n_assets": 0, "n_files": len(run.files)},
+    )
+
+
+def _rerun_full(run: RunContext) -> JobResult:
+    raise InputError(
+        "the enriched table's schema changed (a new slice column or column type) and the "
+        "partitioned Dask run cannot rewrite it in place yet; run once with engine.kind = "
+        "'local' (it rewrites the table), then go back to Dask"
+    )

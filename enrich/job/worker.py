@@ -1,0 +1,463 @@
+"""What a Dask worker does with one partition of a job: read, hash, vote, and write its rows.
+
+A partition is one source file (or Delta table) and the rows the output table holds for it.
+The driver ships a :class:`PartitionTask` (paths, never rows) and one :class:`RunSettings`
+per run; the worker reads the file and the partition's previous rows itself, and keeps the
+voted state in its memory (a Dask future) until the driver, having fitted the label model
+on every partition's vote-pattern counts, asks it to :func:`write_partition`: the worker
+then writes the partition's complete rows as one Parquet file in the table's folder and a
+small summary beside it, and hands back only the file's add action and small summaries.
+Nothing here commits: the driver commits every partition's file in one Delta transaction.
+
+>>> summary_columns(["a", "b"], ("video",), ("HAM", "SPAM"))[:3]
+['vote_a', 'vote_b', 'gold']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from enrich.job.fit import source_gold, with_extras
+from enrich.job.plan import ColumnPlan, content_hash
+from enrich.job.sources import SourceFile, read_sources
+from enrich.job.state import (
+    assemble,
+    asset_status,
+    compare_previous,
+    empty_state,
+    rewrite_mask,
+)
+from enrich.votes import VoteMatrix
+
+__all__ = [
+    "SUMMARY_DIR",
+    "PartitionTask",
+    "RunSettings",
+    "Voted",
+    "WriteSettings",
+    "Written",
+    "fit_summary",
+    "review_path",
+    "summary_columns",
+    "vote_partition",
+    "write_partition",
+]
+
+SUMMARY_DIR = "_enrich_partitions"
+"""Folder of the output table holding each written partition's summary (Delta ignores it)."""
+
+
+@dataclass(frozen=True)
+class PartitionTask:
+    """One partition for a worker: the source file to read and the table files of its rows.
+
+    ``source`` is None when only the previous rows are needed (the file is unchanged or
+    gone, and the label model moved some of its rows).
+    """
+
+    key: str
+    index: int
+    source: SourceFile | None
+    previous_files: tuple[str, ...] = ()
+    previous_by_filter: bool = False
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What every partition of one run shares (sent to the workers once)."""
+
+    plan: ColumnPlan
+    classes: tuple[str, ...]
+    lf_payload: Any
+    lf_names: tuple[str, ...]
+    lf_versions: tuple[str, ...]
+    changed_lf_names: tuple[str, ...]
+    on_error: str
+    all_changed: bool
+    table: str
+    read_version: int | None
+    storage_options: Mapping[str, str] | None = None
+    reviewed: pl.DataFrame | None = None
+    use_in_fit: bool = False
+
+
+@dataclass(frozen=True)
+class WriteSettings:
+    """What every partition's write shares: the model's output per vote pattern and more."""
+
+    patterns: pl.DataFrame
+    full_refresh: bool
+    tolerance: float
+    lf_versions: Mapping[str, str]
+    prev_versions: Mapping[str, str]
+    run_id: str
+    review_max: int
+    review_columns: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Voted:
+    """A partition after voting (kept on the worker): every asset's state and its prior rows."""
+
+    key: str
+    index: int
+    full: pl.DataFrame
+    previous: pl.DataFrame | None
+    touched: pl.DataFrame
+    errors: pl.DataFrame
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a partition's write hands back to the driver: its file and its summaries."""
+
+    key: str
+    path: str
+    size: int
+    stats: str
+    n_rows: int
+    n_written: int
+    schema: Any
+    summary_path: str
+    summary: pl.DataFrame
+    review: pl.DataFrame
+
+
+def summary_columns(
+    lf_names: Sequence[str], slices: Sequence[str], classes: Sequence[str]
+) -> list[str]:
+    """The columns a partition summary groups by (votes, gold, slices, stored outputs)."""
+    return [
+        *(f"vote_{n}" for n in lf_names),
+        "gold",
+        *slices,
+        "label",
+        "needs_review",
+        *(f"proba_{c}" for c in classes),
+    ]
+
+
+# -- vote ----------------------------------------------------------------------------------
+def vote_partition(task: PartitionTask, settings: RunSettings) -> Voted:
+    """Read ``task``'s file and previous rows, hash, and vote what is new or changed.
+
+    Unchanged assets keep their votes; LFs in ``settings.changed_lf_names`` are re-run on
+    them. Rows the table holds for assets no longer in the file are kept (as the local
+    engine keeps them).
+
+    Parameters
+    ----------
+    task
+        The partition.
+    settings
+        The run's shared settings.
+
+    Returns
+    -------
+    Voted
+    """
+    from enrich.labeling.apply import apply
+
+    plan, classes = settings.plan, settings.classes
+    previous = _previous_rows(task, settings)
+    if task.source is not None:
+        data = read_sources([task.source], plan, storage_options=settings.storage_options)
+    else:
+        schema = {c: plan.dtypes[c] for c in plan.read} | {"source_file": pl.String}
+        data = pl.DataFrame(schema=schema)
+        if plan.id_column != "asset_id":
+            data = data.with_columns(pl.col(plan.id_column).alias("asset_id"))
+    if previous is not None:
+        data = data.with_columns(pl.col("asset_id").cast(previous.schema["asset_id"]))
+    data = data.with_columns(content_hash(data, plan.hash_columns))
+    if plan.gold_column:
+        data = data.with_columns(source_gold(data, plan.gold_column, classes))
+    state = previous if previous is not None else empty_state(data)
+    status = asset_status(data, state, set(), all_changed=settings.all_changed)
+    lfs = _lfs(settings.lf_payload, settings.lf_names)
+    fresh_mask = status.get_column("_new") | status.get_column("_changed")
+    fresh_rows = data.filter(fresh_mask)
+    kept_rows = data.filter(~fresh_mask)
+    options = {"classes": list(classes), "id_column": "asset_id", "progress": False}
+    if fresh_rows.height:
+        fresh_votes = apply(lfs, fresh_rows, on_error=settings.on_error, **options)  # type: ignore[arg-type]
+    else:
+        from enrich.job.fit import no_votes
+
+        fresh_votes = no_votes(lfs, fresh_rows, classes)
+    changed = [lf for lf in lfs if lf.name in settings.changed_lf_names]
+    revotes = (
+        apply(changed, kept_rows, on_error=settings.on_error, **options)  # type: ignore[arg-type]
+        if changed and kept_rows.height
+        else None
+    )
+    full, stale = assemble(
+        state,
+        data=data,
+        fresh_rows=fresh_rows,
+        fresh_votes=fresh_votes,
+        revote_rows=kept_rows,
+        revotes=revotes,
+        lf_names=settings.lf_names,
+        lfs_changed=bool(settings.changed_lf_names),
+        plan=plan,
+    )
+    touched = status.filter(pl.col("_new") | pl.col("_changed") | pl.col("_moved"))
+    errors = [fresh_votes.errors] + ([revotes.errors] if revotes is not None else [])
+    from enrich.labeling.engines import merge_errors
+
+    return Voted(
+        key=task.key,
+        index=task.index,
+        full=full,
+        previous=previous,
+        touched=touched.select("asset_id", "_new", "_changed", "_moved"),
+        errors=merge_errors(errors),
+        counts={
+            "n_read": data.height,
+            "n_new": int(status.get_column("_new").sum()),
+            "n_changed": int(status.get_column("_changed").sum()),
+            "n_voted": fresh_rows.height,
+            "n_revoted": kept_rows.height if revotes is not None else 0,
+            "n_stale": stale,
+        },
+    )
+
+
+def fit_summary(voted: Voted, settings: RunSettings) -> pl.DataFrame:
+    """The partition's vote patterns with counts: what the label model and the metrics need.
+
+    Grouped by the votes, the gold label the model learns from (source gold, overridden by
+    reviewed gold), the slice values and the label the table held (for drift).
+    """
+    full = voted.full
+    gold = (
+        full.get_column("gold").cast(pl.Int64)
+        if "gold" in full.columns
+        else pl.Series("gold", [-1] * full.height, dtype=pl.Int64)
+    )
+    if settings.reviewed is not None:
+        from enrich.analysis.gold import gold_vector
+
+        by_review = gold_vector(
+            settings.reviewed, full.get_column("asset_id"), list(settings.classes)
+        )
+        gold = pl.Series("gold", np.where(by_review >= 0, by_review, gold.to_numpy()))
+    prev_label = (
+        full.get_column("_prev_label").cast(pl.Int64)
+        if "_prev_label" in full.columns
+        else pl.Series("_prev_label", [None] * full.height, dtype=pl.Int64)
+    )
+    votes = [f"vote_{n}" for n in settings.lf_names]
+    frame = full.select(*votes, *settings.plan.slices).with_columns(
+        gold.alias("gold"), prev_label.alias("_prev_label")
+    )
+    keys = [*votes, "gold", *settings.plan.slices, "_prev_label"]
+    return frame.group_by(keys).agg(pl.len().cast(pl.Int64).alias("count"))
+
+
+# -- write ---------------------------------------------------------------------------------
+def write_partition(voted: Voted, settings: RunSettings, write: WriteSettings) -> Written:
+    """Give every asset of the partition its outputs and write the rows as one Parquet file.
+
+    An incremental run rewrites only the rows whose label or review flag flips or whose
+    probabilities move past ``write.tolerance`` (and new, changed or moved assets); the
+    other rows are copied from the previous file as they were (their run id, model version
+    and time included), so the table equals the one the local engine leaves.
+
+    Parameters
+    ----------
+    voted
+        The partition after :func:`vote_partition`.
+    settings, write
+        The run's shared settings, and what its write shares.
+
+    Returns
+    -------
+    Written
+    """
+    full = voted.full
+    votes = [f"vote_{n}" for n in settings.lf_names]
+    outputs = write.patterns
+    gathered = full.select("asset_id", *votes).join(
+        outputs, on=votes, how="left", maintain_order="left"
+    )
+    enriched = gathered.select("asset_id", *outputs.columns)  # enriched_table's order
+    enriched = with_extras(
+        enriched,
+        full,
+        plan=settings.plan,
+        lf_versions=write.lf_versions,
+        prev_versions=write.prev_versions,
+    )
+    if write.full_refresh or voted.previous is None:
+        rows, n_written = enriched, enriched.height
+    else:
+        compared = compare_previous(enriched, full, settings.classes)
+        mask = rewrite_mask(enriched, compared, voted.touched, write.tolerance)
+        n_written = int(mask.sum())
+        if n_written == enriched.height:
+            rows = enriched
+        else:
+            kept_ids = enriched.get_column("asset_id").filter(~mask)
+            old = voted.previous.filter(pl.col("asset_id").is_in(kept_ids.implode()))
+            old = old.select(
+                pl.col(c).cast(t) if c in old.columns else pl.lit(None, dtype=t).alias(c)
+                for c, t in enriched.schema.items()
+            )
+            rows = pl.concat([enriched.filter(mask), old], how="vertical").sort("asset_id")
+    path, size = _write_rows(rows, settings, write.run_id, voted.index)
+    summary = rows.group_by(
+        summary_columns(settings.lf_names, settings.plan.slices, settings.classes)
+        if "gold" in rows.columns
+        else [
+            c
+            for c in summary_columns(settings.lf_names, settings.plan.slices, settings.classes)
+            if c != "gold"
+        ]
+    ).agg(pl.len().cast(pl.Int64).alias("count"))
+    if "gold" not in summary.columns:
+        summary = summary.with_columns(pl.lit(-1, dtype=pl.Int32).alias("gold"))
+    summary_path = _join(SUMMARY_DIR, write.run_id, f"{voted.index:05d}.parquet")
+    _write_frame(summary, _join(settings.table, summary_path), settings.storage_options)
+    review = (
+        rows.filter(pl.col("needs_review"))
+        .sort("confidence", "asset_id", nulls_last=False)
+        .head(write.review_max)
+        .select([c for c in write.review_columns if c in rows.columns])
+    )
+    _write_frame(review, _join(settings.table, review_path(summary_path)), settings.storage_options)
+    return Written(
+        key=voted.key,
+        path=path,
+        size=size,
+        stats=_stats(rows),
+        n_rows=rows.height,
+        n_written=n_written,
+        schema=rows.head(0).to_arrow(compat_level=pl.CompatLevel.oldest()).schema,
+        summary_path=summary_path,
+        summary=summary,
+        review=review,
+    )
+
+
+def review_path(summary_path: str) -> str:
+    """Where a partition's review candidates lie, beside its summary."""
+    return summary_path.removesuffix(".parquet") + ".review.parquet"
+
+
+# -- helpers -------------------------------------------------------------------------------
+def _lfs(payload: Any, names: Sequence[str]) -> list[Any]:
+    """The LFs of a run: loaded from their sources on this worker, or the objects shipped."""
+    from enrich.labeling.apply import as_labeling_function
+    from enrich.labeling.sources import load_lfs
+
+    if isinstance(payload, tuple) and payload and payload[0] == "sources":
+        by_name = {lf.name: lf for lf in load_lfs(list(payload[1]))}
+        return [as_labeling_function(by_name[name]) for name in names]
+    return [as_labeling_function(lf) for lf in payload]
+
+
+def _previous_rows(task: PartitionTask, settings: RunSettings) -> pl.DataFrame | None:
+    """The rows the table holds for this partition (None: none, or no table yet)."""
+    if settings.read_version is None:
+        return None
+    options = dict(settings.storage_options) if settings.storage_options else None
+    if task.previous_by_filter:
+        frame = (
+            pl.scan_delta(settings.table, version=settings.read_version, storage_options=options)
+            .filter(pl.col("source_file") == task.key)
+            .collect()
+        )
+    elif task.previous_files:
+        frame = pl.read_parquet(
+            [_join(settings.table, p) for p in task.previous_files], storage_options=options
+        )
+    else:
+        return None
+    return frame.sort("asset_id") if frame.height else None
+
+
+def _join(root: str, *parts: str) -> str:
+    root = str(root)
+    if "://" in root:
+        return "/".join([root.rstrip("/"), *parts])
+    return os.path.join(root, *parts)
+
+
+def _write_rows(
+    rows: pl.DataFrame, settings: RunSettings, run_id: str, index: int
+) -> tuple[str, int]:
+    """Write ``rows`` as a new data file of the table; its path (relative) and size."""
+    name = f"part-{index:05d}-{run_id}-{uuid.uuid4().hex[:8]}.parquet"
+    size = _write_frame(rows, _join(settings.table, name), settings.storage_options)
+    return name, size
+
+
+def _write_frame(frame: pl.DataFrame, target: str, options: Mapping[str, str] | None) -> int:
+    """Write ``frame`` as Parquet at ``target`` (a path or URI); the file's size in bytes."""
+    import pyarrow.parquet as pq
+    from pyarrow import fs
+
+    arrow = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
+    if "://" in target:
+        filesystem, path = fs.FileSystem.from_uri(target)
+        if options:
+            import pyarrow.fs as pafs
+
+            filesystem = pafs.PyFileSystem(pafs.FSSpecHandler(_fsspec(target, options)))
+            path = target.split("://", 1)[1]
+    else:
+        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+        filesystem, path = fs.LocalFileSystem(), os.path.abspath(target)
+    pq.write_table(arrow, path, filesystem=filesystem, compression="snappy")
+    return int(filesystem.get_file_info(path).size)
+
+
+def _fsspec(target: str, options: Mapping[str, str]) -> Any:
+    import fsspec
+
+    protocol = target.split("://", 1)[0]
+    return fsspec.filesystem(protocol, **dict(options))
+
+
+def _stats(rows: pl.DataFrame) -> str:
+    """Delta file statistics of ``rows``: row count; min, max and nulls of the key columns."""
+    keys = [c for c in ("asset_id", "source_file", "content_hash") if c in rows.columns]
+    mins = rows.select(pl.col(keys).min()).row(0, named=True) if rows.height else {}
+    maxs = rows.select(pl.col(keys).max()).row(0, named=True) if rows.height else {}
+    nulls = rows.select(pl.col(keys).null_count()).row(0, named=True)
+    return json.dumps(
+        {
+            "numRecords": rows.height,
+            "minValues": {k: v for k, v in mins.items() if v is not None},
+            "maxValues": {k: v for k, v in maxs.items() if v is not None},
+            "nullCount": {k: int(v) for k, v in nulls.items()},
+        }
+    )
+
+
+def votes_of(frame: pl.DataFrame, lf_names: Sequence[str], classes: Sequence[str]) -> VoteMatrix:
+    """The vote matrix of a frame of ``vote_<lf>`` columns (ids are row numbers)."""
+    names = tuple(lf_names)
+    votes = (
+        frame.select([f"vote_{n}" for n in names]).to_numpy().astype(np.int32)
+        if names
+        else np.zeros((frame.height, 0), dtype=np.int32)
+    )
+    return VoteMatrix(
+        votes=np.ascontiguousarray(votes),
+        lf_names=names,
+        asset_ids=pl.Series("asset_id", np.arange(frame.height)),
+        lf_versions=tuple("" for _ in names),
+        class_names=tuple(classes),
+    )

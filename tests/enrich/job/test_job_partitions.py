@@ -1,0 +1,157 @@
+"""Dask workers read and write their own partitions: the table equals the local engine's, run
+after run, and an incremental run reads and rewrites only the partitions that changed."""
+
+import polars as pl
+import pytest
+
+from enrich.io.store import read_table, run_records
+from enrich.job.config import load_job_config
+from enrich.job.run import run_job
+from enrich.labeling.engines import DaskEngine
+
+LFS = """
+from labeling_functions import ABSTAIN, keyword_lf, labeling_function, regex_lf
+check_out = keyword_lf("check_out", ["check out", "my channel", "subscribe"], label="SPAM")
+link = regex_lf("link", r"https?://", label="SPAM")
+
+@labeling_function(label="HAM")
+def song(x):
+    return "HAM" if "song" in (x.text or "").lower() else ABSTAIN
+"""
+
+MORE_LFS = """
+love = keyword_lf("love", ["love", "beautiful"], label="HAM")
+"""
+
+JOB = """
+[source]
+path = "data/*.parquet"
+text_column = "text"
+slice_columns = ["video"]
+[labeling_functions]
+sources = ["lfs.py"]
+classes = ["HAM", "SPAM"]
+[gold]
+column = "label"
+[output]
+path = "{name}/enriched"
+[engine]
+kind = "{kind}"
+"""
+
+PARTS = {"a.parquet": (0, 100), "b.parquet": (100, 200), "c.parquet": (200, 300)}
+LINEAGE = ["run_id", "created_at"]
+
+
+@pytest.fixture(scope="module")
+def client():
+    from dask.distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as c,
+    ):
+        yield c
+
+
+def table(root, name):
+    return read_table(root / name / "enriched").drop(LINEAGE).sort("asset_id")
+
+
+def both(root, client):
+    """Run the local job and the Dask job once each; their results."""
+    local = run_job(load_job_config(root / "local.toml"), progress=False)
+    dask = run_job(
+        load_job_config(root / "dask.toml"),
+        progress=False,
+        engine=DaskEngine(client=client),
+    )
+    return local, dask
+
+
+def assert_same_tables(root):
+    a, b = table(root, "local"), table(root, "dask")
+    assert a.columns == b.columns
+    assert a.equals(b), a.join(b, on="asset_id", how="anti").head()
+
+
+@pytest.fixture
+def job(tmp_path, make_job):
+    make_job(tmp_path, toml="local.toml", name="local", kind="local")
+    make_job(tmp_path, toml="dask.toml", name="dask", kind="dask")
+    return tmp_path
+
+
+def test_runs_after_runs_leave_the_local_engines_table(job, client, spam_data):
+    local, dask = both(job, client)
+    assert_same_tables(job)
+    assert dask.record["mode"] == "create" and dask.counts["n_partitions"] == 3
+    assert dask.record["model"]["version"] == local.record["model"]["version"]
+    for key in ("class_counts", "n_needs_review", "n_all_abstain", "coverage", "lfs"):
+        assert dask.metrics[key] == local.metrics[key], key
+    assert dask.metrics["mean_confidence"] == pytest.approx(local.metrics["mean_confidence"])
+    assert dask.metrics["gold_accuracy"] == pytest.approx(local.metrics["gold_accuracy"])
+    for mine, theirs in zip(
+        dask.metrics["slices"]["table"], local.metrics["slices"]["table"], strict=True
+    ):
+        assert mine.keys() == theirs.keys()
+        for key, value in theirs.items():
+            assert mine[key] == (pytest.approx(value) if isinstance(value, float) else value)
+
+    # nothing changed: no file read, no partition rewritten
+    local, dask = both(job, client)
+    assert dask.counts["n_files_read"] == 0 and dask.counts["n_partitions_written"] == 0
+    assert_same_tables(job)
+
+    # a new file: only it is read
+    spam_data.slice(300, 40).write_parquet(job / "data" / "d.parquet")
+    local, dask = both(job, client)
+    assert dask.counts["n_files_read"] == 1 and dask.counts["n_new"] == 40
+    assert dask.counts["n_voted"] == local.counts["n_voted"] == 40
+    assert_same_tables(job)
+    assert dask.metrics["drift"]["n_labels_flipped"] == local.metrics["drift"]["n_labels_flipped"]
+
+    # a changed file, and a file gone from the source (its rows stay, as locally)
+    b = pl.read_parquet(job / "data" / "b.parquet")
+    b.with_columns(
+        pl.when(pl.int_range(pl.len()) < 10)
+        .then(pl.lit("subscribe to my song channel http://x.io"))
+        .otherwise(pl.col("text"))
+        .alias("text")
+    ).write_parquet(job / "data" / "b.parquet")
+    (job / "data" / "c.parquet").unlink()
+    local, dask = both(job, client)
+    assert dask.counts["n_changed"] == local.counts["n_changed"] == 10
+    assert dask.counts["n_files_read"] == 1
+    assert_same_tables(job)
+    assert table(job, "dask").height == 340
+
+    # a new LF: every asset is voted again, the table rewritten
+    (job / "lfs.py").write_text(LFS + MORE_LFS)
+    local, dask = both(job, client)
+    assert dask.record["mode"] == "overwrite" and dask.record["lfs_rerun"] == ["love"]
+    assert_same_tables(job)
+    versions = [r["mode"] for _, r in run_records(job / "dask" / "enriched")]
+    assert versions == ["create", "partitions", "partitions", "partitions", "overwrite"]
+
+
+def test_a_table_the_local_engine_wrote_is_taken_over(job, client, spam_data):
+    local = run_job(load_job_config(job / "local.toml"), progress=False)
+    text = (job / "dask.toml").read_text().replace("dask/enriched", "local/enriched")
+    (job / "dask.toml").write_text(text)
+    spam_data.slice(300, 20).write_parquet(job / "data" / "d.parquet")
+    dask = run_job(
+        load_job_config(job / "dask.toml"), progress=False, engine=DaskEngine(client=client)
+    )
+    assert any("no partition state" in w for w in dask.warnings)
+    assert dask.counts["n_new"] == 20 and dask.counts["n_assets"] == local.counts["n_assets"] + 20
+    again = run_job(
+        load_job_config(job / "dask.toml"), progress=False, engine=DaskEngine(client=client)
+    )
+    assert again.counts["n_files_read"] == 0
+    back = run_job(load_job_config(job / "local.toml"), progress=False)  # and back again
+    assert back.counts["n_read"] == 0 and back.counts["n_assets"] == 320
+    ids = read_table(job / "local" / "enriched").get_column("asset_id")
+    assert ids.n_unique() == ids.len() == 320
