@@ -185,14 +185,16 @@ class EndModelConfig(_Section):
     its vector index, ``[embeddings]`` enabled) and/or numeric ``feature_columns`` of the
     source.
 
-    Every run retrains it (on at most ``max_train_rows`` labelled assets, gold first, the
-    rest chosen by a hash of the asset id so the sample stays nearly the same from night to
-    night) and predicts every asset; rows whose model label flips or whose model
-    probabilities move past ``output.proba_tolerance`` are rewritten. A nightly run with the
-    end model therefore costs about the training and one prediction pass over every asset.
-    With ``retrain_every = N > 1`` it is retrained every N-th run (and whenever an LF, the
-    classes or this section change); the runs in between predict only the new and changed
-    assets with the model the last training stored in its run record.
+    It trains on at most ``max_train_rows`` labelled assets (gold first, the rest chosen by a
+    hash of the asset id, so the sample stays nearly the same from night to night) and
+    predicts every asset. A later run retrains it only when its training sample moved by more
+    than ``retrain_after`` since the last training (the share of the sample's label mass that
+    is new, gone, relabelled or re-embedded, summed over the runs since), every
+    ``retrain_every``-th run when set, or when an LF, the classes or this section change.
+    Otherwise it predicts only the new and changed assets with the model the last training
+    stored in its run record, which costs next to nothing. The run record says whether a run
+    retrained and why (``end_model.retrain``). After a retraining, rows whose model label
+    flips or whose model probabilities move past ``output.proba_tolerance`` are rewritten.
     """
 
     enabled: bool = False
@@ -202,7 +204,8 @@ class EndModelConfig(_Section):
     min_confidence: float | None = Field(None, ge=0, lt=1)
     cv: int = Field(5, ge=2)
     random_state: int | None = 0
-    retrain_every: int = Field(1, ge=1)
+    retrain_after: float = Field(0.05, ge=0, le=1)
+    retrain_every: int | None = Field(None, ge=1)
 
 
 class OutputConfig(_Section):
@@ -671,12 +674,14 @@ purpose = "correct"               # "refit": gold for the label model (LF confli
 enabled = false                   # true: train a classifier on the labels, predict every asset
 embeddings = true                 # features: the job's embeddings (needs [embeddings] enabled)
 feature_columns = []              # and/or numeric source columns, e.g. ["n_links"]
-max_train_rows = 20000            # bound on the training sample (gold first), retrained each run
+max_train_rows = 20000            # bound on the training sample (gold first)
 # min_confidence = 0.6            # leave out training rows the label model is less sure of
 cv = 5                            # folds: out-of-fold probabilities find likely wrong gold
 random_state = 0
-retrain_every = 1                 # N > 1: retrain every N-th run (or when LFs change); in
-                                  # between, predict only new and changed assets (cheaper)
+retrain_after = 0.05              # retrain once this share of the training sample changed
+                                  # (also when LFs change); until then predict only new and
+                                  # changed assets with the stored model (cheap)
+# retrain_every = 7               # and at least every N-th run (1: every run)
 
 [output]
 path = "out/youtube/enriched"     # the Delta table (upsert by asset id, one commit per run)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pytest
 
 from enrich.errors import JobConfigError
 from enrich.io.store import read_table
 from enrich.job.config import load_job_config
+from enrich.job.end_model_step import linear_proba
 from enrich.job.run import run_job
 
 LFS = """
@@ -191,8 +193,8 @@ def test_end_model_unknown_key_refused(tmp_path, make_job):
         load_job_config(job)
 
 
-def test_end_model_between_retrainings_predicts_only_new_assets(tmp_path, make_job):
-    sections = TABULAR + "retrain_every = 3\n"
+def test_end_model_retrains_on_schedule_and_predicts_only_new_assets_between(tmp_path, make_job):
+    sections = TABULAR + "retrain_after = 1.0\nretrain_every = 3\n"
     job = make_job(tmp_path, source_extra="", sections=sections)
     first = run_job(load_job_config(job), progress=False)
     assert first.metrics["end_model"]["retrained"]
@@ -215,3 +217,93 @@ def test_end_model_between_retrainings_predicts_only_new_assets(tmp_path, make_j
     fourth = run_job(load_job_config(job), progress=False)
     assert fourth.metrics["end_model"]["retrained"]
     assert fourth.record["end_model"]["runs_since_training"] == 0
+    assert fourth.record["end_model"]["retrain"]["reason"].startswith("3 runs since run ")
+
+
+FEATURES = ["n_chars", "n_words", "has_http", "n_digits", "n_upper"]
+
+
+def _stored_model_proba(table: pl.DataFrame, state: dict) -> np.ndarray:
+    """Every asset's probabilities by the linear model a run stored (its run record)."""
+    raw = table.select(pl.col(c).cast(pl.Float64).fill_null(0.0) for c in FEATURES).to_numpy()
+    mean, scale = np.asarray(state["feature_mean"]), np.asarray(state["feature_scale"])
+    return linear_proba(state, (raw - mean) / scale)
+
+
+def test_end_model_not_retrained_while_its_sample_moves_little(tmp_path, make_job):
+    job = make_job(tmp_path, source_extra="", sections=TABULAR)  # retrain_after = 0.05
+    first = run_job(load_job_config(job), progress=False)
+    assert first.record["end_model"]["retrain"]["retrained"]
+    before = _table(first)
+    # 3 new assets (about 1%): the training sample barely moves, the stored model predicts
+    make_job(tmp_path, parts={"part-002.parquet": (240, 243)}, source_extra="", sections=TABULAR)
+    second = run_job(load_job_config(job), progress=False)
+    retrain = second.record["end_model"]["retrain"]
+    assert not retrain["retrained"] and not second.metrics["end_model"]["retrained"]
+    assert 0 < retrain["drift"] <= 0.05
+    assert "<= retrain_after = 5.00%" in retrain["reason"]
+    # the table holds what predicting every asset with the stored model gives: the new
+    # assets its prediction, the others their columns of the training run (out-of-fold for
+    # the rows it trained on, its prediction for the rest)
+    after = _table(second)
+    expected = _stored_model_proba(after, second.record["end_model"])
+    got = after.select("model_proba_HAM", "model_proba_SPAM").to_numpy()
+    new = ~after.get_column("asset_id").is_in(before.get_column("asset_id").implode()).to_numpy()
+    assert new.sum() == 3
+    assert np.abs(got[new] - expected[new]).max() < 1e-9
+    old = after.filter(~pl.Series(new))
+    assert old.select("asset_id", "model_proba_SPAM").equals(
+        before.select("asset_id", "model_proba_SPAM")
+    )
+    differs = np.abs(got[~new] - expected[~new]).max(axis=1) > 1e-9
+    assert differs.sum() <= first.metrics["end_model"]["n_train"]  # out-of-fold rows
+    assert (
+        np.abs(
+            before.select("model_proba_HAM", "model_proba_SPAM").to_numpy()[~differs]
+            - expected[~new][~differs]
+        ).max()
+        < 1e-9
+    )
+    # a trigger setting is not the model: changing it keeps the model
+    changed = TABULAR + "retrain_after = 0.5\n"
+    make_job(tmp_path, parts={}, source_extra="", sections=changed)
+    third = run_job(load_job_config(job), progress=False)
+    assert not third.record["end_model"]["retrain"]["retrained"]
+    # a batch of half as many assets again moves the sample past retrain_after
+    make_job(tmp_path, parts={"part-003.parquet": (243, 363)}, source_extra="", sections=TABULAR)
+    fourth = run_job(load_job_config(job), progress=False)
+    retrain = fourth.record["end_model"]["retrain"]
+    assert retrain["retrained"] and "> retrain_after = 5.00%" in retrain["reason"]
+    assert retrain["drift"] > 0.05
+    # so does a change of the model's settings
+    make_job(tmp_path, parts={}, source_extra="", sections=TABULAR.replace("cv = 3", "cv = 4"))
+    fifth = run_job(load_job_config(job), progress=False)
+    assert fifth.record["end_model"]["retrain"] == {
+        "retrained": True,
+        "reason": "the [end_model] settings changed",
+        "drift": 0.0,
+    }
+
+
+def test_end_model_retrained_incrementally_equals_a_full_run(tmp_path, make_job):
+    sections = TABULAR + "retrain_after = 0.0\n"  # retrain whenever the sample moves
+    # every row whose probabilities move is rewritten, so the tables can be compared exactly
+    exact = JOB.replace("lock_timeout = 5", "lock_timeout = 5\nproba_tolerance = 0")
+    every = {"part-000.parquet": (0, 120), "part-001.parquet": (120, 240)}
+    nightly = tmp_path / "nightly"
+    job = make_job(nightly, job=exact, parts=every, source_extra="", sections=sections)
+    run_job(load_job_config(job), progress=False)
+    batch = {"part-002.parquet": (240, 252)}
+    make_job(nightly, job=exact, parts=batch, source_extra="", sections=sections)
+    second = run_job(load_job_config(job), progress=False)
+    assert second.record["end_model"]["retrain"]["retrained"]
+    once = make_job(
+        tmp_path / "once", job=exact, parts=every | batch, source_extra="", sections=sections
+    )
+    full = run_job(load_job_config(once), progress=False)
+    cols = ["asset_id", "model_label", "model_proba_HAM", "model_proba_SPAM", "label_source"]
+    a, b = _table(second).select(cols), _table(full).select(cols)
+    assert a.get_column("asset_id").equals(b.get_column("asset_id"))
+    assert a.get_column("model_label").equals(b.get_column("model_label"))
+    diff = (a.get_column("model_proba_SPAM") - b.get_column("model_proba_SPAM")).abs().max()
+    assert diff < 1e-9
