@@ -13,9 +13,9 @@ test split (accuracy of ``predict`` on the test votes; the test items are never 
   ``purpose="refit"``, the queue's setting for gold that goes back into the label model.
 - random: 50 / 100 / 150 items drawn uniformly from the pool (nested), same refit.
 
-Each seed draws fresh random picks and a fresh random permutation of the pool's asset ids; the
-queue breaks score ties by asset id, so the permutation makes its tie-breaking random too (the
-queue is otherwise deterministic). Mean ± sd over ``--seeds`` seeds (default 10). Also shown:
+Each seed draws fresh random picks and a fresh random permutation of the pool's asset ids, and
+is the queue's ``random_state`` (it breaks ties between equal scores at random; the queue is
+otherwise deterministic).
 the pool accuracy after each round (the label of a reviewed item is its gold label), which is
 what an enrichment job would write, and, for reference, the test accuracy of the label model
 fitted with every pool item as gold.
@@ -96,15 +96,17 @@ def scores(model: LabelModel, train: VoteSet, test: VoteSet, y: np.ndarray) -> t
 
 
 def pick(
-    table: pl.DataFrame, reviewed: list[int], batch: int, settings: dict[str, Any]
+    table: pl.DataFrame, reviewed: list[int], batch: int, settings: dict[str, Any], seed: int
 ) -> list[int]:
     """The asset ids the queue sends for review this round."""
     options = {k: v for k, v in settings.items() if k != "round_robin"}
     if not settings.get("round_robin"):
         return review_queue(
-            table, batch_size=batch, exclude=reviewed, **options
+            table, batch_size=batch, exclude=reviewed, random_state=seed, **options
         ).asset_ids.to_list()
-    ranked = review_queue(table, batch_size=table.height, exclude=reviewed, **options).table
+    ranked = review_queue(
+        table, batch_size=table.height, exclude=reviewed, random_state=seed, **options
+    ).table
     votes = [c for c in table.columns if c.startswith("vote_")]
     order = (
         ranked.select("rank", "asset_id")
@@ -159,7 +161,7 @@ def queue_arm(
             run_id=f"review-{round_no}",
             model_version="LabelModel",
         )
-        picked = [row_of[int(a)] for a in pick(table, reviewed, batch, settings)]
+        picked = [row_of[int(a)] for a in pick(table, reviewed, batch, settings, seed)]
         if len(picked) < batch:  # the queue ran dry: top up at random, so budgets match
             rng = np.random.default_rng([seed, round_no])
             left = np.setdiff1d(np.flatnonzero(y < 0), picked)

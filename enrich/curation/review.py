@@ -41,6 +41,13 @@ assets share it. Two things change:
   asset no LF voted on says nothing about the LFs; a conflict tells the model which LF was
   wrong, exactly where it cannot tell unaided), other reasons keep 1. ``weights`` still
   overrides any reason.
+- a conflict is scored by how evenly the LF votes split, whatever the label (the share of
+  votes outside the most voted class over its value for an even split: 1 for a tie, 2/3 for
+  two votes to one, 1/2 for three to one), without the ``0.5 +`` floor of the other
+  reasons: the gold label of a tie says the most about which LF to trust, that of a
+  lopsided split little more than the majority already did. (The share of votes against
+  the label, as for ``"correct"``, rated a 2-to-1 split against the label above a tie and
+  lost 0.7 to 0.8 points to "most conflicting votes first" after a third round on youtube.)
 - the batch is spread over LF vote patterns (the ``vote_<lf>`` columns) instead of being cut
   from the top of the ranking: assets with one pattern carry the same information about the
   LFs, and without spreading one large pattern can fill the whole batch (its assets tie).
@@ -328,6 +335,7 @@ def review_queue(
         suspects=(
             None if suspect_labels is None else keyed(suspect_labels, "suspect_labels", ids_dtype)
         ),
+        conflict_severity="split" if purpose == "refit" else "against_label",
     )
     # Score every asset from the reasons alone; write the readable details for the picks only.
     scored = scores_of(inputs, weight)

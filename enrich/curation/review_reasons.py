@@ -39,6 +39,9 @@ class Inputs:
     min_agreement: float
     candidates: pl.DataFrame | None
     suspects: pl.DataFrame | None = None
+    #: ``lf_conflict`` severity: ``"against_label"`` (share of the votes against the label)
+    #: or ``"split"`` (how evenly the LF votes split, whatever the label)
+    conflict_severity: str = "against_label"
 
     def restricted_to(self, ids: pl.Series) -> Inputs:
         """Return the inputs of the assets in ``ids`` only."""
@@ -66,8 +69,17 @@ def scores_of(inputs: Inputs, weight: Mapping[str, float]) -> pl.DataFrame:
     """
     table = inputs.table
     score = np.zeros(table.height)
-    for reason, mask, severity, _ in _row_reasons(table, inputs.low_confidence, details=False):
-        score[mask.to_numpy()] += _points(weight[reason], _severity(severity).to_numpy())
+    rows = _row_reasons(
+        table, inputs.low_confidence, details=False, conflict_severity=inputs.conflict_severity
+    )
+    for reason, mask, severity, _ in rows:
+        sev = _severity(severity).to_numpy()
+        if reason == "lf_conflict" and inputs.conflict_severity == "split":
+            # refit: the score is a vote pattern's stratum weight (Neyman allocation), in
+            # proportion to how evenly its votes split -- no floor
+            score[mask.to_numpy()] += weight[reason] * sev
+        else:
+            score[mask.to_numpy()] += _points(weight[reason], sev)
     scored = table.select("asset_id", pl.Series("score", score))
     others = _other_reasons(inputs, details=False)
     if others:
@@ -96,7 +108,12 @@ def reasons_of(inputs: Inputs, *, details: bool) -> pl.DataFrame:
     ``detail`` (the readable text) is only written when ``details`` is true.
     """
     ids = inputs.table["asset_id"]
-    rows = _row_reasons(inputs.table, inputs.low_confidence, details=details)
+    rows = _row_reasons(
+        inputs.table,
+        inputs.low_confidence,
+        details=details,
+        conflict_severity=inputs.conflict_severity,
+    )
     parts = [
         _reason(ids.filter(mask), reason, severity, notes) for reason, mask, severity, notes in rows
     ]
@@ -104,7 +121,7 @@ def reasons_of(inputs: Inputs, *, details: bool) -> pl.DataFrame:
 
 
 def _row_reasons(
-    table: pl.DataFrame, low_confidence: float, *, details: bool
+    table: pl.DataFrame, low_confidence: float, *, details: bool, conflict_severity: str
 ) -> list[tuple[str, pl.Series, pl.Series, list[str] | None]]:
     """Return the reasons read off the enriched table.
 
@@ -120,7 +137,9 @@ def _row_reasons(
     )
     out = [("low_confidence", low, 1 - confidence.filter(low) / low_confidence, low_notes)]
     conflict = table["conflict"].fill_null(False)
-    severity, notes = _conflict_severity(table.filter(conflict), details=details)
+    severity, notes = _conflict_severity(
+        table.filter(conflict), details=details, split=conflict_severity == "split"
+    )
     out.append(("lf_conflict", conflict, severity, notes))
     if "all_abstain" in table.columns:
         empty = table["all_abstain"].fill_null(False)
@@ -168,8 +187,15 @@ def _ones(n: int) -> pl.Series:
     return pl.repeat(1.0, n, dtype=pl.Float64, eager=True)
 
 
-def _conflict_severity(table: pl.DataFrame, *, details: bool) -> tuple[pl.Series, list[str] | None]:
-    """Share of the LF votes against each asset's label (1.0 without vote columns)."""
+def _conflict_severity(
+    table: pl.DataFrame, *, details: bool, split: bool = False
+) -> tuple[pl.Series, list[str] | None]:
+    """Share of the LF votes against each asset's label (1.0 without vote columns).
+
+    With ``split``, how evenly the votes split instead, whatever the label: the share of the
+    votes outside the most voted class over its value for an even split between the classes
+    voted for (``1 - 1/c`` with ``c`` of them) -- 1 for a tie, 2/3 for two votes to one.
+    """
     vote_columns = [c for c in table.columns if c.startswith("vote_")]
     if not vote_columns:
         return _ones(table.height), ["LFs disagree"] * table.height if details else None
@@ -180,6 +206,24 @@ def _conflict_severity(table: pl.DataFrame, *, details: bool) -> tuple[pl.Series
     n_votes = voted.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(n_votes > 0, against / np.maximum(n_votes, 1), 1.0)
+    if split and voted.any():
+        classes = np.unique(votes[voted])
+        per_class = np.stack([(votes == c).sum(axis=1) for c in classes], axis=1)
+        top = per_class.max(axis=1)
+        # the largest share outside the top class with these votes: an even split over the
+        # classes voted for
+        even = 1.0 - 1.0 / np.maximum((per_class > 0).sum(axis=1), 1)
+        outside = 1.0 - top / np.maximum(n_votes, 1)
+        share = np.where(even > 0, outside / np.where(even > 0, even, 1.0), 1.0)
+        notes = (
+            [
+                f"LFs disagree (votes split {t} to {v - t})"
+                for t, v in zip(top.tolist(), n_votes.tolist(), strict=True)
+            ]
+            if details
+            else None
+        )
+        return pl.Series(share.astype(np.float64)), notes
     notes = (
         [
             f"LFs disagree ({a} of {v} votes against the label)"

@@ -2,9 +2,11 @@
 
 A job file has the sections ``[source]``, ``[embeddings]``, ``[labeling_functions]``,
 ``[label_model]``, ``[gold]``, ``[gaps]``, ``[review]``, ``[end_model]``, ``[output]``,
-``[engine]`` and ``[retention]``.
+``[engine]``, ``[retention]`` and ``[storage]``.
 Unknown keys are refused and every error names its key path (``output.path``) and what is
-allowed. Relative paths in a job file are read relative to the file's folder.
+allowed. Relative paths in a job file are read relative to the file's folder; any path may
+also be an object-store URI (``s3://``, ``gs://``, ``az://``, ``file://``) reached with the
+``storage_options`` of ``[storage]`` (and of ``[source]`` / ``[output]``).
 :func:`example_job_toml` is the commented example ``enrich init`` writes.
 
 >>> config = JobConfig.model_validate({
@@ -31,10 +33,18 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
 
 from enrich.errors import JobConfigError
 from enrich.labeling.apply import OnError
@@ -54,6 +64,7 @@ __all__ = [
     "RetentionConfig",
     "ReviewConfig",
     "SourceConfig",
+    "StorageConfig",
     "example_job_toml",
     "load_job_config",
 ]
@@ -63,6 +74,37 @@ logger = logging.getLogger(__name__)
 SourceFormat = Literal["auto", "parquet", "csv", "delta"]
 EncoderKind = Literal["text", "image", "precomputed"]
 EngineKind = Literal["local", "dask"]
+
+
+_SECRET_KEY = re.compile(r"secret|token|password|sas|account_key|access_key|credential|_key$")
+
+
+def _option_values(value: Any) -> Any:
+    """Storage option values as strings (TOML booleans and numbers are written as text)."""
+    if not isinstance(value, dict):
+        return value
+    return {
+        str(k): (str(v).lower() if isinstance(v, bool) else str(v))
+        if isinstance(v, str | bool | int | float)
+        else v
+        for k, v in value.items()
+    }
+
+
+def _redact(options: dict[str, str]) -> dict[str, str]:
+    """The options with literal secrets replaced by ``***`` (``${NAME}`` references stay)."""
+    return {
+        k: ("***" if _SECRET_KEY.search(k.lower()) and not v.startswith("${") else v)
+        for k, v in options.items()
+    }
+
+
+StorageOptions = Annotated[
+    dict[str, str],
+    BeforeValidator(_option_values),
+    PlainSerializer(_redact, when_used="json"),
+]
+"""object_store ``storage_options``: text values; literal secrets are dumped as ``***``."""
 
 
 class _Section(BaseModel):
@@ -82,6 +124,8 @@ class SourceConfig(_Section):
     image_column: str | None = None
     embedding_column: str | None = None
     slice_columns: list[str] = Field(default_factory=list)
+    # object_store options for the source's URIs (merged over [storage] options)
+    storage_options: StorageOptions | None = None
 
     @model_validator(mode="after")
     def _paths_not_empty(self) -> SourceConfig:
@@ -161,7 +205,7 @@ class GapsConfig(_Section):
 
     enabled: bool = True
     confident_above: float = Field(0.8, gt=0, le=1)
-    min_confident: int = Field(20, ge=0)
+    min_confident: int | None = Field(None, ge=0)  # None: find_gaps scales it to the data
     min_slice_size: int = Field(20, ge=1)
     weak_below: float = Field(0.8, gt=0, le=1)
     candidates_per_gap: int = Field(10, ge=0)
@@ -216,6 +260,9 @@ class OutputConfig(_Section):
     reports_dir: str | None = None
     proba_tolerance: float = Field(0.005, ge=0, lt=1)
     lock_timeout: float = Field(60.0, ge=0)
+    # object_store options for the output's URIs: table, runs, reports, cache and index
+    # (merged over [storage] options)
+    storage_options: StorageOptions | None = None
 
     @model_validator(mode="after")
     def _paths_named(self) -> OutputConfig:
@@ -240,6 +287,26 @@ class OutputConfig(_Section):
             "output.runs_path": self.runs_path or f"{table}_runs",
             "output.reports_dir": self.reports_dir or f"{table}_reports",
         }
+
+
+class StorageConfig(_Section):
+    """``[storage]``: how to reach object-store URIs (``s3://``, ``gs://``, ``az://``).
+
+    ``options`` are the ``storage_options`` that delta-rs and polars take (object_store
+    keys: ``aws_endpoint_url``, ``aws_access_key_id``, ``aws_secret_access_key``,
+    ``aws_region``, ``aws_allow_http``, ``google_service_account``,
+    ``azure_storage_account_name``, ...); the job translates them for fsspec where it writes
+    plain files. They reach every URI of the job; ``source.storage_options`` and
+    ``output.storage_options`` add to them (and win) for their own paths. Leave credentials
+    out to take them from the environment (``AWS_ACCESS_KEY_ID``, ...), as each library
+    does, or write ``"${NAME}"`` to read the environment variable ``NAME`` at run time:
+    run records and the config hash never hold a literal secret (it is written ``"***"``).
+
+    >>> StorageConfig(options={"aws_region": "eu-west-1", "aws_allow_http": True}).options
+    {'aws_region': 'eu-west-1', 'aws_allow_http': 'true'}
+    """
+
+    options: StorageOptions = Field(default_factory=dict)
 
 
 class RetentionConfig(_Section):
@@ -318,6 +385,7 @@ class JobConfig(_Section):
     output: OutputConfig
     engine: EngineConfig = Field(default_factory=EngineConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
 
     @model_validator(mode="after")
     def _embedding_input(self) -> JobConfig:
@@ -411,6 +479,24 @@ class JobConfig(_Section):
             _fix_lf_source(s, base) for s in self.labeling_functions.sources
         ]
         return type(self).model_validate(data)
+
+    def storage_options_for(self, side: Literal["source", "output"]) -> dict[str, str]:
+        """The storage options of the source's or the output's URIs: ``[storage]`` + own.
+
+        ``${NAME}`` values are left as they are (read from the environment when used).
+
+        >>> config = JobConfig.model_validate({
+        ...     "source": {"path": "s3://in/a.parquet"},
+        ...     "labeling_functions": {"sources": ["m:a"], "classes": ["A"]},
+        ...     "output": {"path": "s3://out/t", "storage_options": {"aws_region": "b"}},
+        ...     "storage": {"options": {"aws_region": "a", "aws_allow_http": "true"}}})
+        >>> config.storage_options_for("output")
+        {'aws_region': 'b', 'aws_allow_http': 'true'}
+        >>> config.storage_options_for("source")
+        {'aws_region': 'a', 'aws_allow_http': 'true'}
+        """
+        own = (self.source if side == "source" else self.output).storage_options or {}
+        return {**self.storage.options, **own}
 
     def config_hash(self) -> str:
         """A short hash of the whole resolved configuration (stored with every run)."""
@@ -658,7 +744,8 @@ use_in_fit = false                # false: gold only scores labels; true: the mo
 [gaps]
 enabled = true
 confident_above = 0.8             # a label this sure counts as confident
-min_confident = 20                # confident labels every class and slice should hold
+# min_confident = 20              # confident labels every class and slice should hold;
+                                  # unset: half the median count of the peer groups
 min_slice_size = 20               # groups with fewer gold assets are not judged on quality
 weak_below = 0.8                  # F1 (classes) / accuracy (slices) vs gold below this: a gap
 candidates_per_gap = 10           # similar unsure assets queued per gap (needs embeddings)
@@ -706,6 +793,12 @@ compact_every = 10                # every N runs: merge small files of the table
 vacuum_after_days = 7             # then delete files of versions older than this (time travel
                                   # to a version older than this is no longer possible)
 keep_reports = 30                 # reports of the last N runs are kept (latest.* always)
+
+# [storage]                       # for paths that are URIs: s3://, gs://, az://, file://
+# options = {{ aws_region = "eu-west-1" }}   # delta-rs/polars storage_options (object_store
+#                                 # keys); credentials from the environment, or "${{NAME}}"
+#                                 # reads the variable NAME; per side: source.storage_options,
+#                                 # output.storage_options
 """
 
 

@@ -156,7 +156,7 @@ def test_renders_as_a_table():
 # -- purpose="refit" -------------------------------------------------------------------------
 def patterned() -> pl.DataFrame:
     """Pattern A (kw=1, short=0): a1-a4; pattern B (kw=0, short=1): b1, b2 -- all conflicts
-    with 1 of 2 votes against the label (score 0.75); c1 is confident and agreed on."""
+    whose votes split 1 to 1 (refit score 1.0); c1 is confident and agreed on."""
     return pl.DataFrame(
         {
             "asset_id": ["a1", "a2", "a3", "a4", "b1", "b2", "c1"],
@@ -171,22 +171,19 @@ def patterned() -> pl.DataFrame:
 
 def test_refit_allocates_picks_over_vote_patterns_by_hand():
     # Priority of a pattern's next pick: score * n / sqrt((g + 1)(g + 2)), g = picks before.
-    # A (n=4): 3/sqrt(2) = 2.121, 3/sqrt(6) = 1.225, 3/sqrt(12) = 0.866, 3/sqrt(20) = 0.671.
-    # B (n=2): 1.5/sqrt(2) = 1.061, 1.5/sqrt(6) = 0.612.
+    # A (n=4): 4/sqrt(2) = 2.828, 4/sqrt(6) = 1.633, 4/sqrt(12) = 1.155, 4/sqrt(20) = 0.894.
+    # B (n=2): 2/sqrt(2) = 1.414, 2/sqrt(6) = 0.816.
     queue = review_queue(patterned(), purpose="refit")
     # c1 (no reason) tops the batch up: refit returns batch_size assets while any are left
     assert [a[0] for a in queue.asset_ids] == ["a", "a", "b", "a", "a", "b", "c"]
     assert queue.table["rank"].to_list() == [1, 2, 3, 4, 5, 6, 7]
-    assert queue.table["score"].to_list() == pytest.approx([0.75] * 6 + [0.0])
+    assert queue.table["score"].to_list() == pytest.approx([1.0] * 6 + [0.0])
     assert queue.n_topped_up == 1 and queue.table["reasons"][6].to_list() == []
     assert "top-up: no reason left" in queue.table["why"][6]
     assert queue.table["why"].to_list()[:3] == [
-        "LFs disagree (1 of 2 votes against the label); pick 1 from a vote pattern of 4 assets "
-        "(0 reviewed)",
-        "LFs disagree (1 of 2 votes against the label); pick 2 from a vote pattern of 4 assets "
-        "(0 reviewed)",
-        "LFs disagree (1 of 2 votes against the label); pick 1 from a vote pattern of 2 assets "
-        "(0 reviewed)",
+        "LFs disagree (votes split 1 to 1); pick 1 from a vote pattern of 4 assets (0 reviewed)",
+        "LFs disagree (votes split 1 to 1); pick 2 from a vote pattern of 4 assets (0 reviewed)",
+        "LFs disagree (votes split 1 to 1); pick 1 from a vote pattern of 2 assets (0 reviewed)",
     ]
     # The default purpose cuts the batch from the top of the ranking: all ties, at random.
     assert len(review_queue(patterned(), batch_size=3)) == 3
@@ -195,7 +192,7 @@ def test_refit_allocates_picks_over_vote_patterns_by_hand():
 
 
 def test_refit_counts_excluded_assets_of_a_pattern_as_reviewed():
-    # a1 reviewed: A's next pick has g = 1 (1.225), then b1 (1.061), a3 (0.866), a4, b2.
+    # a1 reviewed: A's next pick has g = 1 (1.633), then b1 (1.414), a3 (1.155), a4, b2.
     queue = review_queue(patterned(), purpose="refit", exclude=["a1"])
     assert [a[0] for a in queue.asset_ids] == ["a", "b", "a", "a", "b", "c"]
     assert "a1" not in queue.asset_ids.to_list()
@@ -209,20 +206,46 @@ def test_refit_weights_leave_out_low_confidence_and_all_abstain_unless_overridde
     assert only.asset_ids[-1] == "c"  # no LF voted on c: it comes last
     queue = review_queue(table, purpose="refit", weights={"low_confidence": 1.0})
     # Every asset has a vote pattern of its own (n = 1): priority = score / sqrt(2), so the
-    # order is the score order; ties (a, b, e at 0.75) at random; c (no_lf_votes still 0) last.
+    # order is the score order: b (votes split 1 to 1: 1.0), then a and e (low confidence,
+    # 0.75) at random; c (no_lf_votes still 0) last.
     c_low = 0.5 + 0.5 * (1 - 0.5 / 0.7)
-    assert sorted(queue.asset_ids[:3]) == ["a", "b", "e"] and queue.asset_ids[3] == "c"
-    assert queue.table["score"].to_list()[:4] == pytest.approx([0.75, 0.75, 0.75, c_low])
+    assert queue.asset_ids[0] == "b" and sorted(queue.asset_ids[1:3]) == ["a", "e"]
+    assert queue.asset_ids[3] == "c"
+    assert queue.table["score"].to_list()[:4] == pytest.approx([1.0, 0.75, 0.75, c_low])
 
 
 def test_refit_candidate_absent_from_the_table_is_a_pattern_of_its_own():
-    # zz (score 1, n = 1): priority 1/sqrt(2) = 0.707, between a3 (0.866) and a4 (0.671).
+    # zz (score 1, n = 1): priority 1/sqrt(2) = 0.707, after b2 (0.816).
     queue = review_queue(
         patterned(), purpose="refit", candidates=pl.DataFrame({"asset_id": ["zz"]})
     )
-    assert [a[0] for a in queue.asset_ids] == ["a", "a", "b", "a", "z", "a", "b", "c"]
-    zz = queue.table.row(4, named=True)
+    assert [a[0] for a in queue.asset_ids] == ["a", "a", "b", "a", "a", "b", "z", "c"]
+    zz = queue.table.row(6, named=True)
     assert zz["why"] == "gap candidate" and zz["label"] is None
+
+
+def test_refit_prefers_even_vote_splits_to_lopsided_ones():
+    # Two patterns of 3 assets: t* split 1 to 1 (score 1.0), s* split 3 to 1 (score 0.5):
+    # priorities 3/sqrt(2) = 2.12, 3/sqrt(6) = 1.22, 3/sqrt(12) = 0.87 against 1.06, 0.61.
+    table = pl.DataFrame(
+        {
+            "asset_id": ["t1", "t2", "t3", "s1", "s2", "s3"],
+            "label": [1, 1, 1, 0, 0, 0],
+            "confidence": [0.8] * 3 + [0.9] * 3,
+            "conflict": [True] * 6,
+            "vote_a": [1, 1, 1, 0, 0, 0],
+            "vote_b": [0, 0, 0, 0, 0, 0],
+            "vote_c": [-1, -1, -1, 0, 0, 0],
+            "vote_d": [-1, -1, -1, 1, 1, 1],
+        }
+    )
+    queue = review_queue(table, batch_size=4, purpose="refit")
+    assert [a[0] for a in queue.asset_ids] == ["t", "t", "s", "t"]
+    assert queue.table["score"].to_list() == pytest.approx([1.0, 1.0, 0.5, 1.0])
+    assert queue.table["why"][2].startswith("LFs disagree (votes split 3 to 1)")
+    # the default purpose scores by the share of votes against the label: 1 of 2, 1 of 4
+    correct = review_queue(table, batch_size=6).table["score"].to_list()
+    assert correct == pytest.approx([0.75] * 3 + [0.625] * 3)
 
 
 def test_refit_needs_the_vote_columns():
