@@ -17,7 +17,7 @@ single-label tool (``LabelModel``, ``lf_summary``, ``benchmark``) reads.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
@@ -81,6 +81,30 @@ class MultiLabelVoteMatrix(TableDisplay):
         if dtype is None or np.dtype(dtype) == self.votes.dtype:
             return self.votes.copy() if copy else self.votes
         return self.votes.astype(dtype)
+
+    def take(self, rows: Any) -> MultiLabelVoteMatrix:
+        """The votes of some assets only (``rows``: positions or a boolean mask), e.g. a split.
+
+        Examples
+        --------
+        >>> import numpy as np, polars as pl
+        >>> vm = MultiLabelVoteMatrix(votes=np.zeros((3, 1, 2), dtype=np.int8), lf_names=("a",),
+        ...     label_names=("cat", "dog"), asset_ids=pl.Series(["x", "y", "z"]))
+        >>> vm.take([2, 0]).asset_ids.to_list()
+        ['z', 'x']
+        """
+        index = np.asarray(rows)
+        if index.dtype == bool:
+            index = np.flatnonzero(index)
+        return MultiLabelVoteMatrix(
+            votes=self.votes[index],
+            lf_names=self.lf_names,
+            label_names=self.label_names,
+            asset_ids=self.asset_ids.gather(index),
+            lf_versions=self.lf_versions,
+            lf_targets=self.lf_targets,
+            errors=self.errors,
+        )
 
     def label_id(self, label: str | int) -> int:
         """Return the position of ``label`` (a name or an id) among :attr:`label_names`."""
