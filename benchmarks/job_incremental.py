@@ -12,10 +12,16 @@ voting, fitting, writing the table, runs row and reports) and the wall time of t
 Each run is repeated ``--repeat`` times (the incremental one from the same table the full run
 left) and the median kept; pending disk writes are flushed before each.
 
+``--end-model`` turns on ``[embeddings]`` (the precomputed vectors, in the job's index) and
+``[end_model]`` with its defaults: the +new run retrains only when its training sample moved
+past ``retrain_after``. It also times a +new run that retrains (``retrain_every = 1``), and
+reports how many model labels the kept model and the retrained one agree on.
+
 Run from the repository root::
 
     .venv/bin/python -m benchmarks.job_incremental                        # 1M assets
     .venv/bin/python -m benchmarks.job_incremental --assets 100000 --files 10   # quick check
+    .venv/bin/python -m benchmarks.job_incremental --runs local --end-model    # end model on
 """
 
 from __future__ import annotations
@@ -56,6 +62,16 @@ near_ham = prototype_lf(
     column="embedding",
     threshold=0.12,
 )
+"""
+
+END_MODEL = """
+[embeddings]
+enabled = true
+encoder = "precomputed"
+
+[end_model]
+enabled = true
+{retrain}
 """
 
 LEAN = """
@@ -134,7 +150,8 @@ def run_once(job: Path) -> dict[str, Any]:
         "took = time.perf_counter() - start; "
         "print(json.dumps({'duration_s': took, "
         "'peak_rss_mb': r.record['peak_rss_mb'], 'timings': r.record['timings'], "
-        "'counts': dict(r.counts)}))"
+        "'counts': dict(r.counts), "
+        "'retrain': (r.record.get('end_model') or {}).get('retrain')}))"
     )
     env = dict(os.environ)  # import this checkout's packages whatever the working folder
     repo = str(Path(__file__).resolve().parents[1])
@@ -191,6 +208,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--partition-size", type=int, default=100_000)
     parser.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each kind; median kept")
+    parser.add_argument(
+        "--end-model",
+        action="store_true",
+        help="enable [embeddings] (precomputed) and [end_model]; also time a retraining +new run",
+    )
     args = parser.parse_args(argv)
     engines = [e for e in args.runs.split(",") if e]
 
@@ -204,16 +226,21 @@ def main(argv: list[str] | None = None) -> None:
         (root / "lfs.py").write_text(LFS)
         jobs = {}
         for name in engines:
-            jobs[name] = root / f"{name}.toml"
-            text = JOB.format(
-                table=f"out-{name}/enriched",
-                kind=name.split("-")[0],
-                partition=args.partition_size,
-                extra=LEAN if name.endswith("-lean") else "",
-            )
-            if name.endswith("-lean"):
-                text = text.replace('slice_columns = ["video"]', "slice_columns = []")
-            jobs[name].write_text(text)
+            for variant, retrain in (("", ""), ("-retrain", "retrain_every = 1")):
+                if variant and not args.end_model:
+                    continue
+                text = JOB.format(
+                    table=f"out-{name}/enriched",
+                    kind=name.split("-")[0],
+                    partition=args.partition_size,
+                    extra=(LEAN if name.endswith("-lean") else "")
+                    + (END_MODEL.format(retrain=retrain) if args.end_model else ""),
+                )
+                if name.endswith("-lean"):
+                    text = text.replace('slice_columns = ["video"]', "slice_columns = []")
+                jobs[name + variant] = root / f"{name}{variant}.toml"
+                jobs[name + variant].write_text(text)
+        agreement: dict[str, float] = {}
         results: dict[str, dict[str, Any]] = {}
         arrived = root / "data" / "part-new.parquet"
         for kind in engines:
@@ -227,21 +254,36 @@ def main(argv: list[str] | None = None) -> None:
             after_full = root / f"out-{kind}-after-full"
             shutil.copytree(table_dir, after_full)
             shutil.move(new_file, arrived)
-            incrementals = []
-            for _ in range(args.repeat):  # each from the same table the full run left
-                shutil.rmtree(table_dir)
-                shutil.copytree(after_full, table_dir)
-                incrementals.append(run_once(jobs[kind]))
+            variants = [("+new", kind)] + ([("+new retrained", kind + "-retrain")] * args.end_model)
+            labels = {}
+            for label, job_name in variants:
+                incrementals = []
+                for _ in range(args.repeat):  # each from the same table the full run left
+                    shutil.rmtree(table_dir)
+                    shutil.copytree(after_full, table_dir)
+                    incrementals.append(run_once(jobs[job_name]))
+                results[f"{kind} {label}"] = median_run(incrementals)
+                print(f"{kind} {label} run: {results[f'{kind} {label}']}")
+                if args.end_model:
+                    labels[label] = model_labels(table_dir / "enriched")
             shutil.move(arrived, new_file)
             shutil.rmtree(after_full)
-            results[f"{kind} +new"] = median_run(incrementals)
-            print(f"{kind} incremental run: {results[f'{kind} +new']}")
+            if len(labels) == 2:
+                kept, retrained = labels.values()
+                agreement[kind] = float((kept == retrained).mean())
         imports = import_seconds()
         print()
-        print(report(results, args, engines, imports))
+        print(report(results, args, engines, imports, agreement))
     finally:
         if args.workdir is None:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def model_labels(table: Path) -> np.ndarray:
+    """Every asset's ``model_label`` in the Delta table, in asset-id order."""
+    from enrich.io.store import read_table
+
+    return read_table(table).sort("asset_id").get_column("model_label").to_numpy()
 
 
 def report(
@@ -249,11 +291,13 @@ def report(
     args: argparse.Namespace,
     engines: list[str],
     imports: dict[str, float],
+    agreement: dict[str, float] | None = None,
 ) -> str:
     lines = [
         f"Machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"polars {pl.__version__}; {args.assets:,} assets, {args.files} files, "
-        f"{args.new_fraction:.0%} new.",
+        f"{args.new_fraction:.0%} new"
+        + ("; [embeddings] (precomputed) and [end_model] on." if args.end_model else "."),
         "",
         f"Median of {args.repeat} runs each (job s of every run in brackets).",
         "",
@@ -262,9 +306,11 @@ def report(
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for kind in engines:
-        full, new = results[f"{kind} full"], results[f"{kind} +new"]
-        for label, figures in (("full", full), ("+new", new)):
-            ratio = f"{new['duration_s'] / full['duration_s']:.1%}" if label == "+new" else ""
+        full = results[f"{kind} full"]
+        runs = [(n, f) for n, f in results.items() if n.startswith(f"{kind} ")]
+        for name, figures in runs:
+            label = name[len(kind) + 1 :]
+            ratio = "" if label == "full" else f"{figures['duration_s'] / full['duration_s']:.1%}"
             counts = figures["counts"]
             lines.append(
                 f"| {kind} | {label} | {counts['n_voted']:,} | {counts['n_written']:,} | "
@@ -275,6 +321,15 @@ def report(
     for name, figures in results.items():
         phases = ", ".join(f"{k} {v:.2f}" for k, v in figures["timings"].items())
         lines.append(f"- {name}: {phases}")
+        if figures.get("retrain"):
+            retrain = figures["retrain"]
+            done = "retrained" if retrain["retrained"] else "kept the model"
+            lines.append(f"  end model {done}: {retrain['reason']}")
+    for kind, share in (agreement or {}).items():
+        lines.append(
+            f"- {kind}: the kept model and the retrained one give the same model_label to "
+            f"{share:.2%} of the assets after the +new run"
+        )
     lines += [
         "",
         f"Imports in a fresh process (best of 3): enrich.job {imports['module']:.2f} s before "

@@ -496,12 +496,15 @@ def _proba(proba: Any, n: int) -> np.ndarray:
 def _per_class(
     y: np.ndarray, p: np.ndarray, names: tuple[str, ...]
 ) -> tuple[pl.DataFrame, dict[str, float | None]]:
-    from sklearn.metrics import precision_recall_fscore_support
-
-    classes = list(range(len(names)))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y, p, labels=classes, zero_division=np.nan
-    )
+    k = len(names)
+    matrix = _confusion_counts(y, p, k)[:, :k]  # (no prediction) is never a true positive
+    tp = np.diag(matrix).astype(np.float64)
+    support = _confusion_counts(y, p, k).sum(axis=1)
+    predicted = matrix.sum(axis=0).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 -> nan, as zero_division=nan
+        precision = tp / predicted
+        recall = tp / support
+        f1 = 2 * tp / (predicted + support)
     table = pl.DataFrame(
         {
             "class": list(names),
@@ -519,18 +522,31 @@ def _per_class(
 
 
 def _confusion(y: np.ndarray, p: np.ndarray, names: tuple[str, ...]) -> pl.DataFrame:
-    from sklearn.metrics import confusion_matrix
-
     k = len(names)
     has_none = bool((p == UNKNOWN).any())
-    labels = [*range(k), UNKNOWN] if has_none else list(range(k))
-    matrix = confusion_matrix(y, p, labels=labels)[:k]
+    matrix = _confusion_counts(y, p, k)
+    matrix = matrix if has_none else matrix[:, :k]
     columns = [*names, NO_PREDICTION_COLUMN] if has_none else list(names)
     frame = pl.DataFrame(
         {name: matrix[:, j].astype(np.int64) for j, name in enumerate(columns)},
         schema=dict.fromkeys(columns, pl.Int64),
     )
     return frame.insert_column(0, pl.Series("gold", list(names)))
+
+
+def _confusion_counts(y: np.ndarray, p: np.ndarray, k: int) -> np.ndarray:
+    """Counts ``(k, k + 1)``: gold class by predicted class, the last column no prediction.
+
+    Rows whose gold or prediction is outside ``0..k-1`` (and not :data:`UNKNOWN`) are left out,
+    as scikit-learn's ``confusion_matrix(labels=...)`` does (numpy: no scikit-learn import in
+    a run).
+    """
+    y = np.asarray(y, dtype=np.int64)
+    p = np.asarray(p, dtype=np.int64)
+    column = np.where(p == UNKNOWN, k, p)
+    keep = (y >= 0) & (y < k) & (column >= 0) & (column <= k)
+    flat = y[keep] * (k + 1) + column[keep]
+    return np.bincount(flat, minlength=k * (k + 1)).reshape(k, k + 1)
 
 
 def _reliability(proba: np.ndarray, y: np.ndarray, n_bins: int) -> tuple[pl.DataFrame, float]:
