@@ -34,6 +34,7 @@ __all__ = [
     "identical_columns",
     "keep_voted_classes",
     "majority_proba",
+    "needs_vote_guard",
     "proba",
     "significant_gain",
     "softmax_rows",
@@ -103,11 +104,28 @@ def majority_proba(design: sp.csr_matrix, m: int, k: int, prior: np.ndarray) -> 
 
 
 def _class_counts(votes: np.ndarray, k: int) -> np.ndarray:
-    """``(n, k)`` float: how many LFs voted each class on each row."""
-    counts = np.empty((votes.shape[0], k))
-    for c in range(k):
-        counts[:, c] = np.count_nonzero(votes == c, axis=1)
-    return counts
+    """``(n, k)`` float: how many LFs voted each class on each row (one bincount)."""
+    n = votes.shape[0]
+    codes = votes.astype(np.int64) + 1  # 0 = abstain, c + 1 = class c
+    codes += (np.arange(n, dtype=np.int64) * (k + 1))[:, None]
+    counts = np.bincount(codes.ravel(), minlength=n * (k + 1)).reshape(n, k + 1)
+    return counts[:, 1:].astype(np.float64)
+
+
+def _row_max(values: np.ndarray) -> np.ndarray:
+    """Row maxima of ``(n, k)`` by a loop over the k columns (fast for short rows)."""
+    out = values[:, 0].copy()
+    for c in range(1, values.shape[1]):
+        np.maximum(out, values[:, c], out=out)
+    return out
+
+
+def _row_sum(values: np.ndarray) -> np.ndarray:
+    """Row sums of ``(n, k)`` as float by a loop over the k columns (fast for short rows)."""
+    out = values[:, 0].astype(np.float64)
+    for c in range(1, values.shape[1]):
+        out += values[:, c]
+    return out
 
 
 def equal_weights(
@@ -129,14 +147,15 @@ def equal_weights(
     """
     n, m = votes.shape
     weight = np.ones(n) if row_weight is None else row_weight
-    counts = _class_counts(votes, k)
-    top = counts.max(axis=1, keepdims=True)
-    proba = (counts == top) & (top > 0)
-    proba = proba / np.maximum(proba.sum(axis=1, keepdims=True), 1)
-    if gold is not None:
-        known = gold >= 0
-        proba[known] = np.eye(k)[gold[known]]
     if fixed_prior is None:
+        counts = _class_counts(votes, k)
+        top = _row_max(counts)
+        tied = (counts == top[:, None]) & (top > 0)[:, None]
+        n_tied = np.maximum(_row_sum(tied), 1)
+        proba = tied / n_tied[:, None]
+        if gold is not None:
+            known = gold >= 0
+            proba[known] = np.eye(k)[gold[known]]
         mass = weight @ proba
         prior = (mass + 1.0) / (mass.sum() + k)
     else:
@@ -144,19 +163,29 @@ def equal_weights(
     if not table:
         return None, prior
     # the share of votes that agree with the majority of the other votes on their row
-    # (on at most ~200k votes, evenly spaced: one shared number needs no more)
-    rows, cols = np.nonzero(votes >= 0)
-    step = max(1, rows.size // 200_000)
-    rows, cols = rows[::step], cols[::step]
-    v = votes[rows, cols].astype(np.int64)
-    others = counts[rows]
-    others[np.arange(v.size), v] -= 1
-    has_other = others.sum(axis=1) > 0
-    top = others.max(axis=1, keepdims=True)
-    tied = (others == top) & has_other[:, None]
-    share = tied[np.arange(v.size), v] / np.maximum(tied.sum(axis=1), 1)
-    w = weight[rows] * has_other
-    accuracy = float((w @ share + 1.0) / (w.sum() + 2.0))
+    # (on at most ~20k evenly spaced rows: one shared number needs no more)
+    step = max(1, n // 20_000)
+    sample, sample_weight = votes[::step], weight[::step]
+    counts = _class_counts(sample, k)
+    total = _row_sum(counts)
+    agree = np.zeros(sample.shape[0])
+    if k <= 8:
+        for c in range(k):  # the votes for class c on each row, each with the rest of its row
+            others = counts.copy()
+            others[:, c] -= 1
+            top = _row_max(others)
+            n_top = _row_sum(others == top[:, None])
+            agree += counts[:, c] * (others[:, c] == top) / n_top
+    else:  # one entry per vote (rows are long; the loop over classes would be k times k)
+        rows, cols = np.nonzero(sample >= 0)
+        v = sample[rows, cols].astype(np.int64)
+        others = counts[rows]
+        others[np.arange(v.size), v] -= 1
+        tied = others == others.max(axis=1, keepdims=True)
+        share = tied[np.arange(v.size), v] / tied.sum(axis=1)
+        agree = np.bincount(rows, weights=share, minlength=sample.shape[0])
+    with_others = sample_weight * (total > 1)
+    accuracy = float((with_others @ agree + 1.0) / (with_others @ total + 2.0))
     accuracy = min(max(accuracy, 1.0 / k + 0.05), 0.99)
     gap = float(np.log(prior.max()) - np.log(prior.min()))
     strength = max(np.log(accuracy * (k - 1) / (1.0 - accuracy)), gap + 0.05, 0.1)
@@ -333,6 +362,35 @@ def keep_voted_classes(proba: np.ndarray, votes: np.ndarray) -> np.ndarray:
     part = proba[rows] * voted
     proba[rows] = part / part.sum(axis=1, keepdims=True)
     return proba
+
+
+def needs_vote_guard(log_lr: np.ndarray, prior: np.ndarray) -> bool:
+    """Whether a row with votes could get a class none of its votes names under this table.
+
+    ``False`` when provably impossible: every vote value's increments to the classes it
+    does not name are equal (detectors, equal weights; so other votes shift unvoted
+    classes alike) and each vote alone beats every class it does not name, by more than
+    the prior favours that class. Then :func:`keep_voted_classes` has nothing to do. With
+    two classes the first condition always holds.
+    """
+    m, k, _ = log_lr.shape
+    if m == 0:
+        return False
+    used = np.any(log_lr != 0.0, axis=2)  # [j, v] values that add something
+    if not used.any():
+        return False
+    diag = log_lr[:, np.arange(k), np.arange(k)]  # [j, v]
+    off = np.where(np.eye(k, dtype=bool)[None, :, :], -np.inf, log_lr)  # [j, v, y != v]
+    top_off = off.max(axis=2)
+    if k > 2:
+        low_off = np.where(np.eye(k, dtype=bool)[None, :, :], np.inf, log_lr).min(axis=2)
+        if np.any((top_off - low_off)[used] > 1e-9):
+            return True
+    log_prior = np.log(prior)
+    favour = log_prior[None, :] - log_prior[:, None]  # [v, t]: how much the prior prefers t
+    np.fill_diagonal(favour, 0.0)
+    need = np.maximum(favour.max(axis=1), 0.0)  # [v]
+    return bool(np.any((diag - top_off)[used] <= need[None, :].repeat(m, 0)[used] + 1e-9))
 
 
 def detector_floor(prior: np.ndarray, margin: float) -> np.ndarray:

@@ -67,6 +67,7 @@ from enrich.models.em import (
     identical_columns,
     keep_voted_classes,
     majority_proba,
+    needs_vote_guard,
     proba,
     significant_gain,
     softmax_rows,
@@ -333,11 +334,12 @@ class LabelModel(VoteModel):
             row_weight = None if row_weight is None else row_weight[rows_used]
             n = votes.shape[0]
         votes = votes.astype(np.int8 if k <= 127 else np.int32, copy=False)
-        if self.structure != "em":
-            return self._fit_structure(votes, gold, row_weight, k, hp["prior"])
-        # Compress to distinct (pattern, gold) rows.
+        # Compress to distinct (pattern, gold) rows: everything below fits on them with
+        # their counts as weights, the same fit as on every row.
         if gold is not None and np.any(gold >= 0):
-            packed = compress_votes(np.concatenate([votes, gold[:, None]], axis=1))
+            packed = compress_votes(
+                np.concatenate([votes, gold[:, None].astype(votes.dtype)], axis=1)
+            )
             patterns = packed.patterns[:, :m]
             pattern_gold = packed.patterns[:, m].astype(np.int64)
         else:
@@ -353,6 +355,22 @@ class LabelModel(VoteModel):
                     "sample_weight sums to 0 over the rows fitted on; give some rows a positive "
                     "weight"
                 )
+        if self.structure != "em":
+            return self._fit_structure(patterns, pattern_gold, weights, k, hp["prior"])
+        return self._fit_em(patterns, pattern_gold, weights, hp)
+
+    def _fit_em(
+        self,
+        patterns: np.ndarray,
+        pattern_gold: np.ndarray | None,
+        weights: np.ndarray,
+        hp: dict[str, Any],
+    ) -> LabelModel:
+        """Fit EM on distinct vote patterns with their weights (gold, ``-1`` = unknown)."""
+        k = hp["k"]
+        n, m = patterns.shape
+        if pattern_gold is not None and not np.any(pattern_gold >= 0):
+            pattern_gold = None
         n_weighted = float(weights.sum())
         design = vote_design(patterns, k)
         # identical LF columns are one piece of evidence: each copy counts 1/copies
@@ -455,9 +473,9 @@ class LabelModel(VoteModel):
     # ------------------------------------------------------------------ structure
     def _fit_structure(
         self,
-        votes: np.ndarray,
-        gold: np.ndarray | None,
-        row_weight: np.ndarray | None,
+        patterns: np.ndarray,
+        pattern_gold: np.ndarray | None,
+        weight: np.ndarray,
         k: int,
         fixed_prior: np.ndarray | None,
     ) -> LabelModel:
@@ -482,21 +500,9 @@ class LabelModel(VoteModel):
         params.update(structure="em", max_fit_rows=None)
         # everything below works on the distinct (votes, gold) rows with their weights, and
         # splits them by a hash of the row: the same fit as on every row
-        known_rows = gold is not None and bool(np.any(gold >= 0))
-        if known_rows:
-            packed = compress_votes(np.concatenate([votes, gold[:, None].astype(votes.dtype)], 1))
-            patterns = packed.patterns[:, :-1]
-            pattern_gold = packed.patterns[:, -1].astype(np.int64)
-        else:
-            packed = compress_votes(votes)
-            patterns, pattern_gold = packed.patterns, None
-        if row_weight is None:
-            weight = packed.counts.astype(np.float64)
-        else:
-            weight = np.bincount(packed.inverse, weights=row_weight, minlength=packed.n_patterns)
         row_hash = hash_rows(patterns, weight, k, self._seed())
         folds = split_weights(row_hash, weight)
-        em = LabelModel(**params).fit(patterns, None, weight)
+        em = _em_model(params, patterns, None, weight)
         vote_table, vote_prior = equal_weights(patterns, None, weight, k, fixed_prior)
         if self.structure == "vote":
             choice = "vote"
@@ -520,7 +526,7 @@ class LabelModel(VoteModel):
                 stacked_weight = np.concatenate([other, folds[f]])
                 if not (stacked_weight[: len(other)][known] > 0).any():
                     continue
-                model = LabelModel(**params).fit(stacked, stacked_gold, stacked_weight)
+                model = _em_model(params, stacked, stacked_gold, stacked_weight)
                 pred = model.predict(patterns[known])
                 hits_gold += folds[f][known] * (pred == truth)
             right = {"em+gold": hits_gold / np.maximum(weight[known], 1e-300)}
@@ -535,7 +541,7 @@ class LabelModel(VoteModel):
                 if gain > best_gain:
                     best, best_gain = name, gain
             if best == "em+gold":
-                fitted = LabelModel(**params).fit(patterns, pattern_gold, weight)
+                fitted = _em_model(params, patterns, pattern_gold, weight)
                 tables["em+gold"] = (fitted.log_lr_, fitted.class_balance_)
             choice = best
         self.__dict__.update(
@@ -545,9 +551,11 @@ class LabelModel(VoteModel):
         self.log_lr_, self.score_prior_ = tables[choice]
         # rows without a vote get the balance of the majority-vote labels (gold where known):
         # EM's own balance drifts where the abstains carry the information (low coverage)
-        _, self.class_balance_ = equal_weights(
-            patterns, pattern_gold, weight, k, fixed_prior, table=False
-        )
+        self.class_balance_ = vote_prior
+        if pattern_gold is not None:
+            _, self.class_balance_ = equal_weights(
+                patterns, pattern_gold, weight, k, fixed_prior, table=False
+            )
         self.structure_ = choice
         return self
 
@@ -574,7 +582,7 @@ class LabelModel(VoteModel):
         table = self.log_lr_.reshape(self.n_lfs_ * k, k)
         score_prior = getattr(self, "score_prior_", self.class_balance_)
         proba = softmax_rows(score_rows(votes, table, np.log(score_prior)))
-        if self.structure_ != "vote" and "annotator" in set(self.lf_role_.tolist()):
+        if needs_vote_guard(self.log_lr_, score_prior):
             keep_voted_classes(proba, votes)
         if not np.array_equal(score_prior, self.class_balance_):
             proba[~(votes >= 0).any(axis=1)] = self.class_balance_
@@ -791,6 +799,17 @@ class LabelModel(VoteModel):
 # --------------------------------------------------------------------------------------------
 
 
+def _em_model(
+    params: dict[str, Any],
+    patterns: np.ndarray,
+    gold: np.ndarray | None,
+    weight: np.ndarray,
+) -> LabelModel:
+    """A ``LabelModel(**params)`` fitted by EM on distinct patterns with their weights."""
+    model = LabelModel(**params)
+    return model._fit_em(patterns, gold, weight, model._validated_hyperparameters())
+
+
 def _em_or_vote(
     patterns: np.ndarray,
     folds: np.ndarray,
@@ -804,11 +823,13 @@ def _em_or_vote(
     fold significantly better than equal weights do; else ``"vote"``.
     """
     gains, weights = [], []
+    # a few hundred iterations settle what the check compares (it is a test, not the fit)
+    params = {**params, "max_iter": min(int(params["max_iter"]), 200), "tol": 1e-3}
     for f in range(2):
         train, test = folds[1 - f] > 0, folds[f] > 0
         if not train.any() or not test.any():
             continue
-        learned = LabelModel(**params).fit(patterns[train], None, folds[1 - f][train])
+        learned = _em_model(params, patterns[train], None, folds[1 - f][train])
         table, prior = equal_weights(patterns[train], None, folds[1 - f][train], k, fixed_prior)
         held_out, weight = patterns[test], folds[f][test]
         a, wa = held_out_agreement(learned.log_lr_, learned.class_balance_, held_out, weight)
@@ -896,8 +917,10 @@ def _fit_rows(
     if random_state is None:
         picked = others[(np.arange(size, dtype=np.int64) * others.size) // max(size, 1)]
     else:
+        # draws with replacement, duplicates dropped (a few percent fewer rows than ``size``;
+        # a draw without replacement permutes every row, slow at millions of rows)
         rng = check_random_state(random_state)
-        picked = np.sort(rng.choice(others, size=size, replace=False))
+        picked = others[np.unique(rng.integers(0, others.size, size=size))]
     return np.sort(np.concatenate([np.flatnonzero(labelled), picked]))
 
 
