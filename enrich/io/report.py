@@ -350,7 +350,7 @@ def render_html(
 
     end_model = metrics.get("end_model")
     if end_model:
-        parts.extend(_end_model_section(end_model))
+        parts.extend(_end_model_section(end_model, (record.get("end_model") or {}).get("retrain")))
 
     review = metrics.get("review")
     if review:
@@ -411,8 +411,8 @@ def render_html(
     return "\n".join(parts)
 
 
-def _end_model_section(end: Mapping[str, Any]) -> list[str]:
-    """``[end_model]``: coverage, agreement with gold and with the label model."""
+def _end_model_section(end: Mapping[str, Any], retrain: Mapping[str, Any] | None) -> list[str]:
+    """``[end_model]``: coverage, whether it retrained, agreement with gold and the LFs."""
     suspects = end.get("n_gold_suspect")
     note = (
         f"End model trained on {_fmt(end.get('n_train'))} assets; it labels "
@@ -421,6 +421,9 @@ def _end_model_section(end: Mapping[str, Any]) -> list[str]:
         + "."
     )
     parts = ["<h2>End model</h2>", f"<p>{_e(note)}</p>"]
+    if retrain and retrain.get("reason"):
+        done = "Retrained" if retrain.get("retrained") else "Kept the stored model"
+        parts.append(f"<p>{_e(done + ': ' + str(retrain['reason']) + '.')}</p>")
     for key, title in (("vs_gold", "against gold"), ("vs_label_model", "against the LFs")):
         scored = end.get(key)
         if not scored:

@@ -242,6 +242,7 @@ def test_end_model_not_retrained_while_its_sample_moves_little(tmp_path, make_jo
     assert not retrain["retrained"] and not second.metrics["end_model"]["retrained"]
     assert 0 < retrain["drift"] <= 0.05
     assert "<= retrain_after = 5.00%" in retrain["reason"]
+    assert "Kept the stored model: the training sample moved" in second.report_path.read_text()
     # the table holds what predicting every asset with the stored model gives: the new
     # assets its prediction, the others their columns of the training run (out-of-fold for
     # the rows it trained on, its prediction for the rest)
