@@ -9,7 +9,7 @@ import pytest
 from enrich.errors import JobConfigError
 from enrich.io.store import read_table
 from enrich.job.config import load_job_config
-from enrich.job.end_model_step import linear_proba
+from enrich.job.end_model_step import linear_proba, sample_drift, training_sample
 from enrich.job.run import run_job
 
 LFS = """
@@ -308,3 +308,37 @@ def test_end_model_retrained_incrementally_equals_a_full_run(tmp_path, make_job)
     assert a.get_column("model_label").equals(b.get_column("model_label"))
     diff = (a.get_column("model_proba_SPAM") - b.get_column("model_proba_SPAM")).abs().max()
     assert diff < 1e-9
+
+
+def test_training_sample_is_gold_then_the_lowest_hashes_of_the_voted():
+    rng = np.random.default_rng(0)
+    voted, gold = rng.random(500) < 0.6, rng.random(500) < 0.05
+    priority = rng.integers(0, 2**63, 500).astype(np.uint64)
+    mask = training_sample(voted, gold, priority, max_rows=100)
+    assert mask.sum() == 100 and mask[gold].all()
+    others = np.flatnonzero(voted & ~gold)
+    lowest = others[np.argsort(priority[others])[: 100 - gold.sum()]]
+    assert set(np.flatnonzero(mask & ~gold)) == set(lowest)
+    # a few new voted assets change the sample by about as many rows
+    more = np.concatenate([voted, np.ones(5, dtype=bool)])
+    grown = training_sample(
+        more,
+        np.concatenate([gold, np.zeros(5, dtype=bool)]),
+        np.concatenate([priority, rng.integers(0, 2**63, 5).astype(np.uint64)]),
+        max_rows=100,
+    )
+    assert (grown[:500] != mask).sum() <= 5
+
+
+def test_sample_drift_is_a_share_of_the_label_mass_in_zero_one():
+    rng = np.random.default_rng(1)
+    n = 200
+    sample = (rng.random(n) < 0.5, rng.integers(0, 3, n), rng.uniform(0.4, 1.0, n))
+    none = np.zeros(n, dtype=bool)
+    assert sample_drift(sample, sample, none) == 0.0
+    other = (rng.random(n) < 0.5, rng.integers(0, 3, n), rng.uniform(0.4, 1.0, n))
+    drift = sample_drift(sample, other, none)
+    assert 0 < drift <= 1 and drift == pytest.approx(sample_drift(other, sample, none))
+    assert sample_drift(sample, sample, np.ones(n, dtype=bool)) == pytest.approx(1.0)
+    flipped = (sample[0], (sample[1] + 1) % 3, sample[2])
+    assert sample_drift(sample, flipped, none) == pytest.approx(1.0)
