@@ -176,7 +176,9 @@ def run_partitioned(run: RunContext) -> JobResult:
         reviewed=reviewed,
         use_in_fit=config.gold.use_in_fit,
     )
-    shared = client.scatter(settings, broadcast=True)
+    # sent with each task, not scattered: a worker that dies takes scattered data with it,
+    # while tasks are recomputed elsewhere from their arguments
+    shared = settings
     with clock.phase("vote"):
         voted = client.map(vote_partition, tasks, settings=shared, pure=False)
         summaries = client.gather(client.map(fit_summary, voted, settings=shared, pure=False))

@@ -1,0 +1,184 @@
+"""The nightly job on a Dask cluster whose workers read their own partitions, at growing size.
+
+Builds the synthetic assets of :mod:`benchmarks.job_incremental` (real YouTube comment
+texts, the video as a slice, a 384-d embedding per asset read by a prototype LF; one Parquet
+file per ``--rows-per-file`` assets) at each of ``--assets`` sizes, starts one Dask
+``LocalCluster`` of 2 worker processes (1 thread each; OpenMP, BLAS, FAISS and polars
+threads set to 1 in the workers) and points the job at it (``engine.address``, as a nightly
+job points at a running cluster). For each size it runs the job in a fresh driver process
+(its peak RSS is the driver's own; the workers are the cluster's): a full run, then a run
+after ``--new-fraction`` new assets arrive in one more file. At ``--local-at`` assets the
+local engine runs the same two jobs beside it (same data, one after the other), and the two
+output tables are compared (every column but the run id and time, after each run).
+
+Run from the repository root::
+
+    .venv/bin/python -m benchmarks.job_scale                               # 1M, 3M, 10M
+    .venv/bin/python -m benchmarks.job_scale --assets 100000 --local-at 100000   # quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from benchmarks.job_incremental import JOB, LFS, make_data, run_once
+
+THREAD_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "FAISS_OMP_NUM_THREADS": "1",
+    "POLARS_MAX_THREADS": "1",
+}
+
+
+def job_text(table: str, kind: str, address: str | None) -> str:
+    """The job file: the benchmark job of job_incremental, on a cluster at ``address``."""
+    text = JOB.format(table=table, kind=kind, partition=50_000, extra="")
+    if address:
+        text = text.replace('kind = "dask"', f'kind = "dask"\naddress = "{address}"')
+    return text
+
+
+def same_tables(a: Path, b: Path) -> bool:
+    """Whether two enriched tables hold the same rows (run id and time aside)."""
+    from enrich.io.store import read_table
+
+    drop = ["run_id", "created_at"]
+    left = read_table(a).drop(drop).sort("asset_id")
+    right = read_table(b).drop(drop).sort("asset_id")
+    return left.columns == right.columns and left.equals(right)
+
+
+def run_pair(root: Path, kind: str, address: str | None, new_file: Path) -> dict[str, Any]:
+    """A full run, then a run after the new file arrived; the table is left after both."""
+    job = root / f"{kind}.toml"
+    job.write_text(job_text(f"out-{kind}/enriched", kind, address))
+    shutil.rmtree(root / f"out-{kind}", ignore_errors=True)
+    full = run_once(job)
+    print(f"  {kind} full: {full['duration_s']:.1f} s, driver {full['peak_rss_mb']:,.0f} MB")
+    after_full = root / f"out-{kind}-after-full"
+    shutil.rmtree(after_full, ignore_errors=True)
+    shutil.copytree(root / f"out-{kind}", after_full)
+    arrived = root / "data" / "part-new.parquet"
+    shutil.move(new_file, arrived)
+    try:
+        new = run_once(job)
+    finally:
+        shutil.move(arrived, new_file)
+    print(f"  {kind} +new: {new['duration_s']:.1f} s, driver {new['peak_rss_mb']:,.0f} MB")
+    return {"full": full, "new": new, "after_full": after_full}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--assets", default="1000000,3000000,10000000")
+    parser.add_argument("--rows-per-file", type=int, default=50_000)
+    parser.add_argument("--new-fraction", type=float, default=0.01)
+    parser.add_argument("--local-at", type=int, default=1_000_000)
+    parser.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.assets.split(",") if s]
+
+    os.environ.update(THREAD_ENV)  # inherited by the worker processes (and their nannies)
+    from dask.distributed import Client, LocalCluster
+
+    base = args.workdir or Path(tempfile.mkdtemp(prefix="enrich-scale-"))
+    base.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    cluster = LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        env=THREAD_ENV,
+    )
+    client = Client(cluster)
+    cluster_s = time.perf_counter() - start
+    try:
+        for n in sizes:
+            root = base / f"n{n}"
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir(parents=True)
+            t0 = time.perf_counter()
+            n_files = max(1, -(-n // args.rows_per_file))
+            new_file = make_data(root, n, n_files, args.new_fraction)
+            (root / "lfs.py").write_text(LFS)
+            print(f"{n:,} assets in {n_files} files ({time.perf_counter() - t0:.0f} s)")
+            dask = run_pair(root, "dask", cluster.scheduler_address, new_file)
+            row: dict[str, Any] = {"n": n, "files": n_files, "dask": dask}
+            if n == args.local_at:
+                local = run_pair(root, "local", None, new_file)
+                row["local"] = local
+                row["equal_full"] = same_tables(
+                    dask["after_full"] / "enriched", local["after_full"] / "enriched"
+                )
+                row["equal_new"] = same_tables(
+                    root / "out-dask" / "enriched", root / "out-local" / "enriched"
+                )
+                print(f"  tables equal: full {row['equal_full']}, +new {row['equal_new']}")
+            rows.append(row)
+            shutil.rmtree(root, ignore_errors=True)  # the next size needs the disk
+    finally:
+        client.close()
+        cluster.close()
+        if args.workdir is None:
+            shutil.rmtree(base, ignore_errors=True)
+    print()
+    print(report(rows, args, cluster_s))
+
+
+def report(rows: list[dict[str, Any]], args: argparse.Namespace, cluster_s: float) -> str:
+    """The markdown table of the runs."""
+    lines = [
+        f"Machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, polars "
+        f"{pl.__version__}; Dask LocalCluster of 2 worker processes x 1 thread (started once, "
+        f"{cluster_s:.1f} s, not counted); {args.rows_per_file:,} assets per file, one "
+        f"partition each; {args.new_fraction:.0%} new in the second run.",
+        "",
+        "| assets | engine | full run s | +new run s | +new / full | driver peak RSS MB "
+        "(full / +new) | files read (+new) | partitions written (+new) | table equals local |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        for kind in ("dask", "local"):
+            if kind not in row:
+                continue
+            full, new = row[kind]["full"], row[kind]["new"]
+            written = new["counts"].get("n_partitions_written", "")
+            equal = (
+                f"full {row['equal_full']}, +new {row['equal_new']}"
+                if kind == "dask" and "equal_full" in row
+                else ""
+            )
+            lines.append(
+                f"| {row['n']:,} | {kind} | {full['duration_s']:.1f} | {new['duration_s']:.1f} | "
+                f"{new['duration_s'] / full['duration_s']:.1%} | {full['peak_rss_mb']:,.0f} / "
+                f"{new['peak_rss_mb']:,.0f} | {new['counts']['n_files_read']} | {written} | "
+                f"{equal} |"
+            )
+        if "local" in row:
+            ratio = row["dask"]["full"]["duration_s"] / row["local"]["full"]["duration_s"]
+            lines.append(f"|  | dask / local (full) | {ratio:.2f}x |  |  |  |  |  |  |")
+    lines.append("")
+    for row in rows:
+        for kind in ("dask", "local"):
+            if kind in row:
+                for run in ("full", "new"):
+                    phases = ", ".join(f"{k} {v:.2f}" for k, v in row[kind][run]["timings"].items())
+                    lines.append(f"- {row['n']:,} {kind} {run}: {phases}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
