@@ -83,7 +83,10 @@ class Consensus(TableDisplay):
     fleiss_kappa : float or None
         Fleiss' kappa; None unless every asset has the same number (>= 2) of annotations.
     notes : dict
-        Why ``alpha`` or ``fleiss_kappa`` is None (keys ``"alpha"``, ``"fleiss_kappa"``).
+        Why ``alpha`` or ``fleiss_kappa`` is None (keys ``"alpha"``, ``"fleiss_kappa"``),
+        and, under ``"reliability"``, why the reliabilities cannot rank the annotators (too
+        few annotators with enough answers, or a ranking that two halves of the assets do
+        not reproduce: split-half rank reliability under 0.5); absent when it is supported.
     proba : numpy.ndarray
         ``(n_assets, k)`` class probabilities, rows in :attr:`per_asset` order.
     model : estimator
@@ -221,6 +224,63 @@ class Consensus(TableDisplay):
                 f"reliability below {cut:.0%}: closer to chance (1/{k}) than to always right",
             ),
         )
+
+
+#: Answers an annotator needs in each half of the assets to take part in the ranking check.
+MIN_RANKED_ANSWERS = 5
+#: Least split-half reliability (Spearman-Brown corrected) of a ranking by reliability.
+MIN_RANKING_RELIABILITY = 0.5
+
+
+def _ranking_reason(estimator: Any, votes: np.ndarray) -> str | None:
+    """Why the reliabilities cannot rank annotators, or None when they can.
+
+    The model is refitted on each half of the assets (a seeded split); the annotators with
+    at least :data:`MIN_RANKED_ANSWERS` answers in both halves are ranked by the reliability
+    from each half, and the rank correlation of the two, corrected to the full data
+    (Spearman-Brown: ``2 r / (1 + r)``), is the reliability of the ranking. Below
+    :data:`MIN_RANKING_RELIABILITY`, or with fewer than three such annotators, the ranking
+    is mostly noise.
+    """
+    from scipy.stats import spearmanr
+    from sklearn.base import clone
+
+    n, m = votes.shape
+    half = np.random.default_rng(0).permutation(n) % 2 == 0
+    estimates, answers = [], []
+    for part in (half, ~half):
+        sub = votes[part]
+        model = clone(estimator)
+        accuracy = None
+        if sub.shape[0] and (sub != ABSTAIN).any():
+            model.fit(sub)
+            accuracy = getattr(model, "lf_accuracy_", None)
+        if accuracy is None or np.shape(accuracy) != (m,):
+            return None  # a model without per-annotator accuracies: nothing to check
+        estimates.append(np.asarray(accuracy, dtype=np.float64))
+        answers.append((sub != ABSTAIN).sum(axis=0))
+    usable = (
+        (answers[0] >= MIN_RANKED_ANSWERS)
+        & (answers[1] >= MIN_RANKED_ANSWERS)
+        & np.isfinite(estimates[0])
+        & np.isfinite(estimates[1])
+    )
+    count = int(usable.sum())
+    if count < 3:
+        return (
+            f"only {count} annotator(s) have {MIN_RANKED_ANSWERS}+ answers in each half of the "
+            "assets: too few to rank annotators by reliability"
+        )
+    r = spearmanr(estimates[0][usable], estimates[1][usable]).statistic
+    r = 0.0 if not np.isfinite(r) else float(r)
+    full = 2 * r / (1 + r) if r > -1 else -1.0
+    if full < MIN_RANKING_RELIABILITY:
+        return (
+            f"the reliabilities rank the {count} annotators with {MIN_RANKED_ANSWERS}+ answers "
+            f"in each half of the assets inconsistently (split-half rank reliability "
+            f"{full:.2f} < {MIN_RANKING_RELIABILITY}): do not rank annotators by them"
+        )
+    return None
 
 
 def consensus(
@@ -371,6 +431,9 @@ def consensus(
         notes["alpha"] = alpha_reason
     if kappa_reason:
         notes["fleiss_kappa"] = kappa_reason
+    ranking_reason = _ranking_reason(estimator, votes)
+    if ranking_reason:
+        notes["reliability"] = ranking_reason
     logger.debug("consensus: %d assets, %d annotators, alpha=%s, kappa=%s", n, m, alpha, kappa)
     return Consensus(
         matrix=matrix,

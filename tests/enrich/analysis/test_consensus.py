@@ -212,7 +212,9 @@ def test_alpha_and_kappa_by_hand():
     result = consensus(three_assets(), classes=CLASSES, random_state=0)
     assert result.alpha == pytest.approx(0.2)
     assert result.fleiss_kappa == pytest.approx(0.1)
-    assert result.notes == {}
+    # three answers per annotator: agreement statistics are defined, a ranking is not
+    assert set(result.notes) == {"reliability"}
+    assert "too few to rank" in result.notes["reliability"]
 
 
 def test_alpha_matches_krippendorffs_published_examples():
@@ -610,3 +612,27 @@ def test_reliability_ranks_annotators_of_mixed_skill_and_spammers(seed):
     assert spearmanr(reliability, accuracy).statistic >= 0.5
     majority = MajorityVote(cardinality=k).fit(votes).predict(votes)
     assert np.mean(result.labels == truth) >= np.mean(majority == truth)
+
+
+def _answers(accuracy: np.ndarray, *, n: int, per_item: int, seed: int) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, 2, n)
+    rows, cols, labels = [], [], []
+    for i in range(n):
+        for j in rng.choice(accuracy.size, size=per_item, replace=False):
+            rows.append(i)
+            cols.append(int(j))
+            labels.append(int(truth[i] if rng.random() < accuracy[j] else 1 - truth[i]))
+    return pl.DataFrame({"asset_id": rows, "annotator": cols, "label": labels})
+
+
+def test_reliability_ranks_annotators_or_says_it_cannot():
+    # 20 annotators of known accuracy (0.55 .. 0.95) on 600 binary items, 5 answers per item
+    accuracy = np.linspace(0.55, 0.95, 20)
+    result = consensus(_answers(accuracy, n=600, per_item=5, seed=3), classes=2)
+    reliability = result.per_annotator.sort("annotator")["reliability"].to_numpy()
+    assert "reliability" not in result.notes
+    assert spearmanr(reliability, accuracy).statistic > 0.8
+    # 60 equally good annotators: two halves of the items rank them differently; it says so
+    flat = consensus(_answers(np.full(60, 0.8), n=600, per_item=5, seed=4), classes=2)
+    assert "inconsistently" in flat.notes["reliability"]
