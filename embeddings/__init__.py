@@ -7,7 +7,14 @@ Heavy libraries (torch, sentence-transformers, transformers, faiss) load on firs
 [[0.6000000238418579, 0.800000011920929]]
 """
 
-from embeddings.cache import CachedEncoder, CacheStats, EmbeddingCache, EmbeddingCacheError
+from embeddings.cache import (
+    CachedEncoder,
+    CacheStats,
+    EmbeddingCache,
+    EmbeddingCacheError,
+    ShardedEmbeddingCache,
+    open_cache,
+)
 from embeddings.encoder import (
     EmbeddingInputError,
     Encoder,
@@ -43,7 +50,9 @@ __all__ = [
     "IndexOperationError",
     "PrecomputedEmbeddings",
     "SearchResult",
+    "ShardedEmbeddingCache",
     "TextEncoder",
     "VectorIndex",
     "embedding_matrix",
+    "open_cache",
 ]

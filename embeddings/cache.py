@@ -603,3 +603,509 @@ class _transaction:
 
     def __exit__(self, exc_type: Any, *rest: Any) -> None:
         self.conn.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
+# -- a cache many hosts share: Parquet shards on object storage -----------------------------
+SHARD_FORMAT = "1"
+_SHARD_ROW_GROUP = 4096  # rows per row group: a lookup reads only the groups its keys fall in
+
+
+class ShardedEmbeddingCache:
+    """An embedding cache of immutable Parquet shards that many hosts can share.
+
+    Why not SQLite there: SQLite's WAL needs file locks and shared memory on one host; on
+    an object store (S3, GCS, Azure) or between the workers of a cluster there are neither,
+    and a database file cannot be updated in place. Why not a Delta table: entries are
+    keyed by content hash and never change, so there is nothing to order between writers;
+    a Delta commit log would make every writing worker race for the next version. Here
+    each batch of new vectors is one new Parquet file (``shard-<time>-<random>.parquet``,
+    sorted by key) written with ONE request, which an object store makes visible whole or
+    not at all (a local folder: a rename). Readers list the shards and read only the row
+    groups whose key range holds a wanted key. Two hosts encoding the same item both store
+    it; readers take either copy (they are the same vector).
+
+    Layout: ``<path>/<sha256(encoder id)[:16]>/encoder.json`` (encoder id, dim) and its
+    shards, columns ``digest`` (the item's content hash), ``vector`` (float32 bytes) and
+    ``checksum`` (a vector that fails it is a miss, encoded again). An unreadable shard is
+    skipped and logged. When an encoder has more than ``max_shards`` shards, a writer merges
+    the smaller half into one (then deletes them; readers that miss a deleted shard list
+    again). The same methods as :class:`EmbeddingCache`: :meth:`encode`, :meth:`lookup`,
+    :attr:`stats`, :meth:`wrap`, :meth:`clear`, :meth:`encoder_ids`.
+
+    Parameters
+    ----------
+    path : str or Path
+        A folder: local, or a URI fsspec knows (``s3://bucket/cache``, ``gs://``, ``az://``).
+    storage_options : dict, optional
+        Keyword arguments of the fsspec filesystem (for s3fs: ``key``, ``secret``,
+        ``endpoint_url``, ``client_kwargs``); by default credentials come from the
+        environment.
+    max_shards : int
+        Shards per encoder before a writer merges them.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from embeddings.precomputed import PrecomputedEmbeddings
+    >>> cache = ShardedEmbeddingCache(tempfile.mkdtemp())
+    >>> _ = cache.encode(PrecomputedEmbeddings(dim=2), [[3.0, 4.0], [0.0, 1.0]])
+    >>> _ = cache.encode(PrecomputedEmbeddings(dim=2), [[3.0, 4.0]])
+    >>> cache.stats, len(cache)
+    (CacheStats(hits=1, misses=2), 2)
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        storage_options: dict[str, Any] | None = None,
+        max_shards: int = 64,
+    ) -> None:
+        from fsspec.core import url_to_fs
+
+        if isinstance(max_shards, bool) or not isinstance(max_shards, int) or max_shards < 2:
+            raise EmbeddingInputError(f"max_shards must be an integer >= 2, got {max_shards!r}.")
+        self.path = str(path)
+        self.max_shards = max_shards
+        try:
+            self._fs, self._root = url_to_fs(self.path, **dict(storage_options or {}))
+        except ImportError as exc:
+            raise EmbeddingCacheError(
+                f"the embedding cache {self.path!r} needs an fsspec package for its scheme "
+                f"({exc}); install it (s3fs for s3://, gcsfs for gs://, adlfs for az://)."
+            ) from exc
+        self._local = "file" in _protocols(self._fs)
+        self._footers: dict[str, Any] = {}  # shard path -> (row group key ranges) (immutable)
+        self._dims: dict[str, int] = {}
+        self._lock = threading.RLock()
+        self._hits = self._misses = 0
+        self.repaired = 0
+        self.skipped: list[str] = []  # shards found unreadable
+
+    def __repr__(self) -> str:
+        return f"ShardedEmbeddingCache({self.path!r})"
+
+    def __enter__(self) -> ShardedEmbeddingCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Forget what was read (nothing is held open)."""
+        with self._lock:
+            self._footers.clear()
+
+    @property
+    def stats(self) -> CacheStats:
+        """Hits and misses counted by :meth:`encode` since creation or :meth:`reset_stats`."""
+        return CacheStats(hits=self._hits, misses=self._misses)
+
+    def reset_stats(self) -> None:
+        """Set the hit and miss counts back to zero."""
+        self._hits = self._misses = 0
+
+    # -- layout ----------------------------------------------------------------------------
+    def _folder(self, encoder_id: str) -> str:
+        name = hashlib.sha256(encoder_id.encode()).hexdigest()[:16]
+        return f"{self._root.rstrip('/')}/{name}"
+
+    def _shards(self, folder: str) -> list[str]:
+        try:
+            names = self._fs.ls(folder, detail=False, refresh=True)
+        except FileNotFoundError:
+            return []
+        return sorted(str(n) for n in names if str(n).rsplit("/", 1)[-1].startswith("shard-"))
+
+    def _dim(self, encoder_id: str, dim: int | None) -> int | None:
+        """The stored width of ``encoder_id``; registers ``dim`` when it is new."""
+        import json
+
+        known = self._dims.get(encoder_id)
+        if known is None:
+            meta = f"{self._folder(encoder_id)}/encoder.json"
+            try:
+                known = int(json.loads(self._fs.cat_file(meta))["dim"])
+            except FileNotFoundError:
+                if dim is None:
+                    return None
+                text = json.dumps({"format": SHARD_FORMAT, "encoder_id": encoder_id, "dim": dim})
+                self._put(meta, text.encode())
+                known = int(dim)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise EmbeddingCacheError(
+                    f"{meta!r} is not an embedding cache entry ({exc}); delete that folder "
+                    "(its vectors are encoded again)."
+                ) from exc
+            self._dims[encoder_id] = known
+        if dim is not None and int(dim) != known:
+            raise EmbeddingCacheError(
+                f"encoder id {encoder_id!r} is stored with dim {known} but the encoder now "
+                f"gives {dim}; its id does not capture a change of model. Clear it with "
+                f"cache.clear({encoder_id!r})."
+            )
+        return known
+
+    def _put(self, path: str, payload: bytes) -> None:
+        """Publish one file whole: one PUT on an object store, a rename on a local disk."""
+        if self._local:
+            folder = os.path.dirname(path)
+            os.makedirs(folder, exist_ok=True)
+            partial = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.partial")
+            try:
+                with open(partial, "wb") as fh:
+                    fh.write(payload)
+                os.replace(partial, path)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.unlink(partial)
+                if exc.errno == errno.ENOSPC:
+                    raise _disk_full_error(Path(path)) from exc
+                raise
+        else:
+            self._fs.pipe_file(path, payload)
+
+    # -- reading -----------------------------------------------------------------------------
+    def _ranges(self, shard: str) -> list[tuple[bytes, bytes]] | None:
+        """Each row group's (min, max) key of a shard; None when the shard is unreadable."""
+        import pyarrow.parquet as pq
+
+        if shard in self._footers:
+            return self._footers[shard]
+        try:
+            with self._fs.open(shard, "rb") as fh:
+                meta = pq.ParquetFile(fh).metadata
+                column = meta.schema.to_arrow_schema().get_field_index("digest")
+                ranges = []
+                for i in range(meta.num_row_groups):
+                    stats = meta.row_group(i).column(column).statistics
+                    if stats is None or not stats.has_min_max:  # read the whole group
+                        ranges.append((b"", b"\xff" * 64))
+                    else:
+                        ranges.append((bytes(stats.min), bytes(stats.max)))
+        except FileNotFoundError:
+            return None  # merged away by another writer: its rows are in the merged shard
+        except Exception as exc:
+            self._skip(shard, exc)
+            ranges = None
+        self._footers[shard] = ranges
+        return ranges
+
+    def _skip(self, shard: str, exc: BaseException) -> None:
+        self.skipped.append(shard)
+        logger.warning(
+            "embedding cache %s: the shard %s is unreadable (%s); skipped (its vectors are "
+            "encoded again)",
+            self.path,
+            shard,
+            exc,
+        )
+
+    def _read(self, folder: str, dim: int, wanted: Sequence[bytes]) -> dict[bytes, np.ndarray]:
+        """Stored vectors of ``wanted`` keys that pass their checksum."""
+        import bisect
+
+        import numpy as np
+        import pyarrow.parquet as pq
+
+        keys = sorted(set(wanted))
+        found: dict[bytes, np.ndarray] = {}
+        bad = 0
+        for attempt in range(2):
+            try:
+                for shard in self._shards(folder):
+                    ranges = self._ranges(shard)
+                    if not ranges:
+                        continue
+                    groups = [
+                        i
+                        for i, (low, high) in enumerate(ranges)
+                        if bisect.bisect_left(keys, low) < bisect.bisect_right(keys, high)
+                    ]
+                    if not groups:
+                        continue
+                    try:
+                        with self._fs.open(shard, "rb") as fh:
+                            table = pq.ParquetFile(fh).read_row_groups(groups)
+                    except FileNotFoundError:
+                        raise
+                    except Exception as exc:
+                        self._footers[shard] = None
+                        self._skip(shard, exc)
+                        continue
+                    want = set(keys)
+                    for digest, blob, checksum in zip(
+                        table.column("digest").to_pylist(),
+                        table.column("vector").to_pylist(),
+                        table.column("checksum").to_pylist(),
+                        strict=True,
+                    ):
+                        if digest not in want or digest in found:
+                            continue
+                        if len(blob) == dim * 4 and checksum == _checksum(digest, blob):
+                            found[digest] = np.frombuffer(blob, dtype="<f4")
+                        else:
+                            bad += 1
+                break
+            except FileNotFoundError:  # a shard merged away between listing and reading
+                if attempt:
+                    raise
+        if bad:
+            self.repaired += bad
+            logger.warning(
+                "embedding cache %s: %d stored vectors failed their checksum; encoding them again",
+                self.path,
+                bad,
+            )
+        return found
+
+    def lookup(
+        self,
+        encoder_id: str,
+        items: Any,
+        *,
+        digest: Callable[[Any], bytes] = content_digest,
+    ) -> CacheLookup:
+        """Read stored vectors for ``items`` without encoding anything (and without counting)."""
+        import numpy as np
+
+        items = as_item_list(items, what="ShardedEmbeddingCache.lookup")
+        keys = [digest(item) for item in items]
+        with self._lock:
+            dim = self._dim(encoder_id, None)
+            stored = {} if dim is None else self._read(self._folder(encoder_id), dim, keys)
+        vectors = np.full((len(items), dim or 0), np.nan, dtype=np.float32)
+        found = np.zeros(len(items), dtype=bool)
+        for i, key in enumerate(keys):
+            if key in stored:
+                vectors[i], found[i] = stored[key], True
+        return CacheLookup(vectors=vectors, found=found)
+
+    # -- writing -----------------------------------------------------------------------------
+    def _write_shard(self, folder: str, keys: Sequence[bytes], vectors: np.ndarray) -> str:
+        import io
+        import uuid
+
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        data = np.ascontiguousarray(vectors, dtype="<f4")
+        rows = sorted(
+            (bytes(k), data[i].tobytes()) for i, k in enumerate(keys)
+        )  # sorted keys: narrow row-group ranges
+        table = pa.table(
+            {
+                "digest": pa.array([k for k, _ in rows], pa.binary()),
+                "vector": pa.array([b for _, b in rows], pa.binary()),
+                "checksum": pa.array([_checksum(k, b) for k, b in rows], pa.binary()),
+            }
+        )
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, row_group_size=_SHARD_ROW_GROUP, compression="zstd")
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        name = f"{folder}/shard-{stamp}-{uuid.uuid4().hex[:12]}.parquet"
+        self._put(name, buffer.getvalue())
+        return name
+
+    def _store(self, encoder_id: str, keys: Sequence[bytes], vectors: np.ndarray) -> None:
+        folder = self._folder(encoder_id)
+        self._write_shard(folder, keys, vectors)
+        shards = self._shards(folder)
+        if len(shards) > self.max_shards:
+            self.compact(encoder_id)
+
+    def compact(self, encoder_id: str) -> int:
+        """Merge the smaller half of an encoder's shards into one; return how many were merged.
+
+        The merged shard is written before the others are deleted, so a reader always finds
+        every vector (perhaps twice for a moment).
+        """
+        import numpy as np
+        import pyarrow.parquet as pq
+
+        with self._lock:
+            folder = self._folder(encoder_id)
+            dim = self._dim(encoder_id, None)
+            shards = self._shards(folder)
+            if dim is None or len(shards) < 2:
+                return 0
+            sizes = {s: int(self._fs.info(s).get("size") or 0) for s in shards}
+            merged = sorted(shards, key=lambda s: (sizes[s], s))[: max(2, len(shards) // 2)]
+            rows: dict[bytes, bytes] = {}
+            readable = []
+            for shard in merged:
+                try:
+                    with self._fs.open(shard, "rb") as fh:
+                        table = pq.ParquetFile(fh).read()
+                except Exception as exc:
+                    self._skip(shard, exc)
+                    continue
+                readable.append(shard)
+                for key, blob, checksum in zip(
+                    table.column("digest").to_pylist(),
+                    table.column("vector").to_pylist(),
+                    table.column("checksum").to_pylist(),
+                    strict=True,
+                ):
+                    if len(blob) == dim * 4 and checksum == _checksum(key, blob):
+                        rows.setdefault(key, blob)
+            if rows:
+                keys = list(rows)
+                vectors = np.frombuffer(b"".join(rows[k] for k in keys), "<f4").reshape(-1, dim)
+                self._write_shard(folder, keys, vectors)
+            for shard in readable:
+                with contextlib.suppress(FileNotFoundError):
+                    self._fs.rm_file(shard)
+                self._footers.pop(shard, None)
+            return len(readable)
+
+    def encode(
+        self,
+        encoder: Encoder,
+        items: Any,
+        *,
+        batch_size: int = 64,
+        progress: bool | None = None,
+        write_every: int = 4096,
+    ) -> np.ndarray:
+        """Encode ``items``, reading stored vectors and encoding only misses.
+
+        Misses are encoded ``write_every`` items at a time; each chunk becomes one shard.
+        Returns float32 ``(n, encoder.dim)``.
+        """
+        import numpy as np
+
+        if not _is_encoder(encoder):
+            raise EmbeddingInputError(
+                f"ShardedEmbeddingCache.encode needs an encoder (with id, dim and encode), got "
+                f"{type(encoder).__name__}."
+            )
+        batch_size = check_batch_size(batch_size)
+        if isinstance(write_every, bool) or not isinstance(write_every, int) or write_every < 1:
+            raise EmbeddingInputError(
+                f"write_every must be a positive integer, got {write_every!r}."
+            )
+        items = as_item_list(items, what="ShardedEmbeddingCache.encode")
+        digest = getattr(encoder, "content_digest", content_digest)
+        keys = [digest(item) for item in items]
+        encoder_id = encoder.id
+        with self._lock:
+            dim = self._dim(encoder_id, None)  # a known id brings its width: no model load
+            if dim is None:
+                dim = self._dim(encoder_id, int(encoder.dim))
+            assert dim is not None
+            stored = self._read(self._folder(encoder_id), dim, keys)
+            missing = [k for k in dict.fromkeys(keys) if k not in stored]
+            if missing:
+                first_item: dict[bytes, Any] = {}
+                for key, item in zip(keys, items, strict=True):
+                    first_item.setdefault(key, item)
+                with progress_bar(
+                    total=len(missing),
+                    desc="encoding misses",
+                    enabled=show_progress(progress, len(missing)),
+                ) as bar:
+                    for start in range(0, len(missing), write_every):
+                        chunk = missing[start : start + write_every]
+                        vectors = np.asarray(
+                            encoder.encode(
+                                [first_item[k] for k in chunk],
+                                batch_size=batch_size,
+                                progress=False,
+                            ),
+                            dtype=np.float32,
+                        )
+                        if vectors.shape != (len(chunk), dim):
+                            raise EmbeddingCacheError(
+                                f"encoder {encoder_id!r} returned shape {vectors.shape} for "
+                                f"{len(chunk)} items, expected {(len(chunk), dim)} (the dim "
+                                "stored for its id)."
+                            )
+                        self._store(encoder_id, chunk, vectors)
+                        stored.update(zip(chunk, vectors, strict=True))
+                        bar.update(len(chunk))
+        out = np.empty((len(items), dim), dtype=np.float32)
+        for i, key in enumerate(keys):
+            out[i] = stored[key]
+        missing_set = set(missing)
+        hits = sum(1 for k in keys if k not in missing_set)
+        self._hits += hits
+        self._misses += len(keys) - hits
+        return out
+
+    def wrap(self, encoder: Encoder) -> CachedEncoder:
+        """An encoder with the same id and dim whose ``encode`` goes through this cache."""
+        return CachedEncoder(encoder, self)  # type: ignore[arg-type]
+
+    # -- bookkeeping -------------------------------------------------------------------------
+    def encoder_ids(self) -> dict[str, int]:
+        """Encoder ids with stored vectors, and how many rows their shards hold."""
+        import json
+
+        import pyarrow.parquet as pq
+
+        found: dict[str, int] = {}
+        try:
+            folders = self._fs.ls(self._root, detail=False, refresh=True)
+        except FileNotFoundError:
+            return found
+        for folder in folders:
+            try:
+                meta = json.loads(self._fs.cat_file(f"{folder}/encoder.json"))
+            except (FileNotFoundError, ValueError):
+                continue
+            n = 0
+            for shard in self._shards(str(folder)):
+                with contextlib.suppress(Exception), self._fs.open(shard, "rb") as fh:
+                    n += pq.ParquetFile(fh).metadata.num_rows
+            found[str(meta.get("encoder_id"))] = n
+        return dict(sorted(found.items()))
+
+    def __len__(self) -> int:
+        """Rows in every shard, all encoders together (a vector stored twice counts twice)."""
+        return sum(self.encoder_ids().values())
+
+    def clear(self, encoder_id: str | None = None) -> int:
+        """Delete the vectors of one encoder id (all when None); returns how many rows."""
+        counts = self.encoder_ids()
+        ids = list(counts) if encoder_id is None else [encoder_id]
+        removed = 0
+        with self._lock:
+            for eid in ids:
+                with contextlib.suppress(FileNotFoundError):
+                    self._fs.rm(self._folder(eid), recursive=True)
+                removed += counts.get(eid, 0)
+                self._dims.pop(eid, None)
+            self._footers.clear()
+        return removed
+
+
+def _protocols(fs: Any) -> tuple[str, ...]:
+    protocol = fs.protocol
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
+
+
+def open_cache(
+    path: str | os.PathLike[str],
+    *,
+    storage_options: dict[str, Any] | None = None,
+    on_corrupt: Literal["raise", "move_aside"] = "raise",
+) -> EmbeddingCache | ShardedEmbeddingCache:
+    """The cache for ``path``: SQLite for a local path, Parquet shards for a URI.
+
+    A local folder (or ``file://``) gets :class:`EmbeddingCache` (SQLite WAL: the fastest on
+    one host); an object-store URI (``s3://``, ``gs://``, ``az://``...) gets
+    :class:`ShardedEmbeddingCache`, which many hosts can share. ``storage_options`` are the
+    fsspec filesystem's keyword arguments (URIs only).
+
+    >>> import tempfile
+    >>> type(open_cache(tempfile.mkdtemp())).__name__
+    'EmbeddingCache'
+    """
+    text = str(path)
+    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    if scheme in ("", "file", "local"):
+        local = text.split("://", 1)[1] if scheme else text
+        return EmbeddingCache(local, on_corrupt=on_corrupt)
+    return ShardedEmbeddingCache(text, storage_options=storage_options)

@@ -5,6 +5,8 @@ gives the table as each run left it. :func:`runs` lists the runs with their metr
 :func:`history` follows one asset across runs (label, confidence, LF votes), and :func:`diff`
 compares two runs (labels flipped, new assets, LF coverage change). Time travel needs the
 data files of old versions: vacuuming the table with a short retention shortens history.
+A table may be an object-store URI (``s3://lake/enriched``): pass ``storage_options``
+(object_store keys, as delta-rs takes them) or leave the credentials to the environment.
 
 >>> import tempfile, polars as pl
 >>> from enrich.io.store import commit_enriched
@@ -22,13 +24,20 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from enrich._internal.display import ColumnFormat, TableDisplay
-from enrich.io.store import JobPaths, TableHistoryError, read_runs, read_table, run_records
+from enrich._internal.uri import Location
+from enrich.io.store import (
+    JobPaths,
+    TableHistoryError,
+    is_table,
+    read_runs,
+    read_table,
+    run_records,
+)
 
 __all__ = ["AssetHistory", "RunDiff", "RunList", "diff", "history", "resolve_run", "runs"]
 
@@ -40,7 +49,7 @@ _HISTORY_COLUMNS = ("label_name", "confidence", "needs_review", "conflict", "run
 class RunList(TableDisplay):
     """The runs of a table, oldest first (see :func:`runs`); ``.table`` is polars."""
 
-    def __init__(self, table: pl.DataFrame, path: Path) -> None:
+    def __init__(self, table: pl.DataFrame, path: Any) -> None:
         self.table = table
         self.path = path
 
@@ -173,24 +182,34 @@ class RunDiff(TableDisplay):
 
 
 def runs(
-    table: str | os.PathLike[str], *, runs_path: str | os.PathLike[str] | None = None
+    table: str | os.PathLike[str],
+    *,
+    runs_path: str | os.PathLike[str] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> RunList:
     """Every run of the enriched ``table`` with its counts and metrics, oldest first.
 
     ``runs_path`` defaults to ``<table>_runs``; runs committed to the table but missing
-    from it (a run killed between the two writes) are listed too.
+    from it (a run killed between the two writes) are listed too. ``storage_options``
+    reach a table on an object store.
 
     Raises
     ------
     TableHistoryError
         There is no Delta table at ``table``.
     """
-    paths = JobPaths.for_table(table, runs=runs_path)
+    options = dict(storage_options) if storage_options else None
+    paths = JobPaths.for_table(table, runs=runs_path, storage_options=options)
     _require_table(paths.table)
     return RunList(read_runs(paths.table, paths.runs), paths.table)
 
 
-def resolve_run(table: str | os.PathLike[str], run: str) -> tuple[int, Mapping[str, Any]]:
+def resolve_run(
+    table: str | os.PathLike[str],
+    run: str,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+) -> tuple[int, Mapping[str, Any]]:
     """``(table version, run record)`` of ``run``.
 
     a run id, a unique prefix, ``latest``, ``previous``, or ``v<N>`` (the run that committed
@@ -201,6 +220,7 @@ def resolve_run(table: str | os.PathLike[str], run: str) -> tuple[int, Mapping[s
     TableHistoryError
         No run matches (the message lists the latest run ids), or a prefix is ambiguous.
     """
+    table = _located(table, storage_options)
     found = [_Run(v, r) for v, r in run_records(table)]
     if not found:
         raise TableHistoryError(f"the table {str(table)!r} has no enrich run yet")
@@ -229,7 +249,12 @@ def resolve_run(table: str | os.PathLike[str], run: str) -> tuple[int, Mapping[s
     )
 
 
-def history(table: str | os.PathLike[str], asset_id: Any) -> AssetHistory:
+def history(
+    table: str | os.PathLike[str],
+    asset_id: Any,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+) -> AssetHistory:
     """One asset's label, confidence and LF votes as each run left them (Delta time travel).
 
     Raises
@@ -238,7 +263,8 @@ def history(table: str | os.PathLike[str], asset_id: Any) -> AssetHistory:
         No table, or the asset was never in it (the message says so), or an old version's
         files were vacuumed.
     """
-    _require_table(Path(table))
+    table = _located(table, storage_options)
+    _require_table(table)
     rows = []
     seen = False
     for version, record in run_records(table):
@@ -286,13 +312,20 @@ def _votes_text(values: Mapping[str, Any], record: Mapping[str, Any]) -> str:
     return ", ".join(parts) if parts else "(no votes)"
 
 
-def diff(table: str | os.PathLike[str], run_a: str, run_b: str) -> RunDiff:
+def diff(
+    table: str | os.PathLike[str],
+    run_a: str,
+    run_b: str,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+) -> RunDiff:
     """What changed from ``run_a`` to ``run_b``: labels flipped, new assets, LF coverage.
 
     Runs are named as :func:`resolve_run` accepts (ids, unique prefixes, ``latest``,
     ``previous``, ``v<N>``).
     """
-    _require_table(Path(table))
+    table = _located(table, storage_options)
+    _require_table(table)
     version_a, record_a = resolve_run(table, run_a)
     version_b, record_b = resolve_run(table, run_b)
     columns = ["asset_id", "label_name", "confidence"]
@@ -358,10 +391,12 @@ def _coverage_change(a: Mapping[str, Any], b: Mapping[str, Any]) -> pl.DataFrame
     return pl.DataFrame(rows, schema=schema)
 
 
-def _require_table(path: Path) -> None:
-    from deltalake import DeltaTable
+def _located(table: Any, storage_options: Mapping[str, Any] | None) -> Location:
+    return Location.of(table, dict(storage_options) if storage_options else None)
 
-    if not DeltaTable.is_deltatable(str(path)):
+
+def _require_table(path: Location) -> None:
+    if not is_table(path):
         raise TableHistoryError(
             f"there is no Delta table at {str(path)!r}; run the job first (`enrich run job.toml`)"
         )

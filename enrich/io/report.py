@@ -19,12 +19,11 @@ import html
 import json
 import logging
 import os
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from enrich._internal.files import write_atomic
+from enrich._internal.uri import Location
 from enrich.io import charts
 
 __all__ = [
@@ -131,19 +130,22 @@ def summary_dict(
 def write_reports(
     record: Mapping[str, Any],
     previous: Mapping[str, Any] | None,
-    reports_dir: str | os.PathLike[str],
+    reports_dir: str | os.PathLike[str] | Location,
     *,
     table_path: str | os.PathLike[str],
     table_version: int,
     review_path: str | os.PathLike[str] | None = None,
     latest: bool = True,
-) -> tuple[Path, Path]:
+) -> tuple[Path | Location, Path | Location]:
     """Write ``<run_id>.json`` and ``<run_id>.html`` atomically; return their paths.
 
-    With ``latest``, ``latest.*`` copies are written too.
+    With ``latest``, ``latest.*`` copies are written too. ``reports_dir`` may be an
+    object-store URI (a :class:`~enrich._internal.uri.Location` carries its options): each
+    file is then uploaded whole, and the paths returned are locations.
     """
-    folder = Path(reports_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    where = Location.of(reports_dir)
+    where.mkdir()
+    folder: Any = where if where.is_remote else where.path
     run_id = str(record.get("run_id"))
     report_path = folder / f"{run_id}.html"
     summary_path = folder / f"{run_id}.json"
@@ -154,16 +156,18 @@ def write_reports(
         report_path=report_path,
         review_path=review_path,
     )
-    _write_text(summary_path, json.dumps(summary, indent=2, default=_default) + "\n")
-    _write_text(report_path, render_html(record, previous, table_version=table_version))
-    copies = ((summary_path, "latest.json"), (report_path, "latest.html")) if latest else ()
-    for source, name in copies:
-        write_atomic(folder / name, lambda partial, source=source: shutil.copyfile(source, partial))
+    summary_text = json.dumps(summary, indent=2, default=_default) + "\n"
+    page = render_html(record, previous, table_version=table_version)
+    _write_text(summary_path, summary_text)
+    _write_text(report_path, page)
+    if latest:  # written from the same text: the same bytes as the run's own files
+        _write_text(folder / "latest.json", summary_text)
+        _write_text(folder / "latest.html", page)
     return summary_path, report_path
 
 
-def _write_text(path: Path, text: str) -> None:
-    write_atomic(path, lambda partial: partial.write_text(text, encoding="utf-8"))
+def _write_text(path: Path | Location, text: str) -> None:
+    Location.of(path).write_file(lambda partial: partial.write_text(text, encoding="utf-8"))
 
 
 def _default(value: Any) -> Any:

@@ -9,6 +9,13 @@ table, so the visible output never holds half a run. The runs table (one row per
 written after that commit and rebuilt from the commit metadata when a run died between the
 two (:func:`reconcile_runs`).
 
+Every path may be an object-store URI (``s3://``, ``gs://``, ``az://``; see
+:class:`~enrich._internal.uri.Location` for the ``storage_options``): delta-rs and polars
+read and write the tables, fsspec the report files. On an object store there is no file
+lock: the commit itself is the guard (delta-rs commits with a conditional put, so of two
+runs that read the same version only the first commits; the other gets
+:class:`ConcurrentRunError` and nothing of it becomes visible).
+
 >>> import tempfile, polars as pl
 >>> with tempfile.TemporaryDirectory() as d:
 ...     paths = JobPaths.for_table(f"{d}/enriched")
@@ -35,6 +42,7 @@ from typing import Any, Literal
 import polars as pl
 
 from enrich._internal.files import mount_point
+from enrich._internal.uri import Location
 from enrich.errors import (
     ConcurrentRunError,
     CorruptStateError,
@@ -48,6 +56,7 @@ __all__ = [
     "RUN_METADATA_KEY",
     "ConcurrentRunError",
     "JobPaths",
+    "Location",
     "RunLock",
     "RunLockedError",
     "TableHistoryError",
@@ -59,6 +68,7 @@ __all__ = [
     "diagnose_log",
     "disk_full_error",
     "is_disk_full",
+    "is_table",
     "latest_run",
     "prune_reports",
     "read_runs",
@@ -78,39 +88,57 @@ RUN_METADATA_KEY = "enrich.run"
 CommitMode = Literal["create", "merge", "overwrite", "append"]
 
 
+PathLike = str | os.PathLike[str] | Location
+
+
 @dataclass(frozen=True)
 class JobPaths:
-    """Where a job's files live: the Delta table and, beside it, runs, reports, cache, lock."""
+    """Where a job's files live: the Delta table and, beside it, runs, reports, cache, lock.
 
-    table: Path
-    runs: Path
-    reports: Path
-    embeddings: Path
-    lock: Path
+    Each is a :class:`~enrich._internal.uri.Location`: a local path or an object-store URI
+    carrying its ``storage_options``.
+    """
+
+    table: Location
+    runs: Location
+    reports: Location
+    embeddings: Location
+    lock: Location
 
     @classmethod
     def for_table(
         cls,
-        table: str | os.PathLike[str],
+        table: PathLike,
         *,
-        runs: str | os.PathLike[str] | None = None,
-        reports: str | os.PathLike[str] | None = None,
-        embeddings: str | os.PathLike[str] | None = None,
+        runs: PathLike | None = None,
+        reports: PathLike | None = None,
+        embeddings: PathLike | None = None,
+        storage_options: dict[str, Any] | None = None,
+        embeddings_storage_options: dict[str, Any] | None = None,
     ) -> JobPaths:
         """Defaults beside ``table``: ``<table>_runs``, ``<table>_reports``, ``<table>_embeddings``.
 
-        >>> JobPaths.for_table("out/enriched").runs.as_posix()
+        ``storage_options`` reach every URI among them (``embeddings_storage_options``, when
+        given, the embedding cache's).
+
+        >>> str(JobPaths.for_table("out/enriched").runs)
         'out/enriched_runs'
+        >>> str(JobPaths.for_table("s3://lake/enriched").reports)
+        's3://lake/enriched_reports'
         """
-        table = Path(table)
+        where = Location.of(table, storage_options)
+
+        def place(value: PathLike | None, default: str, options: Any = None) -> Location:
+            if value:
+                return Location.of(value, options if options is not None else storage_options)
+            return Location.of(where.with_name(default), options)
+
         return cls(
-            table=table,
-            runs=Path(runs) if runs else table.with_name(f"{table.name}_runs"),
-            reports=Path(reports) if reports else table.with_name(f"{table.name}_reports"),
-            embeddings=(
-                Path(embeddings) if embeddings else table.with_name(f"{table.name}_embeddings")
-            ),
-            lock=table.with_name(f".{table.name}.lock"),
+            table=where,
+            runs=place(runs, f"{where.name}_runs"),
+            reports=place(reports, f"{where.name}_reports"),
+            embeddings=place(embeddings, f"{where.name}_embeddings", embeddings_storage_options),
+            lock=where.with_name(f".{where.name}.lock"),
         )
 
 
@@ -121,6 +149,12 @@ class RunLock:
     The operating system releases it when the process ends, however it ends (a SIGKILL
     included), so a dead run never leaves a stale lock. A second run waits up to ``timeout``
     seconds, then raises :class:`RunLockedError` naming the holder.
+
+    For a table on an object store (``path`` a URI) there is no file to lock: object stores
+    have no ``flock``, and a lock object written there would outlive a killed run. The lock
+    is then optimistic: nothing is held, and the run's single commit is made only on top of
+    the version it read (see :func:`commit_enriched`), so of two overlapping runs the second
+    to commit is refused with :class:`ConcurrentRunError` and writes nothing.
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as d:
@@ -134,23 +168,32 @@ class RunLock:
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: PathLike,
         *,
         timeout: float,
         run_id: str = "",
         poll_interval: float = 0.1,
         target: str | None = None,
     ) -> None:
-        self.path = Path(path)
+        location = Location.of(path)
+        self.optimistic = location.is_remote
+        self.path = Path(location.uri) if not self.optimistic else Path(location.name)
         self.timeout = timeout
         self.run_id = run_id
         self.poll_interval = poll_interval
-        self.target = target or str(self.path)
+        self.target = target or str(location)
         self._fd: int | None = None
 
     def __enter__(self) -> RunLock:
         import fcntl
 
+        if self.optimistic:
+            logger.debug(
+                "%s is on an object store: no file lock; the commit is refused if another "
+                "run committed first",
+                self.target,
+            )
+            return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + self.timeout
@@ -205,16 +248,22 @@ def _read_holder(path: Path) -> str:
 
 
 # -- the enriched table ------------------------------------------------------------------
-def table_version(path: str | os.PathLike[str]) -> int | None:
-    """The current version of the Delta table at ``path``, or None if there is no table."""
+def is_table(path: PathLike) -> bool:
+    """Whether a Delta table is at ``path`` (a local path or a URI)."""
     from deltalake import DeltaTable
 
-    if not DeltaTable.is_deltatable(str(path)):
+    where = Location.of(path)
+    return bool(DeltaTable.is_deltatable(str(where), storage_options=where.delta_options()))
+
+
+def table_version(path: PathLike) -> int | None:
+    """The current version of the Delta table at ``path``, or None if there is no table."""
+    if not is_table(path):
         return None
     return delta_table(path).version()
 
 
-def delta_table(path: str | os.PathLike[str], *, version: int | None = None) -> Any:
+def delta_table(path: PathLike, *, version: int | None = None) -> Any:
     """Open the Delta table at ``path`` (at ``version``); a corrupt log is named with its fix.
 
     Raises
@@ -224,8 +273,9 @@ def delta_table(path: str | os.PathLike[str], *, version: int | None = None) -> 
     """
     from deltalake import DeltaTable
 
+    where = Location.of(path)
     try:
-        return DeltaTable(str(path), version=version)
+        return DeltaTable(str(where), version=version, storage_options=where.delta_options())
     except Exception as exc:
         problem = diagnose_log(path, exc)
         if problem is None:
@@ -233,18 +283,22 @@ def delta_table(path: str | os.PathLike[str], *, version: int | None = None) -> 
         raise problem from exc
 
 
-def diagnose_log(path: str | os.PathLike[str], exc: BaseException) -> CorruptStateError | None:
+def diagnose_log(path: PathLike, exc: BaseException) -> CorruptStateError | None:
     """The error naming the unreadable file of the Delta log behind ``exc`` (None if none is).
 
     Each ``_delta_log/<version>.json`` must be JSON lines; the first that is not is named,
     with how to recover: restore it, or (when it is the latest) move it aside to go back to
     the version before it.
     """
-    log = Path(path) / "_delta_log"
-    if not log.is_dir():
+    log = Location.of(path) / "_delta_log"
+    try:
+        if not log.is_dir():
+            return None
+        files = list(log.glob("*.json"))
+    except Exception:  # an unreachable store: nothing to say about the log's files
         return None
     commits = sorted(
-        (int(f.name.split(".")[0]), f) for f in log.glob("*.json") if f.name.split(".")[0].isdigit()
+        (int(f.name.split(".")[0]), f) for f in files if f.name.split(".")[0].isdigit()
     )
     latest = commits[-1][0] if commits else None
     for number, file in commits:
@@ -285,7 +339,7 @@ def diagnose_log(path: str | os.PathLike[str], exc: BaseException) -> CorruptSta
     return None
 
 
-def _unreadable_json_lines(file: Path) -> str | None:
+def _unreadable_json_lines(file: Location) -> str | None:
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -310,26 +364,29 @@ def is_disk_full(exc: BaseException) -> bool:
     return "No space left" in text or "os error 28" in text or "disk is full" in text
 
 
-def disk_full_error(path: str | os.PathLike[str], what: str) -> DiskFullError:
+def disk_full_error(path: PathLike, what: str) -> DiskFullError:
     """The one-line error for a full disk under ``path``."""
+    where = Location.of(path)
+    device = "the object store" if where.is_remote else str(mount_point(where.uri))
     return DiskFullError(
-        f"no space left on {mount_point(path)} (writing {what} at {str(path)!r}); free "
+        f"no space left on {device} (writing {what} at {str(where)!r}); free "
         "some space and run again"
     )
 
 
-def table_columns(path: str | os.PathLike[str]) -> list[str]:
+def table_columns(path: PathLike) -> list[str]:
     """The column names of the Delta table at ``path`` (current version)."""
     return list(table_schema(path))
 
 
-def table_schema(path: str | os.PathLike[str]) -> dict[str, pl.DataType]:
+def table_schema(path: PathLike) -> dict[str, pl.DataType]:
     """Column names and polars types of the Delta table at ``path`` (current version)."""
-    return dict(pl.scan_delta(str(path)).collect_schema())
+    where = Location.of(path)
+    return dict(pl.scan_delta(str(where), storage_options=where.delta_options()).collect_schema())
 
 
 def read_table(
-    path: str | os.PathLike[str],
+    path: PathLike,
     *,
     version: int | None = None,
     columns: Sequence[str] | None = None,
@@ -342,14 +399,13 @@ def read_table(
     TableHistoryError
         There is no Delta table at ``path``, or ``version`` is not (or no longer) readable.
     """
-    from deltalake import DeltaTable
-
-    if not DeltaTable.is_deltatable(str(path)):
+    where = Location.of(path)
+    if not is_table(where):
         raise TableHistoryError(
-            f"there is no Delta table at {str(path)!r}; run the job first (`enrich run`)"
+            f"there is no Delta table at {str(where)!r}; run the job first (`enrich run`)"
         )
     try:
-        lazy = pl.scan_delta(str(path), version=version)
+        lazy = pl.scan_delta(str(where), version=version, storage_options=where.delta_options())
         if asset_id is not None:
             kind = lazy.collect_schema()["asset_id"]
             lazy = lazy.filter(pl.col("asset_id") == _typed_key(asset_id, kind))
@@ -381,7 +437,7 @@ def _typed_key(asset_id: Any, kind: pl.DataType) -> Any:
 
 
 def commit_enriched(
-    path: str | os.PathLike[str],
+    path: PathLike,
     rows: pl.DataFrame,
     *,
     mode: CommitMode,
@@ -399,21 +455,28 @@ def commit_enriched(
     from deltalake import CommitProperties, write_deltalake
     from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
-    table = str(path)
+    where = Location.of(path)
+    table = str(where)
     properties = CommitProperties(
         custom_metadata={RUN_METADATA_KEY: json.dumps(record, default=_json_default)},
         max_commit_retries=0,
     )
     arrow = _to_arrow(rows)
-    before = _data_files(table)
+    before = _data_files(where)
     try:
         if mode == "create":
             if read_version is not None:
                 raise InputError("mode='create' needs read_version=None")
-            Path(table).parent.mkdir(parents=True, exist_ok=True)
-            write_deltalake(table, arrow, mode="error", commit_properties=properties)
+            where.parent.mkdir()
+            write_deltalake(
+                table,
+                arrow,
+                mode="error",
+                commit_properties=properties,
+                storage_options=where.delta_options(),
+            )
         else:
-            base = delta_table(table, version=read_version)
+            base = delta_table(where, version=read_version)
             if mode == "merge":
                 (
                     base.merge(
@@ -454,22 +517,28 @@ def commit_enriched(
                 "working; nothing was written. Run again."
             ) from exc
         if is_disk_full(exc):
-            _remove_uncommitted(table, before)
+            _remove_uncommitted(where, before)
             raise disk_full_error(
-                table,
+                where,
                 f"the run's commit (nothing was committed: the table stays at "
                 f"version {read_version})",
             ) from exc
         raise
-    version = delta_table(table).version()
+    version = delta_table(where).version()
     if read_version is not None and version != read_version + 1:
         logger.warning("table %s moved from %s to %s", table, read_version, version)
     return version
 
 
-def _data_files(table: str) -> set[str]:
-    """The data files under a table's folder (relative paths), to spot a failed write's."""
-    root = Path(table)
+def _data_files(table: Location) -> set[str]:
+    """The data files under a local table's folder (relative paths), to spot a failed write's.
+
+    Only a local disk fills up; on an object store nothing is listed (the listing would
+    cost a request per run).
+    """
+    if table.is_remote:
+        return set()
+    root = table.path
     if not root.is_dir():
         return set()
     return {
@@ -477,11 +546,13 @@ def _data_files(table: str) -> set[str]:
     }
 
 
-def _remove_uncommitted(table: str, before: set[str]) -> None:
+def _remove_uncommitted(table: Location, before: set[str]) -> None:
     """Delete data files a failed commit wrote (no log entry names them; the lock is held)."""
+    if table.is_remote:
+        return
     for name in _data_files(table) - before:
-        (Path(table) / name).unlink(missing_ok=True)
-    log = Path(table) / "_delta_log"
+        (table.path / name).unlink(missing_ok=True)
+    log = table.path / "_delta_log"
     if log.is_dir():
         for tmp in log.glob("*.tmp"):
             tmp.unlink(missing_ok=True)
@@ -502,11 +573,9 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to a run record")
 
 
-def run_records(path: str | os.PathLike[str]) -> list[tuple[int, dict[str, Any]]]:
+def run_records(path: PathLike) -> list[tuple[int, dict[str, Any]]]:
     """Every enrich run committed to the table: ``(version, record)``, oldest first."""
-    from deltalake import DeltaTable
-
-    if not DeltaTable.is_deltatable(str(path)):
+    if not is_table(path):
         return []
     found = []
     for entry in _history(path):
@@ -522,7 +591,7 @@ def run_records(path: str | os.PathLike[str]) -> list[tuple[int, dict[str, Any]]
     return sorted(found, key=lambda item: item[0])
 
 
-def _history(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+def _history(path: PathLike) -> list[dict[str, Any]]:
     table = delta_table(path)
     try:
         return table.history()
@@ -533,11 +602,9 @@ def _history(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         raise problem from exc
 
 
-def latest_run(path: str | os.PathLike[str]) -> tuple[int, dict[str, Any]] | None:
+def latest_run(path: PathLike) -> tuple[int, dict[str, Any]] | None:
     """The newest ``(version, record)`` of an enrich run in the table, or None."""
-    from deltalake import DeltaTable
-
-    if not DeltaTable.is_deltatable(str(path)):
+    if not is_table(path):
         return None
     for entry in _history(path):  # newest first
         raw = entry.get(RUN_METADATA_KEY)
@@ -548,7 +615,7 @@ def latest_run(path: str | os.PathLike[str]) -> tuple[int, dict[str, Any]] | Non
                 if not isinstance(record, dict):
                     raise ValueError(f"a JSON {type(record).__name__}, not an object")
             except ValueError as exc:
-                file = Path(path) / "_delta_log" / f"{version:020d}.json"
+                file = Location.of(path) / "_delta_log" / f"{version:020d}.json"
                 back = (
                     f"to go back to version {version - 1}: the next run redoes the lost run's work"
                     if version
@@ -618,33 +685,35 @@ def runs_frame(entries: Sequence[tuple[int, dict[str, Any]]]) -> pl.DataFrame:
     return pl.DataFrame([_run_row(v, r) for v, r in entries], schema=_RUN_SCHEMA)
 
 
-def append_run(runs_path: str | os.PathLike[str], version: int, record: dict[str, Any]) -> None:
+def append_run(runs_path: PathLike, version: int, record: dict[str, Any]) -> None:
     """Append one run to the runs table (created on first use)."""
     _append_runs(runs_path, [(version, record)])
 
 
-def _append_runs(runs_path: str | os.PathLike[str], entries: list[tuple[int, dict]]) -> None:
-    from deltalake import write_deltalake
-
+def _append_runs(runs_path: PathLike, entries: list[tuple[int, dict]]) -> None:
     if not entries:
         return
-    Path(runs_path).parent.mkdir(parents=True, exist_ok=True)
-    write_deltalake(str(runs_path), _to_arrow(runs_frame(entries)), mode="append")
+    _write_runs(runs_path, runs_frame(entries), mode="append")
 
 
-def read_runs(
-    table_path: str | os.PathLike[str], runs_path: str | os.PathLike[str]
-) -> pl.DataFrame:
+def _write_runs(runs_path: PathLike, frame: pl.DataFrame, *, mode: Literal["append", "overwrite"]):
+    from deltalake import write_deltalake
+
+    where = Location.of(runs_path)
+    where.parent.mkdir()
+    write_deltalake(str(where), _to_arrow(frame), mode=mode, storage_options=where.delta_options())
+
+
+def read_runs(table_path: PathLike, runs_path: PathLike) -> pl.DataFrame:
     """Every run of the table, oldest first: the runs table plus any run it missed.
 
     A run that died after its commit but before writing its row is still listed (from the
     table's commit metadata).
     """
-    from deltalake import DeltaTable
-
+    runs = Location.of(runs_path)
     stored = (
-        pl.read_delta(str(runs_path))
-        if DeltaTable.is_deltatable(str(runs_path))
+        pl.read_delta(str(runs), storage_options=runs.delta_options())
+        if is_table(runs)
         else pl.DataFrame(schema=_RUN_SCHEMA)
     )
     known = set(stored.get_column("run_id").to_list())
@@ -653,9 +722,7 @@ def read_runs(
     return frame.unique("run_id", keep="first", maintain_order=True).sort("table_version")
 
 
-def reconcile_runs(
-    table_path: str | os.PathLike[str], runs_path: str | os.PathLike[str]
-) -> list[str]:
+def reconcile_runs(table_path: PathLike, runs_path: PathLike) -> list[str]:
     """Bring the runs table in line with the table's history; return the run ids added.
 
     Runs the table committed but the runs table lacks are appended. A row whose version the
@@ -696,9 +763,7 @@ def reconcile_runs(
             fixed = stored.with_columns(
                 pl.when(stale).then(pl.lit("lost")).otherwise(pl.col("status")).alias("status")
             )
-            from deltalake import write_deltalake
-
-            write_deltalake(str(runs_path), _to_arrow(fixed), mode="overwrite")
+            _write_runs(runs_path, fixed, mode="overwrite")
         known = set(stored.get_column("run_id").to_list())
         missing = [(v, r) for v, r in records if r.get("run_id") not in known]
     _append_runs(runs_path, missing)
@@ -707,19 +772,19 @@ def reconcile_runs(
     return [r["run_id"] for _, r in missing]
 
 
-def _read_runs_table(runs_path: str | os.PathLike[str]) -> pl.DataFrame | None:
+def _read_runs_table(runs_path: PathLike) -> pl.DataFrame | None:
     """The runs table, or None when there is none (an unreadable one is moved aside)."""
-    from deltalake import DeltaTable
-
-    if not DeltaTable.is_deltatable(str(runs_path)):
+    runs = Location.of(runs_path)
+    if not is_table(runs):
         return None
     try:
-        return pl.read_delta(str(runs_path)).select(list(_RUN_SCHEMA)).cast(_RUN_SCHEMA)
+        stored = pl.read_delta(str(runs), storage_options=runs.delta_options())
+        return stored.select(list(_RUN_SCHEMA)).cast(_RUN_SCHEMA)
     except Exception as exc:
         if is_disk_full(exc):
             raise
-        aside = Path(f"{runs_path}.corrupt-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}")
-        Path(runs_path).rename(aside)
+        aside = runs.with_name(f"{runs.name}.corrupt-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}")
+        runs.rename(aside)
         logger.warning(
             "the runs table %s is unreadable (%s); moved it aside to %s and rebuilt it from "
             "the table's commit metadata",
@@ -760,29 +825,27 @@ def compact_and_vacuum(
 _REPORT_NAME = re.compile(r"(?P<run_id>\d{8}T\d{6}Z-[0-9a-f]+)(\.json|\.html|-review\.parquet)")
 
 
-def prune_reports(reports: str | os.PathLike[str], keep_run_ids: Sequence[str]) -> int:
+def prune_reports(reports: PathLike, keep_run_ids: Sequence[str]) -> int:
     """Delete the reports (``<run_id>.json``/``.html``/``-review.parquet``) of other runs.
 
     Only files named like a run's reports are touched (``latest.*`` and anything else in the
     folder stay). Returns how many files were removed.
     """
-    folder = Path(reports)
-    if not folder.is_dir():
-        return 0
+    folder = Location.of(reports)
     keep = set(keep_run_ids)
     removed = 0
-    for file in folder.iterdir():
+    for file in folder.iterdir():  # nothing when there is no folder
         match = _REPORT_NAME.fullmatch(file.name)
-        if match is None or not file.is_file():
+        if match is None or (not folder.is_remote and not file.is_file()):
             continue
         if match.group("run_id") not in keep:
-            file.unlink(missing_ok=True)
+            file.unlink()
             removed += 1
     return removed
 
 
 def commit_files(
-    path: str | os.PathLike[str],
+    path: PathLike,
     *,
     adds: Sequence[dict[str, Any]],
     removes: Sequence[str],
@@ -828,7 +891,8 @@ def commit_files(
     from deltalake.exceptions import CommitFailedError, TableNotFoundError
     from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
-    table = str(path)
+    where = Location.of(path, storage_options)
+    table = str(where)
     properties = CommitProperties(
         custom_metadata={RUN_METADATA_KEY: json.dumps(record, default=_json_default)},
         max_commit_retries=0,
@@ -845,11 +909,11 @@ def commit_files(
                 delta_schema,
                 add_actions,
                 mode="error",
-                storage_options=storage_options,
+                storage_options=where.delta_options(),
                 commit_properties=properties,
             )
         else:
-            base = delta_table(table, version=read_version)
+            base = delta_table(where, version=read_version)
             actions: list[Any] = list(add_actions)
             if not overwrite:
                 actions += [RemoveAction(r, True, now) for r in removes]
@@ -876,4 +940,4 @@ def commit_files(
                 "working; nothing was written. Run again."
             ) from exc
         raise
-    return delta_table(table).version()
+    return delta_table(where).version()

@@ -794,11 +794,12 @@ vacuum_after_days = 7             # then delete files of versions older than thi
                                   # to a version older than this is no longer possible)
 keep_reports = 30                 # reports of the last N runs are kept (latest.* always)
 
-# [storage]                       # for paths that are URIs: s3://, gs://, az://, file://
-# options = {{ aws_region = "eu-west-1" }}   # delta-rs/polars storage_options (object_store
-#                                 # keys); credentials from the environment, or "${{NAME}}"
-#                                 # reads the variable NAME; per side: source.storage_options,
-#                                 # output.storage_options
+[storage]                         # for paths that are URIs: s3://, gs://, az://, file://
+options = {{ }}                     # delta-rs/polars storage_options (object_store keys), e.g.
+                                  # {{ aws_region = "eu-west-1", aws_endpoint_url = "..." }};
+                                  # credentials from the environment, or "${{NAME}}" reads the
+                                  # variable NAME; per side: source.storage_options and
+                                  # output.storage_options (added to these, and win)
 """
 
 

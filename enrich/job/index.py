@@ -3,6 +3,10 @@
 :class:`Embedder` embeds new and changed assets (through the content-hash cache of the
 engine), keeps the FAISS index over every asset's vector in step with the table (one snapshot
 per run, named in the run record) and removes the snapshots of dead or old runs.
+
+The embeddings folder may be an object-store URI: FAISS reads and writes local files, so a
+snapshot is written to a local temporary folder and uploaded file by file (it is named in
+the run record only after every file is there), and read back by downloading it.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import datetime as dt
 import hashlib
 import io
 import logging
-import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from enrich._internal.files import write_atomic
+from enrich._internal.uri import Location
 from enrich.errors import InputError
 from enrich.io.store import JobPaths
 from enrich.job.config import JobConfig
@@ -48,7 +52,7 @@ class Embedder:
         paths: JobPaths,
         spec: EncoderSpec | None,
         encoder_id: str | None,
-        previous_index: Path | None,
+        previous_index: Location | None,
         attach: bool,
     ) -> None:
         self.config = config
@@ -89,16 +93,17 @@ class Embedder:
             encoder_id = f"precomputed:{config.embedding_input_column}"
         before = (previous.record.get("embeddings") or {}) if previous else {}
         index_path = before.get("index_path")
+        snapshot = None if index_path is None else _located(index_path, paths)
         usable = (
-            index_path is not None
+            snapshot is not None
             and before.get("encoder_id") == encoder_id
-            and (Path(index_path) / "index.json").is_file()
             and encoder_id is not None
+            and (snapshot / "index.json").is_file()
         )
         output = config.embeddings.output_column
         reads = [lf for lf in lfs if output in lf.columns]
         attach = bool(reads) and output != config.embedding_input_column
-        snapshot = Path(index_path) if usable else None
+        snapshot = snapshot if usable else None
         deltas = list(before.get("index_deltas") or []) if usable else []
         rebuild = any(output in lf.columns for lf in changed_lfs)
         loaded, notes = None, []
@@ -138,7 +143,7 @@ class Embedder:
             self.index, self.loaded = self.loaded, None
         else:
             self.index = _with_deltas(
-                VectorIndex.load(self.previous_index, expected_encoder_id=self.encoder_id),
+                _load_index(self.previous_index, self.encoder_id),
                 self.previous_index,
                 self.deltas,
             )
@@ -179,7 +184,12 @@ class Embedder:
         if not sample:
             raise InputError("no image to fit the offline image encoder on; add images first")
         encoder = HogPcaImageEncoder().fit(sample, progress=False)
-        encoder.save(self.spec.model)
+        model = Location.of(self.spec.model, self.paths.embeddings.storage_options or None)
+        if model.is_remote:
+            with tempfile.TemporaryDirectory(prefix="enrich-hog-") as tmp:
+                model.write_bytes(encoder.save(Path(tmp) / model.name).read_bytes())
+        else:
+            encoder.save(model.path)
         self.encoder_id = get_encoder(self.spec).id
         logger.info("fitted the offline image encoder on %d images", len(sample))
 
@@ -201,7 +211,7 @@ class Embedder:
             deltas.append(_write_delta(path, run_id, *self._added))  # type: ignore[arg-type, misc]
         else:
             path, deltas = self.paths.embeddings / "index" / run_id, []
-            self.index.save(path)
+            path.upload_folder(self.index.save)
         return {
             "encoder_id": self.encoder_id,
             "index_path": str(path) if path else None,
@@ -215,28 +225,32 @@ class Embedder:
         pending = sum(int(d.get("rows", 0)) for d in deltas) + len(self._added[0])
         return len(deltas) < MAX_DELTAS and pending <= len(self.index) // 4
 
-    def cleanup(self, keep: Sequence[str | None]) -> None:
-        """Remove the index snapshots that no kept record names (those of dead or old runs)."""
+    def cleanup(self, keep: Sequence[str | None], *, newest: str | None = None) -> None:
+        """Remove the index snapshots that no kept record names (those of dead or old runs).
+
+        Snapshots named after a run id that sorts after ``newest`` (run ids start with their
+        start time) are left alone: on an object store, where runs are not locked out of
+        each other, they may belong to a run still working.
+        """
         folder = self.paths.embeddings / "index"
-        if not folder.is_dir():
-            return
-        wanted = {Path(p).name for p in keep if p}
-        for snapshot in folder.iterdir():
-            if snapshot.name not in wanted:
-                shutil.rmtree(snapshot, ignore_errors=True)
+        wanted = {Location.of(p).name for p in keep if p}
+        for snapshot in folder.iterdir():  # nothing when there is no folder
+            if snapshot.name in wanted or (newest is not None and snapshot.name > newest):
+                continue
+            snapshot.rmtree()
 
 
 MAX_DELTAS = 20
 """Delta files on one index snapshot before the next run writes a full snapshot again."""
 
 
-def _write_delta(snapshot: Path, run_id: str, ids: np.ndarray, vectors: np.ndarray) -> dict:
+def _write_delta(snapshot: Location, run_id: str, ids: np.ndarray, vectors: np.ndarray) -> dict:
     """Write one run's added vectors beside the snapshot; its entry in the run record."""
     buffer = io.BytesIO()
     np.savez(buffer, ids=np.asarray(ids, dtype=np.int64), vectors=np.asarray(vectors, "<f4"))
     payload = buffer.getvalue()
     name = f"{run_id}.npz"
-    write_atomic(snapshot / "deltas" / name, lambda partial: partial.write_bytes(payload))
+    (snapshot / "deltas" / name).write_bytes(payload)
     return {
         "file": name,
         "rows": len(ids),
@@ -244,7 +258,7 @@ def _write_delta(snapshot: Path, run_id: str, ids: np.ndarray, vectors: np.ndarr
     }
 
 
-def _with_deltas(index: Any, snapshot: Path, deltas: Sequence[dict[str, Any]]) -> Any:
+def _with_deltas(index: Any, snapshot: Location, deltas: Sequence[dict[str, Any]]) -> Any:
     """``index`` with the vectors of each delta file added in order (checksums verified)."""
     from embeddings.index import IndexCorruptError
 
@@ -261,36 +275,49 @@ def _with_deltas(index: Any, snapshot: Path, deltas: Sequence[dict[str, Any]]) -
     return index
 
 
-def load_run_index(entry: dict[str, Any]) -> Any:
+def load_run_index(
+    entry: dict[str, Any], *, storage_options: dict[str, Any] | None = None
+) -> Any:
     """The FAISS index a run record's ``embeddings`` entry names: its snapshot plus deltas.
 
     Use it (not ``VectorIndex.load(entry["index_path"])`` alone) to get every vector the
-    run indexed.
+    run indexed. ``storage_options`` reach a snapshot on an object store.
     """
-    from embeddings.index import VectorIndex
-
-    snapshot = Path(entry["index_path"])
-    index = VectorIndex.load(snapshot, expected_encoder_id=entry.get("encoder_id"))
+    snapshot = Location.of(entry["index_path"], storage_options)
+    index = _load_index(snapshot, entry.get("encoder_id"))
     return _with_deltas(index, snapshot, entry.get("index_deltas") or [])
 
 
+def _located(path: str, paths: JobPaths) -> Location:
+    """A path a run record names, with the storage options of the job's embeddings folder."""
+    return Location.of(path, paths.embeddings.storage_options or None)
+
+
+def _load_index(snapshot: Location, encoder_id: str | None) -> Any:
+    """Load a snapshot folder (downloaded first when it is on an object store)."""
+    from embeddings.index import VectorIndex
+
+    if not snapshot.is_remote:
+        return VectorIndex.load(snapshot.path, expected_encoder_id=encoder_id)
+    with tempfile.TemporaryDirectory(prefix="enrich-index-") as tmp:
+        local = snapshot.download_folder(Path(tmp) / snapshot.name)
+        return VectorIndex.load(local, expected_encoder_id=encoder_id)
+
+
 def _load_snapshot(
-    snapshot: Path, deltas: Sequence[dict[str, Any]], encoder_id: str | None, paths: JobPaths
+    snapshot: Location, deltas: Sequence[dict[str, Any]], encoder_id: str | None, paths: JobPaths
 ) -> tuple[Any, list[str]]:
     """The previous run's index, or (None, a note) when it cannot be read.
 
     The damaged snapshot is moved to ``<embeddings>/corrupt/`` and the index is rebuilt from
     every asset's vector (served by the embedding cache).
     """
-    from embeddings.index import VectorIndex
-
     try:
-        index = VectorIndex.load(snapshot, expected_encoder_id=encoder_id)
+        index = _load_index(snapshot, encoder_id)
         return _with_deltas(index, snapshot, deltas), []
     except (OSError, RuntimeError, ValueError) as exc:  # IndexCorruptError is an OSError
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
         aside = paths.embeddings / "corrupt" / f"{snapshot.name}-{stamp}"
-        aside.parent.mkdir(parents=True, exist_ok=True)
         try:
             snapshot.rename(aside)
             where = f"moved it to {aside}"
@@ -305,8 +332,15 @@ def _load_snapshot(
 
 
 def moved_cache_files(paths: JobPaths, since: dt.datetime) -> list[str]:
-    """Embedding cache files found unreadable (and moved aside) since ``since``: notes."""
-    folder = paths.embeddings if paths.embeddings.is_dir() else paths.embeddings.parent
+    """Embedding cache files found unreadable (and moved aside) since ``since``: notes.
+
+    Only the local (SQLite) cache moves files aside; the shard cache of an object store
+    skips an unreadable shard (and logs it).
+    """
+    if paths.embeddings.is_remote:
+        return []
+    local = paths.embeddings.path
+    folder = local if local.is_dir() else local.parent
     if not folder.is_dir():
         return []
     notes = []
@@ -360,6 +394,6 @@ def _encoder_spec(config: JobConfig, paths: JobPaths) -> EncoderSpec | None:
 def _encoder_id(spec: EncoderSpec) -> str | None:
     """The encoder's id, or None while a HOG-PCA image encoder is not fitted yet."""
     unfitted = spec.kind == "image" and spec.model and spec.model.endswith(".npz")
-    if unfitted and not Path(spec.model).is_file():
+    if unfitted and not Location.of(spec.model).is_file():
         return None
     return get_encoder(spec).id

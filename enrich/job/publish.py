@@ -1,7 +1,9 @@
 """After the commit: the runs-table row, retention and the reports of a run.
 
 A failure here never fails a run whose commit succeeded: it becomes a warning, and the next
-run completes what is missing.
+run completes what is missing. Every path may be on an object store (each file is then
+uploaded whole); the result names local files as paths, and object-store files as
+:class:`~enrich._internal.uri.Location`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from enrich._internal.files import write_atomic
+from enrich._internal.uri import Location
 from enrich.io.report import write_reports
 from enrich.io.store import (
     append_run,
@@ -27,7 +29,13 @@ from enrich.job.context import (
 )
 from enrich.job.records import one_line
 
-__all__ = ["after_commit", "bookkeep_runs_table", "publish_reports", "retain_old_versions"]
+__all__ = [
+    "after_commit",
+    "bookkeep_runs_table",
+    "native",
+    "publish_reports",
+    "retain_old_versions",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +48,7 @@ def bookkeep_runs_table(
     append_run(run.paths.runs, version, record)
     if read.embedder is not None:
         kept = [(r.get("embeddings") or {}).get("index_path") for r in (record, previous_record)]
-        read.embedder.cleanup(keep=kept)
+        read.embedder.cleanup(keep=kept, newest=run.run_id)
 
 
 def after_commit(step: str, version: int, exc: BaseException) -> str:
@@ -75,8 +83,10 @@ def publish_reports(
     review_path = summary_path = report_path = None
     try:
         if out.queue is not None:
-            review_path = write_atomic(
-                paths.reports / f"{run.run_id}-review.parquet", out.queue.table.write_parquet
+            review_path = native(
+                (paths.reports / f"{run.run_id}-review.parquet").write_file(
+                    out.queue.table.write_parquet
+                )
             )
         summary_path, report_path = write_reports(
             record,
@@ -95,7 +105,7 @@ def publish_reports(
         status="succeeded",
         run_id=run.run_id,
         message=message,
-        table_path=paths.table,
+        table_path=native(paths.table),
         table_version=version,
         counts=counts,
         metrics=metrics,
@@ -105,3 +115,10 @@ def publish_reports(
         warnings=tuple(run.warnings),
         record=record,
     )
+
+
+def native(location: Any) -> Any:
+    """A local location as a plain :class:`~pathlib.Path`; an object-store one as it is."""
+    if isinstance(location, Location) and not location.is_remote:
+        return location.path
+    return location

@@ -252,6 +252,7 @@ def _load(
         runs=config.output.runs_path,
         reports=config.output.reports_dir,
         embeddings=config.embeddings.cache_path,
+        storage_options=config.storage_options_for("output"),
     )
     with clock.phase("load"):
         lfs = [as_labeling_function(lf) for lf in load_lfs(config.labeling_functions.sources)]
@@ -354,7 +355,7 @@ def _read(run: RunContext) -> ReadResult:
     manifest = {f.path: f.fingerprint for f in run.files}
     prev_manifest: dict[str, Any] = previous.record["source"]["files"] if previous else {}
     to_read = [f for f in run.files if full_read or prev_manifest.get(f.path) != f.fingerprint]
-    data = read_sources(to_read, plan)
+    data = read_sources(to_read, plan, storage_options=config.storage_options_for("source"))
     data = data.with_columns(content_hash(data, plan.hash_columns))
     if plan.gold_column:
         data = data.with_columns(source_gold(data, plan.gold_column, classes))

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
+from enrich._internal.uri import Location, is_remote
 from enrich.errors import InputError, MissingColumnError
+from enrich.io.remote import expand_remote, inspect_remote
 from enrich.io.store import read_table
 from enrich.job.config import JobConfig
 
@@ -52,16 +54,20 @@ def list_source_files(config: JobConfig) -> list[SourceFile]:
         Two files give a needed column different types (names both files).
     """
     source = config.source
+    options = config.storage_options_for("source")
     found: list[tuple[str, str]] = []
     for entry in source.paths:
-        found.extend(_expand(entry, source.format))
+        if is_remote(entry):  # an object-store URI: listed through fsspec
+            found.extend(expand_remote(entry, source.format, options, format_of=_format_of))
+        else:
+            found.extend(_expand(entry, source.format))
     seen: set[str] = set()
     files = []
     for path, fmt in found:
         if path in seen:
             continue
         seen.add(path)
-        files.append(_inspect(path, fmt))
+        files.append(_inspect(path, fmt, options))
     _check_columns(config, files)
     return files
 
@@ -108,8 +114,11 @@ def _format_of(path: str, fmt: str) -> str:
     return _EXTENSIONS[suffix]
 
 
-def _inspect(path: str, fmt: str) -> SourceFile:
+def _inspect(path: str, fmt: str, options: Mapping[str, str] | None = None) -> SourceFile:
     try:
+        if is_remote(path):
+            fingerprint, found = inspect_remote(path, fmt, options)
+            return SourceFile(path, fmt, fingerprint, found)  # type: ignore[arg-type]
         if fmt == "delta":
             from deltalake import DeltaTable
 
@@ -174,13 +183,13 @@ def read_sources(
     frames = []
     for file in files:
         try:
-            options = dict(storage_options) if storage_options else None
+            options = Location.of(file.path, storage_options).delta_options()
             if file.format == "parquet":
                 frame = pl.read_parquet(file.path, columns=list(plan.read), storage_options=options)
             elif file.format == "csv":
                 frame = pl.read_csv(file.path, columns=list(plan.read), storage_options=options)
             else:
-                frame = read_table(file.path, columns=list(plan.read))
+                frame = read_table(Location.of(file.path, options), columns=list(plan.read))
         except Exception as exc:
             raise InputError(
                 f"source file {file.path!r} cannot be read: {type(exc).__name__}: "

@@ -22,6 +22,7 @@ from typing import Any
 
 import polars as pl
 
+from enrich._internal.uri import Location
 from enrich.errors import InputError, SourceSchemaError
 from enrich.io.store import latest_run, read_table, table_columns, table_version
 from enrich.job.plan import LINEAGE_COLUMNS, ColumnPlan
@@ -56,13 +57,15 @@ class Previous:
     state: pl.DataFrame
 
 
-def load_previous(table: Path, *, id_column: str, id_dtype: pl.DataType | None) -> Previous | None:
+def load_previous(
+    table: str | Path | Location, *, id_column: str, id_dtype: pl.DataType | None
+) -> Previous | None:
     """The state the last run left in ``table``; None when there is no table yet.
 
     Parameters
     ----------
     table
-        The output Delta table.
+        The output Delta table (a local path, or a location on an object store).
     id_column, id_dtype
         The source's id column and its type (None when no source file has it yet).
 

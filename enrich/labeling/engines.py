@@ -352,13 +352,17 @@ def _encode_partition(
 
 def _cache(path: str | os.PathLike[str]) -> Any:
     """The embedding cache at ``path``, opened once per process."""
-    from embeddings.cache import EmbeddingCache
+    from embeddings.cache import open_cache
+    from enrich._internal.uri import Location
 
-    key = ("cache", str(path))
+    where = Location.of(path)  # a URI: Parquet shards many hosts share; local: SQLite
+    key = ("cache", str(where))
     with _CACHE_LOCK:
         cache = _ENCODER_CACHE.get(key)
         if cache is None:
-            cache = _ENCODER_CACHE[key] = EmbeddingCache(path, on_corrupt="move_aside")
+            cache = _ENCODER_CACHE[key] = open_cache(
+                str(where), storage_options=where.fsspec_options(), on_corrupt="move_aside"
+            )
     return cache
 
 
