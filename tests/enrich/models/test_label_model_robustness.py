@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.label_model_robustness import SCENARIOS, gold_subset, scenario
+from benchmarks.label_model_robustness import SCENARIOS, gold_subset, scenario, unvoted
 from enrich.models.label_model import LabelModel
 from enrich.models.majority_vote import MajorityVote
 
@@ -37,3 +37,36 @@ def test_structure_follows_the_evidence():
     assert LabelModel(cardinality=k, random_state=0).fit(votes).structure_ == "em"
     votes, _, k = scenario("imbalance", seed=0, n=1500)
     assert LabelModel(cardinality=k, random_state=0).fit(votes).structure_ == "vote"
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_never_names_a_class_no_lf_voted(name):
+    # on a row with votes the label is always one of the voted classes (issue 14), with or
+    # without gold labels
+    votes, y, k = scenario(name, seed=1, n=1500)
+    for gold in (None, gold_subset(y, 200, seed=1), y):
+        pred = LabelModel(cardinality=k, random_state=0).fit(votes, gold).predict(votes)
+        assert unvoted(votes, pred) == 0
+
+
+def test_low_precision_votes_never_make_a_rare_class_win():
+    # the failure of issue 14: two imprecise detectors of class 2 (they also fire on half of
+    # every other class) used to send their rows to a rare class (balance 0.006) once their
+    # precision was learned from gold; a vote now spreads its doubt by the class balance
+    rng = np.random.default_rng(0)
+    k, n = 10, 4000
+    balance = np.full(k, 0.994 / (k - 1))
+    balance[6] = 0.006
+    y = rng.choice(k, size=n, p=balance)
+    cols = []
+    for _ in range(2):
+        fire = np.where(y == 2, rng.random(n) < 0.8, rng.random(n) < 0.3)
+        cols.append(np.where(fire, 2, -1))
+    for c in range(k):
+        cols.append(np.where((y == c) & (rng.random(n) < 0.3), c, -1))
+    votes = np.stack(cols, axis=1)
+    only_two = (votes[:, :2] == 2).all(axis=1) & (votes[:, 2:] < 0).all(axis=1)
+    for gold in (None, y):
+        model = LabelModel(cardinality=k, random_state=0).fit(votes, gold)
+        assert (model.predict(votes[only_two]) == 2).all()
+        assert unvoted(votes, model.predict(votes)) == 0
