@@ -235,43 +235,49 @@ def run_partitioned(run: RunContext) -> JobResult:
         full_refresh = (
             record is None
             or kept is None
+            or rehash
             or bool(changed_lfs)
             or set(prev_versions) != set(lf_versions)
         )
         tolerance = config.output.proba_tolerance
-        moved = {
-            key: entry
-            for key, entry in unchanged.items()
-            if full_refresh or _needs_rewrite(stored[key], small, votes_cols, classes, tolerance)
-        }
-        write = WriteSettings(
-            patterns=small,
-            full_refresh=full_refresh,
-            tolerance=tolerance,
-            lf_versions=lf_versions,
-            prev_versions=prev_versions,
-            run_id=run.run_id,
-            review_max=max(config.review.max_items, 0),
-            review_columns=(*_REVIEW_COLUMNS, *plan.slices, *(f"proba_{c}" for c in classes)),
-        )
-        reload = [
-            PartitionTask(
-                key=key, index=entry["index"], source=None, previous_files=tuple(entry["files"])
+        while True:
+            moved = {
+                key: entry
+                for key, entry in unchanged.items()
+                if full_refresh
+                or _needs_rewrite(stored[key], small, votes_cols, classes, tolerance)
+            }
+            write = WriteSettings(
+                patterns=small,
+                full_refresh=full_refresh,
+                tolerance=tolerance,
+                lf_versions=lf_versions,
+                prev_versions=prev_versions,
+                run_id=run.run_id,
+                review_max=max(config.review.max_items, 0),
+                review_columns=(*_REVIEW_COLUMNS, *plan.slices, *(f"proba_{c}" for c in classes)),
             )
-            for key, entry in moved.items()
-        ]
-        more = client.map(vote_partition, reload, settings=shared, pure=False) if reload else []
-        written: list[Written] = client.gather(
-            client.map(write_partition, [*voted, *more], settings=shared, write=write, pure=False)
-        )
-        if version is not None and not full_refresh:
-            before = table_schema(table)
-            after = (
-                dict(pl.from_arrow(written[0].schema.empty_table()).schema) if written else before
+            reload = [
+                PartitionTask(
+                    key=key, index=entry["index"], source=None, previous_files=tuple(entry["files"])
+                )
+                for key, entry in moved.items()
+            ]
+            more = client.map(vote_partition, reload, settings=shared, pure=False) if reload else []
+            written: list[Written] = client.gather(
+                client.map(
+                    write_partition, [*voted, *more], settings=shared, write=write, pure=False
+                )
             )
-            if after != before:  # a new column type or slice: every row is rewritten
-                run.warnings.append("the table's schema changes: every partition is rewritten")
-                return _rerun_full(run)
+            if version is None or full_refresh or not written:
+                break
+            schema = dict(pl.from_arrow(written[0].schema.empty_table()).schema)
+            if schema == table_schema(table):
+                break
+            # a column's type changed: every row is rewritten (the files just written stay
+            # unreferenced, as a killed run's would)
+            run.warnings.append("the enriched table's schema changes: every row is rewritten")
+            full_refresh = True
         del voted, more
         untouched = {k: e for k, e in unchanged.items() if k not in moved}
         metrics = pattern_metrics(
@@ -716,12 +722,4 @@ def _empty(run: RunContext, table: str, version: int | None) -> JobResult:
         table_path=run.paths.table,
         table_version=version,
         counts={"n_assets": 0, "n_files": len(run.files)},
-    )
-
-
-def _rerun_full(run: RunContext) -> JobResult:
-    raise InputError(
-        "the enriched table's schema changed (a new slice column or column type) and the "
-        "partitioned Dask run cannot rewrite it in place yet; run once with engine.kind = "
-        "'local' (it rewrites the table), then go back to Dask"
     )

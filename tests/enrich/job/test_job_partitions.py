@@ -155,3 +155,14 @@ def test_a_table_the_local_engine_wrote_is_taken_over(job, client, spam_data):
     assert back.counts["n_read"] == 0 and back.counts["n_assets"] == 320
     ids = read_table(job / "local" / "enriched").get_column("asset_id")
     assert ids.n_unique() == ids.len() == 320
+
+
+def test_a_new_table_schema_rewrites_every_row_as_locally(job, client):
+    both(job, client)
+    for name in ("local.toml", "dask.toml"):  # no slice column any more
+        path = job / name
+        path.write_text(path.read_text().replace('slice_columns = ["video"]\n', ""))
+    local, dask = both(job, client)
+    assert dask.record["mode"] == "overwrite" and "video" not in table(job, "dask").columns
+    assert dask.counts["n_changed"] == local.counts["n_changed"] == 300
+    assert_same_tables(job)
