@@ -92,10 +92,12 @@ def test_one_sided_label_gets_the_coverage_prior_not_present_everywhere() -> Non
 def test_expected_f1_thresholds_and_tuned_thresholds() -> None:
     votes, gold = _votes(seed=4)
     fixed = MultiLabelModel(thresholds=0.5, random_state=0).fit(votes)
-    expected = MultiLabelModel(random_state=0).fit(votes)
+    expected = MultiLabelModel(thresholds="f1", random_state=0).fit(votes)
     assert fixed.thresholds_.tolist() == [0.5, 0.5, 0.5]
     assert expected.thresholds_.shape == (3,) and (expected.thresholds_ <= 0.5 + 1e-9).all()
     tuned = MultiLabelModel(random_state=0).fit(votes).tune_thresholds(votes, gold)
+    with pytest.raises(InputError, match="'f1'"):
+        MultiLabelModel(thresholds="best").fit(votes)
     for t in range(3):
         assert _f1(gold[:, t], tuned.predict(votes)[:, t]) >= _f1(
             gold[:, t], fixed.predict(votes)[:, t]
