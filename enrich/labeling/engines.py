@@ -195,6 +195,11 @@ class LocalEngine(Engine):
 class DaskEngine(Engine):
     """Run on a Dask cluster: at ``address``, or a ``LocalCluster`` started here.
 
+    A job (:func:`enrich.job.run.run_job`) given this engine has its workers read, vote and
+    write their own partitions (:mod:`enrich.job.partitions`): the driver ships paths, never
+    rows. :meth:`apply` and :meth:`encode` serve rows the caller already holds (and jobs
+    with ``[embeddings]`` or ``[end_model]``).
+
     LFs are applied and items encoded per partition of ``partition_size`` rows; results are
     put back in row order, so the output equals :class:`LocalEngine`'s. Workers load the
     LFs from their sources (files must be readable at the same path on every worker) and
