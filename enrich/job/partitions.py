@@ -17,7 +17,10 @@ when the refitted model flips a label or review flag, or moves a probability pas
 What this path does not do (the run then uses the driver path, and says why in a warning):
 a job encoder (``[embeddings]``) and the end model (``[end_model]``). Gaps are not searched
 on this path (they need every asset's label in one place; ``metrics.gaps`` says so), and the
-review queue is chosen among each partition's least-confident flagged assets.
+review queue is chosen among each partition's least-confident flagged assets. A partition is
+one file (a Delta source is one partition): row groups of a big file are not split yet. Ids
+are checked for copies within each file only: an asset id that moves to another file, or
+appears in two, is not caught on this path (the local engine refuses such copies).
 """
 
 from __future__ import annotations
@@ -590,7 +593,7 @@ def _gone_sources(
         pl.scan_delta(table, version=version)
         .select("source_file")
         .unique()
-        .collect()
+        .collect(engine="streaming")  # one column, streamed: the driver holds no rows
         .get_column("source_file")
         .to_list()
     )
