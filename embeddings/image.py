@@ -1,8 +1,10 @@
 """Image encoders: CLIP-style models by name or path, and a weight-free HOG + PCA encoder.
 
 Image items are numpy arrays ``(H, W)`` or ``(H, W, C)`` with C in {1, 3, 4} (uint8 or any
-integer dtype in 0..255, or floats in [0, 1]), PIL images, file paths (str or Path) or the
-encoded bytes of an image file. A 3-D array ``(N, H, W)`` or 4-D ``(N, H, W, C)`` is read as
+integer dtype in 0..255, or floats in [0, 1]), PIL images, file paths (str or Path), URIs
+(``s3://``, ``gs://``, ``az://``, ``https://``, ``file://``; read through fsspec, with the
+credentials of the environment or of fsspec's configuration) or the encoded bytes of an
+image file. A 3-D array ``(N, H, W)`` or 4-D ``(N, H, W, C)`` is read as
 N images.
 
 :class:`ClipImageEncoder` needs model weights (a Hugging Face name while online, or a saved
@@ -24,6 +26,7 @@ import io
 import json
 import logging
 import os
+import re
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +52,46 @@ logger = logging.getLogger(__name__)
 
 
 # -- decoding ------------------------------------------------------------------------------
+_URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]+://")
+
+
+def is_image_uri(item: Any) -> bool:
+    """Whether ``item`` is a URI string (``s3://...``, ``https://...``, ``file://...``).
+
+    >>> is_image_uri("s3://bucket/cat.png"), is_image_uri("cat.png")
+    (True, False)
+    """
+    return isinstance(item, str) and bool(_URI.match(item))
+
+
+def read_image_bytes(uri: str, *, storage_options: dict[str, Any] | None = None) -> bytes:
+    """The bytes of the image file at ``uri``, through fsspec.
+
+    ``storage_options`` are the fsspec filesystem's keyword arguments; without them fsspec
+    takes credentials from the environment (``AWS_ACCESS_KEY_ID``...) or its configuration.
+
+    Raises
+    ------
+    EmbeddingInputError
+        The scheme needs a package that is not installed (named), or the file cannot be read.
+    """
+    import fsspec
+
+    try:
+        with fsspec.open(uri, "rb", **(storage_options or {})) as fh:
+            return fh.read()
+    except ImportError as exc:
+        raise EmbeddingInputError(
+            f"reading the image {uri!r} needs an fsspec package for its scheme ({exc}); "
+            "install it (s3fs for s3://, gcsfs for gs://, adlfs for az://, aiohttp for https://)."
+        ) from exc
+    except (OSError, ValueError) as exc:
+        raise EmbeddingInputError(
+            f"the image {uri!r} cannot be read ({type(exc).__name__}: {exc}); check the URI "
+            "and the credentials."
+        ) from exc
+
+
 def _image_list(items: Any, what: str) -> list[Any]:
     import numpy as np
 
@@ -65,7 +108,8 @@ def to_pil(item: Any, *, index: int = 0) -> Any:
     if isinstance(item, Image.Image):
         return item.convert("RGB")
     if isinstance(item, str | os.PathLike | bytes | bytearray):
-        source = io.BytesIO(bytes(item)) if isinstance(item, bytes | bytearray) else item
+        data = read_image_bytes(item) if is_image_uri(item) else item
+        source = io.BytesIO(bytes(data)) if isinstance(data, bytes | bytearray) else data
         try:
             with Image.open(source) as img:
                 return img.convert("RGB")
@@ -116,7 +160,12 @@ def _as_uint8(arr: np.ndarray, index: int) -> np.ndarray:
 
 
 def image_content_digest(item: Any) -> bytes:
-    """Cache key of an image item: a path (str or Path) hashes the file's bytes."""
+    """Cache key of an image item: a path (str or Path) or a URI hashes the file's bytes.
+
+    A local file and the same file behind a URI get the same key.
+    """
+    if is_image_uri(item):
+        return hashlib.sha256(b"file\0" + read_image_bytes(item)).digest()
     if isinstance(item, str):
         return file_digest(item)
     return content_digest(item)

@@ -174,3 +174,103 @@ def test_a_commit_on_top_of_an_old_version_is_refused_on_s3(s3_bucket):
     with pytest.raises(ConcurrentRunError):
         commit_enriched(table, rows, mode="create", read_version=None, record={"run_id": "d"})
     assert table_version(table) == 1
+
+
+# -- the Dask engine: workers read and write the bucket themselves ---------------------------
+DASK_JOB = """
+[source]
+path = "{data}/*.parquet"
+text_column = "text"
+slice_columns = ["video"]
+
+[labeling_functions]
+sources = ["lfs.py"]
+classes = ["HAM", "SPAM"]
+
+[gold]
+column = "label"
+
+[gaps]
+min_slice_size = 10
+
+[output]
+path = "{out}/enriched"
+
+[engine]
+kind = "{kind}"
+partition_size = 70
+"""
+
+DASK_LFS = LFS.split("\nnear_song")[0].replace(
+    "from embeddings.text import TextEncoder\nfrom labeling_functions.embedding_lfs import "
+    "prototype_lf\n",
+    "",
+)
+
+
+@pytest.mark.slow
+def test_the_dask_engine_on_s3_with_credentials_from_the_environment(
+    tmp_path, make_job, s3_bucket, monkeypatch
+):
+    """The job names only s3:// paths; the driver and every worker take the credentials from
+    the environment (as delta-rs, polars, pyarrow and s3fs each do) and equal the local run."""
+    from dask.distributed import Client, LocalCluster
+
+    from enrich.labeling.engines import DaskEngine
+
+    bucket, options = s3_bucket
+    for name, value in {
+        "AWS_ENDPOINT_URL": options["aws_endpoint_url"],
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ALLOW_HTTP": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    local_job = make_job(
+        tmp_path / "local",
+        parts=PARTS,
+        job=DASK_JOB,
+        lfs=DASK_LFS,
+        data="data",
+        out="out",
+        kind="local",
+    )
+    remote_job = make_job(
+        tmp_path / "remote",
+        parts=PARTS,
+        job=DASK_JOB,
+        lfs=DASK_LFS,
+        data=f"{bucket}/data",
+        out=f"{bucket}/out",
+        kind="dask",
+    )
+    fs = fsspec_filesystem(bucket)
+    for file in sorted((tmp_path / "remote" / "data").iterdir()):
+        fs.put_file(str(file), f"{bucket[5:]}/data/{file.name}")
+    local, remote = load_job_config(local_job), load_job_config(remote_job)
+    table = f"{bucket}/out/enriched"
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        engine = DaskEngine(client=client, partition_size=70)
+        run_job(local, progress=False)
+        first = run_job(remote, progress=False, engine=engine)
+        assert first.status == "succeeded" and first.record["engine"] == "dask"
+        assert not any("partitions" in warning for warning in first.warnings)  # workers read
+        assert content(table).equals(content(local.output.path))
+
+        new_rows = load_youtube_spam().slice(100, 20)
+        new_rows.write_parquet(tmp_path / "local" / "data" / "part-002.parquet")
+        with fs.open(f"{bucket[5:]}/data/part-002.parquet", "wb") as out:
+            new_rows.write_parquet(out)
+        second_local = run_job(local, progress=False)
+        second = run_job(remote, progress=False, engine=engine)
+        assert second.counts["n_new"] == second_local.counts["n_new"] == 20
+        assert content(table).equals(content(local.output.path))
+    summary = json.loads(second.summary_path.read_text())
+    assert summary["table"]["version"] == 1
