@@ -1,0 +1,177 @@
+"""Gaps and review per label of a multi-label task, through the single-label tools.
+
+Each label is a binary task (absent / present). :func:`label_view` turns the multi-label
+enriched table (:func:`enrich.multilabel_table`) into the enriched table of one label --
+``label`` (0 absent, 1 present, null where no LF voted on the label), ``confidence``,
+``conflict``, ``all_abstain`` -- which :func:`enrich.find_gaps` and :func:`enrich.review_queue`
+read; :func:`find_gaps_per_label` and :func:`review_queue_per_label` run them for every label.
+
+>>> import numpy as np, polars as pl
+>>> from enrich import MultiLabelVoteMatrix, multilabel_table
+>>> votes = MultiLabelVoteMatrix(votes=np.array([[[1, 0]], [[-1, 1]]], dtype=np.int8),
+...     lf_names=("a",), label_names=("cat", "dog"), asset_ids=pl.Series(["x", "y"]))
+>>> table = multilabel_table(votes, [[0.9, 0.4], [0.2, 0.7]])
+>>> label_view(table, votes, "dog").select("asset_id", "label", "confidence").rows()
+[('x', None, 0.6), ('y', 1, 0.7)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from enrich._internal.frames import as_polars, require_columns
+from enrich.curation.gaps import Gaps, find_gaps
+from enrich.curation.review import ReviewQueue, review_queue
+from enrich.errors import InputError
+from enrich.multilabel_votes import PRESENCE_CLASSES, MultiLabelVoteMatrix
+
+__all__ = ["find_gaps_per_label", "label_view", "review_queue_per_label"]
+
+
+def label_view(
+    table: Any,
+    votes: MultiLabelVoteMatrix,
+    label: str,
+    *,
+    data: Any = None,
+    columns: Sequence[str] = (),
+) -> pl.DataFrame:
+    """The enriched table of one label, as a binary task (absent / present).
+
+    Parameters
+    ----------
+    table
+        the multi-label enriched table (``asset_id``, ``p_<label>``; thresholds at 0.5 unless
+        the table has the ``labels`` set, which then decides), rows in the votes' order.
+    votes
+        the multi-label votes the table was made from.
+    label
+        the label's name.
+    data, columns
+        optional table with ``asset_id`` and the ``columns`` to carry (e.g. slices).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``asset_id``, ``label`` (Int64: 1 present, 0 absent, null where no LF voted on it),
+        ``label_name``, ``probability`` (of present), ``confidence`` (of the chosen value),
+        ``conflict``, ``all_abstain`` and the carried ``columns``.
+
+    Raises
+    ------
+    InputError
+        An unknown label, a missing column, or a table not aligned with the votes.
+    """
+    frame = as_polars(table)
+    if label not in votes.label_names:
+        raise InputError(f"{label!r} is not a label of the votes; labels: {votes.label_names}")
+    require_columns(frame, [("asset_id", "label_view"), (f"p_{label}", "label")])
+    if frame.height != len(votes) or frame["asset_id"].to_list() != votes.asset_ids.to_list():
+        raise InputError(
+            "table and votes must hold the same assets in the same order; build the table "
+            "with enrich.multilabel_table(votes, proba)"
+        )
+    t = votes.label_names.index(label)
+    sub = votes.votes[:, votes.lfs_for(t), t]
+    voted = (sub != 0).any(axis=1)
+    p = frame[f"p_{label}"].to_numpy().astype(float)
+    if "labels" in frame.columns:
+        present = frame["labels"].list.contains(label).to_numpy()
+    else:
+        present = p >= 0.5
+    value = present.astype(np.int64)
+    view = pl.DataFrame(
+        {
+            "asset_id": frame["asset_id"],
+            "label": pl.Series(value, dtype=pl.Int64),
+            "probability": p,
+            "confidence": np.where(present, p, 1.0 - p),
+            "conflict": (sub > 0).any(axis=1) & (sub < 0).any(axis=1),
+            "all_abstain": ~voted,
+        }
+    ).with_columns(
+        pl.when(pl.col("all_abstain")).then(None).otherwise(pl.col("label")).alias("label")
+    )
+    view = view.with_columns(
+        pl.col("label").replace_strict([0, 1], list(PRESENCE_CLASSES), default=None)
+        .alias("label_name")
+    ).select("asset_id", "label", "label_name", "probability", "confidence", "conflict",
+             "all_abstain")  # fmt: skip
+    if columns:
+        if data is None:
+            raise InputError("columns needs data= (a table with asset_id and those columns)")
+        extra = as_polars(data)
+        require_columns(extra, [(c, "columns") for c in ["asset_id", *columns]])
+        view = view.join(
+            extra.select("asset_id", *columns), on="asset_id", how="left", maintain_order="left"
+        )
+    return view
+
+
+def find_gaps_per_label(
+    table: Any,
+    votes: MultiLabelVoteMatrix,
+    *,
+    data: Any = None,
+    slices: Sequence[str] = (),
+    gold: Any = None,
+    **options: Any,
+) -> dict[str, Gaps]:
+    """Run :func:`enrich.find_gaps` on each label seen as a binary task.
+
+    Parameters
+    ----------
+    table, votes
+        the multi-label enriched table and its votes (see :func:`label_view`).
+    data, slices
+        a table with ``asset_id`` and the slice columns, and their names.
+    gold
+        optional gold label sets: a table with ``asset_id`` and one 0/1 column per label
+        (e.g. :func:`enrich.import_label_studio_multilabel`); null or -1 = unknown.
+    **options
+        passed on to :func:`enrich.find_gaps` (``min_quality``, ``confident_above``...).
+
+    Returns
+    -------
+    dict
+        label name -> its :class:`~enrich.curation.gaps.Gaps` (classes "absent" and
+        "present"; a label with too few confident "present" labels is a gap).
+    """
+    gold_frame = None if gold is None else as_polars(gold)
+    out = {}
+    for label in votes.label_names:
+        view = label_view(table, votes, label, data=data, columns=slices)
+        label_gold = None
+        if gold_frame is not None:
+            require_columns(gold_frame, [("asset_id", "gold"), (label, "gold")])
+            label_gold = gold_frame.select(
+                "asset_id", pl.col(label).cast(pl.Int64).alias("label")
+            ).filter(pl.col("label").is_in([0, 1]))
+        out[label] = find_gaps(
+            view, slices=slices, classes=list(PRESENCE_CLASSES), gold=label_gold, **options
+        )
+    return out
+
+
+def review_queue_per_label(
+    table: Any,
+    votes: MultiLabelVoteMatrix,
+    *,
+    batch_size: int = 50,
+    **options: Any,
+) -> dict[str, ReviewQueue]:
+    """Run :func:`enrich.review_queue` on each label seen as a binary task.
+
+    Each label's queue ranks the assets whose value of that label is doubtful (low
+    confidence, LFs disagreeing on it, no LF voting on it...). ``options`` are passed on
+    to :func:`enrich.review_queue`. Returns label name -> its
+    :class:`~enrich.curation.review.ReviewQueue`.
+    """
+    return {
+        label: review_queue(label_view(table, votes, label), batch_size=batch_size, **options)
+        for label in votes.label_names
+    }

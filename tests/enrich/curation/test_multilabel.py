@@ -1,0 +1,63 @@
+"""Gaps and review per label of a multi-label task."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from enrich import MultiLabelModel, multilabel_table
+from enrich.curation.multilabel import find_gaps_per_label, label_view, review_queue_per_label
+from enrich.errors import InputError
+from enrich.multilabel_votes import MultiLabelVoteMatrix
+
+
+@pytest.fixture
+def example():
+    rng = np.random.default_rng(0)
+    n = 400
+    gold = np.stack([rng.random(n) < 0.5, rng.random(n) < 0.03], axis=1).astype(np.int8)
+    votes = np.zeros((n, 3, 2), dtype=np.int8)
+    for j in range(3):
+        fires = rng.random((n, 2)) < 0.6
+        said = np.where(rng.random((n, 2)) < 0.85, gold, 1 - gold)
+        votes[:, j] = np.where(fires, np.where(said == 1, 1, -1), 0)
+    ids = pl.Series([f"a{i}" for i in range(n)])
+    vm = MultiLabelVoteMatrix(
+        votes=votes, lf_names=("x", "y", "z"), label_names=("common", "rare"), asset_ids=ids
+    )
+    model = MultiLabelModel(random_state=0).fit(vm)
+    table = multilabel_table(vm, model.predict_proba(vm), thresholds=model.thresholds_)
+    data = pl.DataFrame({"asset_id": ids, "source": np.where(np.arange(n) < 200, "web", "app")})
+    gold_table = pl.DataFrame({"asset_id": ids, "common": gold[:, 0], "rare": gold[:, 1]})
+    return vm, table, data, gold_table
+
+
+def test_label_view_is_a_binary_enriched_table(example) -> None:
+    vm, table, data, _ = example
+    view = label_view(table, vm, "rare", data=data, columns=["source"])
+    assert view.columns == [
+        "asset_id", "label", "label_name", "probability", "confidence", "conflict",
+        "all_abstain", "source",
+    ]  # fmt: skip
+    no_vote = (vm.votes[:, :, 1] == 0).all(axis=1)
+    assert view["all_abstain"].to_list() == no_vote.tolist()
+    assert view["label"].is_null().to_list() == no_vote.tolist()
+    present = table["labels"].list.contains("rare").to_numpy() & ~no_vote
+    assert (view["label"].fill_null(0).to_numpy() == present).all()
+    assert ((view["confidence"] >= 0.5) | view["all_abstain"]).all()
+    with pytest.raises(InputError, match="not a label"):
+        label_view(table, vm, "other")
+    with pytest.raises(InputError, match="same order"):
+        label_view(table.reverse(), vm, "rare")
+
+
+def test_gaps_and_review_per_label(example) -> None:
+    vm, table, data, gold_table = example
+    gaps = find_gaps_per_label(table, vm, data=data, slices=["source"], gold=gold_table)
+    assert set(gaps) == {"common", "rare"}
+    assert "class=present" in gaps["rare"].table["gap"].to_list()  # few confident "rare"
+    assert "class=present" not in gaps["common"].table["gap"].to_list()
+    queues = review_queue_per_label(table, vm, batch_size=10)
+    assert set(queues) == {"common", "rare"}
+    assert all(q.table.height == 10 for q in queues.values())
