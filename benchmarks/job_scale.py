@@ -8,8 +8,9 @@ threads set to 1 in the workers) and points the job at it (``engine.address``, a
 job points at a running cluster). For each size it runs the job in a fresh driver process
 (its peak RSS is the driver's own; the workers are the cluster's): a full run, then a run
 after ``--new-fraction`` new assets arrive in one more file. At ``--local-at`` assets the
-local engine runs the same two jobs beside it (same data, one after the other), and the two
-output tables are compared (every column but the run id and time, after each run).
+local engine runs the same two jobs beside it (same data; the engines take turns, ``--repeat``
+rounds, median kept), and the two output tables are compared (every column but the run id and
+time, after each run).
 
 Run from the repository root::
 
@@ -30,7 +31,7 @@ from typing import Any
 
 import polars as pl
 
-from benchmarks.job_incremental import JOB, LFS, make_data, run_once
+from benchmarks.job_incremental import JOB, LFS, make_data, median_run, run_once
 
 THREAD_ENV = {
     "OMP_NUM_THREADS": "1",
@@ -59,24 +60,53 @@ def same_tables(a: Path, b: Path) -> bool:
     return left.columns == right.columns and left.equals(right)
 
 
-def run_pair(root: Path, kind: str, address: str | None, new_file: Path) -> dict[str, Any]:
-    """A full run, then a run after the new file arrived; the table is left after both."""
-    job = root / f"{kind}.toml"
-    job.write_text(job_text(f"out-{kind}/enriched", kind, address))
-    shutil.rmtree(root / f"out-{kind}", ignore_errors=True)
-    full = run_once(job)
-    print(f"  {kind} full: {full['duration_s']:.1f} s, driver {full['peak_rss_mb']:,.0f} MB")
-    after_full = root / f"out-{kind}-after-full"
-    shutil.rmtree(after_full, ignore_errors=True)
-    shutil.copytree(root / f"out-{kind}", after_full)
+def run_engines(
+    root: Path, kinds: list[str], address: str | None, new_file: Path, repeat: int
+) -> dict[str, dict[str, Any]]:
+    """Full runs, then runs after the new file arrived, of each engine in turn.
+
+    Each full run starts from no table, each incremental one from the table a full run
+    left; the engines take turns (``repeat`` rounds), so they share the machine's moods.
+    The median run of each kind is kept; the tables are left after the last runs.
+    """
+    jobs = {}
+    for kind in kinds:
+        jobs[kind] = root / f"{kind}.toml"
+        jobs[kind].write_text(job_text(f"out-{kind}/enriched", kind, address))
+    fulls: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
+    for _ in range(repeat):
+        for kind in kinds:
+            shutil.rmtree(root / f"out-{kind}", ignore_errors=True)
+            fulls[kind].append(run_once(jobs[kind]))
+            last = fulls[kind][-1]
+            print(
+                f"  {kind} full: {last['duration_s']:.1f} s, driver {last['peak_rss_mb']:,.0f} MB"
+            )
+    for kind in kinds:
+        shutil.rmtree(root / f"out-{kind}-after-full", ignore_errors=True)
+        shutil.copytree(root / f"out-{kind}", root / f"out-{kind}-after-full")
     arrived = root / "data" / "part-new.parquet"
     shutil.move(new_file, arrived)
+    news: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
     try:
-        new = run_once(job)
+        for _ in range(repeat):
+            for kind in kinds:
+                shutil.rmtree(root / f"out-{kind}")
+                shutil.copytree(root / f"out-{kind}-after-full", root / f"out-{kind}")
+                news[kind].append(run_once(jobs[kind]))
+                last = news[kind][-1]
+                took, rss = last["duration_s"], last["peak_rss_mb"]
+                print(f"  {kind} +new: {took:.1f} s, driver {rss:,.0f} MB")
     finally:
         shutil.move(arrived, new_file)
-    print(f"  {kind} +new: {new['duration_s']:.1f} s, driver {new['peak_rss_mb']:,.0f} MB")
-    return {"full": full, "new": new, "after_full": after_full}
+    return {
+        kind: {
+            "full": median_run(fulls[kind]),
+            "new": median_run(news[kind]),
+            "after_full": root / f"out-{kind}-after-full",
+        }
+        for kind in kinds
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -86,6 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--new-fraction", type=float, default=0.01)
     parser.add_argument("--local-at", type=int, default=1_000_000)
     parser.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each kind; median kept")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.assets.split(",") if s]
 
@@ -115,13 +146,13 @@ def main(argv: list[str] | None = None) -> None:
             new_file = make_data(root, n, n_files, args.new_fraction)
             (root / "lfs.py").write_text(LFS)
             print(f"{n:,} assets in {n_files} files ({time.perf_counter() - t0:.0f} s)")
-            dask = run_pair(root, "dask", cluster.scheduler_address, new_file)
-            row: dict[str, Any] = {"n": n, "files": n_files, "dask": dask}
-            if n == args.local_at:
-                local = run_pair(root, "local", None, new_file)
-                row["local"] = local
+            kinds = ["dask", "local"] if n == args.local_at else ["dask"]
+            runs = run_engines(root, kinds, cluster.scheduler_address, new_file, args.repeat)
+            row: dict[str, Any] = {"n": n, "files": n_files, **runs}
+            if "local" in runs:
                 row["equal_full"] = same_tables(
-                    dask["after_full"] / "enriched", local["after_full"] / "enriched"
+                    runs["dask"]["after_full"] / "enriched",
+                    runs["local"]["after_full"] / "enriched",
                 )
                 row["equal_new"] = same_tables(
                     root / "out-dask" / "enriched", root / "out-local" / "enriched"
@@ -144,7 +175,8 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, cluster_s: floa
         f"Machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, polars "
         f"{pl.__version__}; Dask LocalCluster of 2 worker processes x 1 thread (started once, "
         f"{cluster_s:.1f} s, not counted); {args.rows_per_file:,} assets per file, one "
-        f"partition each; {args.new_fraction:.0%} new in the second run.",
+        f"partition each; {args.new_fraction:.0%} new in the second run; median of "
+        f"{args.repeat} run(s) of each kind, engines taking turns (every run in brackets).",
         "",
         "| assets | engine | full run s | +new run s | +new / full | driver peak RSS MB "
         "(full / +new) | files read (+new) | partitions written (+new) | table equals local |",
@@ -162,7 +194,8 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, cluster_s: floa
                 else ""
             )
             lines.append(
-                f"| {row['n']:,} | {kind} | {full['duration_s']:.1f} | {new['duration_s']:.1f} | "
+                f"| {row['n']:,} | {kind} | {full['duration_s']:.1f} {full['all_s']} | "
+                f"{new['duration_s']:.1f} {new['all_s']} | "
                 f"{new['duration_s'] / full['duration_s']:.1%} | {full['peak_rss_mb']:,.0f} / "
                 f"{new['peak_rss_mb']:,.0f} | {new['counts']['n_files_read']} | {written} | "
                 f"{equal} |"
