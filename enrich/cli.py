@@ -222,19 +222,27 @@ _JobOption = Annotated[
     Path, typer.Option("--job", "-j", help="Job file whose [output] table to read.")
 ]
 _TableOption = Annotated[
-    Path | None, typer.Option("--table", "-t", help="The enriched Delta table (instead of --job).")
+    str | None,
+    typer.Option(
+        "--table", "-t", help="The enriched Delta table, a path or URI (instead of --job)."
+    ),
 ]
 _JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _table_paths(job: Path, table: Path | None) -> tuple[Path, Path | None]:
+def _table_paths(job: Path, table: str | None) -> tuple[Any, Any]:
+    """The table and runs table: paths or URIs (with the job's storage options)."""
+    from enrich._internal.uri import Location
+
     if table is not None:
-        return table, None
+        return Location.of(table), None  # a URI's credentials come from the environment
     from enrich.job.config import load_job_config
 
     config = load_job_config(job)
-    runs_path = Path(config.output.runs_path) if config.output.runs_path else None
-    return Path(config.output.path), runs_path
+    options = config.storage_options_for("output")
+    runs = config.output.runs_path
+    runs_path = Location.of(runs, options) if runs else None
+    return Location.of(config.output.path, options), runs_path
 
 
 def _print(ctx: typer.Context, value: Any) -> None:

@@ -78,3 +78,64 @@ def test_retention_has_sane_defaults(tmp_path):
     config = load_job_config(job(tmp_path, output='path = "out/t"'))
     assert config.retention.enabled and config.retention.keep_reports >= 1
     assert config.retention.vacuum_after_days >= 1
+
+
+# -- object-store URIs ------------------------------------------------------------------------
+def test_uris_are_kept_as_uris_and_local_paths_made_absolute(tmp_path):
+    from enrich.io.store import JobPaths
+
+    config = load_job_config(
+        job(
+            tmp_path,
+            source="s3://lake/assets/*.parquet",
+            output='path = "s3://lake/out/enriched"\nreports_dir = "reports"',
+            extra='[embeddings]\nenabled = true\ncache_path = "gs://cache/emb"',
+        )
+    )
+    assert config.source.paths == ["s3://lake/assets/*.parquet"]
+    assert config.output.path == "s3://lake/out/enriched"
+    assert config.output.reports_dir == str(tmp_path / "reports")
+    paths = JobPaths.for_table(
+        config.output.path,
+        reports=config.output.reports_dir,
+        embeddings=config.embeddings.cache_path,
+    )
+    assert str(paths.runs) == "s3://lake/out/enriched_runs" and paths.runs.is_remote
+    assert str(paths.embeddings) == "gs://cache/emb" and not paths.reports.is_remote
+
+
+def test_storage_options_merge_by_side_and_secrets_never_reach_a_record(tmp_path, monkeypatch):
+    from enrich._internal.uri import Location
+
+    monkeypatch.setenv("LAKE_SECRET", "s3cr3t")
+    config = load_job_config(
+        job(
+            tmp_path,
+            source="s3://in/a.parquet",
+            output='path = "s3://out/t"\nstorage_options = { aws_region = "eu-west-3" }',
+            extra=(
+                "[storage]\noptions = { aws_region = 'us-east-1', aws_allow_http = true, "
+                "aws_access_key_id = 'AKIA-LITERAL', aws_secret_access_key = '${LAKE_SECRET}' }"
+            ),
+        )
+    )
+    output = config.storage_options_for("output")
+    assert output["aws_region"] == "eu-west-3" and output["aws_allow_http"] == "true"
+    assert config.storage_options_for("source")["aws_region"] == "us-east-1"
+    assert Location.of("s3://out/t", output).delta_options()["aws_secret_access_key"] == "s3cr3t"
+    dumped = str(config.model_dump(mode="json"))
+    assert "AKIA-LITERAL" not in dumped and "s3cr3t" not in dumped
+    assert "'***'" in dumped and "${LAKE_SECRET}" in dumped
+    assert config.config_hash() == config.resolved(tmp_path).config_hash()
+
+
+def test_an_unset_credential_variable_and_an_unknown_scheme_are_named(tmp_path, monkeypatch):
+    from enrich._internal.uri import Location
+    from enrich.errors import InputError
+
+    monkeypatch.delenv("NO_SUCH_VARIABLE_SET", raising=False)
+    where = Location.of("s3://b/t", {"aws_secret_access_key": "${NO_SUCH_VARIABLE_SET}"})
+    with pytest.raises(InputError, match="NO_SUCH_VARIABLE_SET, which is not set"):
+        where.delta_options()
+    with pytest.raises(InputError, match="scheme 'ftp'"):
+        Location.of("ftp://host/t")

@@ -159,6 +159,18 @@ def test_the_whole_job_on_s3_equals_the_same_job_on_local_paths(tmp_path, jobs):
     assert listed == [first.run_id, second.run_id, third.run_id]
     assert read_runs(table, table.with_name("enriched_runs")).height == 3
 
+    # the command line reads the bucket with the job's [storage] options
+    from typer.testing import CliRunner
+
+    from enrich.cli import app
+
+    shown = CliRunner().invoke(app, ["runs", "--job", str(remote_job), "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert [r["run_id"] for r in json.loads(shown.stdout)] == listed
+    asset = str(read_table(table).get_column("asset_id")[0])
+    shown = CliRunner().invoke(app, ["history", asset, "--job", str(remote_job), "--json"])
+    assert shown.exit_code == 0 and len(json.loads(shown.stdout)) == 3
+
 
 def test_a_commit_on_top_of_an_old_version_is_refused_on_s3(s3_bucket):
     """No file lock on an object store: the commit itself refuses a run that was overtaken."""
