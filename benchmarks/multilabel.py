@@ -386,6 +386,42 @@ def score_youtube(seed: int) -> list[Row]:
     return rows
 
 
+def apply_speed(n_rows: int, *, repeats: int = 3) -> str:
+    """Time the same keyword/regex LFs applied as a single-label and a multi-label task."""
+    from labeling_functions.packs import youtube_spam
+
+    texts = enrich.datasets.load_youtube_spam()["text"]
+    rng = np.random.default_rng(0)
+    data = pl.DataFrame({"text": texts.gather(rng.integers(0, len(texts), n_rows))})
+    lfs = [
+        lf
+        for lf in youtube_spam.LFS
+        if type(lf).__name__ in ("KeywordLF", "RegexLF", "ExpressionLF")
+    ]
+    task = Task.multilabel(["HAM", "SPAM"], name="spam")
+
+    def best(run: Callable[[], Any]) -> float:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    single = best(lambda: enrich.apply(lfs, data, classes=["HAM", "SPAM"], progress=False))
+    multi = best(lambda: enrich.apply(lfs, data, task=task, progress=False))
+    single_votes = enrich.apply(lfs, data, classes=["HAM", "SPAM"], progress=False).votes
+    multi_votes = enrich.apply(lfs, data, task=task, progress=False).votes
+    same = bool(
+        np.array_equal(single_votes == 1, multi_votes[:, :, 1] == 1)
+        and np.array_equal(single_votes == 0, multi_votes[:, :, 0] == 1)
+    )
+    return (
+        f"| {n_rows:,} rows x {len(lfs)} vectorized LFs | {single:.3f} s | {multi:.3f} s | "
+        f"{multi / single:.2f}x | {'identical' if same else 'DIFFER'} |"
+    )
+
+
 def markdown(rows: list[Row]) -> str:
     """Mean over seeds per dataset and model, plus the mean over datasets."""
     lines = [
@@ -429,7 +465,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ...)")
     parser.add_argument("--quick", action="store_true", help="bundled digits + youtube, 1 seed")
+    parser.add_argument(
+        "--speed-rows", type=int, default=200_000, help="rows of the apply-speed check (0: skip)"
+    )
     args = parser.parse_args(argv)
+    if args.speed_rows:
+        print("| apply | single-label | multi-label | ratio | fired votes |")
+        print("|---|---:|---:|---:|---|")
+        print(apply_speed(args.speed_rows), flush=True)
     names = ["bundled"] if args.quick else args.digit_sets.split(",")
     seeds = range(1 if args.quick else args.seeds)
     rows: list[Row] = []
