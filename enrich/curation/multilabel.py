@@ -24,12 +24,18 @@ import numpy as np
 import polars as pl
 
 from enrich._internal.frames import as_polars, require_columns
+from enrich.analysis.slices import SliceReport, slice_report
 from enrich.curation.gaps import Gaps, find_gaps
 from enrich.curation.review import ReviewQueue, review_queue
 from enrich.errors import InputError
 from enrich.multilabel_votes import PRESENCE_CLASSES, MultiLabelVoteMatrix
 
-__all__ = ["find_gaps_per_label", "label_view", "review_queue_per_label"]
+__all__ = [
+    "find_gaps_per_label",
+    "label_view",
+    "review_queue_per_label",
+    "slice_report_per_label",
+]
 
 
 def label_view(
@@ -58,7 +64,8 @@ def label_view(
     -------
     polars.DataFrame
         ``asset_id``, ``label`` (Int64: 1 present, 0 absent, null where no LF voted on it),
-        ``label_name``, ``probability`` (of present), ``confidence`` (of the chosen value),
+        ``label_name``, ``predicted`` (Int64, the predicted value of every asset, voted on
+        or not), ``probability`` (of present), ``confidence`` (of the predicted value),
         ``conflict``, ``all_abstain`` and the carried ``columns``.
 
     Raises
@@ -88,6 +95,7 @@ def label_view(
         {
             "asset_id": frame["asset_id"],
             "label": pl.Series(value, dtype=pl.Int64),
+            "predicted": pl.Series(value, dtype=pl.Int64),
             "probability": p,
             "confidence": np.where(present, p, 1.0 - p),
             "conflict": (sub > 0).any(axis=1) & (sub < 0).any(axis=1),
@@ -99,8 +107,8 @@ def label_view(
     view = view.with_columns(
         pl.col("label").replace_strict([0, 1], list(PRESENCE_CLASSES), default=None)
         .alias("label_name")
-    ).select("asset_id", "label", "label_name", "probability", "confidence", "conflict",
-             "all_abstain")  # fmt: skip
+    ).select("asset_id", "label", "label_name", "predicted", "probability", "confidence",
+             "conflict", "all_abstain")  # fmt: skip
     if columns:
         if data is None:
             raise InputError("columns needs data= (a table with asset_id and those columns)")
@@ -154,6 +162,44 @@ def find_gaps_per_label(
         out[label] = find_gaps(
             view, slices=slices, classes=list(PRESENCE_CLASSES), gold=label_gold, **options
         )
+    return out
+
+
+def slice_report_per_label(
+    table: Any,
+    votes: MultiLabelVoteMatrix,
+    *,
+    data: Any,
+    slices: Sequence[str],
+    gold: Any = None,
+    **options: Any,
+) -> dict[str, SliceReport]:
+    """Run :func:`enrich.slice_report` on each label: accuracy per slice, or confidence.
+
+    With ``gold`` (a table with ``asset_id`` and one 0/1 column per label; null or -1 =
+    unknown) the metric is the accuracy of the label's predicted value (absent / present)
+    on the assets with gold; without it, the mean confidence of that value. ``slices`` are
+    columns of ``data``; ``options`` go to :func:`enrich.slice_report`. Returns label name
+    -> its :class:`~enrich.analysis.slices.SliceReport`.
+    """
+    gold_frame = None if gold is None else as_polars(gold)
+    out = {}
+    for label in votes.label_names:
+        view = label_view(table, votes, label, data=data, columns=slices)
+        if gold_frame is None:
+            out[label] = slice_report(view, value="confidence", slices=slices, **options)
+            continue
+        require_columns(gold_frame, [("asset_id", "gold"), (label, "gold")])
+        truth = gold_frame.select("asset_id", pl.col(label).cast(pl.Int64).alias("_gold")).filter(
+            pl.col("_gold").is_in([0, 1])
+        )
+        view = view.join(truth, on="asset_id", how="left", maintain_order="left")
+        correct = (
+            pl.when(pl.col("_gold").is_null())
+            .then(None)
+            .otherwise(pl.col("predicted") == pl.col("_gold"))
+        )
+        out[label] = slice_report(view, correct=correct, slices=slices, **options)
     return out
 
 

@@ -7,7 +7,12 @@ import polars as pl
 import pytest
 
 from enrich import MultiLabelModel, multilabel_table
-from enrich.curation.multilabel import find_gaps_per_label, label_view, review_queue_per_label
+from enrich.curation.multilabel import (
+    find_gaps_per_label,
+    label_view,
+    review_queue_per_label,
+    slice_report_per_label,
+)
 from enrich.errors import InputError
 from enrich.multilabel_votes import MultiLabelVoteMatrix
 
@@ -37,8 +42,8 @@ def test_label_view_is_a_binary_enriched_table(example) -> None:
     vm, table, data, _ = example
     view = label_view(table, vm, "rare", data=data, columns=["source"])
     assert view.columns == [
-        "asset_id", "label", "label_name", "probability", "confidence", "conflict",
-        "all_abstain", "source",
+        "asset_id", "label", "label_name", "predicted", "probability", "confidence",
+        "conflict", "all_abstain", "source",
     ]  # fmt: skip
     no_vote = (vm.votes[:, :, 1] == 0).all(axis=1)
     assert view["all_abstain"].to_list() == no_vote.tolist()
@@ -61,3 +66,18 @@ def test_gaps_and_review_per_label(example) -> None:
     queues = review_queue_per_label(table, vm, batch_size=10)
     assert set(queues) == {"common", "rare"}
     assert all(q.table.height == 10 for q in queues.values())
+
+
+def test_slice_report_per_label(example) -> None:
+    vm, table, data, gold_table = example
+    reports = slice_report_per_label(
+        table, vm, data=data, slices=["source"], gold=gold_table, min_size=10
+    )
+    assert set(reports) == {"common", "rare"}
+    predicted = table["labels"].list.contains("common").to_numpy()
+    accuracy = (predicted == gold_table["common"].to_numpy()).mean()
+    assert reports["common"].overall["metric"] == pytest.approx(accuracy)
+    confidence = slice_report_per_label(table, vm, data=data, slices=["source"], min_size=10)
+    assert confidence["rare"].overall["metric"] == pytest.approx(
+        label_view(table, vm, "rare")["confidence"].mean()
+    )
