@@ -198,3 +198,14 @@ def test_task_validation() -> None:
         Task.multilabel(["a", "a"])
     with pytest.raises(InputError, match="list of label names"):
         Task.multilabel("abc")
+
+
+def test_snorkel_lfs_vote_for_the_label_they_return(data: pl.DataFrame) -> None:
+    from snorkel.labeling import labeling_function as snorkel_lf
+
+    @snorkel_lf()
+    def music(x):
+        return 2 if x.text and "music" in x.text else -1
+
+    vm = enrich.apply([music], data, task=TASK, progress=False)
+    assert vm.votes[:, 0, 2].tolist() == [0, 1, 0, 0, 1] and vm.lf_targets == (None,)
