@@ -244,12 +244,12 @@ def run_partitioned(run: RunContext) -> JobResult:
         )
         tolerance = config.output.proba_tolerance
         while True:
-            moved = {
-                key: entry
-                for key, entry in unchanged.items()
+            rewrite = (
+                set(unchanged)
                 if full_refresh
-                or _needs_rewrite(stored[key], small, votes_cols, classes, tolerance)
-            }
+                else _to_rewrite(stored, small, votes_cols, classes, tolerance)
+            )
+            moved = {key: entry for key, entry in unchanged.items() if key in rewrite}
             write = WriteSettings(
                 patterns=small,
                 full_refresh=full_refresh,
@@ -638,14 +638,20 @@ def _as_fit_summary(stored: pl.DataFrame, settings: RunSettings) -> pl.DataFrame
     )
 
 
-def _needs_rewrite(
-    stored: pl.DataFrame,
+def _to_rewrite(
+    stored: Mapping[str, pl.DataFrame],
     small: pl.DataFrame,
     votes: Sequence[str],
     classes: Sequence[str],
     tolerance: float,
-) -> bool:
-    """Whether the refitted model moves a row of an unchanged partition past the tolerance."""
+) -> set[str]:
+    """The unchanged partitions where the refitted model moves a row past the tolerance.
+
+    A row moves when its label or review flag flips, or a probability moves by more than
+    ``tolerance``, against what the partition's file holds (its stored summary).
+    """
+    if not stored:
+        return set()
     proba = [f"proba_{c}" for c in classes]
     new = small.select(
         *votes,
@@ -653,18 +659,25 @@ def _needs_rewrite(
         pl.col("needs_review").alias("_new_review"),
         *(pl.col(c).alias(f"_new_{c}") for c in proba),
     )
-    joined = stored.join(new, on=list(votes), how="left")
+    frames = [
+        frame.select(*votes, "label", "needs_review", *proba).with_columns(
+            pl.lit(key).alias("_partition")
+        )
+        for key, frame in stored.items()
+    ]
+    joined = pl.concat(frames, how="vertical_relaxed").join(new, on=list(votes), how="left")
     moved = pl.max_horizontal([(pl.col(c) - pl.col(f"_new_{c}")).abs() for c in proba])
     flags = joined.select(
+        "_partition",
         (
             pl.col("label").cast(pl.Int64).ne_missing(pl.col("_new_label").cast(pl.Int64))
             | (pl.col("needs_review") != pl.col("_new_review"))
             | ((moved > tolerance) if tolerance > 0 else (moved > 0))
         )
         .fill_null(True)
-        .any()
+        .alias("_moves"),
     )
-    return bool(flags.item())
+    return set(flags.filter(pl.col("_moves")).get_column("_partition").unique().to_list())
 
 
 def _review(
