@@ -109,7 +109,9 @@ class MultiLabelModel(Estimator):
         label's prior is made conditional on the other labels: the assets are grouped by the
         labels the per-label models predict for the *other* labels (present, absent, or no
         vote), and each group's share of the label is estimated from the assets where LFs
-        voted on it (smoothed towards the label's prior with 10 pseudo-assets). That share
+        voted on it or gold is known (smoothed towards the label's prior with 10
+        pseudo-assets; gold values, where given to :meth:`fit`, replace the predictions). That
+        share
         replaces the prior in the label's posterior -- for an asset no LF voted on, it *is*
         the probability. A digit predicted "at least five" without a closed loop is then
         unlikely to be "even" even where no LF voted on evenness. False keeps the labels
@@ -222,7 +224,7 @@ class MultiLabelModel(Estimator):
         empty = (np.zeros(0, dtype=np.int64), np.zeros(0))
         self.cooccurrence_ = [empty] * k
         if self.cooccurrence and k > 1:
-            self.cooccurrence_ = self._fit_cooccurrence(votes)
+            self.cooccurrence_ = self._fit_cooccurrence(votes, gold)
         if thresholds is None:
             proba = self.predict_proba(votes)
             self.thresholds_ = np.array([_expected_f1_threshold(proba[:, t]) for t in range(k)])
@@ -274,8 +276,14 @@ class MultiLabelModel(Estimator):
                 covered[:, t] = (binary != -1).any(axis=1)
         return out, covered
 
-    def _fit_cooccurrence(self, votes: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _fit_cooccurrence(
+        self, votes: np.ndarray, gold: np.ndarray | None
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         base, covered = self._independent_proba(votes)
+        if gold is not None:  # known gold values replace the model's view of them
+            known = gold >= 0
+            base = np.where(known, gold, base)
+            covered = covered | known
         tables = []
         for t in range(self.n_labels_):
             pattern = _other_patterns(base, covered, t)

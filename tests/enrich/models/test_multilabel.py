@@ -109,6 +109,16 @@ def test_gold_label_sets_are_used() -> None:
     partial = np.where(np.arange(600)[:, None] < 200, gold, -1)
     model = MultiLabelModel(random_state=0).fit(votes, partial)
     assert model.predict_proba(votes).shape == (600, 3)
+    without = MultiLabelModel(random_state=0).fit(votes)
+    # the co-occurrence tables count the gold rows' true labels
+    assert any(
+        not np.array_equal(a[1], b[1])
+        for a, b in zip(model.cooccurrence_, without.cooccurrence_, strict=True)
+    )
+    # label 1 follows label 0 (80% / 20%): its prior given label 0 present is higher
+    codes, priors = model.cooccurrence_[1]
+    by_label_0 = dict(zip(codes.tolist(), priors.tolist(), strict=True))
+    assert by_label_0[0 + 2 * 3] < by_label_0[1 + 2 * 3]  # label 2 unknown, label 0 absent/present
 
 
 def test_vote_matrix_input_uses_each_lfs_targets(tmp_path) -> None:
