@@ -678,11 +678,15 @@ class HogPcaImageEncoder:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> HogPcaImageEncoder:
-        """Read an encoder written by :meth:`save` (refuses files it did not write)."""
+        """Read an encoder written by :meth:`save` (refuses files it did not write).
+
+        ``path`` may be a URI (``s3://.../hog_pca.npz``), read through fsspec.
+        """
         import numpy as np
 
         try:
-            with np.load(path, allow_pickle=False) as data:
+            source: Any = io.BytesIO(read_image_bytes(path)) if is_image_uri(path) else path
+            with np.load(source, allow_pickle=False) as data:
                 config = json.loads(str(data["config"]))
                 arrays = {
                     k: data[k]

@@ -469,7 +469,11 @@ def _fit(run: RunContext, read: ReadResult, voted: VoteResult) -> FitResult:
         params=config.label_model.params,
     )
     votes = vote_matrix(full, run.lfs, classes)
-    reviewed = read_gold_table(config.gold.path) if config.gold.path else None
+    reviewed = (
+        read_gold_table(config.gold.path, storage_options=config.storage_options_for("source"))
+        if config.gold.path
+        else None
+    )
     gold, settled = gold_labels(
         full,
         classes=classes,

@@ -220,8 +220,8 @@ def read_sources(
     return data
 
 
-def read_gold_table(path: str) -> pl.DataFrame:
-    """The reviewed gold table of ``gold.path`` (parquet, csv or json).
+def read_gold_table(path: str, *, storage_options: Mapping[str, str] | None = None) -> pl.DataFrame:
+    """The reviewed gold table of ``gold.path`` (parquet, csv or json; a path or a URI).
 
     Raises
     ------
@@ -229,11 +229,12 @@ def read_gold_table(path: str) -> pl.DataFrame:
         The file cannot be read (the message names it and the formats allowed).
     """
     try:
+        options = Location.of(path, storage_options).delta_options()
         if path.endswith(".csv"):
-            return pl.read_csv(path)
+            return pl.read_csv(path, storage_options=options)
         if path.endswith(".json"):
-            return pl.read_json(path)
-        return pl.read_parquet(path)
+            return pl.read_json(Location.of(path, storage_options).read_bytes())
+        return pl.read_parquet(path, storage_options=options)
     except Exception as exc:
         raise InputError(
             f"gold.path {path!r} cannot be read ({type(exc).__name__}: {exc}); give a parquet, "

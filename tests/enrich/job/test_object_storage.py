@@ -286,3 +286,75 @@ def test_the_dask_engine_on_s3_with_credentials_from_the_environment(
         assert content(table).equals(content(local.output.path))
     summary = json.loads(second.summary_path.read_text())
     assert summary["table"]["version"] == 1
+
+
+# -- image URIs: the images, the fitted image encoder and its vectors in the bucket -----------
+IMAGE_JOB = """
+[source]
+path = "{bucket}/assets.parquet"
+image_column = "image"
+
+[labeling_functions]
+sources = ["lfs.py"]
+classes = ["LOW", "HIGH"]
+
+[embeddings]
+enabled = true
+
+[output]
+path = "{bucket}/out/enriched"
+"""
+
+IMAGE_LFS = """
+import polars as pl
+from labeling_functions import expression_lf
+
+low = expression_lf("low", pl.col("digit") < 5, label="LOW")
+high = expression_lf("high", pl.col("digit") >= 5, label="HIGH")
+"""
+
+
+@pytest.mark.slow
+def test_an_image_job_reads_image_uris_from_the_bucket(tmp_path, s3_bucket, monkeypatch):
+    """Image URIs are read through fsspec; the offline encoder is fitted once and kept there."""
+    from importlib import resources
+
+    import numpy as np
+    from PIL import Image
+
+    bucket, options = s3_bucket
+    for name, value in {
+        "AWS_ENDPOINT_URL": options["aws_endpoint_url"],
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ALLOW_HTTP": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with np.load(resources.files("enrich") / "data" / "mnist_sample.npz") as sample:
+        images, labels = sample["images"][:80], sample["labels"][:80]
+    fs = fsspec_filesystem(bucket)
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(tmp_path / f"{i}.png")
+        fs.put_file(str(tmp_path / f"{i}.png"), f"{bucket[5:]}/images/{i}.png")
+    assets = pl.DataFrame(
+        {
+            "asset_id": list(range(80)),
+            "image": [f"{bucket}/images/{i}.png" for i in range(80)],
+            "digit": labels.astype(np.int64),
+        }
+    )
+    with fs.open(f"{bucket[5:]}/assets.parquet", "wb") as out:
+        assets.write_parquet(out)
+    (tmp_path / "lfs.py").write_text(IMAGE_LFS)
+    (tmp_path / "job.toml").write_text(IMAGE_JOB.format(bucket=bucket))
+    config = load_job_config(tmp_path / "job.toml")
+    first = run_job(config, progress=False)
+    embedded = first.record["embeddings"]
+    assert embedded["n_embedded"] == 80 and embedded["encoder_id"].startswith("hog-pca")
+    assert fs.isfile(f"{bucket[5:]}/out/enriched_embeddings/hog_pca.npz")
+    assert len(load_run_index(embedded)) == 80
+    again = run_job(config, progress=False)  # the stored encoder and index are reused
+    assert again.record["embeddings"]["encoder_id"] == embedded["encoder_id"]
+    assert again.counts["n_read"] == 0 and again.record["embeddings"]["n_embedded"] == 0
