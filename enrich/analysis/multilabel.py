@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -191,6 +193,10 @@ def multilabel_table(
     *,
     thresholds: Any = 0.5,
     review_margin: float = 0.1,
+    model_proba: Any = None,
+    run_id: str | None = None,
+    model_version: str | None = None,
+    created_at: dt.datetime | None = None,
 ) -> pl.DataFrame:
     """The enriched table of a multi-label task: a probability column per label plus the set.
 
@@ -205,13 +211,23 @@ def multilabel_table(
     review_margin
         an asset is flagged for review when a label's probability is within this distance
         of its threshold, or LFs voted both for and against one of its labels.
+    model_proba
+        optional end-model probabilities ``(n, n_labels)`` (e.g.
+        ``MultiLabelEndModel.oof_proba_``): adds ``model_p_<label>`` and ``model_labels``
+        (the set at the same thresholds).
+    run_id, model_version, created_at
+        with ``run_id``, the lineage columns of :func:`enrich.enriched_table` follow: each
+        LF's votes as ``vote_<lf>`` (List[Int8], one +1 / -1 / 0 per label), ``run_id``,
+        ``model_version``, ``lf_versions`` (JSON object name -> version) and
+        ``created_at`` (UTC; now by default).
 
     Returns
     -------
     polars.DataFrame
         ``asset_id``, ``p_<label>`` (Float64) per label, ``labels`` (List[String], the
         predicted set), ``n_labels``, ``voted`` (bool: some LF voted on some label),
-        ``conflict`` (bool), ``uncertain_labels`` (List[String]) and ``review`` (bool).
+        ``conflict`` (bool), ``uncertain_labels`` (List[String]) and ``review`` (bool);
+        then the optional model and lineage columns.
 
     Examples
     --------
@@ -246,6 +262,35 @@ def multilabel_table(
             "uncertain_labels", [list(names_array[row]) for row in uncertain], pl.List(pl.String)
         ),
     )
-    return frame.with_columns(
+    frame = frame.with_columns(
         review=pl.col("conflict") | (pl.col("uncertain_labels").list.len() > 0)
     )
+    if model_proba is not None:
+        q = np.asarray(model_proba, dtype=float)
+        if q.shape != p.shape:
+            raise InputError(f"model_proba must have shape {p.shape}, got {q.shape}.")
+        frame = frame.with_columns(
+            *[pl.Series(f"model_p_{name}", q[:, t]) for t, name in enumerate(names)],
+            pl.Series(
+                "model_labels", [list(names_array[row]) for row in q >= cut], pl.List(pl.String)
+            ),
+        )
+    if run_id is None:
+        return frame
+    n = len(votes)
+    lineage = pl.DataFrame(
+        {
+            **{
+                f"vote_{lf}": pl.Series(votes.votes[:, j, :], dtype=pl.List(pl.Int8))
+                for j, lf in enumerate(votes.lf_names)
+            },
+            "run_id": [run_id] * n,
+            "model_version": [model_version or "enrich.MultiLabelModel"] * n,
+            "lf_versions": [json.dumps(dict(zip(votes.lf_names, votes.lf_versions, strict=False)))]
+            * n,
+            "created_at": pl.Series(
+                [created_at or dt.datetime.now(dt.UTC)] * n, dtype=pl.Datetime("us", "UTC")
+            ),
+        }
+    )
+    return pl.concat([frame, lineage], how="horizontal")

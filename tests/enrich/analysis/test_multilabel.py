@@ -75,3 +75,26 @@ def test_enriched_table_has_a_probability_per_label_and_the_set() -> None:
     assert table["voted"].to_list() == [True, True, True, False]
     with pytest.raises(InputError, match="proba"):
         enrich.multilabel_table(_votes(), [[0.5]])
+
+
+def test_enriched_table_lineage_and_model_columns() -> None:
+    import dataclasses
+    import datetime as dt
+    import json
+
+    proba = [[0.9, 0.1], [0.55, 0.2], [0.2, 0.8], [0.3, 0.3]]
+    when = dt.datetime(2026, 12, 4, tzinfo=dt.UTC)
+    votes = dataclasses.replace(_votes(), lf_versions=("v1", "v2"))
+    table = enrich.multilabel_table(
+        votes,
+        proba,
+        model_proba=[[0.8, 0.1], [0.1, 0.2], [0.3, 0.9], [0.6, 0.7]],
+        run_id="r1",
+        created_at=when,
+    )
+    assert table["model_labels"].to_list() == [["cat"], [], ["dog"], ["cat", "dog"]]
+    assert table["model_p_dog"].to_list() == [0.1, 0.2, 0.9, 0.7]
+    assert table["vote_b"].to_list() == [[0, 0], [-1, 0], [0, 1], [0, 0]]
+    assert table["run_id"].unique().to_list() == ["r1"]
+    assert table["created_at"].unique().to_list() == [when]
+    assert json.loads(table["lf_versions"][0]) == {"a": "v1", "b": "v2"}
