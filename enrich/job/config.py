@@ -540,9 +540,7 @@ def _output_problem(config: JobConfig) -> str | None:
                     f"{key}: the parent {str(found)!r} of {locations[key]!r} is a file, not a "
                     "folder; choose another path"
                 )
-    for source in config.source.paths:
-        if "://" in source:
-            continue
+    for source in config.source.paths:  # URIs too: s3://a/b compares as the folder s3:/a/b
         root, recursive = _source_root(source)
         for key, path in normal.items():
             if path.is_absolute() != root.is_absolute():

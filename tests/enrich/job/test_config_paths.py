@@ -104,6 +104,16 @@ def test_uris_are_kept_as_uris_and_local_paths_made_absolute(tmp_path):
     assert str(paths.embeddings) == "gs://cache/emb" and not paths.reports.is_remote
 
 
+def test_an_output_uri_inside_the_source_uri_is_refused(tmp_path):
+    with pytest.raises(JobConfigError, match="is inside the source 's3://lake/data/"):
+        load_job_config(
+            job(
+                tmp_path, source="s3://lake/data/**/*.parquet", output='path = "s3://lake/data/out"'
+            )
+        )
+    load_job_config(job(tmp_path, source="s3://lake/data/*.parquet", output='path = "s3://lake/t"'))
+
+
 def test_storage_options_merge_by_side_and_secrets_never_reach_a_record(tmp_path, monkeypatch):
     from enrich._internal.uri import Location
 
