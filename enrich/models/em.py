@@ -210,14 +210,16 @@ def hash_rows(patterns: np.ndarray, weight: np.ndarray, k: int, seed: int) -> np
     It depends on the row's votes and on each LF's vote counts, never on the order of the rows
     or of the columns.
     """
-    m = patterns.shape[1]
-    counts = np.zeros((m, k), dtype=np.int64)
-    for c in range(k):
-        counts[:, c] = np.rint((weight @ (patterns == c)) * 16).astype(np.int64)
+    n, m = patterns.shape
+    slots = patterns.astype(np.int64) + 1 + (np.arange(m, dtype=np.int64) * (k + 1))[None, :]
+    mass = np.bincount(slots.ravel(), weights=np.repeat(weight, m), minlength=m * (k + 1))
+    counts = np.rint(mass.reshape(m, k + 1)[:, 1:] * 16).astype(np.int64)  # [j, c]
     coeff = np.random.default_rng(seed).integers(1, 2**62, size=k + 1, dtype=np.int64)
     with np.errstate(over="ignore"):
         column = _mix(counts @ coeff[:k] + coeff[k]) | 1  # one salt per LF, from its counts
-        codes = (patterns.astype(np.int64) + 1) @ column  # an abstain (0) adds nothing
+        codes = np.zeros(n, dtype=np.int64)
+        for j in range(m):  # an abstain (0) adds nothing; wrapping sums, any order
+            codes += (patterns[:, j].astype(np.int64) + 1) * column[j]
     return _mix(codes)
 
 
