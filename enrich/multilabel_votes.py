@@ -66,6 +66,14 @@ class MultiLabelVoteMatrix(TableDisplay):
                 f"multi-label votes must have shape (n_assets, n_lfs, n_labels) = {expected}, "
                 f"got {votes.shape}."
             )
+        if votes.dtype != np.int8:
+            if votes.size and not np.all(np.isin(votes, (-1, 0, 1))):
+                raise InputError(
+                    "multi-label votes must be +1 (for), -1 (against) or 0 (abstain); got "
+                    f"values {sorted(set(np.unique(votes).tolist()) - {-1, 0, 1})[:5]}."
+                )
+            votes = votes.astype(np.int8)
+        object.__setattr__(self, "votes", votes)
         if not self.lf_targets:
             object.__setattr__(self, "lf_targets", (None,) * len(self.lf_names))
 

@@ -209,3 +209,19 @@ def test_snorkel_lfs_vote_for_the_label_they_return(data: pl.DataFrame) -> None:
 
     vm = enrich.apply([music], data, task=TASK, progress=False)
     assert vm.votes[:, 0, 2].tolist() == [0, 1, 0, 0, 1] and vm.lf_targets == (None,)
+
+
+def test_vote_matrix_checks_its_votes() -> None:
+    ids = pl.Series([0, 1])
+    vm = enrich.MultiLabelVoteMatrix(
+        votes=[[[1, 0]], [[-1, 1]]], lf_names=("a",), label_names=("x", "y"), asset_ids=ids
+    )
+    assert vm.votes.dtype == np.int8 and vm.take([1]).votes.tolist() == [[[-1, 1]]]
+    with pytest.raises(InputError, match=r"\+1 \(for\)"):
+        enrich.MultiLabelVoteMatrix(
+            votes=[[[2, 0]], [[0, 0]]], lf_names=("a",), label_names=("x", "y"), asset_ids=ids
+        )
+    with pytest.raises(InputError, match="shape"):
+        enrich.MultiLabelVoteMatrix(
+            votes=np.zeros((2, 2, 2)), lf_names=("a",), label_names=("x", "y"), asset_ids=ids
+        )
