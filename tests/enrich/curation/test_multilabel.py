@@ -81,3 +81,23 @@ def test_slice_report_per_label(example) -> None:
     assert confidence["rare"].overall["metric"] == pytest.approx(
         label_view(table, vm, "rare")["confidence"].mean()
     )
+
+
+def test_per_label_gaps_feed_fill_gaps(example) -> None:
+    from embeddings import VectorIndex
+    from enrich import fill_gaps
+
+    vm, table, _, gold_table = example
+    n = len(vm)
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(n, 8)).astype(np.float32)
+    vectors[gold_table["rare"].to_numpy() == 1] += 3.0  # the rare label's assets lie together
+    index = VectorIndex(8, kind="flat")
+    index.add(np.arange(n, dtype=np.int64), vectors)
+    id_map = pl.DataFrame({"asset_id": vm.asset_ids, "index_id": np.arange(n)})
+    gaps = find_gaps_per_label(table, vm)["rare"]
+    pool = label_view(table, vm, "rare").select("asset_id", "confidence")
+    candidates = fill_gaps(gaps, index, pool, budget=5, id_map=id_map, random_state=0)
+    chosen = candidates.table["asset_id"].to_list()
+    assert 0 < len(chosen) <= 5
+    assert not set(chosen) & set(gaps.labeled_ids.to_list())
