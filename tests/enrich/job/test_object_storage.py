@@ -358,3 +358,32 @@ def test_an_image_job_reads_image_uris_from_the_bucket(tmp_path, s3_bucket, monk
     again = run_job(config, progress=False)  # the stored encoder and index are reused
     assert again.record["embeddings"]["encoder_id"] == embedded["encoder_id"]
     assert again.counts["n_read"] == 0 and again.record["embeddings"]["n_embedded"] == 0
+
+
+@pytest.mark.slow
+def test_dask_workers_share_the_embedding_cache_in_the_bucket(tmp_path, jobs):
+    """With [embeddings] the Dask workers encode (the driver plans); each writes cache shards
+    to the bucket with the job's storage options, and the table equals the local run's."""
+    from dask.distributed import Client, LocalCluster
+
+    from enrich.labeling.engines import DaskEngine
+
+    local_job, remote_job, bucket, options, _ = jobs
+    local, remote = load_job_config(local_job), load_job_config(remote_job)
+    table = Location.of(f"{bucket}/out/enriched", options)
+    cache_uri = f"{bucket}/out/enriched_embeddings"
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        engine = DaskEngine(client=client, partition_size=30)
+        run_job(local, progress=False)
+        first = run_job(remote, progress=False, engine=engine)
+        assert first.record["engine"] == "dask" and first.record["embeddings"]["n_embedded"] == 100
+        assert content(table).equals(content(local.output.path))
+        cache = ShardedEmbeddingCache(cache_uri, storage_options=fsspec_options(cache_uri, options))
+        assert len(cache) == 100  # written by the workers, 30 texts a task
+        again = run_job(remote, progress=False, engine=engine)
+        assert again.counts["n_read"] == 0 and again.record["embeddings"]["n_embedded"] == 0
