@@ -289,7 +289,10 @@ class Location:
         if isinstance(other, Location):
             return self.uri == other.uri
         if isinstance(other, str | os.PathLike):
-            return self.uri == Location.of(other).uri
+            try:
+                return self.uri == Location.of(other).uri
+            except InputError:  # a scheme enrich does not write to: not this location
+                return False
         return NotImplemented
 
     def __hash__(self) -> int:
@@ -324,6 +327,12 @@ class Location:
     def parent(self) -> Location:
         """The folder holding this one."""
         if self.is_remote:
+            scheme, rest = self.uri.split("://", 1)
+            if "/" not in rest.strip("/"):
+                raise InputError(
+                    f"{self.uri!r} is a whole bucket (or container); name a folder in it, "
+                    f"e.g. '{scheme}://{rest.strip('/')}/enriched'"
+                )
             head = self.uri.rstrip("/").rsplit("/", 1)[0]
             return Location(head, self.options)
         return Location(str(Path(self.uri).parent), ())

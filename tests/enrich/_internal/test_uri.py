@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from enrich._internal.uri import Location, fsspec_options, is_remote, join
+from enrich.errors import InputError
 
 
 def test_names_parents_and_equality_work_as_on_paths(tmp_path):
@@ -25,6 +26,8 @@ def test_names_parents_and_equality_work_as_on_paths(tmp_path):
     assert is_remote("gs://b/t") and is_remote("az://c/t") and not is_remote("file:///t")
     with pytest.raises(TypeError):
         Path(table)  # no silent s3:/lake mangling
+    with pytest.raises(InputError, match="whole bucket"):
+        Location.of("s3://lake").with_name("lake_runs")
 
 
 def test_storage_options_are_translated_for_each_fsspec_store():
