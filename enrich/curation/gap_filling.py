@@ -36,11 +36,30 @@ Strategies
   smaller clusters. Ties go to the more typical asset (mean cosine to the region). A
   region larger than 3,000 assets is covered on a random sample of it, so in-gap random
   sampling is the floor the greedy step improves on.
-- *Uncertainty.* Uncertainty sampling (Lewis & Gale, SIGIR 1994) was measured as a mixing
-  term inside the region and lowered the worst-group F1 at budgets 40 and 100 on the
-  development sets; the class-probability weighting above is where the model's view enters.
-  ``benchmarks/gap_filling.py`` compares the strategy with random, in-gap random, margin
-  uncertainty and nearest-neighbour picks (``benchmarks/RESULTS.md``).
+- *Uncertainty, as far as it pays.* With class scores (``probabilities=``, else the label
+  model's), part of each gap's quota goes to the assets of its region the model is least
+  sure of (smallest margin between its two likeliest classes: uncertainty sampling, Lewis
+  & Gale, SIGIR 1994; Scheffer et al., 2001), and coverage covers the rest around them.
+  The share is measured, not fixed: ``u = 2 * AUC - 1`` (at least 0), the AUC being the
+  chance that a region asset is denser (mean cosine to its 20 nearest) than one of the
+  ``quota`` assets uncertainty sampling would pick. Where the model's boundaries run
+  through sparse places (the cluster assumption holds: handwritten digits, with a
+  classifier that already predicts the class) its uncertain assets teach the most, and
+  ``u`` is large; where they cut through dense places (sentence embeddings, whose
+  neighbourhoods follow topic more than sentiment, or a classifier that barely predicts
+  the starved class), its picks are a biased band (Dasgupta & Hsu, ICML 2008), ``u`` is
+  about 0 and coverage decides. Ranking by margin alone, or mixing it in at a fixed
+  weight, lost up to 20 points of worst-group F1 on the text sets of
+  ``benchmarks/gap_filling.py``; coverage alone lost 2 to 3 points to it on MNIST with a
+  class-balanced classifier (``benchmarks/RESULTS.md``).
+- *Random draws as the floor.* Covering a region stands for its classes only as far as its
+  neighbourhoods follow them (the premise of TypiClust and ProbCover). With class scores,
+  that is measured as the chance-corrected agreement (Cohen's kappa) between each region
+  asset's predicted class and those of its 10 nearest region assets; the share ``1 - kappa``
+  of the quota left after uncertainty is drawn at random in proportion to the region's
+  weights, one draw from each of as many k-means strata (stratified sampling: the same
+  expected mix as random picks, less often a lopsided one), and coverage takes the rest.
+  A model that predicts one class everywhere gives no evidence either way (no draws).
 
 ``strategy="neighbours"`` is the earlier rule: the nearest unlabeled neighbours of each
 gap's examples, favouring those the label model is unsure of, near-duplicates left out
@@ -103,6 +122,8 @@ from enrich.curation.coverage import (
     class_scores_of_pool,
     coverage_plan,
     greedy_cover,
+    random_picks,
+    uncertain_picks,
 )
 from enrich.curation.gap_search import (
     GapSearch,
@@ -518,7 +539,39 @@ def _fill_by_coverage(
         weights = p.weights
         p.similarity = (vectors @ examples.T).max(axis=1) if len(examples) else None
         want = min(len(p.rows), max(2 * quota, quota + 10, 1)) if quota else 0
-        p.order, p.gain = greedy_cover(vectors, examples, weights, want, quota)
+        unsure: list[int] = []
+        if pool.class_scores is not None and quota:
+            unsure, p.uncertainty_share = uncertain_picks(vectors, pool.class_scores[p.rows], quota)
+        drawn: list[int] = []
+        if pool.class_scores is not None and quota > len(unsure):
+            drawn, p.random_share = random_picks(
+                vectors,
+                pool.class_scores[p.rows],
+                weights if weights is not None else np.ones(len(p.rows)),
+                quota - len(unsure),
+                unsure,
+                rng,
+            )
+        first = [*unsure, *drawn]
+        if first:
+            # the uncertain and the drawn picks cover their balls too: coverage does the rest
+            order, gain = greedy_cover(
+                vectors,
+                np.concatenate([examples, vectors[first]]),
+                weights,
+                want - len(first),
+                quota - len(first),
+            )
+            p.by_uncertainty, p.at_random = set(unsure), set(drawn)
+            chosen = set(first)
+            p.order = [*first, *(i for i in order if i not in chosen)]
+            gains = [0.0] * len(first)
+            if unsure:
+                top_p = np.sort(pool.class_scores[p.rows[unsure]], axis=1)[:, -2:]
+                gains[: len(unsure)] = [float(g) for g in 1.0 - (top_p[:, 1] - top_p[:, 0])]
+            p.gain = gains + [g for i, g in zip(order, gain, strict=True) if i not in chosen]
+        else:
+            p.order, p.gain = greedy_cover(vectors, examples, weights, want, quota)
     # hand out the picks: quotas first, in deficit order, then what is left in turns
     taken: set[int] = set()
     picks: list[tuple[Coverage, int, float]] = []
@@ -573,10 +626,25 @@ def _coverage_candidates(
         scores.append(float(min(1.0, max(0.0, gain))))
         gap_names.append(p.spec.gap)
         near = "no labeled example" if sim is None else f"cosine {sim:.2f} to its nearest example"
-        reasons.append(
-            f"fills {p.spec.gap} ({p.spec.summary}): covers {gain:.1%} of its region's "
-            f"{p.weight_source}-weighted mass not yet covered; {near}"
-        )
+        if j in p.at_random:
+            reasons.append(
+                f"fills {p.spec.gap} ({p.spec.summary}): drawn at random by its "
+                f"{p.weight_source} weight ({p.random_share:.0%} of the quota left after "
+                "uncertainty, as the model's classes barely follow the embedding's "
+                f"neighbourhoods there); {near}"
+            )
+        elif j in p.by_uncertainty:
+            reasons.append(
+                f"fills {p.spec.gap} ({p.spec.summary}): the model is unsure of it (margin "
+                f"{1.0 - gain:.2f} between its two likeliest classes; "
+                f"{p.uncertainty_share:.0%} of the gap's quota goes by uncertainty, as the "
+                f"assets the model is unsure of lie in sparse places); {near}"
+            )
+        else:
+            reasons.append(
+                f"fills {p.spec.gap} ({p.spec.summary}): covers {gain:.1%} of its region's "
+                f"{p.weight_source}-weighted mass not yet covered; {near}"
+            )
     table = pl.DataFrame(
         {
             "asset_id": picked["asset_id"],

@@ -1,0 +1,90 @@
+"""The coverage strategy's adaptive parts: uncertainty where it pays, random draws as the floor."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from embeddings.index import VectorIndex
+from enrich.curation.coverage import random_picks, uncertain_picks
+from enrich.curation.gap_filling import fill_gaps
+from enrich.curation.gaps import find_gaps
+
+
+def two_clusters(per: int = 50, bridge: int = 10, seed: int = 0):
+    """Two tight clusters of ``per`` unit vectors, and ``bridge`` vectors halfway between."""
+    rng = np.random.default_rng(seed)
+    dim = 8
+    a, b = np.eye(dim)[0], np.eye(dim)[1]
+    points = [a + rng.normal(0, 0.05, (per, dim)), b + rng.normal(0, 0.05, (per, dim))]
+    t = np.linspace(0.3, 0.7, bridge)[:, None]
+    points.append((1 - t) * a + t * b + rng.normal(0, 0.05, (bridge, dim)))
+    vectors = np.vstack(points).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    side = np.concatenate([np.zeros(per), np.ones(per), (t[:, 0] > 0.5).astype(float)])
+    return vectors, side.astype(int)
+
+
+def confident(side: np.ndarray, p: float = 0.95) -> np.ndarray:
+    return np.column_stack([np.where(side == 0, p, 1 - p), np.where(side == 0, 1 - p, p)])
+
+
+def test_uncertainty_takes_the_quota_when_the_unsure_assets_lie_between_clusters():
+    vectors, side = two_clusters()
+    proba = confident(side)
+    proba[100:] = [0.5, 0.5]  # the model is unsure of the bridge only
+    picks, share = uncertain_picks(vectors, proba, 10)
+    assert share > 0.9
+    assert len(picks) == round(share * 10) and all(i >= 100 for i in picks)
+
+
+def test_no_uncertainty_picks_when_the_unsure_assets_sit_in_a_dense_cluster():
+    vectors, side = two_clusters()
+    proba = confident(side)
+    core = np.argsort(-(vectors[:50] @ vectors[:50].mean(axis=0)))[:10]  # cluster A's core
+    proba[core] = [0.5, 0.5]
+    picks, share = uncertain_picks(vectors, proba, 10)
+    assert share == 0.0 and picks == []
+
+
+def test_random_draws_only_where_the_classes_do_not_follow_the_neighbourhoods():
+    vectors, side = two_clusters(bridge=0)
+    rng = np.random.default_rng(0)
+    weights = np.ones(len(side))
+    # predicted classes follow the clusters: coverage stands for the classes, nothing drawn
+    drawn, share = random_picks(vectors, confident(side), weights, 10, [], rng)
+    assert share < 0.1 and len(drawn) == round(share * 10)
+    # predicted classes at random inside each cluster: the neighbourhoods say nothing
+    mixed = rng.integers(0, 2, len(side))
+    drawn, share = random_picks(vectors, confident(mixed), weights, 10, [3, 4], rng)
+    assert share > 0.7
+    assert len(drawn) == round(share * 10) == len(set(drawn))
+    assert not {3, 4} & set(drawn)
+    # one predicted class everywhere: no evidence either way
+    assert random_picks(vectors, confident(np.zeros_like(side)), weights, 10, [], rng) == (
+        [],
+        0.0,
+    )
+
+
+def test_fill_gaps_spends_part_of_a_class_gap_on_the_assets_the_model_is_unsure_of():
+    vectors, side = two_clusters(per=60, bridge=12)
+    labeled = np.array([0, 1, 2, 3, 4, 5, 60])  # six of side 0, one of side 1
+    pool_ids = np.setdiff1d(np.arange(len(side)), labeled)
+    labels = pl.DataFrame(
+        {"asset_id": labeled, "label_name": np.where(side[labeled] == 1, "b", "a").astype(str)}
+    )
+    gaps = find_gaps(labels, classes=["a", "b"])
+    assert gaps.gap_ids == ["class=b"]
+    index = VectorIndex(vectors.shape[1], kind="flat")
+    index.add(np.arange(len(vectors)), vectors)
+    proba = confident(side[pool_ids])
+    bridge = pool_ids >= 120
+    proba[bridge] = [0.5, 0.5]
+    pool = pl.DataFrame({"asset_id": pool_ids})
+    picked = fill_gaps(gaps, index, pool, 8, probabilities=proba, random_state=0)
+    unsure = picked.table.filter(pl.col("reason").str.contains("the model is unsure of it"))
+    assert unsure.height >= 6 and (unsure["asset_id"].to_numpy() >= 120).all()
+    assert picked.table.height == 8 and picked.asset_ids.is_unique().all()
+    again = fill_gaps(gaps, index, pool, 8, probabilities=proba, random_state=0)
+    assert picked.table.equals(again.table)
