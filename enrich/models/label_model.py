@@ -82,6 +82,9 @@ logger = logging.getLogger(__name__)
 LFKind = Literal["auto", "detector", "annotator"]
 Structure = Literal["auto", "vote", "em"]
 _STRAY_SHARE = 0.05  # share of votes for other classes a detector may have
+#: Pseudo-rows of the majority-vote balance that gold labels of rows without votes are
+#: weighed against when they set the class of such rows.
+EMPTY_ROW_PRIOR = 20.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -515,7 +518,9 @@ class LabelModel(VoteModel):
             "vote": (vote_table, vote_prior),
         }
         if pattern_gold is not None:
-            known = pattern_gold >= 0
+            # the structures differ only on rows with votes (a row without votes gets
+            # class_balance_ whichever is chosen), so they are compared on those gold rows
+            known = (pattern_gold >= 0) & (patterns >= 0).any(axis=1)
             truth = pattern_gold[known]
             # EM with gold, scored on each fold's gold rows after fitting with the other's gold
             hits_gold = np.zeros(int(known.sum()))
@@ -531,8 +536,10 @@ class LabelModel(VoteModel):
                 hits_gold += folds[f][known] * (pred == truth)
             right = {"em+gold": hits_gold / np.maximum(weight[known], 1e-300)}
             for name, (table, prior) in tables.items():
-                pred = proba(table, prior, patterns[known]).argmax(axis=1)
-                right[name] = (pred == truth).astype(np.float64)
+                scored = proba(table, prior, patterns[known])
+                if needs_vote_guard(table, prior):
+                    keep_voted_classes(scored, patterns[known])
+                right[name] = (scored.argmax(axis=1) == truth).astype(np.float64)
             best, best_gain = choice, 0.0
             for name, hits in right.items():
                 if name == choice:
@@ -549,13 +556,23 @@ class LabelModel(VoteModel):
         )
         self.n_fit_rows_ = round(float(weight.sum()))
         self.log_lr_, self.score_prior_ = tables[choice]
-        # rows without a vote get the balance of the majority-vote labels (gold where known):
-        # EM's own balance drifts where the abstains carry the information (low coverage)
+        # rows without a vote get the balance of the majority-vote labels: EM's own balance
+        # drifts where the abstains carry the information (low coverage). Gold labels of rows
+        # without votes measure that class directly; they move it as far as they are many
+        # (EMPTY_ROW_PRIOR pseudo-rows of the majority-vote balance against them), and change
+        # the class such rows get only when significantly more of them are right with it.
         self.class_balance_ = vote_prior
-        if pattern_gold is not None:
-            _, self.class_balance_ = equal_weights(
-                patterns, pattern_gold, weight, k, fixed_prior, table=False
-            )
+        if pattern_gold is not None and fixed_prior is None:
+            empty = (pattern_gold >= 0) & ~(patterns >= 0).any(axis=1)
+            if empty.any():
+                seen = np.bincount(pattern_gold[empty], weights=weight[empty], minlength=k)
+                mixed = seen + EMPTY_ROW_PRIOR * vote_prior
+                mixed /= mixed.sum()
+                old, new = int(np.argmax(vote_prior)), int(np.argmax(mixed))
+                truth = pattern_gold[empty]
+                gain = (truth == new).astype(np.float64) - (truth == old)
+                if new == old or significant_gain(gain, weight[empty]) > 0:
+                    self.class_balance_ = mixed
         self.structure_ = choice
         return self
 
