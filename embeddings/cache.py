@@ -1111,9 +1111,9 @@ def open_cache(
     A local folder (or ``file://``) gets :class:`EmbeddingCache` (SQLite WAL: on one host
     the faster for a nightly run's point lookups; after 60 nightly batches of 1,000 vectors
     a 600-item lookup took 0.10-0.14 s there against 0.26-0.53 s from 60 shards, though the
-    shards store and read whole runs faster); an object-store URI (``s3://``, ``gs://``, ``az://``...) gets
-    :class:`ShardedEmbeddingCache`, which many hosts can share. ``storage_options`` are the
-    fsspec filesystem's keyword arguments (URIs only).
+    shards store and read whole runs faster); an object-store URI (``s3://``, ``gs://``,
+    ``az://``...) gets :class:`ShardedEmbeddingCache`, which many hosts can share.
+    ``storage_options`` are the fsspec filesystem's keyword arguments (URIs only).
 
     >>> import tempfile
     >>> type(open_cache(tempfile.mkdtemp())).__name__
