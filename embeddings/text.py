@@ -1,9 +1,12 @@
 """Text encoder on sentence-transformers; by default the bundled all-MiniLM-L6-v2 (offline).
 
 Two backends: ``"torch"`` (sentence-transformers itself; float32, or float16/bfloat16 where the
-vectors stay equivalent) and ``"onnx"`` (ONNX Runtime on a locally exported model, int8 by
-default: several times faster on CPU). On a GPU, or with ``workers``, texts are tokenized in
-worker processes running ahead of the model, in length-sorted batches.
+vectors stay equivalent) and ``"onnx"`` (ONNX Runtime on a locally exported model: float32 by
+default, the same vectors and LF votes, about 2.5x faster on CPU; int8 on request, faster
+still, at a cosine of about 0.99 and a few percent of near-tied neighbour votes moved; see
+``benchmarks/RESULTS.md``). Texts are tokenized a chunk at a time (in worker processes
+running ahead of the model on a GPU or with ``workers``) and encoded in batches of similar
+token length; ONNX Runtime on CPU runs one batch per core side by side.
 
 >>> encoder = TextEncoder()                    # the bundled MiniLM, loaded on first use
 >>> vectors = encoder.encode(["cheap watches here", "subscribe to my channel"])
@@ -12,7 +15,7 @@ worker processes running ahead of the model, in length-sorted batches.
 >>> float(abs((vectors**2).sum(axis=1) - 1).max()) < 1e-5
 True
 >>> TextEncoder(backend="onnx").id.split(":")[-1]    # known without loading or exporting
-'onnx-int8'
+'onnx-float32'
 """
 
 from __future__ import annotations
@@ -89,13 +92,19 @@ class TextEncoder:
         the fast choice on CPU (see :mod:`embeddings.onnx_model`).
     precision : str
         ``"auto"`` (default): float32 with torch on CPU; on a GPU float16 if its vectors keep a
-        cosine >= 0.999 to float32 on probe texts, else float32; int8 with onnx. Explicit:
+        cosine >= 0.999 to float32 on probe texts, else float32; float32 with onnx. Explicit:
         ``"float32"``, ``"float16"``, ``"bfloat16"`` (torch; half precision is refused at
         load if it fails that check) or ``"float32"``, ``"int8"`` (onnx; int8 keeps a cosine
-        of about 0.99 or more to float32).
+        of about 0.99 or more to float32, but moves a few percent of kNN votes that hang on
+        near-ties, and a text's vector depends slightly, up to about 0.01, on the other texts
+        in its batch: activations are quantized per batch).
     workers : int or None
-        Processes that tokenize batches ahead of the model. None: on a GPU, up to 4 (leaving a
+        Processes that tokenize texts ahead of the model. None: on a GPU, up to 4 (leaving a
         core free), else 0 (tokenize in this process). Vectors do not depend on it.
+    threads : int or None
+        ONNX Runtime on CPU: batches run side by side, one per thread (one core each), on one
+        shared model. None: the cores this process may use. Lower it when the cores are
+        shared (LF workers, Dask). Ignored by torch, which uses ``torch.get_num_threads()``.
     onnx_cache_dir : str, Path or None
         Where exported ONNX models are kept; None: ``$ENRICH_ONNX_CACHE``, else
         ``~/.cache/enrich/onnx`` (``$XDG_CACHE_HOME`` respected).
@@ -123,6 +132,7 @@ class TextEncoder:
         backend: Literal["torch", "onnx"] = "torch",
         precision: Literal["auto", "float32", "float16", "bfloat16", "int8"] = "auto",
         workers: int | None = None,
+        threads: int | None = None,
         onnx_cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if missing not in _MISSING_CHOICES:
@@ -151,6 +161,13 @@ class TextEncoder:
                 f"workers must be None or an integer >= 0, got {workers!r}; 0 tokenizes in "
                 "this process."
             )
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+        ):
+            raise EmbeddingInputError(
+                f"threads must be None or an integer >= 1, got {threads!r}; None uses the cores "
+                "this process may run on."
+            )
         self.model = model
         self.revision = revision
         self.device = device
@@ -158,6 +175,7 @@ class TextEncoder:
         self.backend = backend
         self.precision = precision
         self.workers = workers
+        self.threads = threads
         self.onnx_cache_dir = onnx_cache_dir
         self._model: Any = None  # the sentence-transformers model (torch; tokenizer for onnx)
         self._session: Any = None  # the ONNX Runtime session (backend="onnx")
@@ -194,9 +212,7 @@ class TextEncoder:
         if self._precision is None:
             if self.precision != "auto":
                 self._precision = self.precision
-            elif self.backend == "onnx":
-                self._precision = "int8"
-            elif not self._on_gpu():
+            elif self.backend == "onnx" or not self._on_gpu():
                 self._precision = "float32"
             else:
                 self._load()  # tries float16, then bfloat16, and sets _precision
@@ -223,7 +239,7 @@ class TextEncoder:
             else:
                 from embeddings.onnx_model import OnnxSession, exported_model_path
 
-                precision = "int8" if self.precision == "auto" else self.precision
+                precision = "float32" if self.precision == "auto" else self.precision
                 path = exported_model_path(
                     source,
                     name=self.name,
@@ -231,7 +247,9 @@ class TextEncoder:
                     precision=precision,  # type: ignore[arg-type]
                     cache_dir=self.onnx_cache_dir,
                 )
-                self._session = OnnxSession(path, device=self._resolved_device())
+                self._session = OnnxSession(
+                    path, device=self._resolved_device(), threads=self.threads
+                )
                 self._precision = precision
             self._model = model
             logger.info(
@@ -350,10 +368,12 @@ class TextEncoder:
         return 128 if gib < 12 else 256 if gib < 40 else 512
 
     def close(self) -> None:
-        """Stop the tokenizer worker processes, if any were started (the model stays loaded)."""
+        """Stop the tokenizer worker processes and ONNX threads, if any (the model stays loaded)."""
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+        if self._session is not None:
+            self._session.close()
 
     # -- encoding --------------------------------------------------------------------------
     def content_digest(self, item: Any) -> bytes:
@@ -426,33 +446,47 @@ class TextEncoder:
         return out
 
     def _encode_batches(self, texts: list[str], *, batch_size: int, show: bool) -> Any:
-        """Length-sorted batches, tokenized ahead (worker processes) or inline, then the model."""
+        """Encode in batches of similar token length (ONNX on CPU: several at once).
+
+        Texts are tokenized a chunk at a time, ahead in worker processes or inline.
+        """
         import numpy as np
 
         from embeddings.tokenizer_pool import (
+            CHUNK_TEXTS,
             TokenizerPool,
             features_as_numpy,
-            length_sorted_batches,
+            token_length_batches,
         )
 
-        batches = length_sorted_batches(texts, batch_size=batch_size)
         workers = self._worker_count()
         if workers and (self._pool is None or self._pool.workers != workers):
             self.close()
             self._pool = TokenizerPool(self._source(), revision=self.revision, workers=workers)
+        onnx = self.backend == "onnx"
+        lanes = self._session.concurrency if onnx else 1
+        if lanes > 1:  # enough batches to keep every lane busy on a small input
+            batch_size = max(1, min(batch_size, -(-len(texts) // lanes)))
+        size = max(CHUNK_TEXTS, 4 * batch_size)
+        chunks = [texts[start : start + size] for start in range(0, len(texts), size)]
         if self._pool is not None and workers:
-            features = self._pool.map([texts[i] for i in batch] for batch in batches)
+            features = self._pool.map(chunks)
         else:
-            features = (
-                features_as_numpy(self._model.preprocess([texts[i] for i in batch]))
-                for batch in batches
-            )
+            features = (features_as_numpy(self._model.preprocess(chunk)) for chunk in chunks)
+        rows: list[Any] = []
+
+        def batches() -> Any:
+            for number, chunk_features in enumerate(features):
+                for positions, batch in token_length_batches(chunk_features, batch_size=batch_size):
+                    rows.append(positions + number * size)
+                    yield batch
+
         out = np.empty((len(texts), self._dim_of(self._model)), dtype=np.float32)
-        run = self._session.run if self.backend == "onnx" else self._torch_forward
+        outputs = self._session.run_many(batches()) if onnx else map(self._torch_forward, batches())
         with progress_bar(total=len(texts), desc="Encoding texts", enabled=show) as bar:
-            for batch, feats in zip(batches, features, strict=True):
-                out[batch] = run(feats)
-                bar.update(len(batch))
+            for number, vectors in enumerate(outputs):
+                out[rows[number]] = vectors
+                bar.update(len(rows[number]))
         return unit_rows(out)
 
     def _torch_forward(self, features: dict[str, Any]) -> Any:

@@ -1,28 +1,75 @@
-"""Tokenize batches of texts in worker processes, running ahead of the model.
+"""Tokenize texts in chunks (in worker processes, running ahead of the model, or inline).
 
-Each worker loads the same sentence-transformers model on CPU once and calls its own
-``preprocess`` on the batches it is given, so the features are exactly those the model would
-make itself. Workers are started with ``spawn`` (safe next to torch threads and CUDA) and keep
-a bounded number of batches in flight, so tokenization overlaps inference and memory stays flat.
+Texts are tokenized a chunk at a time (:data:`CHUNK_TEXTS` or more) by the model's own
+``preprocess``, so the features are exactly those the model would make itself; then
+:func:`token_length_batches` cuts a chunk into batches of texts of similar *token* length,
+each trimmed to its longest row (little padding, whatever the characters). Workers load the
+same sentence-transformers model on CPU once, are started with ``spawn`` (safe next to torch
+threads and CUDA) and keep a bounded number of chunks in flight, so tokenization overlaps
+inference and memory stays flat.
 
->>> length_sorted_batches(["a", "ccc", "bb", "dddd"], batch_size=2)
-[[3, 1], [2, 0]]
+>>> import numpy as np
+>>> mask = np.array([[1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0]])
+>>> [(rows.tolist(), b["attention_mask"].shape) for rows, b in
+...  token_length_batches({"attention_mask": mask}, batch_size=2)]
+[([1, 0], (2, 4)), ([2], (1, 1))]
 """
 
 from __future__ import annotations
 
 import weakref
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 _WORKER_MODEL: Any = None
 
 
-def length_sorted_batches(texts: Sequence[str], *, batch_size: int) -> list[list[int]]:
-    """Positions of ``texts``, longest first, cut into batches (little padding per batch)."""
-    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+#: Texts tokenized in one ``preprocess`` call (then sorted by token length within the chunk).
+CHUNK_TEXTS = 4096
+
+
+def token_length_batches(
+    features: dict[str, Any], *, batch_size: int
+) -> list[tuple[Any, dict[str, Any]]]:
+    """Cut one chunk's padded features into batches of similar token length.
+
+    Parameters
+    ----------
+    features : dict
+        A ``preprocess`` result as numpy arrays (see :func:`features_as_numpy`), rows padded
+        to the chunk's longest text, with an ``attention_mask``.
+    batch_size : int
+        Rows per batch.
+
+    Returns
+    -------
+    list of (rows, batch)
+        ``rows``: int array of the chunk's row positions, longest first; ``batch``: the
+        features of those rows, the sequence axis cut to the batch's longest row when the
+        padding is on the right (only padding is removed: the model's output is unchanged).
+        Values that are not per-row arrays are passed through.
+    """
+    import numpy as np
+
+    mask = np.asarray(features["attention_mask"])
+    count, width = mask.shape
+    lengths = mask.sum(axis=1)
+    order = np.argsort(-lengths, kind="stable")
+    right_padded = bool(np.array_equal(mask != 0, np.arange(width) < lengths[:, None]))
+    batches = []
+    for start in range(0, count, batch_size):
+        rows = order[start : start + batch_size]
+        keep = int(lengths[rows].max()) if right_padded else width
+        batch = {}
+        for key, value in features.items():
+            if isinstance(value, np.ndarray) and value.ndim >= 1 and len(value) == count:
+                value = value[rows]
+                if value.ndim == 2 and value.shape[1] == width:
+                    value = np.ascontiguousarray(value[:, :keep])
+            batch[key] = value
+        batches.append((rows, batch))
+    return batches
 
 
 def _init_worker(source: str, revision: str | None) -> None:
@@ -47,7 +94,7 @@ def _tokenize(texts: list[str]) -> dict[str, Any]:
 
 
 class TokenizerPool:
-    """Worker processes that turn batches of texts into model features (numpy arrays).
+    """Worker processes that turn chunks of texts into model features (numpy arrays).
 
     Parameters
     ----------
@@ -58,7 +105,7 @@ class TokenizerPool:
     workers : int
         Number of processes (>= 1).
 
-    ``map`` yields the features of each batch in order, keeping up to ``2 * workers`` batches
+    ``map`` yields the features of each chunk in order, keeping up to ``2 * workers`` chunks
     in flight. ``close`` stops the workers (also done when the pool is garbage-collected).
     """
 
@@ -76,7 +123,7 @@ class TokenizerPool:
         self._finalizer = weakref.finalize(self, self._executor.shutdown, cancel_futures=True)
 
     def map(self, batches: Iterable[list[str]]) -> Iterator[dict[str, Any]]:
-        """Features of each batch of texts, in the order given, tokenized ahead."""
+        """Features of each chunk of texts, in the order given, tokenized ahead."""
         pending: deque[Any] = deque()
         ahead = 2 * self.workers
         for batch in batches:

@@ -20,7 +20,7 @@ def onnx_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def onnx_int8(onnx_dir):
-    encoder = TextEncoder(backend="onnx", onnx_cache_dir=onnx_dir)
+    encoder = TextEncoder(backend="onnx", precision="int8", onnx_cache_dir=onnx_dir)
     encoder.encode(["warm up"], progress=False)  # exports once for the session
     return encoder
 
@@ -47,12 +47,12 @@ def test_backend_and_precision_change_the_id_without_loading(minilm):
     torch_id = minilm.id
     ids = {
         "onnx": TextEncoder(backend="onnx"),
-        "onnx-fp32": TextEncoder(backend="onnx", precision="float32"),
+        "onnx-int8": TextEncoder(backend="onnx", precision="int8"),
         "bf16": TextEncoder(precision="bfloat16", device="cpu"),
         "fp16": TextEncoder(precision="float16", device="cuda"),
     }
-    assert ids["onnx"].id == torch_id + ":onnx-int8"
-    assert ids["onnx-fp32"].id == torch_id + ":onnx-float32"
+    assert ids["onnx"].id == torch_id + ":onnx-float32"  # "auto": the same votes as torch
+    assert ids["onnx-int8"].id == torch_id + ":onnx-int8"
     assert ids["bf16"].id == torch_id + ":torch-bfloat16"
     assert ids["fp16"].id == torch_id + ":torch-float16"
     assert TextEncoder(precision="float32", device="cpu").id == torch_id
@@ -105,7 +105,7 @@ def test_int8_model_is_exported_locally_once_and_cached(onnx_int8, onnx_dir):
     assert {"QAttention", "DynamicQuantizeMatMul"} <= ops or "MatMulInteger" in ops  # int8 ops
     assert not [p for p in onnx_dir.iterdir() if p.name.startswith(".")]  # no temp folder left
     stamp = model.stat().st_mtime_ns
-    again = TextEncoder(backend="onnx", onnx_cache_dir=onnx_dir)
+    again = TextEncoder(backend="onnx", precision="int8", onnx_cache_dir=onnx_dir)
     np.testing.assert_array_equal(
         again.encode(["is this exported again?"], progress=False),
         onnx_int8.encode(["is this exported again?"], progress=False),
@@ -178,3 +178,40 @@ def test_progress_bar_on_the_batched_path(onnx_int8, capsys):
     assert "Encoding texts" in capsys.readouterr().err
     onnx_int8.encode(["one", "two"])
     assert capsys.readouterr().err == ""
+
+
+def test_token_length_batches_equal_the_models_own_features_per_batch(minilm, texts):
+    """Cutting one chunk's features into batches changes nothing but the padding."""
+    from embeddings.tokenizer_pool import features_as_numpy, token_length_batches
+
+    model = minilm._load()
+    chunk = texts[:37]
+    features = features_as_numpy(model.preprocess(chunk))
+    batches = token_length_batches(features, batch_size=8)
+    rows = np.concatenate([positions for positions, _ in batches])
+    assert sorted(rows.tolist()) == list(range(len(chunk)))
+    lengths = features["attention_mask"].sum(axis=1)
+    assert (np.diff(lengths[rows]) <= 0).all()  # longest first, by tokens
+    for positions, batch in batches:
+        own = features_as_numpy(model.preprocess([chunk[i] for i in positions]))
+        for key in ("input_ids", "attention_mask", "token_type_ids"):
+            np.testing.assert_array_equal(batch[key], own[key])
+
+
+def test_onnx_threads_option(onnx_float32, texts, reference):
+    with pytest.raises(EmbeddingInputError, match="threads must be"):
+        TextEncoder(backend="onnx", threads=0)
+    one = TextEncoder(
+        backend="onnx", precision="float32", threads=1, onnx_cache_dir=onnx_float32.onnx_cache_dir
+    )
+    three = TextEncoder(
+        backend="onnx", precision="float32", threads=3, onnx_cache_dir=onnx_float32.onnx_cache_dir
+    )
+    try:
+        for encoder in (one, three):  # batches run side by side, results in input order
+            vectors = encoder.encode(texts[:60], batch_size=4, progress=False)
+            np.testing.assert_allclose(vectors, reference[:60], atol=2e-5)
+        assert (one._session.concurrency, three._session.concurrency) == (1, 3)
+    finally:
+        one.close()
+        three.close()

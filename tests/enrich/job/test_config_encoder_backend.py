@@ -35,7 +35,7 @@ def test_backend_precision_and_device_reach_the_encoder(tmp_path):
     spec = _encoder_spec(config, paths=None)  # type: ignore[arg-type]
     encoder = spec.build()
     assert (encoder.backend, encoder.precision, encoder.device) == ("onnx", "auto", "cpu")
-    assert encoder.id.endswith(":onnx-int8")  # a cache never mixes its vectors with torch's
+    assert encoder.id.endswith(":onnx-float32")  # a cache never mixes its vectors with torch's
     default = _encoder_spec(load(tmp_path, ""), paths=None).build()  # type: ignore[arg-type]
     assert default.backend == "torch" and not default.id.endswith("int8")
 
