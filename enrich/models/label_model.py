@@ -569,9 +569,10 @@ class LabelModel(VoteModel):
                 mixed = seen + EMPTY_ROW_PRIOR * vote_prior
                 mixed /= mixed.sum()
                 old, new = int(np.argmax(vote_prior)), int(np.argmax(mixed))
-                truth = pattern_gold[empty]
-                gain = (truth == new).astype(np.float64) - (truth == old)
-                if new == old or significant_gain(gain, weight[empty]) > 0:
+                # one entry per gold class (rows of a class gain the same): right with the
+                # new class minus right with the old one
+                gain = (np.arange(k) == new).astype(np.float64) - (np.arange(k) == old)
+                if new == old or significant_gain(gain, seen) > 0:
                     self.class_balance_ = mixed
         self.structure_ = choice
         return self

@@ -440,3 +440,18 @@ def test_invariants_all_abstain_prior_and_column_order(case):
         assert np.allclose(proba[empty], model.class_balance_)
         permuted = make(cardinality=k).fit(votes[:, perm]).predict_proba(votes[:, perm])
         assert np.allclose(permuted, proba, atol=1e-4)
+
+
+def test_gold_on_rows_without_votes_sets_their_class_only_when_significant():
+    # votes say class 0 is the larger class; rows no LF fired on are mostly class 1
+    voted = np.array([[0, 0, -1]] * 120 + [[1, 1, -1]] * 80 + [[0, -1, 0]] * 40)
+    empty = np.full((300, 3), -1)
+    votes = np.vstack([voted, empty])
+    gold = np.full(votes.shape[0], -1)
+    unsupervised = LabelModel(cardinality=2, random_state=0).fit(votes)
+    assert unsupervised.predict(empty[:1]).tolist() == [0]
+    gold[240:340] = 1  # 100 gold rows without votes, all class 1: significant
+    assert LabelModel(cardinality=2, random_state=0).fit(votes, gold).predict(empty[:1]) == [1]
+    gold[:] = -1
+    gold[240:246] = [1, 1, 1, 1, 0, 0]  # six of them, 4 to 2: not enough to switch
+    assert LabelModel(cardinality=2, random_state=0).fit(votes, gold).predict(empty[:1]) == [0]
