@@ -563,7 +563,7 @@ def model_columns(proba: np.ndarray, *, class_names: Sequence[str] | None = None
     label = probs.argmax(axis=1) if probs.shape[0] else np.zeros(0, dtype=np.int64)
     columns: dict[str, pl.Series] = {"model_label": pl.Series(label, dtype=pl.Int64)}
     if class_names is not None:
-        columns["model_label_name"] = pl.Series([names[i] for i in label], dtype=pl.String)
+        columns["model_label_name"] = pl.Series(names, dtype=pl.String).gather(label)
     for c, name in enumerate(names):
         columns[f"model_proba_{name}"] = pl.Series(probs[:, c], dtype=pl.Float64)
     columns["model_confidence"] = pl.Series(
