@@ -28,7 +28,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,8 +40,11 @@ from enrich._internal.vote_arrays import VotePatterns, compress_votes
 from enrich.errors import InputError
 from enrich.io.store import (
     commit_files,
+    compact_and_vacuum,
     delta_table,
     latest_run,
+    prune_reports,
+    run_records,
     table_schema,
     table_version,
 )
@@ -54,12 +59,12 @@ from enrich.job.publish import (
     after_commit,
     bookkeep_runs_table,
     publish_reports,
-    retain_old_versions,
 )
 from enrich.job.records import peak_rss_mb, versions
 from enrich.job.sources import read_gold_table
 from enrich.job.state import STATE_FORMAT
 from enrich.job.worker import (
+    SUMMARY_DIR,
     PartitionTask,
     RunSettings,
     Voted,
@@ -73,7 +78,7 @@ from enrich.models.output import enriched_table
 from enrich.votes import VoteMatrix
 from labeling_functions.core import is_stable_version
 
-__all__ = ["partitioned_unsupported", "run_partitioned"]
+__all__ = ["partitioned_unsupported", "retain_partitioned", "run_partitioned"]
 
 logger = logging.getLogger(__name__)
 
@@ -314,7 +319,7 @@ def run_partitioned(run: RunContext) -> JobResult:
         candidates = [w.review for w in written] + [
             _read_review(table, e, storage) for e in untouched.values()
         ]
-        queue = _review(candidates, config, metrics, classes)
+        queue = _review(candidates, config, metrics, reviewed)
     partitions = {
         w.key: {
             "index": _index_of(w, tasks, reload),
@@ -430,12 +435,43 @@ def run_partitioned(run: RunContext) -> JobResult:
     except Exception as exc:
         run.warnings.append(after_commit("recording the run in the runs table", new_version, exc))
     try:
-        retain_old_versions(run)
+        retain_partitioned(run)
     except Exception as exc:
         run.warnings.append(after_commit("compacting and vacuuming", new_version, exc))
     checkpoint("after_runs")
     out = EnrichResult(rows=pl.DataFrame(), mode=mode, metrics=metrics, queue=queue)
     return publish_reports(run, read, out, run_record, new_version)
+
+
+def retain_partitioned(run: RunContext) -> None:
+    """``[retention]`` for a table the workers write: vacuum, but never compact it.
+
+    Its files are already one per partition, and compacting would merge them and lose the
+    partition state (the next run would read every file again). The runs table is compacted
+    as usual; partition summaries no run record names any more are removed.
+    """
+    settings = run.config.retention
+    if not settings.enabled:
+        return
+    table = run.paths.table
+    records = run_records(table)
+    keep = [str(r.get("run_id")) for _, r in records[-settings.keep_reports :]]
+    prune_reports(run.paths.reports, [*keep, run.run_id])
+    if not records or len(records) % settings.compact_every:
+        return
+    days = settings.vacuum_after_days
+    compact_and_vacuum(table, vacuum_after_days=days, compact=False)
+    compact_and_vacuum(run.paths.runs, vacuum_after_days=days)
+    named = {
+        Path(entry["summary"]).parts[1]
+        for _, record in records
+        for entry in (record.get("partitions") or {}).values()
+    }
+    folder = Path(table) / SUMMARY_DIR
+    if folder.is_dir():
+        for child in folder.iterdir():
+            if child.is_dir() and child.name not in named and child.name != run.run_id:
+                shutil.rmtree(child, ignore_errors=True)
 
 
 # -- planning ------------------------------------------------------------------------------
@@ -681,19 +717,29 @@ def _to_rewrite(
 
 
 def _review(
-    candidates: Sequence[pl.DataFrame], config: JobConfig, metrics: dict[str, Any], classes: Any
+    candidates: Sequence[pl.DataFrame],
+    config: JobConfig,
+    metrics: dict[str, Any],
+    reviewed: pl.DataFrame | None,
 ) -> Any:
-    """The review queue, chosen among each partition's least-confident flagged assets."""
+    """The review queue, chosen among each partition's least-confident flagged assets.
+
+    Settled assets are left out, as on the local path: reviewed gold (``gold.path``), and
+    source gold when the model learns from it.
+    """
     frames = [c for c in candidates if c.height]
     if not frames:
         return None
     pool = pl.concat(frames, how="vertical_relaxed").sort("asset_id")
-    settled = None
+    settled = np.zeros(pool.height, dtype=bool)
     if "gold" in pool.columns and config.gold.use_in_fit:
-        settled = (pool.get_column("gold").fill_null(-1) >= 0).to_numpy()
+        settled |= (pool.get_column("gold").fill_null(-1) >= 0).to_numpy()
+    if reviewed is not None and "asset_id" in reviewed.columns:
+        ids = reviewed.get_column("asset_id").cast(pool.schema["asset_id"], strict=False)
+        settled |= pool.get_column("asset_id").is_in(ids.implode()).to_numpy()
     return queue_for_review(
         pool,
-        settled,
+        settled if settled.any() else None,
         None,
         metrics,
         settings=config.review,

@@ -166,3 +166,45 @@ def test_a_new_table_schema_rewrites_every_row_as_locally(job, client):
     assert dask.record["mode"] == "overwrite" and "video" not in table(job, "dask").columns
     assert dask.counts["n_changed"] == local.counts["n_changed"] == 300
     assert_same_tables(job)
+
+
+def test_retention_vacuums_but_keeps_one_file_per_partition(job, client, spam_data):
+    path = job / "dask.toml"
+    path.write_text(path.read_text() + "[retention]\ncompact_every = 2\nvacuum_after_days = 0\n")
+    engine = DaskEngine(client=client)
+    run_job(load_job_config(path), progress=False, engine=engine)
+    spam_data.slice(300, 30).write_parquet(job / "data" / "d.parquet")
+    run_job(load_job_config(path), progress=False, engine=engine)  # retention runs here
+    spam_data.slice(330, 30).write_parquet(job / "data" / "e.parquet")
+    third = run_job(load_job_config(path), progress=False, engine=engine)
+    assert not any("no partition state" in w for w in third.warnings)
+    assert third.counts["n_files_read"] == 1 and third.counts["n_assets"] == 360
+    summaries = {p.name for p in (job / "dask" / "enriched" / "_enrich_partitions").iterdir()}
+    named = {
+        e["summary"].split("/")[1]
+        for _, r in run_records(job / "dask" / "enriched")
+        for e in r["partitions"].values()
+    }
+    assert summaries <= named | {third.run_id}
+
+
+def test_reviewed_gold_and_learning_from_gold_as_locally(job, client, spam_data):
+    reviewed = spam_data.slice(0, 40).select(
+        "asset_id", pl.when(pl.col("label") == 1).then(pl.lit("HAM")).otherwise(pl.lit("SPAM"))
+    )
+    reviewed.columns = ["asset_id", "label_name"]  # deliberately the opposite of the source
+    reviewed.write_parquet(job / "reviewed.parquet")
+    for name in ("local.toml", "dask.toml"):
+        path = job / name
+        path.write_text(
+            path.read_text().replace(
+                '[gold]\ncolumn = "label"',
+                f'[gold]\ncolumn = "label"\npath = "{job / "reviewed.parquet"}"\nuse_in_fit = true',
+            )
+        )
+    local, dask = both(job, client)
+    assert_same_tables(job)
+    assert dask.record["model"]["version"] == local.record["model"]["version"]
+    assert dask.metrics["gold_accuracy"] == pytest.approx(local.metrics["gold_accuracy"])
+    queued = set(pl.read_parquet(dask.review_path).get_column("asset_id").to_list())
+    assert not queued & set(reviewed.get_column("asset_id").to_list())
