@@ -69,6 +69,7 @@ class Row:
     n_ranked: int
     alpha: float | None
     kappa: float | None
+    ranking_note: str = ""
 
 
 def load(name: str) -> tuple[AnnotationMatrix, np.ndarray]:
@@ -159,6 +160,7 @@ def run(name: str, seeds: int) -> Row:
         n_ranked=int(keep.sum()),
         alpha=result.alpha,
         kappa=result.fleiss_kappa,
+        ranking_note=result.notes.get("reliability", ""),
     )
 
 
@@ -186,13 +188,13 @@ def markdown(rows: list[Row], seeds: int) -> str:
         f">= {MIN_ANSWERS} answers:",
         "",
         "| set | annotators ranked | consensus (enrich) | Snorkel (from mu) | "
-        "agreement with majority vote |",
-        "|---|---|---|---|---|",
+        "agreement with majority vote | consensus says |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
         out.append(
             f"| {r.name} | {r.n_ranked} | **{r.rho_consensus:.3f}** | {r.rho_snorkel:.3f} | "
-            f"{r.rho_majority:.3f} |"
+            f"{r.rho_majority:.3f} | {r.ranking_note or 'ranking supported'} |"
         )
     out += [
         "",
