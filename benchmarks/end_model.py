@@ -22,6 +22,10 @@ rows from its out-of-fold probabilities; precision and recall against the flips.
 Texts are encoded once and cached (``--cache``, an :class:`embeddings.EmbeddingCache`).
 
 Run: ``.venv/bin/python -m benchmarks.end_model --cache /tmp/enrich-embeddings``
+
+``--drift`` only measures what the nightly job's ``retrain_after`` costs: a model kept while
+its training sample drifts by a share d, against one retrained on the drifted sample
+(:func:`kept_vs_retrained`).
 """
 
 from __future__ import annotations
@@ -302,16 +306,85 @@ def planted_errors(task: Task, *, seed: int) -> dict[str, float]:
     }
 
 
+DRIFTS = (0.01, 0.05, 0.10, 0.20)
+
+
+def kept_vs_retrained(task: Task, *, seed: int) -> list[dict[str, float]]:
+    """What keeping a model costs when its training sample has drifted by a share ``d``.
+
+    The nightly job keeps its end model until the training sample moved past
+    ``retrain_after``. Here the kept model trains on a random 80% of the voted train rows; the
+    retrained one on that sample with a share ``d`` of its rows replaced by voted rows outside
+    it. Both are scored on the test split, with the share of test labels they agree on.
+    """
+    from enrich.models.end_model import EndModel
+    from enrich.models.label_model import LabelModel
+
+    k = len(task.train.class_names)
+    votes = task.train.votes
+    proba = LabelModel(cardinality=k, random_state=0).fit(votes).predict_proba(votes)
+    voted = np.flatnonzero((votes >= 0).any(axis=1))
+    order = np.random.default_rng(seed).permutation(voted)
+    n_kept = int(0.8 * order.size)
+    sample, pool = order[:n_kept], order[n_kept:]
+
+    def fit(rows: np.ndarray):
+        return EndModel(cv=None, random_state=seed).fit(task.X_train[rows], proba[rows])
+
+    kept = fit(sample).predict_proba(task.X_scored)
+    out = []
+    for drift in DRIFTS:
+        m = round(drift * n_kept)
+        if m > pool.size:
+            continue
+        retrained = fit(np.concatenate([sample[m:], pool[:m]])).predict_proba(task.X_scored)
+        out.append(
+            {
+                "set": task.name.split(" ")[0],
+                "seed": seed,
+                "drift": drift,
+                "kept": _score(task, kept.argmax(axis=1)),
+                "retrained": _score(task, retrained.argmax(axis=1)),
+                "same label": float((kept.argmax(axis=1) == retrained.argmax(axis=1)).mean()),
+                "max proba move": float(np.abs(kept - retrained).max()),
+            }
+        )
+    return out
+
+
+def drift_main(vec, seeds) -> None:
+    """``--drift``: kept vs retrained end model on youtube, trec and sentiment."""
+    tasks = [t for t in wrench_tasks(vec) if t.scored is not None]
+    rows = []
+    for seed in seeds:
+        for task in [*tasks, sentiment_task(vec, seed=0)]:
+            rows += kept_vs_retrained(task, seed=seed)
+            print(rows[-1], flush=True)
+    table = (
+        pl.DataFrame(rows)
+        .group_by("set", "drift", maintain_order=True)
+        .agg(pl.col("kept", "retrained", "same label").mean(), pl.col("max proba move").max())
+    )
+    with pl.Config(tbl_rows=50, float_precision=3):
+        print(table)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", default=".cache/embeddings", help="embedding cache folder")
     parser.add_argument("--seeds", type=int, default=len(SEEDS), help="seeds for sms, sentiment")
+    parser.add_argument(
+        "--drift", action="store_true", help="only: kept vs retrained model as the sample drifts"
+    )
     args = parser.parse_args()
     embed = encoder(args.cache)
 
     def vec(texts: list[str]) -> np.ndarray:
         return np.asarray(embed.encode(texts, progress=False), dtype=np.float64)
 
+    if args.drift:
+        drift_main(vec, SEEDS[: args.seeds])
+        return
     seeds = SEEDS[: args.seeds]
     rows = []
     base = wrench_tasks(vec)

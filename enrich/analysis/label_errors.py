@@ -39,7 +39,13 @@ logger = logging.getLogger(__name__)
 
 #: cleanlab's rules for which rows are label issues (``cleanlab.filter.find_label_issues``).
 FilterBy = Literal[
-    "prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given"
+    "prune_by_noise_rate",
+    "prune_by_class",
+    "both",
+    "confident_learning",
+    "predicted_neq_given",
+    "low_self_confidence",
+    "low_normalized_margin",
 ]
 _FILTERS: Final = (
     "prune_by_noise_rate",
@@ -47,6 +53,8 @@ _FILTERS: Final = (
     "both",
     "confident_learning",
     "predicted_neq_given",
+    "low_self_confidence",
+    "low_normalized_margin",
 )
 
 
@@ -123,7 +131,11 @@ def find_label_errors(
         (default, cleanlab's) flags, per pair of classes, the rows most likely to be
         mislabeled, as many as the estimated noise rate says; ``"predicted_neq_given"`` flags
         every disagreement (more recall, less precision); ``"confident_learning"`` the off-
-        diagonal of the confident joint; ``"prune_by_class"``, ``"both"`` variants.
+        diagonal of the confident joint; ``"prune_by_class"``, ``"both"`` variants;
+        ``"low_self_confidence"`` / ``"low_normalized_margin"`` flag as many rows as
+        cleanlab estimates are mislabeled (``cleanlab.count.num_label_issues``), those
+        the model least believes: fewer flags, higher precision, lower recall (see
+        ``benchmarks/RESULTS.md``).
 
     Returns
     -------

@@ -49,6 +49,20 @@ def test_planted_flips_are_found_with_good_precision_and_recall(planted):
     assert (wrong["suggested_label"] != wrong["label"]).all()
 
 
+@pytest.mark.parametrize("filter_by", ["low_self_confidence", "low_normalized_margin"])
+def test_ranked_filters_flag_as_many_rows_as_cleanlab_estimates(planted, filter_by):
+    from cleanlab.count import num_label_issues
+
+    labels, oof, flipped = planted
+    errors = find_label_errors(labels, oof, filter_by=filter_by)
+    assert len(errors) == num_label_issues(labels, oof)
+    if filter_by == "low_self_confidence":  # the labels the model least believes
+        worst = np.argsort(errors.label_quality, kind="stable")[: len(errors)]
+        assert set(errors.table["asset_id"].to_list()) == set(worst.tolist())
+    hits = len(set(errors.table["asset_id"].to_list()) & set(flipped.tolist()))
+    assert hits / len(errors) >= 0.8
+
+
 def test_unlabeled_rows_are_skipped_and_asset_ids_are_kept(planted):
     labels, oof, _flipped = planted
     partial = labels.copy()
