@@ -275,9 +275,7 @@ def _with_deltas(index: Any, snapshot: Location, deltas: Sequence[dict[str, Any]
     return index
 
 
-def load_run_index(
-    entry: dict[str, Any], *, storage_options: dict[str, Any] | None = None
-) -> Any:
+def load_run_index(entry: dict[str, Any], *, storage_options: dict[str, Any] | None = None) -> Any:
     """The FAISS index a run record's ``embeddings`` entry names: its snapshot plus deltas.
 
     Use it (not ``VectorIndex.load(entry["index_path"])`` alone) to get every vector the
