@@ -15,9 +15,10 @@ vote filtered out, hard labels, and the same ``LogisticRegression`` on the same 
 "coverage" is the share of scored rows with at least one LF vote; the end model labels all.
 
 Then cleanlab is asked to find planted label errors: 5% of the train gold of youtube and trec
-is flipped to another class at random, the end model is trained with that gold (and the label
-model's labels elsewhere), and :func:`enrich.analysis.label_errors.find_label_errors` flags
-rows from its out-of-fold probabilities; precision and recall against the flips.
+is flipped to another class at random (one draw per seed), the end model is trained with that
+gold (and the label model's labels elsewhere), and
+:func:`enrich.analysis.label_errors.find_label_errors` flags rows from its out-of-fold
+probabilities with each rule of :data:`FILTERS`; precision and recall against the flips.
 
 Texts are encoded once and cached (``--cache``, an :class:`embeddings.EmbeddingCache`).
 
@@ -280,9 +281,12 @@ def _ece(proba: np.ndarray, gold: np.ndarray, n_bins: int = 10) -> float:
     return float(benchmark(gold, proba=proba, n_bins=n_bins).ece)
 
 
-def planted_errors(task: Task, *, seed: int) -> dict[str, float]:
+FILTERS = ("low_self_confidence", "prune_by_noise_rate", "both", "predicted_neq_given")
+
+
+def planted_errors(task: Task, *, seed: int) -> list[dict[str, float]]:
     """Flip ``FLIP_SHARE`` of the train gold; how well cleanlab on the end model's
-    out-of-fold probabilities finds the flips."""
+    out-of-fold probabilities finds the flips, with each rule of :data:`FILTERS`."""
     from enrich.analysis.label_errors import find_label_errors
     from enrich.models.end_model import EndModel
     from enrich.models.label_model import LabelModel
@@ -295,15 +299,21 @@ def planted_errors(task: Task, *, seed: int) -> dict[str, float]:
     label_model = LabelModel(cardinality=k, random_state=seed).fit(task.train.votes)
     proba = label_model.predict_proba(task.train.votes)
     end = EndModel(random_state=seed).fit(task.X_train, proba, votes=task.train.votes, gold=gold)
-    errors = find_label_errors(gold, end.oof_proba_)
-    found = set(errors.table["asset_id"].to_list())
-    hits = len(found & set(flipped.tolist()))
-    return {
-        "flipped": int(flipped.size),
-        "flagged": len(found),
-        "precision": hits / max(len(found), 1),
-        "recall": hits / flipped.size,
-    }
+    out = []
+    for filter_by in FILTERS:
+        errors = find_label_errors(gold, end.oof_proba_, filter_by=filter_by)
+        found = set(errors.table["asset_id"].to_list())
+        hits = len(found & set(flipped.tolist()))
+        out.append(
+            {
+                "filter_by": filter_by,
+                "flipped": int(flipped.size),
+                "flagged": len(found),
+                "precision": hits / max(len(found), 1),
+                "recall": hits / flipped.size,
+            }
+        )
+    return out
 
 
 DRIFTS = (0.01, 0.05, 0.10, 0.20)
@@ -416,12 +426,26 @@ def main() -> None:
             )
         )
     planted = [
-        {"set": task.name, **planted_errors(task, seed=0)}
+        {"set": task.name, "seed": seed, **row}
         for task in base
         if task.name in ("youtube", "trec")
+        for seed in seeds
+        for row in planted_errors(task, seed=seed)
     ]
-    with pl.Config(float_precision=3):
-        print(pl.DataFrame(planted))
+    summary = (
+        pl.DataFrame(planted)
+        .group_by("set", "filter_by", maintain_order=True)
+        .agg(
+            pl.len().alias("seeds"),
+            pl.col("flipped", "flagged").mean(),
+            pl.col("precision").mean(),
+            pl.col("precision").std().alias("precision sd"),
+            pl.col("recall").mean(),
+            pl.col("recall").std().alias("recall sd"),
+        )
+    )
+    with pl.Config(tbl_rows=20, tbl_cols=20, float_precision=3, tbl_width_chars=200):
+        print(summary)
 
 
 if __name__ == "__main__":
