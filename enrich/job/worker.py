@@ -35,7 +35,6 @@ from enrich.job.state import (
     empty_state,
     rewrite_mask,
 )
-from enrich.votes import VoteMatrix
 
 __all__ = [
     "SUMMARY_DIR",
@@ -443,21 +442,4 @@ def _stats(rows: pl.DataFrame) -> str:
             "maxValues": {k: v for k, v in maxs.items() if v is not None},
             "nullCount": {k: int(v) for k, v in nulls.items()},
         }
-    )
-
-
-def votes_of(frame: pl.DataFrame, lf_names: Sequence[str], classes: Sequence[str]) -> VoteMatrix:
-    """The vote matrix of a frame of ``vote_<lf>`` columns (ids are row numbers)."""
-    names = tuple(lf_names)
-    votes = (
-        frame.select([f"vote_{n}" for n in names]).to_numpy().astype(np.int32)
-        if names
-        else np.zeros((frame.height, 0), dtype=np.int32)
-    )
-    return VoteMatrix(
-        votes=np.ascontiguousarray(votes),
-        lf_names=names,
-        asset_ids=pl.Series("asset_id", np.arange(frame.height)),
-        lf_versions=tuple("" for _ in names),
-        class_names=tuple(classes),
     )
