@@ -147,6 +147,7 @@ def equal_weights(
     """
     n, m = votes.shape
     weight = np.ones(n) if row_weight is None else row_weight
+    counts = None
     if fixed_prior is None:
         counts = _class_counts(votes, k)
         top = _row_max(counts)
@@ -166,7 +167,7 @@ def equal_weights(
     # (on at most ~20k evenly spaced rows: one shared number needs no more)
     step = max(1, n // 20_000)
     sample, sample_weight = votes[::step], weight[::step]
-    counts = _class_counts(sample, k)
+    counts = _class_counts(sample, k) if counts is None else counts[::step]
     total = _row_sum(counts)
     agree = np.zeros(sample.shape[0])
     if k <= 8:
@@ -331,8 +332,10 @@ def held_out_agreement(
     for start in range(0, rows.size, block):
         r, c = rows[start : start + block], cols[start : start + block]
         rest = scores[r] - flat[c]
-        tied = rest >= rest.max(axis=1, keepdims=True) - 1e-9
-        share[start : start + block] = tied[np.arange(c.size), c % k] / tied.sum(axis=1)
+        top = _row_max(rest) if k <= 8 else rest.max(axis=1)  # short rows: column loop
+        tied = rest >= top[:, None] - 1e-9
+        n_tied = _row_sum(tied) if k <= 8 else tied.sum(axis=1)
+        share[start : start + block] = tied[np.arange(c.size), c % k] / n_tied
     # one value per row (votes of one row are not independent): its votes predicted right
     per_row = np.bincount(rows, weights=share, minlength=votes.shape[0])
     used = n_votes >= 2
