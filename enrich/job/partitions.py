@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from enrich._internal.uri import Location, expand_options, is_remote
 from enrich._internal.vote_arrays import VotePatterns, compress_votes
 from enrich.errors import InputError
 from enrich.io.store import (
@@ -120,11 +121,15 @@ def run_partitioned(run: RunContext) -> JobResult:
     """
     config, plan, classes, clock = run.config, run.plan, run.classes, run.clock
     client = run.engine.client  # type: ignore[attr-defined]
-    table = str(run.paths.table)
-    storage = _storage_options(config)
+    # the table's Location carries the job's options ([storage] + output's, ${VAR} expanded
+    # when used): every store call gets it, and the workers get the expanded options
+    where = run.paths.table
+    table = str(where)
+    storage = where.delta_options()
+    source_options = _source_options(config, run.files)
     with clock.phase("read"):
-        version = table_version(table)
-        latest = latest_run(table) if version is not None else None
+        version = table_version(where)
+        latest = latest_run(where) if version is not None else None
         if version is not None and latest is None:
             raise InputError(
                 f"output.path {table!r} is a Delta table that enrich did not write (no run "
@@ -154,19 +159,23 @@ def run_partitioned(run: RunContext) -> JobResult:
             run.warnings.extend(schema_changes(record, plan))
         rehash = record is not None and record.get("hash_scheme") != hash_scheme
         full_read = record is None or rehash or bool(changed_lfs)
-        kept = _usable_partitions(table, version, record)
+        kept = _usable_partitions(where, version, record)
         if record is not None and kept is None:
             run.warnings.append(
                 "the table has no partition state this engine can use (written by the local "
                 "engine, or compacted since): every partition is read and rewritten once"
             )
-        reviewed = read_gold_table(config.gold.path) if config.gold.path else None
+        reviewed = (
+            read_gold_table(config.gold.path, storage_options=config.storage_options_for("source"))
+            if config.gold.path
+            else None
+        )
         tasks, unchanged = plan_tasks(
             run.files,
             kept,
             full_read=full_read or reviewed is not None,
             has_table=version is not None,
-            gone=_gone_sources(table, version, run.files, kept),
+            gone=_gone_sources(where, version, run.files, kept),
         )
     checkpoint("read")
     settings = RunSettings(
@@ -181,6 +190,7 @@ def run_partitioned(run: RunContext) -> JobResult:
         table=table,
         read_version=version,
         storage_options=storage,
+        source_options=source_options,
         reviewed=reviewed,
         use_in_fit=config.gold.use_in_fit,
     )
@@ -280,7 +290,7 @@ def run_partitioned(run: RunContext) -> JobResult:
             if version is None or full_refresh or not written:
                 break
             schema = dict(pl.from_arrow(written[0].schema.empty_table()).schema)
-            if schema == table_schema(table):
+            if schema == table_schema(where):
                 break
             # a column's type changed: every row is rewritten (the files just written stay
             # unreferenced, as a killed run's would)
@@ -401,10 +411,10 @@ def run_partitioned(run: RunContext) -> JobResult:
     checkpoint("before_commit")
     with clock.phase("commit"):
         new_version = commit_files(
-            table,
+            where,
             adds=[{"path": w.path, "size": w.size, "stats": w.stats} for w in written],
             removes=[] if full_refresh else replaced,
-            schema=written[0].schema if written else _table_arrow_schema(table),
+            schema=written[0].schema if written else _table_arrow_schema(where),
             read_version=version,
             record=run_record,
             overwrite=full_refresh and version is not None,
@@ -596,15 +606,15 @@ def pattern_counts(
 
 
 # -- helpers -------------------------------------------------------------------------------
-def _storage_options(config: JobConfig) -> dict[str, str] | None:
-    options = getattr(config.output, "storage_options", None) or getattr(
-        config.source, "storage_options", None
-    )
-    return dict(options) if options else None
+def _source_options(config: JobConfig, files: Sequence[Any]) -> dict[str, str] | None:
+    """The source's storage options, ``${NAME}`` read here (workers may lack the variables)."""
+    if not any(is_remote(f.path) for f in files):
+        return None
+    return expand_options(config.storage_options_for("source")) or None
 
 
 def _usable_partitions(
-    table: str, version: int | None, record: Mapping[str, Any] | None
+    table: Location, version: int | None, record: Mapping[str, Any] | None
 ) -> dict[str, Any] | None:
     """The previous run's partition state, if every file it names is still in the table."""
     if record is None or version is None:
@@ -619,14 +629,14 @@ def _usable_partitions(
 
 
 def _gone_sources(
-    table: str, version: int | None, files: Sequence[Any], kept: Mapping[str, Any] | None
+    table: Location, version: int | None, files: Sequence[Any], kept: Mapping[str, Any] | None
 ) -> list[str]:
     """Sources the table holds rows for but the source no longer has (no partition state)."""
     if version is None or kept is not None:
         return []
     present = {f.path for f in files}
     held = (
-        pl.scan_delta(table, version=version)
+        pl.scan_delta(str(table), version=version, storage_options=table.delta_options())
         .select("source_file")
         .unique()
         .collect(engine="streaming")  # one column, streamed: the driver holds no rows
@@ -761,7 +771,7 @@ def _fingerprint(files: Sequence[Any], key: str, kept: Mapping[str, Any] | None)
     return (kept or {}).get(key, {}).get("fingerprint")
 
 
-def _table_arrow_schema(table: str) -> Any:
+def _table_arrow_schema(table: Location) -> Any:
     import pyarrow as pa
 
     return pa.schema(delta_table(table).schema().to_arrow())

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from enrich._internal.uri import fsspec_filesystem
 from enrich.job.fit import source_gold, with_extras
 from enrich.job.plan import ColumnPlan, content_hash
 from enrich.job.sources import SourceFile, read_sources
@@ -84,6 +85,7 @@ class RunSettings:
     table: str
     read_version: int | None
     storage_options: Mapping[str, str] | None = None
+    source_options: Mapping[str, str] | None = None
     reviewed: pl.DataFrame | None = None
     use_in_fit: bool = False
 
@@ -169,7 +171,7 @@ def vote_partition(task: PartitionTask, settings: RunSettings) -> Voted:
     plan, classes = settings.plan, settings.classes
     previous = _previous_rows(task, settings)
     if task.source is not None:
-        data = read_sources([task.source], plan, storage_options=settings.storage_options)
+        data = read_sources([task.source], plan, storage_options=settings.source_options)
     else:
         schema = {c: plan.dtypes[c] for c in plan.read} | {"source_file": pl.String}
         data = pl.DataFrame(schema=schema)
@@ -408,13 +410,11 @@ def _write_frame(frame: pl.DataFrame, target: str, options: Mapping[str, str] | 
     from pyarrow import fs
 
     arrow = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
-    if "://" in target:
+    if "://" in target and options:
+        filesystem = fs.PyFileSystem(fs.FSSpecHandler(_fsspec(target, options)))
+        path = target.split("://", 1)[1]
+    elif "://" in target:  # credentials from the environment, as pyarrow reads them
         filesystem, path = fs.FileSystem.from_uri(target)
-        if options:
-            import pyarrow.fs as pafs
-
-            filesystem = pafs.PyFileSystem(pafs.FSSpecHandler(_fsspec(target, options)))
-            path = target.split("://", 1)[1]
     else:
         os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
         filesystem, path = fs.LocalFileSystem(), os.path.abspath(target)
@@ -423,10 +423,8 @@ def _write_frame(frame: pl.DataFrame, target: str, options: Mapping[str, str] | 
 
 
 def _fsspec(target: str, options: Mapping[str, str]) -> Any:
-    import fsspec
-
-    protocol = target.split("://", 1)[0]
-    return fsspec.filesystem(protocol, **dict(options))
+    # object_store keys (aws_access_key_id, aws_endpoint_url...) as the s3fs/gcsfs/adlfs kwargs
+    return fsspec_filesystem(target, options)
 
 
 def _stats(rows: pl.DataFrame) -> str:

@@ -288,6 +288,85 @@ def test_the_dask_engine_on_s3_with_credentials_from_the_environment(
     assert summary["table"]["version"] == 1
 
 
+@pytest.mark.slow
+def test_the_dask_engine_on_s3_with_credentials_only_in_the_job_file(
+    tmp_path, make_job, s3_bucket, monkeypatch
+):
+    """No AWS variable anywhere: the job file's ``[storage] options`` reach the driver's
+    Delta calls and every worker's reads and writes (s3fs spelling for the Parquet files),
+    and the table equals the local run's, first run and +20 assets."""
+    from dask.distributed import Client, LocalCluster
+
+    from enrich.labeling.engines import DaskEngine
+
+    bucket, options = s3_bucket
+    for name in (
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ALLOW_HTTP",
+        "AWS_PROFILE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    # no shared credentials file or instance metadata to fall back on either
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    job = DASK_JOB.replace('path = "{out}/enriched"', 'path = "{out}/enriched"\n{storage}')
+    local_job = make_job(
+        tmp_path / "local",
+        parts=PARTS,
+        job=job,
+        lfs=DASK_LFS,
+        data="data",
+        out="out",
+        kind="local",
+        storage="",
+    )
+    remote_job = make_job(
+        tmp_path / "remote",
+        parts=PARTS,
+        job=job,
+        lfs=DASK_LFS,
+        data=f"{bucket}/data",
+        out=f"{bucket}/out",
+        kind="dask",
+        storage=storage_section(options),
+    )
+    fs = fsspec_filesystem(bucket, options)
+    for file in sorted((tmp_path / "remote" / "data").iterdir()):
+        fs.put_file(str(file), f"{bucket[5:]}/data/{file.name}")
+    local, remote = load_job_config(local_job), load_job_config(remote_job)
+    table = Location.of(f"{bucket}/out/enriched", options)
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        engine = DaskEngine(client=client, partition_size=70)
+        run_job(local, progress=False)
+        first = run_job(remote, progress=False, engine=engine)
+        assert first.status == "succeeded" and first.record["engine"] == "dask"
+        assert not any("partitions" in warning for warning in first.warnings)  # workers read
+        assert first.counts["n_partitions_written"] == len(PARTS)
+        assert content(table).equals(content(local.output.path))
+
+        new_rows = load_youtube_spam().slice(100, 20)
+        new_rows.write_parquet(tmp_path / "local" / "data" / "part-002.parquet")
+        with fs.open(f"{bucket[5:]}/data/part-002.parquet", "wb") as out:
+            new_rows.write_parquet(out)
+        second_local = run_job(local, progress=False)
+        second = run_job(remote, progress=False, engine=engine)
+        assert second.status == "succeeded" and second.record["mode"] != "overwrite"
+        assert second.counts["n_new"] == second_local.counts["n_new"] == 20
+        assert content(table).equals(content(local.output.path))
+    assert table_version(table) == 1
+
+
 # -- image URIs: the images, the fitted image encoder and its vectors in the bucket -----------
 IMAGE_JOB = """
 [source]
