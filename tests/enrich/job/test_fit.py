@@ -182,3 +182,62 @@ def test_the_structure_is_chosen_again_when_lfs_change_or_many_assets_do():
     # changes add up over the runs that kept the choice
     record["label_model_structure"]["changed_since"] = 60
     assert kept_structure(record, lfs_changed=False, **keep) == (None, 1050)
+
+
+def sampled_youtube_votes(n_assets: int):
+    """Votes of keyword LFs on ``n_assets`` comments drawn from YouTube (as nightly assets
+    repeat content), a 5%-coverage HAM LF beside them, and the gold of every 20th asset."""
+    from enrich.datasets import load_youtube_spam
+    from enrich.labeling.apply import apply
+    from labeling_functions import regex_lf
+
+    lfs = [
+        keyword_lf("check_out", ["check out", "check my"], label="SPAM"),
+        keyword_lf("subscribe", ["subscribe", "sub4sub"], label="SPAM"),
+        keyword_lf("my_channel", ["my channel", "my video"], label="SPAM"),
+        keyword_lf("please", ["please", "plz"], label="SPAM"),
+        regex_lf("link", r"https?://|www\.|\.com\b", label="SPAM", ignore_case=True),
+        keyword_lf("song", ["song", "love", "beautiful", "voice"], label="HAM"),
+        keyword_lf("best", ["best", "lyrics", "dance"], label="HAM"),
+    ]
+    data = load_youtube_spam()
+    votes = np.asarray(apply(lfs, data, classes=CLASSES).votes)
+    rng = np.random.default_rng(0)
+    rows = rng.integers(0, len(votes), n_assets)
+    near = np.where(rng.random(n_assets) < 0.05, 0, -1)
+    gold = data.get_column("label").to_numpy()[rows].copy()
+    gold[np.arange(n_assets) % 20 != 0] = -1
+    return np.column_stack([votes[rows], near]).astype(np.int32), gold
+
+
+@pytest.mark.parametrize(("n_assets", "with_gold"), [(50_000, False), (20_000, True)])
+def test_a_kept_structure_predicts_what_choosing_it_again_does(n_assets, with_gold):
+    """A kept "em" is the model "auto" fits when it chooses EM: rows without votes get the
+    majority-vote balance and gold only weighs in the choice (LabelModel(structure="em")
+    alone gives such rows EM's own balance: a third of these assets moved by 0.16)."""
+    votes, gold = sampled_youtube_votes(n_assets)
+    patterns = compress_votes(votes)
+    labelled = distinct_with_gold(votes, gold) if with_gold else None
+    chosen, proba = fit_predict(patterns, labelled, cardinality=2, random_state=0, params={})
+    assert chosen.structure_ == "em"
+    kept, again = fit_predict(
+        patterns, labelled, cardinality=2, random_state=0, params={}, structure="em"
+    )
+    assert np.allclose(again, proba, rtol=0, atol=1e-9)
+    assert np.allclose(kept.class_balance_, chosen.class_balance_)
+    json.loads(model_json(kept))  # the run record keeps it
+
+
+def test_a_refit_on_one_percent_more_assets_moves_no_pattern_past_the_tolerance():
+    """The +1% run refits with the kept structure: at 1M assets no vote pattern moves by
+    half of output.proba_tolerance (0.005), so unchanged partitions are not rewritten."""
+    votes, _ = sampled_youtube_votes(1_010_000)
+    before = compress_votes(votes[:1_000_000])
+    chosen, proba = fit_predict(before, None, cardinality=2, random_state=0, params={})
+    after = compress_votes(votes)
+    _, refit = fit_predict(
+        after, None, cardinality=2, random_state=0, params={}, structure=chosen.structure_
+    )
+    index = {tuple(row): i for i, row in enumerate(after.patterns.tolist())}
+    same = refit[[index[tuple(row)] for row in before.patterns.tolist()]]
+    assert np.abs(same - proba).max() < 0.005 / 2
