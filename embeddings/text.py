@@ -2,7 +2,7 @@
 
 Two backends: ``"torch"`` (sentence-transformers itself; float32, or float16/bfloat16 where the
 vectors stay equivalent) and ``"onnx"`` (ONNX Runtime on a locally exported model: float32 by
-default, the same vectors and LF votes, 1.7-2.6x faster on a shared 2-core CPU; int8 on
+default, the same vectors and LF votes, 1.6-2.6x faster on a shared 2-core CPU; int8 on
 request, faster still, at a cosine of about 0.99 and a few percent of near-tied neighbour
 votes moved; see ``benchmarks/RESULTS.md``). Except for torch on CPU (sentence-transformers'
 own loop), texts are tokenized a chunk at a time (in worker processes running ahead of the

@@ -151,7 +151,7 @@ class EmbeddingsConfig(_Section):
     cache_path: str | None = None
     output_column: str = "embedding"
     # text encoder backend: "torch" (sentence-transformers) or "onnx" (ONNX Runtime, float32 by
-    # default, ~2.5x faster on CPU; int8 faster still); the encoder id (and cache) follows both
+    # default, 1.6-2.6x faster on CPU; int8 faster); the encoder id (and cache) follows both
     backend: Literal["torch", "onnx"] = "torch"
     precision: Literal["auto", "float32", "float16", "bfloat16", "int8"] = "auto"
     device: str | None = None  # "cpu", "cuda", "cuda:1"; None: a GPU if there is one
