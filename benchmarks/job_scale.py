@@ -60,7 +60,8 @@ DRIVER = (
     "took = time.perf_counter() - start; "
     "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
     "print(json.dumps({{'duration_s': took, 'peak_rss_mb': int(hwm) / 1024, "
-    "'timings': r.record['timings'], 'counts': dict(r.counts)}}))"
+    "'timings': r.record['timings'], 'counts': dict(r.counts), "
+    "'structure': r.record.get('label_model_structure')}}))"
 )
 
 
@@ -135,7 +136,8 @@ def run_engines(
                 news[kind].append(run_driver(jobs[kind]))
                 last = news[kind][-1]
                 took, rss = last["duration_s"], last["peak_rss_mb"]
-                print(f"  {kind} +new: {took:.1f} s, driver {rss:,.0f} MB")
+                kept = (last.get("structure") or {}).get("kept")
+                print(f"  {kind} +new: {took:.1f} s, driver {rss:,.0f} MB, structure kept {kept}")
     finally:
         shutil.move(arrived, new_file)
     return {
@@ -246,6 +248,12 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, cluster_s: floa
     for row in rows:
         for kind in ("dask", "local"):
             if kind in row:
+                chosen = row[kind]["full"].get("structure") or {}
+                kept = row[kind]["new"].get("structure") or {}
+                lines.append(
+                    f"- {row['n']:,} {kind}: label model structure {chosen.get('structure')!r} "
+                    f"chosen on the full run, kept on +new: {kept.get('kept')}"
+                )
                 for run in ("full", "new"):
                     phases = ", ".join(f"{k} {v:.2f}" for k, v in row[kind][run]["timings"].items())
                     lines.append(f"- {row['n']:,} {kind} {run}: {phases}")
