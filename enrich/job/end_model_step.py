@@ -35,7 +35,6 @@ from enrich.job.context import (
     RunContext,
     VoteResult,
 )
-from enrich.job.fit import end_model_state
 from enrich.models.end_model import model_columns
 
 __all__ = [
@@ -432,6 +431,28 @@ def _fresh_rows(status: pl.DataFrame, full: pl.DataFrame) -> np.ndarray:
     if fresh.is_empty():
         return np.zeros(full.height, dtype=bool)
     return full.select(pl.col("asset_id").is_in(fresh.implode())).to_series().to_numpy()
+
+
+def end_model_state(model: Any) -> dict[str, Any]:
+    """What a later run needs to predict with ``model`` (plain JSON: its coefficients).
+
+    Empty when the classifier is not linear (``coef_``): such a model is retrained each run.
+    """
+    estimator = model.estimator_
+    if not hasattr(estimator, "coef_"):
+        return {}
+    tabular = list(model.feature_columns or ())
+    return {
+        "coef": np.asarray(estimator.coef_, dtype=np.float64).tolist(),
+        "intercept": np.asarray(estimator.intercept_, dtype=np.float64).tolist(),
+        "estimator_classes": [int(c) for c in estimator.classes_],
+        "temperature": float(model.temperature_),
+        "n_classes": int(model.classes_.size),
+        "embedding": model.embedding_column is not None,
+        "feature_columns": tabular,
+        "feature_mean": np.asarray(model.feature_mean_).tolist() if tabular else [],
+        "feature_scale": np.asarray(model.feature_scale_).tolist() if tabular else [],
+    }
 
 
 def _softmax(scores: np.ndarray) -> np.ndarray:
