@@ -28,16 +28,19 @@ from enrich.errors import InputError
 
 __all__ = [
     "MAX_EXAMPLES",
+    "MAX_REGION",
     "Coverage",
+    "balance_target",
     "ball_radius",
     "class_scores_of_pool",
+    "class_search_picks",
     "coverage_plan",
     "greedy_cover",
     "random_picks",
     "uncertain_picks",
 ]
 
-_MAX_REGION = 3000  # region assets a gap's coverage is computed on (a random sample beyond)
+MAX_REGION = 3000  # region assets a gap's coverage is computed on (a random sample beyond)
 
 
 MAX_EXAMPLES = 512  # example vectors that pre-cover a region (a random sample beyond)
@@ -140,6 +143,8 @@ class Coverage:
     by_uncertainty: set[int] = field(default_factory=set)  # rows of ``order`` picked so
     random_share: float = 0.0  # share of the rest of the quota drawn at random
     at_random: set[int] = field(default_factory=set)  # rows of ``order`` drawn at random
+    searched: set[int] = field(default_factory=set)  # rows of ``order`` found by class search
+    searched_class: str = ""  # the class those rows were searched for
 
 
 def coverage_plan(
@@ -183,16 +188,16 @@ def coverage_plan(
             target = max(target, 1.0 - min(1.0, predicted * k))
         sharp = _rank_share(score) ** _sharpness(k)
         weights = (1.0 - target) + target * sharp / max(float(sharp.mean()), 1e-12)
-        if rows.size > _MAX_REGION:
-            keep = np.sort(rng.choice(rows.size, _MAX_REGION, replace=False))
+        if rows.size > MAX_REGION:
+            keep = np.sort(rng.choice(rows.size, MAX_REGION, replace=False))
             rows, weights = rows[keep], weights[keep]
-            notes.append(f"covered a random sample of {_MAX_REGION:,} of its pool")
+            notes.append(f"covered a random sample of {MAX_REGION:,} of its pool")
         plan = Coverage(spec, rows, source, "; ".join(notes) or None, None)
         plan.weights = weights
         return plan
-    if rows.size > _MAX_REGION:
-        rows = np.sort(rng.choice(rows, _MAX_REGION, replace=False))
-        notes.append(f"covered a random sample of {_MAX_REGION:,} of its pool")
+    if rows.size > MAX_REGION:
+        rows = np.sort(rng.choice(rows, MAX_REGION, replace=False))
+        notes.append(f"covered a random sample of {MAX_REGION:,} of its pool")
     source = "uniform"
     weights = np.ones(rows.size)
     if spec.kind == "class":
@@ -391,3 +396,68 @@ def _stratified_draw(
             w = p[members]
             drawn.append(int(rng.choice(members, p=w / w.sum())))
     return drawn
+
+
+def balance_target(
+    counts: Mapping[str, int],
+    names: Sequence[str],
+    code: int,
+    proba: np.ndarray,
+    quota: int,
+    *,
+    region: np.ndarray | None = None,
+) -> int:
+    """Picks of class ``names[code]`` that even out the classes as the model weighs them.
+
+    A classifier learns a class from its weight among the labels, not from its share of
+    the pool (class-balanced selection: Aggarwal et al., "Active Learning for Imbalanced
+    Datasets", WACV 2020; Bengar et al., "Class-Balanced Active Learning for Image
+    Classification", WACV 2022). The weight the model gives class ``j`` per label is read
+    from its probabilities ``proba`` over the pool, with no assumption about the pool:
+    ``lambda_j = mean P(j) / (n_j / N)``, its share of the pool's probability mass over its
+    share of the ``N`` labels (about 1 for an unweighted model, more where it up-weights a
+    class, as ``class_weight="balanced"`` does). The other ``quota - m`` picks (the gap's
+    coverage, uncertainty and random draws) are expected to hold the class at its mean
+    probability ``s`` over the gap's ``region`` (rows of ``proba``; the whole pool by
+    default), the rest spread over the other ``k - 1`` classes; ``m`` evens out the
+    effective counts: ``lambda_c * (n_c + m + s * (quota - m)) = mean_o(lambda_o * n_o) +
+    mean_o(lambda_o) * (1 - s) * (quota - m) / (k - 1)``, clipped to ``[0, quota]``.
+    """
+    k = len(names)
+    if quota <= 0 or k < 2 or proba.ndim != 2 or proba.shape[1] != k or not len(proba):
+        return 0
+    n = np.array([max(int(counts.get(str(name), 0)), 1) for name in names], dtype=np.float64)
+    mass = proba.mean(axis=0)
+    share = mass / max(float(mass.sum()), 1e-12)
+    lam = share / (n / n.sum())
+    where = proba if region is None or not len(region) else proba[region]
+    s = float(where[:, code].mean() / max(float(where.mean(axis=0).sum()), 1e-12))
+    others = np.arange(k) != code
+    effective_o = float(np.mean(lam[others] * n[others]))
+    lam_o = float(np.mean(lam[others])) * (1.0 - s) / (k - 1)
+    lam_c = float(lam[code])
+    # lam_c * (n_c + s * q + (1 - s) * m) = effective_o + lam_o * (q - m)
+    m = (effective_o + lam_o * quota - lam_c * (n[code] + s * quota)) / (lam_c * (1.0 - s) + lam_o)
+    return int(np.clip(round(m), 0, quota))
+
+
+_CANDIDATES_PER_PICK = 3  # a class search covers the top 3 * picks assets by class score
+
+
+def class_search_picks(
+    vectors: np.ndarray, score: np.ndarray, examples: np.ndarray, n: int
+) -> list[int]:
+    """``n`` region rows likely of the class, spread out: coverage of its best candidates.
+
+    The ``3 * n`` region rows with the highest class score are the candidates; greedy
+    coverage with balls sized for them (ProbCover's delta for ``n + len(examples)`` balls)
+    picks ``n`` of them, the gap's examples pre-covering their balls (TypiClust's
+    "typical and diverse" inside a class rather than its nearest neighbours).
+    """
+    m = len(vectors)
+    if n <= 0 or not m:
+        return []
+    size = min(m, _CANDIDATES_PER_PICK * n)
+    top = np.argsort(-score, kind="stable")[:size]
+    order, _ = greedy_cover(vectors[top], examples, np.ones(size), min(n, size), n)
+    return [int(top[i]) for i in order]

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 
 from embeddings.index import VectorIndex
-from enrich.curation.coverage import random_picks, uncertain_picks
+from enrich.curation.coverage import balance_target, random_picks, uncertain_picks
 from enrich.curation.gap_filling import fill_gaps
 from enrich.curation.gaps import find_gaps
 
@@ -88,3 +88,57 @@ def test_fill_gaps_spends_part_of_a_class_gap_on_the_assets_the_model_is_unsure_
     assert picked.table.height == 8 and picked.asset_ids.is_unique().all()
     again = fill_gaps(gaps, index, pool, 8, probabilities=proba, random_state=0)
     assert picked.table.equals(again.table)
+
+
+def test_balance_target_evens_out_the_classes_as_the_model_weighs_them():
+    counts = {"ham": 60, "spam": 3}
+    names = ["ham", "spam"]
+    # an unweighted model: its mass on spam is spam's share of the labels (lambda = 1), and
+    # the rest of the quota holds spam at that share (3/63):
+    # 3 + m + (40 - m) * 3/63 = 60 + (40 - m) * 60/63 -> m = 48.9, clipped to the quota
+    unweighted = np.tile([60 / 63, 3 / 63], (500, 1))
+    assert balance_target(counts, names, 1, unweighted, 40) == 40
+    assert balance_target(counts, names, 1, unweighted, 200) == 125
+    # a model that weighs each spam label 20 times a ham label (class_weight="balanced")
+    # and expects half the rest of the quota to be spam: nothing to search for
+    balanced = np.tile([0.5, 0.5], (500, 1))
+    assert balance_target(counts, names, 1, balanced, 40) == 0
+    # a region where the class is rare yields none of it by itself: more to search for
+    region = np.arange(250)
+    skewed = balanced.copy()
+    skewed[region] = [0.99, 0.01]
+    assert balance_target(counts, names, 1, skewed, 40, region=region) > 0
+    # the well-labeled class needs nothing; no quota, nothing
+    assert balance_target(counts, names, 0, unweighted, 40) == 0
+    assert balance_target(counts, names, 1, unweighted, 0) == 0
+
+
+def test_fill_gaps_finds_a_rare_class_the_model_barely_predicts():
+    rng = np.random.default_rng(0)
+    dim = 16
+    centres = np.eye(dim)
+    common = np.vstack([centres[i] + rng.normal(0, 0.3, (90, dim)) for i in range(8)])
+    rare = centres[8] + rng.normal(0, 0.3, (60, dim))  # 8% of the assets
+    vectors = np.vstack([common, rare]).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    y = np.r_[np.zeros(len(common), int), np.ones(len(rare), int)]
+    labeled = np.r_[np.arange(0, 720, 12), 720, 721, 722]  # 60 common, 3 rare
+    pool_ids = np.setdiff1d(np.arange(len(y)), labeled)
+    labels = pl.DataFrame(
+        {"asset_id": labeled, "label_name": np.where(y[labeled] == 1, "rare", "common")}
+    )
+    gaps = find_gaps(labels, classes=["common", "rare"])
+    assert gaps.gap_ids == ["class=rare"]
+    index = VectorIndex(dim, kind="flat")
+    index.add(np.arange(len(y)), vectors)
+    # an unweighted model: it ranks the rare class right but never predicts it
+    score = vectors[pool_ids] @ vectors[720:723].mean(axis=0)
+    p_rare = 0.02 + 0.2 * (score - score.min()) / (score.max() - score.min())
+    proba = np.column_stack([1 - p_rare, p_rare])
+    pool = pl.DataFrame({"asset_id": pool_ids})
+    picked = fill_gaps(gaps, index, pool, 30, probabilities=proba, random_state=0)
+    found = y[picked.asset_ids.to_numpy()]
+    assert found.sum() >= 15  # random picks would find about 2
+    searched = picked.table.filter(pl.col("reason").str.contains("likely of the class 'rare'"))
+    assert searched.height >= 15
+    assert picked.asset_ids.is_unique().all()
