@@ -2,8 +2,8 @@
 
 Two backends: ``"torch"`` (sentence-transformers itself; float32, or float16/bfloat16 where the
 vectors stay equivalent) and ``"onnx"`` (ONNX Runtime on a locally exported model: float32 by
-default, the same vectors and LF votes, 1.6-2.6x faster on a shared 2-core CPU; int8 on
-request, faster still, at a cosine of about 0.99 and a few percent of near-tied neighbour
+default, the same vectors and LF votes, 1.1x faster on an idle 2-core CPU; int8 on
+request, 1.7x, at a cosine of about 0.99 and a few percent of near-tied neighbour
 votes moved; see ``benchmarks/RESULTS.md``). Except for torch on CPU (sentence-transformers'
 own loop), texts are tokenized a chunk at a time (in worker processes running ahead of the
 model on a GPU or with ``workers``) and encoded in batches of similar token length; ONNX
