@@ -469,13 +469,23 @@ class _RowJob:
 
 
 def _raise_or_log(
-    result: _ChunkResult, job: _RowJob, on_error: OnError, errors: dict[str, _ErrorLog]
+    result: Any,
+    job: Any,
+    on_error: OnError,
+    errors: dict[str, _ErrorLog],
+    *,
+    allowed: str = "a class of the task, or ABSTAIN",
 ) -> None:
+    """Raise on a chunk's first invalid vote, or LF error with ``on_error="raise"``; log the rest.
+
+    ``result`` is a chunk result and ``job`` a row job of single- or multi-label votes;
+    ``allowed`` says what an LF may return.
+    """
     if result.bad_values:
         k, asset_id, message = result.bad_values[0]
         raise LFApplicationError(
             f"LF {job.lfs[k].name!r} returned an invalid vote on asset {asset_id!r}: {message}. "
-            "Return a class of the task, or ABSTAIN."
+            f"Return {allowed}."
         )
     if result.failures and on_error == "raise":
         k, asset_id, message, trace = result.failures[0]

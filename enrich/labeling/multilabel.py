@@ -46,6 +46,7 @@ from enrich.labeling.apply import (
     _error_table,
     _ErrorLog,
     _lf_list,
+    _raise_or_log,
     _row_chunk_size,
     _row_chunks,
     _spacy_processes,
@@ -70,6 +71,8 @@ from labeling_functions.spacy_lfs import SpacyLF, load_pipeline
 __all__ = ["apply_multilabel", "apply_tasks"]
 
 _SPACY_CHUNK = 4096
+
+_ALLOWED_VOTES = "a label of the task, Against(label), a list or dict of them, or ABSTAIN"
 
 
 def apply_multilabel(
@@ -362,7 +365,7 @@ def _apply_rows(
             block = slice(start, start + len(result.votes))
             votes[block, positions, :] = result.votes
             start = block.stop
-            _raise_or_log(result, job, on_error, errors)
+            _raise_or_log(result, job, on_error, errors, allowed=_ALLOWED_VOTES)
             bar.update(1)
     finally:
         with warnings.catch_warnings():
@@ -416,23 +419,3 @@ class _MultiLabelRowJob:
                 for label, polarity in pairs:
                     votes[i, k, label] = polarity
         return _ChunkResult(votes, failures, bad_values)
-
-
-def _raise_or_log(
-    result: _ChunkResult, job: _MultiLabelRowJob, on_error: OnError, errors: dict[str, _ErrorLog]
-) -> None:
-    if result.bad_values:
-        k, asset_id, message = result.bad_values[0]
-        raise LFApplicationError(
-            f"LF {job.lfs[k].name!r} returned an invalid vote on asset {asset_id!r}: {message}. "
-            "Return a label of the task, Against(label), a list or dict of them, or ABSTAIN."
-        )
-    if result.failures and on_error == "raise":
-        k, asset_id, message, trace = result.failures[0]
-        raise LFApplicationError(
-            f"LF {job.lfs[k].name!r} raised on asset {asset_id!r}: {message}\n"
-            f"Original traceback:\n{trace}"
-            "Fix the LF, or pass on_error='abstain' to record an abstain and count errors."
-        )
-    for k, asset_id, message, _ in result.failures:
-        errors.setdefault(job.lfs[k].name, _ErrorLog()).add(message, asset_id)
