@@ -297,6 +297,18 @@ def _apply_spacy(
     bar: Any,
 ) -> None:
     """Parse each text once per (pipeline, column) and run every spaCy LF on the shared docs."""
+    for j, lf, rows, fired in _spacy_firings(lfs, frame, n_jobs, batch_size, bar):
+        votes[rows, j] = np.where(fired, labels[lf.name], ABSTAIN)
+
+
+def _spacy_firings(
+    lfs: Sequence[LabelingFunction], frame: pl.DataFrame, n_jobs: int, batch_size: int, bar: Any
+) -> Iterator[tuple[int, SpacyLF, np.ndarray, np.ndarray]]:
+    """Yield ``(j, lf, rows, fired)`` for every spaCy LF and chunk of texts.
+
+    Each text is parsed once per (pipeline, column) with only the components its LFs need;
+    ``fired`` is the LF's boolean result on ``rows`` (False on null texts).
+    """
     groups: dict[tuple[str, str], list[tuple[int, SpacyLF]]] = {}
     for j, lf in enumerate(lfs):
         if isinstance(lf, SpacyLF):
@@ -312,10 +324,10 @@ def _apply_spacy(
             for start in range(0, len(texts), _SPACY_CHUNK):
                 chunk = texts.slice(start, _SPACY_CHUNK).fill_null("").to_list()
                 docs = list(nlp.pipe(chunk, batch_size=batch_size, n_process=n_process))
-                rows = slice(start, start + len(chunk))
+                rows = np.arange(start, start + len(chunk))
                 for j, lf in members:
                     mask = _call_vectorized(lf, functools.partial(lf.fires_on_docs, docs))
-                    votes[rows, j] = np.where(mask & ~is_null[rows], labels[lf.name], ABSTAIN)
+                    yield j, lf, rows, mask & ~is_null[rows]
         bar.update(len(members))
 
 

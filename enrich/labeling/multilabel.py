@@ -49,7 +49,7 @@ from enrich.labeling.apply import (
     _raise_or_log,
     _row_chunk_size,
     _row_chunks,
-    _spacy_processes,
+    _spacy_firings,
     apply,
     as_labeling_function,
 )
@@ -66,11 +66,9 @@ from labeling_functions.core import (
     label_targets,
 )
 from labeling_functions.errors import LFDefinitionError
-from labeling_functions.spacy_lfs import SpacyLF, load_pipeline
+from labeling_functions.spacy_lfs import SpacyLF
 
 __all__ = ["apply_multilabel", "apply_tasks"]
-
-_SPACY_CHUNK = 4096
 
 _ALLOWED_VOTES = "a label of the task, Against(label), a list or dict of them, or ABSTAIN"
 
@@ -244,28 +242,9 @@ def _apply_spacy(
     bar: Any,
 ) -> None:
     """Parse each text once per (pipeline, column); cast each spaCy LF's declared votes."""
-    groups: dict[tuple[str, str], list[tuple[int, SpacyLF]]] = {}
-    for j, lf in enumerate(lfs):
-        if isinstance(lf, SpacyLF):
-            groups.setdefault((lf.model, lf.column), []).append((j, lf))
-    for (model, column), members in groups.items():
-        nlp = load_pipeline(model)
-        wanted = set().union(*(lf.components for _, lf in members))
-        enabled = [name for name in nlp.pipe_names if name in wanted]
-        texts = frame.get_column(column).cast(pl.String)
-        is_null = texts.is_null().to_numpy()
-        n_process = _spacy_processes(n_jobs, len(texts))
-        with nlp.select_pipes(enable=enabled):
-            for start in range(0, len(texts), _SPACY_CHUNK):
-                chunk = texts.slice(start, _SPACY_CHUNK).fill_null("").to_list()
-                docs = list(nlp.pipe(chunk, batch_size=batch_size, n_process=n_process))
-                rows = np.arange(start, start + len(chunk))
-                for j, lf in members:
-                    mask = _call_vectorized(lf, functools.partial(lf.fires_on_docs, docs))
-                    fired = rows[mask & ~is_null[rows]]
-                    for label, polarity in targets[j] or ():
-                        votes[fired, j, label] = polarity
-        bar.update(len(members))
+    for j, _, rows, fired in _spacy_firings(lfs, frame, n_jobs, batch_size, bar):
+        for label, polarity in targets[j] or ():
+            votes[rows[fired], j, label] = polarity
 
 
 def answer_votes(answer: object, task: Task) -> list[tuple[int, int]]:
