@@ -389,29 +389,49 @@ def _apply_rows(
     if not members or frame.height == 0:
         bar.update(len(members))
         return
+    job = _RowJob(tuple(lf for _, lf in members), task, tuple(labels[lf.name] for _, lf in members))
+    _run_row_job(job, members, frame, ids, votes, n_jobs, on_error, errors, bar)
+
+
+def _run_row_job(
+    job: Any,
+    members: Sequence[tuple[int, RowLF]],
+    frame: pl.DataFrame,
+    ids: pl.Series,
+    votes: np.ndarray,
+    n_jobs: int,
+    on_error: OnError,
+    errors: dict[str, _ErrorLog],
+    bar: Any,
+    *,
+    allowed: str = "a class of the task, or ABSTAIN",
+) -> None:
+    """Run a row job (single- or multi-label) over ``frame`` in chunks; fill ``votes`` columns.
+
+    Only the columns the LFs read travel to the workers; chunks come back in row order.
+    """
     known = [lf.columns_read for _, lf in members]
     columns = (
         frame.columns if any(c is None for c in known) else sorted(set().union(*map(set, known)))
     )
-    job = _RowJob(tuple(lf for _, lf in members), task, tuple(labels[lf.name] for _, lf in members))
     chunk_size = _row_chunk_size(frame.height, n_jobs)
     chunks = _row_chunks(frame.select(columns), ids, chunk_size)
     if n_jobs == 1:
-        results: Iterator[_ChunkResult] = (job.run(rows, chunk_ids) for rows, chunk_ids in chunks)
+        results: Iterator[Any] = (job.run(rows, chunk_ids) for rows, chunk_ids in chunks)
     else:
         from joblib import Parallel, delayed
 
         parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")
         results = parallel(delayed(job.run)(rows, chunk_ids) for rows, chunk_ids in chunks)
-    n_chunks = -(-frame.height // chunk_size)
-    bar.total += n_chunks
+    bar.total += -(-frame.height // chunk_size)
     start = 0
+    positions = [j for j, _ in members]
     try:
         for result in results:
             block = slice(start, start + len(result.votes))
-            votes[block, [j for j, _ in members]] = result.votes
+            votes[block, positions] = result.votes
             start = block.stop
-            _raise_or_log(result, job, on_error, errors)
+            _raise_or_log(result, job, on_error, errors, allowed=allowed)
             bar.update(1)
     finally:
         with warnings.catch_warnings():  # joblib warns about chunks cancelled after an error

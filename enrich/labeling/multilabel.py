@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import functools
 import traceback
-import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,12 +42,11 @@ from enrich.labeling.apply import (
     OnError,
     _call_vectorized,
     _check_names,
+    _ChunkResult,
     _error_table,
     _ErrorLog,
     _lf_list,
-    _raise_or_log,
-    _row_chunk_size,
-    _row_chunks,
+    _run_row_job,
     _spacy_firings,
     apply,
     as_labeling_function,
@@ -319,45 +317,13 @@ def _apply_rows(
     if not members or frame.height == 0:
         bar.update(len(members))
         return
-    known = [lf.columns_read for _, lf in members]
-    columns = (
-        frame.columns if any(c is None for c in known) else sorted(set().union(*map(set, known)))
-    )
     allowed = tuple(
         None if targets[j] is None else frozenset(i for i, _ in targets[j]) for j, _ in members
     )
     job = _MultiLabelRowJob(tuple(lf for _, lf in members), task, allowed)
-    chunk_size = _row_chunk_size(frame.height, n_jobs)
-    chunks = _row_chunks(frame.select(columns), ids, chunk_size)
-    if n_jobs == 1:
-        results: Iterator[_ChunkResult] = (job.run(rows, chunk_ids) for rows, chunk_ids in chunks)
-    else:
-        from joblib import Parallel, delayed
-
-        parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")
-        results = parallel(delayed(job.run)(rows, chunk_ids) for rows, chunk_ids in chunks)
-    bar.total += -(-frame.height // chunk_size)
-    start = 0
-    positions = [j for j, _ in members]
-    try:
-        for result in results:
-            block = slice(start, start + len(result.votes))
-            votes[block, positions, :] = result.votes
-            start = block.stop
-            _raise_or_log(result, job, on_error, errors, allowed=_ALLOWED_VOTES)
-            bar.update(1)
-    finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            results.close()
-    bar.update(len(members))
-
-
-@dataclass
-class _ChunkResult:
-    votes: np.ndarray
-    failures: list[tuple[int, Any, str, str]]
-    bad_values: list[tuple[int, Any, str]]
+    _run_row_job(
+        job, members, frame, ids, votes, n_jobs, on_error, errors, bar, allowed=_ALLOWED_VOTES
+    )
 
 
 @dataclass(frozen=True)
