@@ -449,19 +449,9 @@ class EmbeddingCache:
         """
         import numpy as np
 
-        if not _is_encoder(encoder):
-            raise EmbeddingInputError(
-                f"EmbeddingCache.encode needs an encoder (with id, dim and encode), got "
-                f"{type(encoder).__name__}."
-            )
-        batch_size = check_batch_size(batch_size)
-        if isinstance(write_every, bool) or not isinstance(write_every, int) or write_every < 1:
-            raise EmbeddingInputError(
-                f"write_every must be a positive integer, got {write_every!r}."
-            )
-        items = as_item_list(items, what="EmbeddingCache.encode")
-        digest = getattr(encoder, "content_digest", content_digest)
-        keys = [digest(item) for item in items]
+        batch_size, items, keys = _encode_request(
+            "EmbeddingCache", encoder, items, batch_size, write_every
+        )
         encoder_id = encoder.id
         unique = list(dict.fromkeys(keys))
 
@@ -561,6 +551,26 @@ def _is_encoder(obj: Any) -> bool:
         except AttributeError:
             return False
     return callable(getattr(obj, "encode", None))
+
+
+def _encode_request(
+    owner: str, encoder: Any, items: Any, batch_size: Any, write_every: Any
+) -> tuple[int, list[Any], list[bytes]]:
+    """Check a cache's ``encode`` arguments; return the batch size, the items and their keys.
+
+    A key is the encoder's ``content_digest`` of the item (the module's by default).
+    """
+    if not _is_encoder(encoder):
+        raise EmbeddingInputError(
+            f"{owner}.encode needs an encoder (with id, dim and encode), got "
+            f"{type(encoder).__name__}."
+        )
+    batch_size = check_batch_size(batch_size)
+    if isinstance(write_every, bool) or not isinstance(write_every, int) or write_every < 1:
+        raise EmbeddingInputError(f"write_every must be a positive integer, got {write_every!r}.")
+    items = as_item_list(items, what=f"{owner}.encode")
+    digest = getattr(encoder, "content_digest", content_digest)
+    return batch_size, items, [digest(item) for item in items]
 
 
 def _checksum(digest: bytes, blob: bytes) -> bytes:
@@ -990,19 +1000,9 @@ class ShardedEmbeddingCache:
         """
         import numpy as np
 
-        if not _is_encoder(encoder):
-            raise EmbeddingInputError(
-                f"ShardedEmbeddingCache.encode needs an encoder (with id, dim and encode), got "
-                f"{type(encoder).__name__}."
-            )
-        batch_size = check_batch_size(batch_size)
-        if isinstance(write_every, bool) or not isinstance(write_every, int) or write_every < 1:
-            raise EmbeddingInputError(
-                f"write_every must be a positive integer, got {write_every!r}."
-            )
-        items = as_item_list(items, what="ShardedEmbeddingCache.encode")
-        digest = getattr(encoder, "content_digest", content_digest)
-        keys = [digest(item) for item in items]
+        batch_size, items, keys = _encode_request(
+            "ShardedEmbeddingCache", encoder, items, batch_size, write_every
+        )
         encoder_id = encoder.id
         with self._lock:
             dim = self._dim(encoder_id, None)  # a known id brings its width: no model load
