@@ -46,7 +46,7 @@ from embeddings.encoder import (
 from embeddings.errors import EmbeddingsError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     import numpy as np
 
@@ -468,36 +468,11 @@ class EmbeddingCache:
         out = np.empty((len(items), dim), dtype=np.float32)
         missing = [k for k in unique if k not in stored]
         if missing:
-            first_item = {}
-            for key, item in zip(keys, items, strict=True):
-                first_item.setdefault(key, item)
-            with progress_bar(
-                total=len(missing),
-                desc="encoding misses",
-                enabled=show_progress(progress, len(missing)),
-            ) as bar:
-                for start in range(0, len(missing), write_every):
-                    chunk = missing[start : start + write_every]
-                    vectors = np.asarray(
-                        encoder.encode(
-                            [first_item[k] for k in chunk], batch_size=batch_size, progress=False
-                        ),
-                        dtype=np.float32,
-                    )
-                    if vectors.ndim == 2 and len(vectors) == len(chunk) and vectors.shape[1] != dim:
-                        raise EmbeddingCacheError(
-                            f"encoder id {encoder_id!r} is stored with dim {dim} but the "
-                            f"encoder now gives {vectors.shape[1]}; its id does not capture a "
-                            f"change of model. Clear it with cache.clear({encoder_id!r})."
-                        )
-                    if vectors.shape != (len(chunk), dim):
-                        raise EmbeddingCacheError(
-                            f"encoder {encoder_id!r} returned shape {vectors.shape} for "
-                            f"{len(chunk)} items, expected {(len(chunk), dim)}."
-                        )
-                    self._store(encoder_id, dim, chunk, vectors)
-                    stored.update(zip(chunk, vectors, strict=True))
-                    bar.update(len(chunk))
+            for chunk, vectors in _encoded_misses(
+                encoder, keys, items, missing, dim, batch_size, write_every, progress
+            ):
+                self._store(encoder_id, dim, chunk, vectors)
+                stored.update(zip(chunk, vectors, strict=True))
         for i, key in enumerate(keys):
             out[i] = stored[key]
         missing_set = set(missing)
@@ -571,6 +546,53 @@ def _encode_request(
     items = as_item_list(items, what=f"{owner}.encode")
     digest = getattr(encoder, "content_digest", content_digest)
     return batch_size, items, [digest(item) for item in items]
+
+
+def _encoded_misses(
+    encoder: Any,
+    keys: Sequence[bytes],
+    items: Sequence[Any],
+    missing: Sequence[bytes],
+    dim: int,
+    batch_size: int,
+    write_every: int,
+    progress: Any,
+) -> Iterator[tuple[list[bytes], np.ndarray]]:
+    """Encode the ``missing`` keys' items, ``write_every`` at a time; yield ``(keys, vectors)``.
+
+    Each chunk is checked against the ``dim`` stored for the encoder's id before it is
+    yielded, so a cache stores only vectors of the right shape.
+    """
+    import numpy as np
+
+    first_item: dict[bytes, Any] = {}
+    for key, item in zip(keys, items, strict=True):
+        first_item.setdefault(key, item)
+    encoder_id = encoder.id
+    with progress_bar(
+        total=len(missing), desc="encoding misses", enabled=show_progress(progress, len(missing))
+    ) as bar:
+        for start in range(0, len(missing), write_every):
+            chunk = list(missing[start : start + write_every])
+            vectors = np.asarray(
+                encoder.encode(
+                    [first_item[k] for k in chunk], batch_size=batch_size, progress=False
+                ),
+                dtype=np.float32,
+            )
+            if vectors.ndim == 2 and len(vectors) == len(chunk) and vectors.shape[1] != dim:
+                raise EmbeddingCacheError(
+                    f"encoder id {encoder_id!r} is stored with dim {dim} but the "
+                    f"encoder now gives {vectors.shape[1]}; its id does not capture a change of "
+                    f"model (the dim stored for its id). Clear it with cache.clear({encoder_id!r})."
+                )
+            if vectors.shape != (len(chunk), dim):
+                raise EmbeddingCacheError(
+                    f"encoder {encoder_id!r} returned shape {vectors.shape} for "
+                    f"{len(chunk)} items, expected {(len(chunk), dim)} (the dim stored for its id)."
+                )
+            yield chunk, vectors
+            bar.update(len(chunk))
 
 
 def _checksum(digest: bytes, blob: bytes) -> bytes:
@@ -1012,33 +1034,11 @@ class ShardedEmbeddingCache:
             stored = self._read(self._folder(encoder_id), dim, keys)
             missing = [k for k in dict.fromkeys(keys) if k not in stored]
             if missing:
-                first_item: dict[bytes, Any] = {}
-                for key, item in zip(keys, items, strict=True):
-                    first_item.setdefault(key, item)
-                with progress_bar(
-                    total=len(missing),
-                    desc="encoding misses",
-                    enabled=show_progress(progress, len(missing)),
-                ) as bar:
-                    for start in range(0, len(missing), write_every):
-                        chunk = missing[start : start + write_every]
-                        vectors = np.asarray(
-                            encoder.encode(
-                                [first_item[k] for k in chunk],
-                                batch_size=batch_size,
-                                progress=False,
-                            ),
-                            dtype=np.float32,
-                        )
-                        if vectors.shape != (len(chunk), dim):
-                            raise EmbeddingCacheError(
-                                f"encoder {encoder_id!r} returned shape {vectors.shape} for "
-                                f"{len(chunk)} items, expected {(len(chunk), dim)} (the dim "
-                                "stored for its id)."
-                            )
-                        self._store(encoder_id, chunk, vectors)
-                        stored.update(zip(chunk, vectors, strict=True))
-                        bar.update(len(chunk))
+                for chunk, vectors in _encoded_misses(
+                    encoder, keys, items, missing, dim, batch_size, write_every, progress
+                ):
+                    self._store(encoder_id, chunk, vectors)
+                    stored.update(zip(chunk, vectors, strict=True))
         out = np.empty((len(items), dim), dtype=np.float32)
         for i, key in enumerate(keys):
             out[i] = stored[key]
