@@ -453,7 +453,6 @@ def commit_enriched(
     nothing becomes visible.
     """
     from deltalake import CommitProperties, write_deltalake
-    from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
     where = Location.of(path)
     table = str(where)
@@ -498,24 +497,12 @@ def commit_enriched(
                     schema_mode="overwrite" if mode == "overwrite" else None,
                     commit_properties=properties,
                 )
-    except CommitFailedError as exc:
-        raise ConcurrentRunError(
-            f"someone else committed to {table!r} while this run was working ({exc}); "
-            "nothing was written. Run again: the next run starts from their result."
-        ) from exc
-    except (FileExistsError, TableNotFoundError) as exc:
-        raise ConcurrentRunError(
-            f"the table {table!r} changed while this run was working ({exc}); nothing was "
-            "written. Run again."
-        ) from exc
     except CorruptStateError:
         raise
     except Exception as exc:
-        if type(exc).__name__ == "DeltaError" and "already exists" in str(exc):
-            raise ConcurrentRunError(
-                f"the table {table!r} was created by another writer while this run was "
-                "working; nothing was written. Run again."
-            ) from exc
+        refused = _refused_commit(table, exc)
+        if refused is not None:
+            raise refused from exc
         if is_disk_full(exc):
             _remove_uncommitted(where, before)
             raise disk_full_error(
@@ -528,6 +515,33 @@ def commit_enriched(
     if read_version is not None and version != read_version + 1:
         logger.warning("table %s moved from %s to %s", table, read_version, version)
     return version
+
+
+def _refused_commit(table: str, exc: Exception) -> ConcurrentRunError | None:
+    """The :class:`ConcurrentRunError` a failed commit means, or None if it means another thing.
+
+    Delta refuses a commit when someone committed since the version read (optimistic
+    concurrency), when the table changed or vanished under the run, or when another writer
+    created it first; nothing of the run is then in the table.
+    """
+    from deltalake.exceptions import CommitFailedError, TableNotFoundError
+
+    if isinstance(exc, CommitFailedError):
+        return ConcurrentRunError(
+            f"someone else committed to {table!r} while this run was working ({exc}); "
+            "nothing was written. Run again: the next run starts from their result."
+        )
+    if isinstance(exc, FileExistsError | TableNotFoundError):
+        return ConcurrentRunError(
+            f"the table {table!r} changed while this run was working ({exc}); nothing was "
+            "written. Run again."
+        )
+    if type(exc).__name__ == "DeltaError" and "already exists" in str(exc):
+        return ConcurrentRunError(
+            f"the table {table!r} was created by another writer while this run was "
+            "working; nothing was written. Run again."
+        )
+    return None
 
 
 def _data_files(table: Location) -> set[str]:
@@ -888,7 +902,6 @@ def commit_files(
         Someone committed to the table since ``read_version`` (nothing was committed).
     """
     from deltalake import CommitProperties, Schema
-    from deltalake.exceptions import CommitFailedError, TableNotFoundError
     from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
     where = Location.of(path, storage_options)
@@ -923,21 +936,9 @@ def commit_files(
                 delta_schema,
                 commit_properties=properties,
             )
-    except CommitFailedError as exc:
-        raise ConcurrentRunError(
-            f"someone else committed to {table!r} while this run was working ({exc}); "
-            "nothing was written. Run again: the next run starts from their result."
-        ) from exc
-    except (FileExistsError, TableNotFoundError) as exc:
-        raise ConcurrentRunError(
-            f"the table {table!r} changed while this run was working ({exc}); nothing was "
-            "written. Run again."
-        ) from exc
     except Exception as exc:
-        if type(exc).__name__ == "DeltaError" and "already exists" in str(exc):
-            raise ConcurrentRunError(
-                f"the table {table!r} was created by another writer while this run was "
-                "working; nothing was written. Run again."
-            ) from exc
+        refused = _refused_commit(table, exc)
+        if refused is not None:
+            raise refused from exc
         raise
     return delta_table(where).version()
