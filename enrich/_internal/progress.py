@@ -18,29 +18,14 @@ the same ``None`` convention (``None`` stays ``None`` only where a person is wat
 
 from __future__ import annotations
 
-import sys
-from typing import Any, TextIO
+from typing import Any
+
+from embeddings._progress import interactive
 
 __all__ = ["LONG_WORK_S", "interactive", "progress_bar", "progress_policy"]
 
 LONG_WORK_S = 1.0
 """With ``progress=None``, a bar appears only once the work has run this many seconds."""
-
-
-def interactive(stream: TextIO | None = None) -> bool:
-    """Whether a person sees ``stream`` (default stderr): a terminal, or a notebook kernel.
-
-    >>> import io
-    >>> interactive(io.StringIO())
-    False
-    """
-    if stream is None and "ipykernel" in sys.modules:  # Jupyter: tqdm.auto draws a widget
-        return True
-    stream = sys.stderr if stream is None else stream
-    try:
-        return bool(stream is not None and stream.isatty())
-    except (AttributeError, ValueError):  # no isatty, or a closed stream
-        return False
 
 
 def progress_policy(progress: bool | None) -> bool | None:

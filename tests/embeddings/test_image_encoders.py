@@ -55,6 +55,17 @@ def test_hog_is_an_encoder_with_a_fitted_id(hog, mnist):
     assert other.id != hog.id  # fitted state is part of the id
 
 
+def test_long_encodes_draw_no_bar_into_a_log(hog, mnist, capfd, monkeypatch):
+    """progress=None: stderr is a file here, so even long work writes no carriage returns."""
+    import embeddings._progress
+
+    monkeypatch.setattr(embeddings._progress, "AUTO_PROGRESS_MIN_ITEMS", 10)  # 300 is "long"
+    hog.encode(mnist[0][:300])
+    assert "\r" not in capfd.readouterr().err
+    hog.encode(mnist[0][:300], progress=True)  # an explicit request still draws
+    assert "HOG-PCA" in capfd.readouterr().err
+
+
 def test_hog_save_load_round_trip_without_pickle(hog, mnist, tmp_path):
     images, _ = mnist
     path = hog.save(tmp_path / "hog")
