@@ -31,18 +31,16 @@ def recover(paths: JobPaths, *, keep_reports: int | None = None) -> None:
     reconcile_runs(paths.table, paths.runs)
     records = run_records(paths.table)
     first = 0 if keep_reports is None else max(0, len(records) - keep_reports)
+    present = {child.name for child in paths.reports.iterdir()}  # one listing, also on a bucket
     missing = [
         i
         for i, (_, record) in enumerate(records)
         if i >= first
-        and (
-            not (paths.reports / f"{record.get('run_id')}.json").is_file()
-            or not (paths.reports / f"{record.get('run_id')}.html").is_file()
-        )
+        and not {f"{record.get('run_id')}.json", f"{record.get('run_id')}.html"} <= present
     ]
-    if paths.reports.is_dir():
-        for partial in paths.reports.glob(".*.partial"):  # left by a run killed mid-write
-            partial.unlink(missing_ok=True)
+    for name in present:
+        if name.startswith(".") and name.endswith(".partial"):  # left by a run killed mid-write
+            (paths.reports / name).unlink(missing_ok=True)
     if not missing:
         return
     for i in missing:
