@@ -46,6 +46,12 @@ held-out check, fixed before measuring and run once, at other budgets, with
 - UCI sentiment: slice gap ``source=yelp``.
 - scikit-learn digits: class gap ``3``.
 
+A third held-out check, fixed before measuring (a data set not used before), run once at the
+end with ``--scenarios trec-class,trec-wh`` (budgets 40 and 100):
+
+- TREC questions (WRENCH ``trec``, train + valid + test, 6,033 questions, six types),
+  MiniLM; class gap ``HUM``; slice gap ``wh=how`` (the first word: what, how, who, other).
+
 Run from the repository root::
 
     .venv/bin/python -m benchmarks.gap_filling --cache /tmp/enrich-bench
@@ -206,6 +212,33 @@ def spouse(cache: Path | None) -> Dataset:
     )
 
 
+def trec(cache: Path | None) -> Dataset:
+    """Held out (third check): TREC questions (WRENCH train + valid + test), MiniLM; 6 types.
+
+    Slice ``wh``: the question's first word (``what``, ``how``, ``who``, else ``other``).
+    """
+    import json
+
+    records: list[dict] = []
+    for part in ("train", "valid", "test"):
+        with open(data_root() / "wrench" / "trec" / f"{part}.json", encoding="utf-8") as handle:
+            records.extend(json.load(handle).values())
+    with open(data_root() / "wrench" / "trec" / "label.json", encoding="utf-8") as handle:
+        names = json.load(handle)
+    texts = [str(r["data"]["text"]).strip() for r in records]
+    vectors = _cached(cache, "trec-minilm.npy", lambda: _encode_texts(texts))
+    first = [t.split()[0].lower() if t.split() else "" for t in texts]
+    wh = np.array([w if w in ("what", "how", "who") else "other" for w in first])
+    return Dataset(
+        "TREC questions (MiniLM)",
+        _unit(vectors),
+        np.array([int(r["label"]) for r in records], dtype=np.int64),
+        tuple(str(names[str(i)]) for i in range(len(names))),
+        wh.astype(str),
+        "wh",
+    )
+
+
 def _cached(cache: Path | None, name: str, make: Callable[[], np.ndarray]) -> np.ndarray:
     path = None if cache is None else cache / name
     if path is not None and path.is_file():
@@ -254,6 +287,10 @@ def held_out_scenarios() -> dict[str, Scenario]:
         "spouse-class": Scenario("spouse-class", spouse, "class", "spouse", 60, 3, 0.4),
         "sentiment-yelp": Scenario("sentiment-yelp", sentiment, "slice", "yelp", 30, 3, 0.4),
         "digits-digit3": Scenario("digits-digit3", digits, "class", "3", 20, 2, 0.3),
+        # third held-out check (fixed before measuring, a data set not used before: six
+        # classes of text; run once, at the end, with --scenarios trec-class,trec-wh)
+        "trec-class": Scenario("trec-class", trec, "class", "HUM", 20, 2, 0.3),
+        "trec-wh": Scenario("trec-wh", trec, "slice", "how", 30, 3, 0.4),
     }
 
 
