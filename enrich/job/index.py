@@ -30,7 +30,14 @@ from enrich.job.config import JobConfig
 from enrich.job.state import Previous
 from enrich.labeling.engines import EncoderSpec, Engine, get_encoder
 
-__all__ = ["Embedder", "index_ids", "load_run_index"]
+__all__ = [
+    "Embedder",
+    "index_from_files",
+    "index_ids",
+    "load_run_index",
+    "read_vectors",
+    "rows_vectors",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -160,19 +167,18 @@ class Embedder:
         return data
 
     def _vectors(self, rows: pl.DataFrame, engine: Engine, *, progress: bool | None) -> np.ndarray:
-        from embeddings.precomputed import embedding_matrix
-
         column = self.config.embedding_input_column
-        if self.spec is None:  # precomputed: the source column
-            return embedding_matrix(rows.get_column(column), what=f"source column {column!r}")
-        items = rows.get_column(column).to_list()
-        if self.encoder_id is None:  # the offline image encoder, fitted on the first images
-            self._fit_image_encoder(items)
-        return engine.encode(
-            self.spec,
-            items,
+        assert column is not None  # embeddings are on
+        if self.spec is not None and self.encoder_id is None:
+            # the offline image encoder, fitted on the first images
+            self._fit_image_encoder(rows.get_column(column).to_list())
+        return rows_vectors(
+            rows,
+            spec=self.spec,
+            column=column,
             batch_size=self.config.embeddings.batch_size,
-            cache_path=self.paths.embeddings,
+            cache=self.paths.embeddings,
+            engine=engine,
             progress=progress,
         )
 
@@ -395,3 +401,129 @@ def _encoder_id(spec: EncoderSpec) -> str | None:
     if unfitted and not Location.of(spec.model).is_file():
         return None
     return get_encoder(spec).id
+
+
+# -- shared with the partitioned path (the Dask workers and the driver) ----------------------
+def rows_vectors(
+    rows: pl.DataFrame,
+    *,
+    spec: EncoderSpec | None,
+    column: str,
+    batch_size: int,
+    cache: Location | None,
+    engine: Engine | None = None,
+    progress: bool | None = False,
+) -> np.ndarray:
+    """The vectors of ``rows``: their source column (``spec`` None) or encoded through the cache.
+
+    The encoder is ``spec``'s (built once per process); ``cache`` is the content-hash
+    embedding cache (:func:`embeddings.cache.open_cache`: SQLite for a local folder, Parquet
+    shards that many hosts share for an object-store URI), so an item encoded before by any
+    run or worker is read, not encoded. ``engine`` encodes (default: this process).
+
+    >>> vectors = rows_vectors(pl.DataFrame({"v": [[3.0, 4.0]]}), spec=None, column="v",
+    ...                        batch_size=8, cache=None)
+    >>> vectors.astype(float).round(2).tolist()       # a source column: made unit length
+    [[0.6, 0.8]]
+    """
+    from embeddings.precomputed import embedding_matrix
+
+    if spec is None:  # precomputed: the source column
+        return embedding_matrix(rows.get_column(column), what=f"source column {column!r}")
+    from enrich.labeling.engines import LocalEngine
+
+    return (engine or LocalEngine()).encode(
+        spec,
+        rows.get_column(column).to_list(),
+        batch_size=batch_size,
+        cache_path=cache,
+        progress=progress,
+    )
+
+
+def read_vectors(
+    path: str, *, storage_options: dict[str, str] | None = None, run_id: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(index ids (n,), vectors (n, dim) float32)`` of a partition's vector file.
+
+    A vector file (written by a Dask worker, :func:`enrich.job.worker.write_partition`) has
+    the columns ``index_id``, ``vector`` and ``run_id`` (the run that embedded the row);
+    ``run_id`` keeps only that run's rows.
+    """
+    frame = pl.scan_parquet(path, storage_options=storage_options)
+    if run_id is not None:
+        frame = frame.filter(pl.col("run_id") == run_id)
+    table = frame.select("index_id", "vector").collect()
+    ids = table.get_column("index_id").to_numpy().astype(np.int64)
+    if not table.height:
+        width = getattr(table.schema["vector"], "size", 0)
+        return ids, np.zeros((0, width), dtype=np.float32)
+    return ids, np.ascontiguousarray(table.get_column("vector").to_numpy(), dtype=np.float32)
+
+
+TRAIN_SAMPLE = 131_072
+"""Vectors an approximate index built from vector files is trained on (a seeded sample)."""
+
+
+def index_from_files(
+    files: Sequence[str],
+    *,
+    n_vectors: int,
+    dim: int,
+    encoder_id: str | None,
+    storage_options: dict[str, str] | None = None,
+    random_state: int = 0,
+    train_sample: int = TRAIN_SAMPLE,
+) -> Any:
+    """A :class:`~embeddings.index.VectorIndex` over the vectors of ``files``, one file at a time.
+
+    The index type is the one ``kind="auto"`` picks for ``n_vectors`` (exact below
+    :data:`~embeddings.index.AUTO_FLAT_MAX`: then the index equals one built from every
+    vector at once). An approximate index is trained on a seeded sample of about
+    ``train_sample`` vectors drawn from every file (its lists number about
+    ``2 * sqrt(sample)``), then the other vectors are added file by file: the memory
+    beyond the index itself is one file's vectors.
+
+    Parameters
+    ----------
+    files
+        Vector files (:func:`read_vectors`): paths or URIs.
+    n_vectors, dim
+        How many vectors the files hold in all, and their width.
+    encoder_id
+        The encoder's id (kept in the index's sidecar).
+    storage_options
+        Object-store options of the files.
+    random_state
+        Seeds the training sample (and the index's k-means).
+    train_sample
+        About how many vectors an approximate index is trained on.
+
+    Returns
+    -------
+    VectorIndex
+    """
+    from embeddings.index import AUTO_FLAT_MAX, AUTO_IVF_MAX, VectorIndex
+
+    if n_vectors < AUTO_FLAT_MAX:
+        index = VectorIndex(dim, encoder_id=encoder_id, random_state=random_state)
+        for path in files:
+            index.add(*read_vectors(path, storage_options=storage_options))
+        return index
+    kind = "ivf" if n_vectors < AUTO_IVF_MAX else "ivf_hnsw_sq8"
+    index = VectorIndex(dim, kind=kind, encoder_id=encoder_id, random_state=random_state)
+    rng = np.random.default_rng(random_state)
+    share = min(1.0, train_sample / n_vectors)
+    sample: list[tuple[np.ndarray, np.ndarray]] = []
+    for path in files:
+        ids, vectors = read_vectors(path, storage_options=storage_options)
+        pick = rng.random(ids.size) < share
+        sample.append((ids[pick], vectors[pick]))
+    trained = np.concatenate([ids for ids, _ in sample])
+    index.add(trained, np.concatenate([v for _, v in sample if v.size] or [np.zeros((0, dim))]))
+    del sample
+    for path in files:
+        ids, vectors = read_vectors(path, storage_options=storage_options)
+        rest = ~np.isin(ids, trained)
+        index.add(ids[rest], vectors[rest])
+    return index

@@ -14,8 +14,21 @@ outputs): a run reads only the files that changed, and rewrites an unchanged par
 when the refitted model flips a label or review flag, or moves a probability past
 ``output.proba_tolerance``, for a pattern it holds.
 
+With ``[embeddings]`` each worker encodes its partition's new and changed assets through the
+content-hash embedding cache (every worker and run share it: SQLite for a local folder on one
+host, Parquet shards for an object-store URI that many hosts share), the embedding LFs vote
+on the workers, and each partition's vectors are written as one file in
+``<embeddings>/vectors`` (named in the partition state). The driver numbers each partition's
+new assets in the index (a block of ids per partition, in partition order: the local engine
+numbers them in asset-id order over all partitions, which would need every new id in one
+place, so ``index_id`` values differ between engines while every asset keeps the same
+vector) and builds the job's FAISS index from the vector files, one file at a time (trained
+on a seeded sample when it is approximate), or adds only this run's vectors to the previous
+run's index; the index is saved as the local engine saves it (snapshot, deltas).
+
 What this path does not do (the run then uses the driver path, and says why in a warning):
-a job encoder (``[embeddings]``) and the end model (``[end_model]``). Gaps are not searched
+the end model (``[end_model]``), and the first run of the offline image encoder (it is
+fitted once, on the driver, on the first images). Gaps are not searched
 on this path (they need every asset's label in one place; ``metrics.gaps`` says so), and the
 review queue is chosen among each partition's least-confident flagged assets. A partition is
 one file (a Delta source is one partition): row groups of a big file are not split yet. Ids
@@ -54,6 +67,7 @@ from enrich.job.config import JobConfig
 from enrich.job.context import EnrichResult, JobResult, ReadResult, RunContext
 from enrich.job.fit import fit_predict, kept_structure, model_json
 from enrich.job.followups import queue_for_review
+from enrich.job.index import Embedder, index_from_files, moved_cache_files, read_vectors
 from enrich.job.metrics import pattern_metrics
 from enrich.job.plan import schema_changes
 from enrich.job.publish import (
@@ -63,9 +77,10 @@ from enrich.job.publish import (
 )
 from enrich.job.records import peak_rss_mb, versions
 from enrich.job.sources import read_gold_table
-from enrich.job.state import STATE_FORMAT
+from enrich.job.state import STATE_FORMAT, Previous
 from enrich.job.worker import (
     SUMMARY_DIR,
+    EmbedSettings,
     PartitionTask,
     RunSettings,
     Voted,
@@ -100,8 +115,19 @@ _REVIEW_COLUMNS = (
 
 def partitioned_unsupported(config: JobConfig) -> str | None:
     """Why this job cannot run with workers reading their own partitions (None: it can)."""
-    if config.embeddings.enabled:
-        return "[embeddings] (the job's encoder and vector index run on the driver path)"
+    if config.encoder_kind == "image" and config.embeddings.model is None:
+        from enrich.io.store import JobPaths
+
+        paths = JobPaths.for_table(
+            config.output.path,
+            embeddings=config.embeddings.cache_path,
+            storage_options=config.storage_options_for("output"),
+        )
+        if not (paths.embeddings / "hog_pca.npz").is_file():
+            return (
+                "the offline image encoder not fitted yet (it is fitted once, on the driver, "
+                "on the first run's images)"
+            )
     if config.end_model.enabled:
         return "[end_model] (the end model trains on the driver)"
     return None
@@ -159,6 +185,15 @@ def run_partitioned(run: RunContext) -> JobResult:
             run.warnings.extend(schema_changes(record, plan))
         rehash = record is not None and record.get("hash_scheme") != hash_scheme
         full_read = record is None or rehash or bool(changed_lfs)
+        previous = None if record is None else Previous(version or 0, record, pl.DataFrame())
+        embedder = (
+            Embedder.for_job(config, run.paths, previous, run.lfs, changed_lfs)
+            if config.embeddings.enabled
+            else None
+        )
+        if embedder is not None:
+            run.warnings.extend(embedder.notes)
+            full_read = full_read or embedder.rebuild
         kept = _usable_partitions(where, version, record)
         if record is not None and kept is None:
             run.warnings.append(
@@ -193,6 +228,7 @@ def run_partitioned(run: RunContext) -> JobResult:
         source_options=source_options,
         reviewed=reviewed,
         use_in_fit=config.gold.use_in_fit,
+        embed=_embed_settings(run, embedder),
     )
     # sent with each task, not scattered: a worker that dies takes scattered data with it,
     # while tasks are recomputed elsewhere from their arguments
@@ -201,6 +237,8 @@ def run_partitioned(run: RunContext) -> JobResult:
         voted = client.map(vote_partition, tasks, settings=shared, pure=False)
         summaries = client.gather(client.map(fit_summary, voted, settings=shared, pure=False))
         infos = client.gather(client.map(_counts_of, voted, pure=False))
+    if embedder is not None:
+        run.warnings.extend(moved_cache_files(run.paths, run.started))
     checkpoint("voted")
     stored = {key: _read_summary(table, entry, storage) for key, entry in unchanged.items()}
     with clock.phase("fit"):
@@ -274,10 +312,15 @@ def run_partitioned(run: RunContext) -> JobResult:
                 run_id=run.run_id,
                 review_max=max(config.review.max_items, 0),
                 review_columns=(*_REVIEW_COLUMNS, *plan.slices, *(f"proba_{c}" for c in classes)),
+                index_starts=index_starts(tasks, infos, unchanged.values()),
             )
             reload = [
                 PartitionTask(
-                    key=key, index=entry["index"], source=None, previous_files=tuple(entry["files"])
+                    key=key,
+                    index=entry["index"],
+                    source=None,
+                    previous_files=tuple(entry["files"]),
+                    previous_vectors=entry.get("vectors"),
                 )
                 for key, entry in moved.items()
             ]
@@ -298,6 +341,11 @@ def run_partitioned(run: RunContext) -> JobResult:
             full_refresh = True
         del voted, more
         untouched = {k: e for k, e in unchanged.items() if k not in moved}
+    embeddings_entry = None
+    if embedder is not None:
+        with clock.phase("index"):
+            embeddings_entry = _update_index(run, embedder, written, untouched, infos)
+    with clock.phase("enrich"):
         metrics = pattern_metrics(
             fit_rows,
             small,
@@ -337,6 +385,7 @@ def run_partitioned(run: RunContext) -> JobResult:
             "files": [w.path],
             "summary": w.summary_path,
             "n_rows": w.n_rows,
+            **(_vector_state(w) if embedder is not None else {}),
         }
         for w in written
     } | untouched
@@ -390,7 +439,7 @@ def run_partitioned(run: RunContext) -> JobResult:
         },
         "end_model": None,
         "hash_scheme": hash_scheme,
-        "embeddings": None,
+        "embeddings": embeddings_entry,
         "source": {
             "files": {f.path: f.fingerprint for f in run.files},
             "schema": plan.schema_record(),
@@ -427,7 +476,7 @@ def run_partitioned(run: RunContext) -> JobResult:
         prev_versions=prev_versions,
         changed_lfs=changed_lfs,
         hash_scheme=hash_scheme,
-        embedder=None,
+        embedder=embedder,
         manifest=run_record["source"]["files"],
         n_files_read=out_counts["n_files_read"],
         state=pl.DataFrame(),
@@ -435,8 +484,6 @@ def run_partitioned(run: RunContext) -> JobResult:
         data=None,
     )
     if record is not None:
-        from enrich.job.state import Previous
-
         read = _with_previous(
             read, Previous(version=version or 0, record=record, state=pl.DataFrame())
         )
@@ -546,6 +593,7 @@ def plan_tasks(
                 source=file,
                 previous_files=tuple(entry["files"]) if entry is not None else (),
                 previous_by_filter=has_table and entry is None and not has_state,
+                previous_vectors=entry.get("vectors") if entry is not None else None,
             )
         )
     for key, entry in kept.items():  # gone from the source: the table keeps their rows
@@ -556,6 +604,7 @@ def plan_tasks(
                     index=int(entry["index"]),
                     source=None,
                     previous_files=tuple(entry["files"]),
+                    previous_vectors=entry.get("vectors"),
                 )
             )
         else:
@@ -605,7 +654,125 @@ def pattern_counts(
     return patterns, labelled
 
 
+def index_starts(
+    tasks: Sequence[PartitionTask],
+    infos: Sequence[Mapping[str, Any]],
+    unchanged: Any,
+) -> dict[str, int]:
+    """The first index id of each voted partition's new assets: one block per partition.
+
+    Blocks follow the partitions' order (their index), after the largest id any partition
+    holds, so every asset keeps a distinct id without the driver seeing the assets.
+
+    >>> tasks = [PartitionTask("b", 1, None), PartitionTask("a", 0, None)]
+    >>> infos = [{"n_unindexed": 2, "max_index_id": -1}, {"n_unindexed": 3, "max_index_id": 4}]
+    >>> index_starts(tasks, infos, [{"max_index_id": 9}])
+    {'a': 10, 'b': 13}
+    """
+    top = max(
+        [-1]
+        + [int(i.get("max_index_id", -1)) for i in infos]
+        + [int(e.get("max_index_id", -1)) for e in unchanged]
+    )
+    starts, cursor = {}, top + 1
+    for task, info in sorted(zip(tasks, infos, strict=True), key=lambda pair: pair[0].index):
+        starts[task.key] = cursor
+        cursor += int(info.get("n_unindexed", 0))
+    return starts
+
+
 # -- helpers -------------------------------------------------------------------------------
+def _embed_settings(run: RunContext, embedder: Embedder | None) -> EmbedSettings | None:
+    """What the workers need to embed (None: embeddings are off)."""
+    if embedder is None:
+        return None
+    config, paths = run.config, run.paths
+    column = config.embedding_input_column
+    assert column is not None  # embeddings are on
+    cache_options = expand_options(paths.embeddings.storage_options) or None
+    vectors = paths.embeddings / "vectors"
+    return EmbedSettings(
+        spec=embedder.spec,
+        input_column=column,
+        output_column=config.embeddings.output_column,
+        attach=embedder.attach,
+        rebuild=embedder.rebuild,
+        batch_size=config.embeddings.batch_size,
+        cache=Location.of(str(paths.embeddings), cache_options),
+        vectors=str(vectors),
+        options=cache_options,
+    )
+
+
+def _update_index(
+    run: RunContext,
+    embedder: Embedder,
+    written: Sequence[Written],
+    untouched: Mapping[str, Mapping[str, Any]],
+    infos: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """Build or update the job's FAISS index from the workers' vector files; save it.
+
+    A new index (first run, new encoder, an LF that reads vectors changed) is built from
+    every partition's file; otherwise the previous run's index (loaded by the embedder)
+    gets only the vectors this run embedded. Saved as the local engine saves it (a full
+    snapshot, or a delta file on the previous snapshot); returns the run record's entry.
+    """
+    options = expand_options(run.paths.embeddings.storage_options) or None
+    n_embedded = sum(int(i.get("n_embedded", 0)) for i in infos)
+    dims = [int(i["dim"]) for i in infos if i.get("dim")]
+    files = [w.vectors_path for w in written if w.vectors_path] + [
+        e["vectors"] for e in untouched.values() if e.get("vectors")
+    ]
+    if embedder.rebuild or embedder.loaded is None:
+        n_vectors = sum(w.n_vectors for w in written) + sum(
+            int(e.get("n_vectors", 0)) for e in untouched.values()
+        )
+        dim = dims[0] if dims else _file_dim(files, options)
+        if dim:
+            embedder.index = index_from_files(
+                files,
+                n_vectors=n_vectors,
+                dim=dim,
+                encoder_id=embedder.encoder_id,
+                storage_options=options,
+            )
+        embedder.rebuild = True  # a full snapshot
+    else:
+        index, embedder.loaded = embedder.loaded, None
+        added = [
+            read_vectors(w.vectors_path, storage_options=options, run_id=run.run_id)
+            for w in written
+            if w.vectors_path
+        ]
+        added = [(ids, vectors) for ids, vectors in added if ids.size]
+        if added:
+            ids = np.concatenate([a[0] for a in added])
+            vectors = np.concatenate([a[1] for a in added])
+            index.add(ids, vectors, on_duplicate="replace")
+            embedder._added = (ids, vectors)
+        embedder.index = index
+    embedder.added = n_embedded
+    if embedder.index is not None:
+        embedder.stats.update(
+            n_embedded=n_embedded, n_indexed=len(embedder.index), dim=embedder.index.dim
+        )
+    return embedder.save(run.run_id)
+
+
+def _vector_state(w: Written) -> dict[str, Any]:
+    """A partition's vectors in its state: the file, its rows, its largest index id."""
+    return {"vectors": w.vectors_path, "n_vectors": w.n_vectors, "max_index_id": w.max_index_id}
+
+
+def _file_dim(files: Sequence[str], options: Mapping[str, str] | None) -> int:
+    for path in files:
+        _, vectors = read_vectors(path, storage_options=dict(options) if options else None)
+        if vectors.shape[1]:
+            return int(vectors.shape[1])
+    return 0
+
+
 def _source_options(config: JobConfig, files: Sequence[Any]) -> dict[str, str] | None:
     """The source's storage options, ``${NAME}`` read here (workers may lack the variables)."""
     if not any(is_remote(f.path) for f in files):

@@ -9,6 +9,13 @@ then writes the partition's complete rows as one Parquet file in the table's fol
 small summary beside it, and hands back only the file's add action and small summaries.
 Nothing here commits: the driver commits every partition's file in one Delta transaction.
 
+With ``[embeddings]`` (:class:`EmbedSettings`) the worker also encodes the partition's new and
+changed assets through the content-hash embedding cache (shared by every worker and run),
+attaches the vectors for the LFs that read them, and, once the driver has handed it the first
+index id of its new assets, writes the partition's vectors (``index_id``, ``vector``,
+``run_id``) as one Parquet file in ``<embeddings>/vectors``: the driver builds the job's
+FAISS index from those files, and never holds a partition's rows.
+
 >>> summary_columns(["a", "b"], ("video",), ("HAM", "SPAM"))[:3]
 ['vote_a', 'vote_b', 'gold']
 """
@@ -39,6 +46,7 @@ from enrich.job.state import (
 
 __all__ = [
     "SUMMARY_DIR",
+    "EmbedSettings",
     "PartitionTask",
     "RunSettings",
     "Voted",
@@ -68,6 +76,29 @@ class PartitionTask:
     source: SourceFile | None
     previous_files: tuple[str, ...] = ()
     previous_by_filter: bool = False
+    previous_vectors: str | None = None
+
+
+@dataclass(frozen=True)
+class EmbedSettings:
+    """``[embeddings]`` on the workers: the encoder, the cache, and where vectors go.
+
+    ``spec`` None: the vectors are the source column ``input_column`` (precomputed).
+    ``rebuild``: every asset read is embedded (a new index); else only new and changed ones.
+    ``attach``: LFs read the vectors (column ``output_column``). ``cache`` is the embedding
+    cache's :class:`~enrich._internal.uri.Location` (its options expanded on the driver);
+    ``vectors`` the folder of the partitions' vector files (``options``: its storage options).
+    """
+
+    spec: Any
+    input_column: str
+    output_column: str
+    attach: bool
+    rebuild: bool
+    batch_size: int
+    cache: Any
+    vectors: str
+    options: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +119,7 @@ class RunSettings:
     source_options: Mapping[str, str] | None = None
     reviewed: pl.DataFrame | None = None
     use_in_fit: bool = False
+    embed: EmbedSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +134,7 @@ class WriteSettings:
     run_id: str
     review_max: int
     review_columns: tuple[str, ...] = field(default_factory=tuple)
+    index_starts: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -114,7 +147,9 @@ class Voted:
     previous: pl.DataFrame | None
     touched: pl.DataFrame
     errors: pl.DataFrame
-    counts: dict[str, int]
+    counts: dict[str, Any]
+    vectors: tuple[pl.Series, np.ndarray] | None = None
+    previous_vectors: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +166,9 @@ class Written:
     summary_path: str
     summary: pl.DataFrame
     review: pl.DataFrame
+    vectors_path: str | None = None
+    n_vectors: int = 0
+    max_index_id: int = -1
 
 
 def summary_columns(
@@ -186,6 +224,10 @@ def vote_partition(task: PartitionTask, settings: RunSettings) -> Voted:
     status = asset_status(data, state, set(), all_changed=settings.all_changed)
     lfs = _lfs(settings.lf_payload, settings.lf_names)
     fresh_mask = status.get_column("_new") | status.get_column("_changed")
+    vectors = None
+    if settings.embed is not None:
+        data = data.with_columns(_kept_index_ids(data, previous))
+        data, vectors = _embed(data, fresh_mask, settings.embed)
     fresh_rows = data.filter(fresh_mask)
     kept_rows = data.filter(~fresh_mask)
     options = {"classes": list(classes), "id_column": "asset_id", "progress": False}
@@ -216,6 +258,7 @@ def vote_partition(task: PartitionTask, settings: RunSettings) -> Voted:
     errors = [fresh_votes.errors] + ([revotes.errors] if revotes is not None else [])
     from enrich.labeling.engines import merge_errors
 
+    indexed = full.get_column("index_id") if "index_id" in full.columns else None
     return Voted(
         key=task.key,
         index=task.index,
@@ -230,7 +273,13 @@ def vote_partition(task: PartitionTask, settings: RunSettings) -> Voted:
             "n_voted": fresh_rows.height,
             "n_revoted": kept_rows.height if revotes is not None else 0,
             "n_stale": stale,
+            "n_embedded": 0 if vectors is None else int(vectors[1].shape[0]),
+            "dim": None if vectors is None or not vectors[1].size else int(vectors[1].shape[1]),
+            "n_unindexed": 0 if indexed is None else indexed.null_count(),
+            "max_index_id": _max_id(indexed),
         },
+        vectors=vectors,
+        previous_vectors=task.previous_vectors,
     )
 
 
@@ -287,6 +336,10 @@ def write_partition(voted: Voted, settings: RunSettings, write: WriteSettings) -
     Written
     """
     full = voted.full
+    vectors_path, n_vectors = None, 0
+    if settings.embed is not None:
+        full = _numbered(full, write.index_starts.get(voted.key, 0))
+        vectors_path, n_vectors = _write_vectors(voted, full, settings.embed, write.run_id)
     votes = [f"vote_{n}" for n in settings.lf_names]
     outputs = write.patterns
     gathered = full.select("asset_id", *votes).join(
@@ -348,12 +401,99 @@ def write_partition(voted: Voted, settings: RunSettings, write: WriteSettings) -
         summary_path=summary_path,
         summary=summary,
         review=review,
+        vectors_path=vectors_path,
+        n_vectors=n_vectors,
+        max_index_id=_max_id(full.get_column("index_id") if "index_id" in full.columns else None),
     )
 
 
 def review_path(summary_path: str) -> str:
     """Where a partition's review candidates lie, beside its summary."""
     return summary_path.removesuffix(".parquet") + ".review.parquet"
+
+
+# -- embeddings ----------------------------------------------------------------------------
+def _kept_index_ids(data: pl.DataFrame, previous: pl.DataFrame | None) -> pl.Series:
+    """Each read asset's index id from the table (null for an asset the index lacks)."""
+    if previous is None or "index_id" not in previous.columns:
+        return pl.Series("index_id", [None] * data.height, dtype=pl.Int64)
+    known = previous.select("asset_id", pl.col("index_id").cast(pl.Int64))
+    joined = data.select("asset_id").join(known, on="asset_id", how="left", maintain_order="left")
+    return joined.get_column("index_id")
+
+
+def _embed(
+    data: pl.DataFrame, fresh: pl.Series, embed: EmbedSettings
+) -> tuple[pl.DataFrame, tuple[pl.Series, np.ndarray]]:
+    """Embed the new and changed rows (every row on a rebuild); attach them for the LFs."""
+    from enrich.job.index import rows_vectors
+
+    wanted = data if embed.rebuild else data.filter(fresh)
+    vectors = rows_vectors(
+        wanted,
+        spec=embed.spec,
+        column=embed.input_column,
+        batch_size=embed.batch_size,
+        cache=embed.cache,
+    )
+    ids = wanted.get_column("asset_id")
+    if embed.attach:
+        column = pl.Series(embed.output_column, vectors)
+        attached = pl.DataFrame([ids]).with_columns(column)
+        data = data.join(attached, on="asset_id", how="left", maintain_order="left")
+    return data, (ids, vectors)
+
+
+def _max_id(ids: pl.Series | None) -> int:
+    """The largest index id of a partition (-1: none)."""
+    top = None if ids is None else ids.max()
+    return -1 if top is None else int(top)  # type: ignore[arg-type]
+
+
+def _numbered(full: pl.DataFrame, start: int) -> pl.DataFrame:
+    """``full`` (sorted by asset id) with index ids from ``start`` where it has none."""
+    missing = pl.col("index_id").is_null()
+    fresh = start + missing.cast(pl.Int64).cum_sum() - 1
+    return full.with_columns(
+        pl.when(missing).then(fresh).otherwise(pl.col("index_id")).alias("index_id")
+    )
+
+
+def _write_vectors(
+    voted: Voted, full: pl.DataFrame, embed: EmbedSettings, run_id: str
+) -> tuple[str | None, int]:
+    """Write the partition's vectors (the previous file's, with this run's replacing theirs).
+
+    Nothing embedded: the previous file stands. Returns the file's path and its row count.
+    """
+    options = dict(embed.options) if embed.options else None
+    if voted.vectors is None or not voted.vectors[0].len():
+        path = voted.previous_vectors
+        if path is None:
+            return None, 0
+        count = pl.scan_parquet(path, storage_options=options).select(pl.len()).collect()
+        return path, int(count.item())
+    ids, matrix = voted.vectors
+    index_ids = (
+        pl.DataFrame([ids])
+        .join(full.select("asset_id", "index_id"), on="asset_id", how="left", maintain_order="left")
+        .get_column("index_id")
+    )
+    rows = pl.DataFrame(
+        [
+            index_ids,
+            pl.Series("vector", np.asarray(matrix, dtype=np.float32)),
+            pl.Series("run_id", [run_id] * ids.len(), dtype=pl.String),
+        ]
+    )
+    if voted.previous_vectors is not None and not embed.rebuild:
+        old = pl.read_parquet(voted.previous_vectors, storage_options=options)
+        old = old.filter(~pl.col("index_id").is_in(index_ids.implode()))
+        rows = pl.concat([old, rows], how="vertical_relaxed")
+    name = f"part-{voted.index:05d}-{run_id}-{uuid.uuid4().hex[:8]}.parquet"
+    path = _join(embed.vectors, name)
+    _write_frame(rows.sort("index_id"), path, options)
+    return path, rows.height
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -458,11 +459,18 @@ def test_dask_workers_share_the_embedding_cache_in_the_bucket(tmp_path, jobs):
         Client(cluster) as client,
     ):
         engine = DaskEngine(client=client, partition_size=30)
-        run_job(local, progress=False)
+        on_disk = run_job(local, progress=False)
         first = run_job(remote, progress=False, engine=engine)
         assert first.record["engine"] == "dask" and first.record["embeddings"]["n_embedded"] == 100
-        assert content(table).equals(content(local.output.path))
+        # index ids are numbered per partition on the workers; each asset's vector is the same
+        ours, theirs = content(table), content(local.output.path)
+        assert ours.drop("index_id").equals(theirs.drop("index_id"))
+        index = load_run_index(first.record["embeddings"], storage_options=options)
+        local_index = load_run_index(on_disk.record["embeddings"])
+        mine = index.get_vectors(ours.get_column("index_id").to_numpy())
+        other = local_index.get_vectors(theirs.get_column("index_id").to_numpy())
+        assert np.allclose(mine, other, atol=1e-5)  # same vector per asset
         cache = ShardedEmbeddingCache(cache_uri, storage_options=fsspec_options(cache_uri, options))
-        assert len(cache) == 100  # written by the workers, 30 texts a task
+        assert len(cache) == 100  # written by the workers, one task per source file
         again = run_job(remote, progress=False, engine=engine)
         assert again.counts["n_read"] == 0 and again.record["embeddings"]["n_embedded"] == 0
