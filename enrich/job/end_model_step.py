@@ -22,7 +22,7 @@ with one matrix product per chunk: no per-row Python, no table of vectors in mem
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -40,9 +40,15 @@ from enrich.models.end_model import model_columns
 __all__ = [
     "PREDICT_CHUNK",
     "SAMPLE_SEED",
+    "end_model_state",
     "end_model_step",
+    "fit_end_model",
     "linear_proba",
+    "predict_rows",
+    "raw_features",
+    "retrain_decision",
     "sample_drift",
+    "sample_drift_of",
     "training_sample",
     "with_end_model",
 ]
@@ -95,7 +101,7 @@ def end_model_step(
         proba = np.ascontiguousarray(proba, dtype=np.float64)
         rows = np.flatnonzero(todo)
         if rows.size:
-            proba[rows] = _predict(
+            proba[rows] = predict_rows(
                 stored, None, full, rows, index=index, columns=settings.feature_columns
             )
         state = dict(
@@ -224,16 +230,63 @@ def _retrain_decision(
     fresh: np.ndarray,
 ) -> tuple[dict[str, Any] | None, str, float]:
     """The stored model to predict with (None: retrain), the reason, the sample's drift."""
-    settings = run.config.end_model
     previous = read.previous
     stored = previous.record.get("end_model") if previous is not None else None
+    index = read.embedder.index if read.embedder is not None else None
+    return retrain_decision(
+        stored,
+        settings=run.config.end_model,
+        classes=run.classes,
+        lfs_changed=bool(read.changed_lfs) or set(read.prev_versions) != set(read.lf_versions),
+        has_model_columns="_prev_model_label" in full.columns,
+        dim=index.dim if index is not None else 0,
+        drift=lambda: _run_drift(
+            full, fitted, sample=sample, priority=priority, fresh=fresh, stored=stored, run=run
+        ),
+    )
+
+
+def retrain_decision(
+    stored: Mapping[str, Any] | None,
+    *,
+    settings: Any,
+    classes: Sequence[str],
+    lfs_changed: bool,
+    has_model_columns: bool,
+    dim: int,
+    drift: Callable[[], float],
+) -> tuple[dict[str, Any] | None, str, float]:
+    """Whether to retrain: the stored model to predict with (None: retrain), why, the drift.
+
+    Parameters
+    ----------
+    stored
+        The end model the previous run recorded (None: none).
+    settings
+        ``[end_model]`` (:class:`~enrich.job.config.EndModelConfig`).
+    classes
+        This run's classes.
+    lfs_changed
+        Whether an LF is new, changed or gone.
+    has_model_columns
+        Whether the table holds the model's columns.
+    dim
+        The width of the job's vectors (0: none).
+    drift
+        This run's drift of the training sample (:func:`sample_drift`), computed only when
+        no other reason decides.
+
+    Returns
+    -------
+    (dict or None, str, float)
+    """
     if not stored:
         return None, "no model stored by an earlier run", 0.0
-    if "_prev_model_label" not in full.columns:
+    if not has_model_columns:
         return None, "the table has no model columns yet", 0.0
-    if read.changed_lfs or set(read.prev_versions) != set(read.lf_versions):
+    if lfs_changed:
         return None, "the labeling functions changed", 0.0
-    if stored.get("classes") != list(run.classes):
+    if stored.get("classes") != list(classes):
         return None, "the classes changed", 0.0
     now = settings.model_dump(mode="json")
     before = dict(stored.get("settings") or {})
@@ -241,14 +294,17 @@ def _retrain_decision(
         k: v for k, v in before.items() if k not in _TRIGGER_KEYS
     }:
         return None, "the [end_model] settings changed", 0.0
-    index = read.embedder.index if read.embedder is not None else None
-    dim = index.dim if (stored.get("embedding") and index is not None) else 0
-    width = dim + len(settings.feature_columns)
+    width = (dim if stored.get("embedding") else 0) + len(settings.feature_columns)
     if np.asarray(stored.get("coef")).shape[-1] != width:
         return None, "the features changed width", 0.0
-    drift = float(stored.get("drift_since_training", 0.0)) + _run_drift(
-        full, fitted, sample=sample, priority=priority, fresh=fresh, stored=stored, run=run
-    )
+    drift_now = float(stored.get("drift_since_training", 0.0)) + drift()
+    return _by_schedule(stored, settings, drift_now)
+
+
+def _by_schedule(
+    stored: Mapping[str, Any], settings: Any, drift: float
+) -> tuple[dict[str, Any] | None, str, float]:
+    """Retrain on ``retrain_every`` or past ``retrain_after``; else keep ``stored``."""
     runs = int(stored.get("runs_since_training", 0)) + 1
     since = f"since run {stored.get('trained_run')}"
     every = settings.retrain_every
@@ -257,7 +313,7 @@ def _retrain_decision(
     moved = f"the training sample moved {drift:.2%} {since}"
     if drift > settings.retrain_after:
         return None, f"{moved} (> retrain_after = {settings.retrain_after:.2%})", drift
-    return stored, f"{moved} (<= retrain_after = {settings.retrain_after:.2%})", drift
+    return dict(stored), f"{moved} (<= retrain_after = {settings.retrain_after:.2%})", drift
 
 
 def _run_drift(
@@ -278,9 +334,40 @@ def _run_drift(
     (``_prev_label`` null: no LF voted; ``_prev_proba_*``), with the same rule and hash.
     Gold rows added or removed since the training count too.
     """
-    classes = list(run.classes)
-    settings = run.config.end_model
-    gold = fitted.gold
+    return sample_drift_of(
+        full,
+        fitted.proba,
+        fitted.gold,
+        sample=sample,
+        priority=priority,
+        fresh=fresh,
+        stored=stored,
+        settings=run.config.end_model,
+        classes=run.classes,
+    )
+
+
+def sample_drift_of(
+    full: pl.DataFrame,
+    proba: np.ndarray,
+    gold: np.ndarray | None,
+    *,
+    sample: np.ndarray,
+    priority: np.ndarray,
+    fresh: np.ndarray,
+    stored: Mapping[str, Any],
+    settings: Any,
+    classes: Sequence[str],
+) -> float:
+    """The drift of the training sample this run, from the assets' previous and current outputs.
+
+    ``full`` holds ``_prev_needs_review``, ``_prev_label`` and ``_prev_proba_<class>`` per
+    asset; ``proba`` the label model's probabilities now, ``gold`` the gold class (-1: none),
+    ``sample`` the current sample, ``priority`` the sample's hash, ``fresh`` the new and
+    changed assets. Only assets in the current or the previous sample count, so ``full``
+    may be any set of rows that holds both samples.
+    """
+    classes = list(classes)
     has_gold = gold >= 0 if gold is not None else np.zeros(full.height, dtype=bool)
     in_table = full.get_column("_prev_needs_review").is_not_null().to_numpy()
     voted_before = full.get_column("_prev_label").is_not_null().to_numpy() & in_table
@@ -288,7 +375,6 @@ def _run_drift(
         voted_before, has_gold & in_table, priority, max_rows=settings.max_train_rows
     )
     prev_proba = full.select(pl.col(f"_prev_proba_{c}").fill_null(0.0) for c in classes).to_numpy()
-    proba = fitted.proba
     floor = settings.min_confidence
 
     def targets(probs: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -318,11 +404,62 @@ def _train(
     columns: Sequence[str],
 ) -> tuple[Any, np.ndarray, np.ndarray]:
     """Train on the sample; every asset's probabilities (out-of-fold for trained rows)."""
+    rows = np.flatnonzero(sample)
+    vectors, tab = raw_features(full, rows, index=index, columns=columns)
+    gold = fitted.gold
+    model = fit_end_model(
+        vectors,
+        tab,
+        settings=run.config.end_model,
+        columns=columns,
+        classes=run.classes,
+        proba=fitted.proba[rows],
+        votes=fitted.votes.votes[rows],
+        gold=gold[rows] if gold is not None else None,
+    )
+    everyone = np.arange(full.height)
+    proba = predict_rows(
+        end_model_state(model), model, full, everyone, index=index, columns=columns
+    )
+    proba[rows] = model.oof_proba_
+    sampled = np.zeros(full.height, dtype=bool)
+    sampled[rows] = model.train_mask_
+    return model, proba, sampled
+
+
+def fit_end_model(
+    vectors: np.ndarray | None,
+    tab: np.ndarray | None,
+    *,
+    settings: Any,
+    columns: Sequence[str],
+    classes: Sequence[str],
+    proba: np.ndarray,
+    votes: np.ndarray,
+    gold: np.ndarray | None,
+) -> Any:
+    """Fit the end model on the training rows (their features as :func:`raw_features` gives).
+
+    Parameters
+    ----------
+    vectors, tab
+        The rows' unit vectors ``(n, dim)`` and raw numeric columns ``(n, len(columns))``
+        (either may be None).
+    settings
+        ``[end_model]``.
+    columns, classes
+        The numeric feature columns' names, and the classes.
+    proba, votes, gold
+        The rows' label-model probabilities ``(n, k)``, votes ``(n, n_lfs)`` and gold
+        classes ``(n,)`` (-1: none; None: no gold).
+
+    Returns
+    -------
+    EndModel
+        Fitted (``oof_proba_`` and ``train_mask_`` follow the rows' order).
+    """
     from enrich.models.end_model import EndModel
 
-    settings = run.config.end_model
-    rows = np.flatnonzero(sample)
-    vectors, tab = _raw_features(full, rows, index=index, columns=columns)
     if tab is None:
         features: Any = vectors
     else:
@@ -338,23 +475,11 @@ def _train(
         cv=settings.cv,
         random_state=int(rng.integers(2**31 - 1)),
     )
-    gold = fitted.gold
-    model.fit(
-        features,
-        fitted.proba[rows],
-        votes=fitted.votes.votes[rows],
-        gold=gold[rows] if gold is not None else None,
-        class_names=list(run.classes),
-    )
-    everyone = np.arange(full.height)
-    proba = _predict(end_model_state(model), model, full, everyone, index=index, columns=columns)
-    proba[rows] = model.oof_proba_
-    sampled = np.zeros(full.height, dtype=bool)
-    sampled[rows] = model.train_mask_
-    return model, proba, sampled
+    model.fit(features, proba, votes=votes, gold=gold, class_names=list(classes))
+    return model
 
 
-def _predict(
+def predict_rows(
     state: Mapping[str, Any],
     model: Any,
     full: pl.DataFrame,
@@ -371,7 +496,7 @@ def _predict(
     out = np.empty((rows.size, k), dtype=np.float64)
     for start in range(0, rows.size, PREDICT_CHUNK):
         part = rows[start : start + PREDICT_CHUNK]
-        vectors, tab = _raw_features(full, part, index=index, columns=columns)
+        vectors, tab = raw_features(full, part, index=index, columns=columns)
         if not state:  # not a linear model: the model's own prediction
             if tab is None:
                 out[start : start + part.size] = model.predict_proba(vectors)
@@ -395,7 +520,7 @@ def _predict(
 _EMBEDDING = "_embedding"
 
 
-def _raw_features(
+def raw_features(
     full: pl.DataFrame, rows: np.ndarray, *, index: Any, columns: Sequence[str]
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Unit vectors (from the index) and raw numeric columns (nulls as 0) of ``rows``."""
