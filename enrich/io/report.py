@@ -189,6 +189,148 @@ def render_html(
     metrics: Mapping[str, Any] = record.get("metrics", {})
     before: Mapping[str, Any] = (previous or {}).get("metrics", {})
     classes: list[str] = list(record.get("classes", []))
+    if record.get("tasks"):  # a multi-label job, or several tasks
+        return _tasks_html(record, previous, table_version=table_version)
+    parts = _head(record, table_version)
+    parts.extend(_class_sections(record, metrics, before, classes))
+    parts.extend(_timings(record))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _timings(record: Mapping[str, Any]) -> list[str]:
+    timings = record.get("timings", {})
+    if not timings:
+        return []
+    rows = [[k, f"{v:.2f} s"] for k, v in timings.items()]
+    rows.append(["peak memory", f"{_fmt(record.get('peak_rss_mb'))} MB"])
+    return ["<h2>Timings</h2>", _table(rows, ["phase", "time"])]
+
+
+def _tasks_html(
+    record: Mapping[str, Any],
+    previous: Mapping[str, Any] | None,
+    *,
+    table_version: int | None = None,
+) -> str:
+    """The report of a multi-label job or a job of several tasks: a section per task.
+
+    A multi-class task gets the single-label sections; a multi-label task its per-label
+    section (:func:`_label_sections`).
+    """
+    parts = _head(record, table_version)
+    before_tasks: Mapping[str, Any] = (previous or {}).get("tasks") or {}
+    for name, task in record.get("tasks", {}).items():
+        kind = task.get("kind")
+        metrics = task.get("metrics") or {}
+        before = (before_tasks.get(name) or {}).get("metrics") or {}
+        prefix = task.get("prefix") or ""
+        where = f"; its columns start with {prefix}" if prefix else ""
+        title = f"Task {name} ({kind})" if prefix else f"The {kind} task"
+        parts.append(f"<h2 class='task'>{_e(title)}</h2>")
+        parts.append(
+            "<p class='muted'>"
+            + _e(f"{kind} task, {'classes' if kind == 'multiclass' else 'labels'} ")
+            + _e(", ".join(task.get("names", [])))
+            + _e(f"; model {(task.get('model') or {}).get('version', '?')}{where}")
+            + "</p>"
+        )
+        if kind == "multiclass":
+            parts.extend(_class_sections(record, metrics, before, list(task.get("names", []))))
+        else:
+            parts.extend(_label_sections(metrics, before))
+    parts.extend(_timings(record))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _label_sections(metrics: Mapping[str, Any], before: Mapping[str, Any]) -> list[str]:
+    """The per-label section of a multi-label task: coverage, positives, gold F1, LFs."""
+    gold = metrics.get("gold") or {}
+    by_gold = {r.get("label"): r for r in gold.get("per_label", [])}
+    shares = {r.get("label"): r.get("positive_share") for r in before.get("per_label", [])}
+    rows = []
+    for r in metrics.get("per_label", []):
+        label = r.get("label")
+        scored = by_gold.get(label, {})
+        was = shares.get(label)
+        change = r.get("positive_share", 0) - was if was is not None else None
+        rows.append(
+            [
+                label,
+                _pct(r.get("coverage")),
+                _fmt(r.get("n_voted_for")),
+                _fmt(r.get("n_voted_against")),
+                _fmt(r.get("n_positive")),
+                _pct(r.get("positive_share")),
+                _signed(change, pct=True) if change is not None else "",
+                _fmt(r.get("threshold")),
+                *(
+                    [
+                        _pct(scored.get("precision")),
+                        _pct(scored.get("recall")),
+                        _pct(scored.get("f1")),
+                        _fmt(scored.get("support")),
+                    ]
+                    if gold
+                    else []
+                ),
+            ]
+        )
+    header = [
+        "label",
+        "coverage",
+        "voted for",
+        "voted against",
+        "positives",
+        "share",
+        "share change",
+        "threshold",
+    ]
+    header += ["precision", "recall", "F1", "gold positives"] if gold else []
+    parts = ["<h3>Per-label quality</h3>", _table(rows, header)]
+    parts.append(
+        "<p>"
+        + _e(
+            f"coverage {_pct(metrics.get('coverage'))} (some LF voted on some label), "
+            f"{_fmt(metrics.get('mean_labels'))} labels per asset on average, conflict "
+            f"{_pct(metrics.get('conflict'))}; {_fmt(metrics.get('n_needs_review'))} need review"
+        )
+        + "</p>"
+    )
+    if gold:
+        parts.append(
+            "<p>"
+            + _e(
+                f"{_fmt(gold.get('n_assets'))} assets with gold: micro F1 "
+                f"{_pct(gold.get('micro_f1'))}, macro F1 {_pct(gold.get('macro_f1'))}, subset "
+                f"accuracy {_pct(gold.get('subset_accuracy'))}"
+            )
+            + "</p>"
+        )
+    else:
+        parts.append("<p class='muted'>No gold labels: the per-label F1 needs a gold column.</p>")
+    lfs = metrics.get("lfs", [])
+    keys = [
+        k for k in ("coverage", "for", "against", "conflicts", "accuracy") if lfs and k in lfs[0]
+    ]
+    parts.append("<h3>Labeling functions per label</h3>")
+    parts.append(
+        _table(
+            [[r.get("label"), r.get("lf"), *[_pct(r.get(k)) for k in keys]] for r in lfs],
+            ["label", "LF", *keys],
+        )
+    )
+    for error in metrics.get("lf_errors", []):
+        parts.append(
+            f"<p class='warn'>LF {_e(error.get('lf'))}: {_e(error.get('n_errors'))} error(s) "
+            f"recorded as abstains; first: {_e(error.get('first_error'))}</p>"
+        )
+    return parts
+
+
+def _head(record: Mapping[str, Any], table_version: int | None) -> list[str]:
+    """The page's head: title, run line, warnings and the asset counts."""
     counts: Mapping[str, Any] = record.get("counts", {})
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
@@ -207,7 +349,17 @@ def render_html(
         parts.append(f"<p class='warn'>{_e(warning)}</p>")
     parts.append("<h2>Assets</h2>")
     parts.append(_table([[_label(k), _fmt(v)] for k, v in counts.items()], ["", "count"]))
+    return parts
 
+
+def _class_sections(
+    record: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    before: Mapping[str, Any],
+    classes: list[str],
+) -> list[str]:
+    """The sections of one multi-class task: balance, LFs, confidence, gold, slices, drift."""
+    parts: list[str] = []
     figures = _figures(metrics, before, classes)
 
     parts.append("<h2>Class balance</h2>")
@@ -404,15 +556,7 @@ def render_html(
             parts.append(_table(rows, ["class", "share change (labeled assets)"]))
     else:
         parts.append("<p>This is the first run of the table.</p>")
-
-    timings = record.get("timings", {})
-    if timings:
-        parts.append("<h2>Timings</h2>")
-        rows = [[k, f"{v:.2f} s"] for k, v in timings.items()]
-        rows.append(["peak memory", f"{_fmt(record.get('peak_rss_mb'))} MB"])
-        parts.append(_table(rows, ["phase", "time"]))
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return parts
 
 
 def _end_model_section(end: Mapping[str, Any], retrain: Mapping[str, Any] | None) -> list[str]:

@@ -160,6 +160,10 @@ def run_job(
     LFApplicationError
         An LF failed (with ``labeling_functions.on_error = "raise"``).
     """
+    if config.task_kind != "multiclass":  # a multi-label task, or several tasks
+        from enrich.job.multilabel import run_tasks_job
+
+        return run_tasks_job(config, progress=progress, engine=engine, rerun_lfs=rerun_lfs)
     run = _load(config, progress=progress, rerun_lfs=rerun_lfs)
     logger.info("run %s: %d source file(s), %d LF(s)", run.run_id, len(run.files), len(run.lfs))
     paths = run.paths

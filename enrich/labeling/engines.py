@@ -3,8 +3,10 @@
 Both engines load the LFs from their sources (``module:attribute`` or a Python file) and
 apply them to a table of assets, returning the same :class:`~enrich.votes.VoteMatrix` for
 the same input: LFs decide each asset on its own, so splitting the rows into partitions
-changes nothing. :class:`DaskEngine` applies LFs and encodes per partition on the workers;
-each worker loads the LFs, spaCy pipelines and encoders once and keeps them.
+changes nothing. Given a multi-label ``task`` (:class:`~enrich.tasks.Task`), both return
+the same :class:`~enrich.MultiLabelVoteMatrix`. :class:`DaskEngine` applies LFs and
+encodes per partition on the workers; each worker loads the LFs, spaCy pipelines and
+encoders once and keeps them.
 
 >>> import polars as pl
 >>> from enrich.labeling.sources import load_lfs
@@ -31,10 +33,11 @@ import polars as pl
 from enrich.errors import InputError
 from enrich.labeling.apply import OnError, apply, as_labeling_function
 from enrich.labeling.sources import load_lfs
+from enrich.multilabel_votes import MultiLabelVoteMatrix
 from enrich.votes import VoteMatrix
 
 if TYPE_CHECKING:
-    pass
+    from enrich.tasks import Task
 
 __all__ = [
     "DaskEngine",
@@ -118,8 +121,13 @@ class Engine:
         on_error: OnError = "raise",
         progress: bool | None = False,
         lf_sources: Sequence[str] | None = None,
-    ) -> VoteMatrix:
-        """Apply ``lfs`` to ``data`` (with an ``asset_id`` column); the vote matrix."""
+        task: Task | None = None,
+    ) -> VoteMatrix | MultiLabelVoteMatrix:
+        """Apply ``lfs`` to ``data`` (with an ``asset_id`` column); the vote matrix.
+
+        ``task``: a :class:`~enrich.tasks.Task` instead of ``classes`` (a multi-label task
+        gives a :class:`~enrich.MultiLabelVoteMatrix`); None: one class of ``classes``.
+        """
         raise NotImplementedError
 
     def encode(
@@ -165,16 +173,18 @@ class LocalEngine(Engine):
         on_error: OnError = "raise",
         progress: bool | None = False,
         lf_sources: Sequence[str] | None = None,
-    ) -> VoteMatrix:
+        task: Task | None = None,
+    ) -> VoteMatrix | MultiLabelVoteMatrix:
         """Apply ``lfs`` to every row of ``data``; the same votes as :func:`enrich.apply`."""
         return apply(
             lfs,
             data,
-            classes=list(classes),
+            classes=list(classes) if task is None else None,
             id_column="asset_id",
             n_jobs=self.n_jobs,
             on_error=on_error,
             progress=progress,
+            **({} if task is None else {"task": task}),
         )
 
     def encode(
@@ -258,7 +268,8 @@ class DaskEngine(Engine):
         on_error: OnError = "raise",
         progress: bool | None = False,
         lf_sources: Sequence[str] | None = None,
-    ) -> VoteMatrix:
+        task: Task | None = None,
+    ) -> VoteMatrix | MultiLabelVoteMatrix:
         """Apply ``lfs`` to every row of ``data``; the same votes as :func:`enrich.apply`."""
         wrapped = [as_labeling_function(lf) for lf in lfs]
         names = [lf.name for lf in wrapped]
@@ -271,9 +282,12 @@ class DaskEngine(Engine):
             payload=payload,
             classes=tuple(classes),
             on_error=on_error,
+            task=task,
             pure=False,
         )
-        results: list[VoteMatrix] = self.client.gather(futures)
+        results: list[Any] = self.client.gather(futures)
+        if task is not None and task.kind == "multilabel":
+            return _concat_multilabel_votes(results, data)
         return _concat_votes(results, data)
 
     def encode(
@@ -323,14 +337,21 @@ def _columns_for(lfs: Sequence[Any], data: pl.DataFrame) -> pl.DataFrame:
 
 # -- work done on the workers --------------------------------------------------------------
 def _apply_partition(
-    part: pl.DataFrame, *, payload: Any, classes: tuple[str, ...], on_error: OnError
-) -> VoteMatrix:
+    part: pl.DataFrame,
+    *,
+    payload: Any,
+    classes: tuple[str, ...],
+    on_error: OnError,
+    task: Task | None = None,
+) -> VoteMatrix | MultiLabelVoteMatrix:
     if isinstance(payload, tuple) and payload and payload[0] == "sources":
         _, sources, names = payload
         by_name = {lf.name: lf for lf in load_lfs(list(sources))}
         lfs = [by_name[name] for name in names]
     else:
         lfs = payload
+    if task is not None:
+        return apply(lfs, part, task=task, id_column="asset_id", on_error=on_error, progress=False)
     return apply(
         lfs, part, classes=list(classes), id_column="asset_id", on_error=on_error, progress=False
     )
@@ -395,6 +416,21 @@ def _concat_votes(results: Sequence[VoteMatrix], data: pl.DataFrame) -> VoteMatr
         lf_versions=first.lf_versions,
         class_names=first.class_names,
         errors=errors,
+    )
+
+
+def _concat_multilabel_votes(
+    results: Sequence[MultiLabelVoteMatrix], data: pl.DataFrame
+) -> MultiLabelVoteMatrix:
+    first = results[0]
+    return MultiLabelVoteMatrix(
+        votes=np.concatenate([r.votes for r in results], axis=0),
+        lf_names=first.lf_names,
+        label_names=first.label_names,
+        asset_ids=pl.concat([r.asset_ids for r in results]) if data.height else first.asset_ids,
+        lf_versions=first.lf_versions,
+        lf_targets=first.lf_targets,
+        errors=merge_errors([r.errors for r in results]),
     )
 
 

@@ -66,7 +66,7 @@ from labeling_functions.core import (
 from labeling_functions.errors import LFDefinitionError
 from labeling_functions.spacy_lfs import SpacyLF
 
-__all__ = ["apply_multilabel", "apply_tasks"]
+__all__ = ["apply_multilabel", "apply_tasks", "lf_targets"]
 
 _ALLOWED_VOTES = "a label of the task, Against(label), a list or dict of them, or ABSTAIN"
 
@@ -209,6 +209,23 @@ def apply_tasks(
                 lfs, frame, classes=list(task.labels), progress=progress, **options
             )
     return out
+
+
+def lf_targets(lfs: Sequence[LabelingFunction], task: Task) -> tuple[tuple[int, ...] | None, ...]:
+    """Per LF, the label ids of ``task`` it declares it votes on (None: any label).
+
+    What :attr:`MultiLabelVoteMatrix.lf_targets` holds after :func:`apply_multilabel`; for
+    votes kept elsewhere (a job's table) and put back together.
+
+    Examples
+    --------
+    >>> from labeling_functions import Against, keyword_lf
+    >>> task = Task.multilabel(["promotion", "link"])
+    >>> lf_targets([keyword_lf("a", ["x"], label=("link", Against("promotion")))], task)
+    ((0, 1),)
+    """
+    declared = (_declared_targets(lf, task) for lf in lfs)
+    return tuple(None if t is None else tuple(sorted({i for i, _ in t})) for t in declared)
 
 
 def _label_id(task: Task) -> Any:

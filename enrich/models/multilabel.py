@@ -163,7 +163,7 @@ class MultiLabelModel(Estimator):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fit
-    def fit(self, L: Any, Y: Any = None) -> MultiLabelModel:
+    def fit(self, L: Any, Y: Any = None, *, sample_weight: Any = None) -> MultiLabelModel:
         """Fit one binary label model per label; returns self.
 
         Parameters
@@ -174,6 +174,10 @@ class MultiLabelModel(Estimator):
         Y
             optional gold label sets ``(n, n_labels)``: 1 present, 0 absent, -1 unknown;
             passed to each label's model (used where it measurably helps).
+        sample_weight
+            optional non-negative weight per row ``(n,)``: a row of weight ``w`` counts as
+            ``w`` identical rows (fit once per distinct vote pattern, weighted by its count,
+            and get the fit of every row).
 
         Raises
         ------
@@ -187,6 +191,7 @@ class MultiLabelModel(Estimator):
         thresholds = self._thresholds_array(k)
         priors = self._prior_array(k)
         gold = self._gold(Y, n, k)
+        weight = _weights(sample_weight, n)
         self.label_names_ = (
             tuple(L.label_names)
             if isinstance(L, MultiLabelVoteMatrix)
@@ -200,7 +205,7 @@ class MultiLabelModel(Estimator):
             columns = _columns_for(L, votes, t)
             binary = _binary(votes[:, columns, t])
             voted = binary != -1
-            prior = priors[t] if priors is not None else _auto_prior(binary)
+            prior = priors[t] if priors is not None else _auto_prior(binary, weight)
             self.lf_columns_.append(np.asarray(columns, dtype=np.int64))
             if not voted.any():
                 self.models_.append(None)
@@ -214,7 +219,7 @@ class MultiLabelModel(Estimator):
                 max_fit_rows=self.max_fit_rows,
                 random_state=seeds[t],
             )
-            model.fit(binary, None if gold is None else gold[:, t])
+            model.fit(binary, None if gold is None else gold[:, t], sample_weight=sample_weight)
             self.models_.append(model)
             label_prior[t] = float(model.class_balance_[1])
         self.n_labels_ = k
@@ -224,10 +229,12 @@ class MultiLabelModel(Estimator):
         empty = (np.zeros(0, dtype=np.int64), np.zeros(0))
         self.cooccurrence_ = [empty] * k
         if self.cooccurrence and k > 1:
-            self.cooccurrence_ = self._fit_cooccurrence(votes, gold)
+            self.cooccurrence_ = self._fit_cooccurrence(votes, gold, weight)
         if thresholds is None:
             proba = self.predict_proba(votes)
-            self.thresholds_ = np.array([_expected_f1_threshold(proba[:, t]) for t in range(k)])
+            self.thresholds_ = np.array(
+                [_expected_f1_threshold(proba[:, t], weight) for t in range(k)]
+            )
         return self
 
     # ------------------------------------------------------------------ predict
@@ -277,7 +284,7 @@ class MultiLabelModel(Estimator):
         return out, covered
 
     def _fit_cooccurrence(
-        self, votes: np.ndarray, gold: np.ndarray | None
+        self, votes: np.ndarray, gold: np.ndarray | None, weight: np.ndarray
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         base, covered = self._independent_proba(votes)
         if gold is not None:  # known gold values replace the model's view of them
@@ -289,8 +296,9 @@ class MultiLabelModel(Estimator):
             pattern = _other_patterns(base, covered, t)
             rows = covered[:, t]
             codes, inverse = np.unique(pattern[rows], return_inverse=True)
-            counts = np.bincount(inverse, minlength=len(codes)).astype(float)
-            sums = np.bincount(inverse, weights=base[rows, t], minlength=len(codes))
+            w = weight[rows]
+            counts = np.bincount(inverse, weights=w, minlength=len(codes))
+            sums = np.bincount(inverse, weights=w * base[rows, t], minlength=len(codes))
             prior = self.label_prior_[t]
             smoothed = (sums + _PSEUDO_ASSETS * prior) / (counts + _PSEUDO_ASSETS)
             tables.append((codes.astype(np.int64), np.clip(smoothed, 1e-4, 1 - 1e-4)))
@@ -544,33 +552,51 @@ def _binary(votes: np.ndarray) -> np.ndarray:
     return np.where(votes > 0, 1, np.where(votes < 0, 0, -1)).astype(np.int32)
 
 
-def _auto_prior(binary: np.ndarray) -> float | None:
+def _weights(sample_weight: Any, n: int) -> np.ndarray:
+    """Row weights ``(n,)`` float (ones when None); refuse a wrong shape or negative values."""
+    if sample_weight is None:
+        return np.ones(n)
+    weight = np.asarray(sample_weight, dtype=float)
+    if weight.shape != (n,) or not np.all(np.isfinite(weight)) or (weight < 0).any():
+        raise InputError(
+            f"sample_weight must be {n} finite, non-negative weights (one per asset), got "
+            f"shape {weight.shape}"
+        )
+    return weight
+
+
+def _auto_prior(binary: np.ndarray, weight: np.ndarray) -> float | None:
     """None where LFs vote both ways (the label model estimates); else the coverage share."""
     has_for, has_against = (binary == 1).any(), (binary == 0).any()
-    if has_for and has_against:
+    total = float(weight.sum())
+    if (has_for and has_against) or total <= 0:
         return None
     if has_for:
-        share = (binary == 1).any(axis=1).mean()
+        share = weight[(binary == 1).any(axis=1)].sum() / total
     elif has_against:
-        share = 1.0 - (binary == 0).any(axis=1).mean()
+        share = 1.0 - weight[(binary == 0).any(axis=1)].sum() / total
     else:
         return None
     return float(np.clip(share, 0.01, 0.99))
 
 
-def _expected_f1_threshold(proba: np.ndarray) -> float:
+def _expected_f1_threshold(proba: np.ndarray, weight: np.ndarray | None = None) -> float:
     """The threshold whose predicted set has the best F1 expected from the probabilities.
+
+    ``weight``: how many assets each row stands for (default one each).
 
     >>> round(_expected_f1_threshold(np.array([0.9, 0.9, 0.45, 0.45, 0.1])), 2)
     0.45
     """
     if proba.size == 0:
         return 0.5
-    values, counts = np.unique(proba, return_counts=True)
+    weight = np.ones(proba.shape[0]) if weight is None else weight
+    values, inverse = np.unique(proba, return_inverse=True)
+    counts = np.bincount(inverse, weights=weight, minlength=len(values))
     values, counts = values[::-1], counts[::-1]  # likeliest first
     predicted = np.cumsum(counts)
     expected_hits = np.cumsum(values * counts)
-    expected_f1 = 2 * expected_hits / (predicted + proba.sum())
+    expected_f1 = 2 * expected_hits / (predicted + float(np.dot(proba, weight)))
     return float(values[int(np.argmax(expected_f1))])
 
 
