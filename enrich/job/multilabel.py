@@ -714,7 +714,7 @@ def _multilabel(
         task=task,
         columns=columns,
         compare={
-            "label": [f"{task.prefix}labels"],
+            "label": [f"{task.prefix}labels", f"{task.prefix}uncertain_labels"],
             "review": [f"{task.prefix}review"],
             "proba": [f"{task.prefix}p_{name}" for name in task.names],
         },

@@ -144,3 +144,22 @@ def test_vote_matrix_input_uses_each_lfs_targets(tmp_path) -> None:
         MultiLabelModel.load(tmp_path / "bad.json")
     with pytest.raises(NotFittedError):
         MultiLabelModel().save(tmp_path / "x.json")
+
+
+@pytest.mark.parametrize("thresholds", [0.5, "f1"])
+def test_fit_on_distinct_patterns_weighted_by_count_equals_fit_on_every_row(thresholds) -> None:
+    from enrich._internal.vote_arrays import compress_votes
+
+    votes, gold = _votes(seed=3, n=900)
+    n, m, k = votes.shape
+    rows = MultiLabelModel(thresholds=thresholds, random_state=0).fit(votes, gold)
+    patterns = compress_votes(np.column_stack([votes.reshape(n, -1), gold]).astype(np.int32))
+    distinct = patterns.patterns[:, : m * k].reshape(-1, m, k).astype(np.int8)
+    weighted = MultiLabelModel(thresholds=thresholds, random_state=0).fit(
+        distinct, patterns.patterns[:, m * k :], sample_weight=patterns.counts
+    )
+    assert patterns.n_patterns < n
+    assert np.allclose(rows.predict_proba(votes), weighted.predict_proba(votes), atol=1e-9)
+    assert np.allclose(rows.thresholds_, weighted.thresholds_)
+    with pytest.raises(InputError, match="sample_weight must be 900 finite, non-negative"):
+        MultiLabelModel().fit(votes, sample_weight=-np.ones(n))

@@ -1,0 +1,345 @@
+"""The nightly job with a multi-label task (attributes of the bundled MNIST digits) and with
+several named tasks over the same assets (spam and topics of the YouTube comments)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy import ndimage
+
+from enrich.datasets import load_mnist_sample
+from enrich.errors import InputError, JobConfigError
+from enrich.io.store import read_table
+from enrich.job.config import JobConfig, load_job_config
+from enrich.job.run import run_job
+from enrich.labeling.engines import DaskEngine
+
+LABELS = ["even", "at_least_five", "closed_loop"]
+LOOPS = {0, 4, 6, 8, 9}
+
+DIGIT_LFS = """
+import polars as pl
+from labeling_functions import Against, expression_lf, labeling_function
+
+has_hole = expression_lf("has_hole", pl.col("holes") >= 1, label="closed_loop")
+no_hole = expression_lf("no_hole", pl.col("holes") == 0, label=Against("closed_loop"))
+two_holes = expression_lf("two_holes", pl.col("holes") >= 2, label=("even", "at_least_five"))
+thin = expression_lf("thin", pl.col("width") <= 8,
+                     label=(Against("even"), Against("at_least_five"), Against("closed_loop")))
+top_heavy = expression_lf("top_heavy", pl.col("top_share") >= 0.6, label="at_least_five")
+bottom_heavy = expression_lf("bottom_heavy", pl.col("top_share") <= 0.42,
+                             label=Against("at_least_five"))
+
+@labeling_function(label=("even", Against("even")))
+def heavy_ink(x):
+    if x.ink >= 0.2:
+        return {"even": True}
+    if x.ink <= 0.1:
+        return {"even": False}
+    return None
+"""
+
+DIGIT_JOB = """
+[source]
+path = "data/*.parquet"
+
+[labeling_functions]
+sources = ["lfs.py"]
+task = "multilabel"
+labels = ["even", "at_least_five", "closed_loop"]
+
+[gold]
+column = "attributes"
+
+[output]
+path = "out/digits"
+"""
+
+TOPIC_LFS = """
+from labeling_functions import ABSTAIN, Against, keyword_lf, labeling_function, regex_lf
+
+check_out = keyword_lf("check_out", ["check out", "my channel", "subscribe"], label="SPAM")
+nice = keyword_lf("nice", ["song", "love this", "best"], label="HAM")
+promo = keyword_lf("promo", ["check out", "subscribe", "my channel", "please"], label="promotion")
+link = regex_lf("link", r"https?://|www\\\\.", label="link", ignore_case=True)
+music = keyword_lf("music", ["song", "music", "dance"], label=("music", Against("promotion")))
+
+@labeling_function(label=("promotion", "link"))
+def short(x):
+    return {"promotion": False, "link": False} if len(x.text or "") < 20 else ABSTAIN
+
+SPAM = [check_out, nice]
+TOPICS = [promo, link, music, short]
+"""
+
+TASKS_JOB = """
+[source]
+path = "data/*.parquet"
+text_column = "text"
+slice_columns = ["video"]
+
+[labeling_functions.tasks.spam]
+sources = ["lfs.py:SPAM"]
+classes = ["HAM", "SPAM"]
+gold_column = "label"
+
+[labeling_functions.tasks.topics]
+sources = ["lfs.py:TOPICS"]
+task = "multilabel"
+labels = ["promotion", "link", "music"]
+
+[gaps]
+min_slice_size = 10
+
+[output]
+path = "out/enriched"
+"""
+
+
+def _holes(image: np.ndarray) -> int:
+    regions, count = ndimage.label(image < 128)
+    border = set(np.concatenate([regions[0], regions[-1], regions[:, 0], regions[:, -1]]).tolist())
+    sizes = ndimage.sum_labels(np.ones_like(regions), regions, range(count + 1))
+    return sum(1 for r in range(1, count + 1) if r not in border and sizes[r] >= 4)
+
+
+@pytest.fixture(scope="module")
+def digits() -> pl.DataFrame:
+    """The 2,000 MNIST digits: pixel features and the gold attribute sets."""
+    sample = load_mnist_sample()
+    images, labels = sample.images, sample.labels.astype(int)
+    ink = images >= 128
+    return pl.DataFrame(
+        {
+            "asset_id": np.arange(len(images)),
+            "holes": [_holes(image) for image in images],
+            "ink": ink.mean(axis=(1, 2)),
+            "top_share": ink[:, :14].sum(axis=(1, 2)) / np.maximum(ink.sum(axis=(1, 2)), 1),
+            "width": ink.any(axis=1).sum(axis=1),
+            "attributes": [
+                [n for n, has in zip(LABELS, (d % 2 == 0, d >= 5, d in LOOPS), strict=True) if has]
+                for d in labels
+            ],
+        }
+    )
+
+
+def digit_job(root: Path, digits: pl.DataFrame, parts: dict[str, tuple[int, int]]) -> JobConfig:
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    for name, (start, stop) in parts.items():
+        digits.slice(start, stop - start).write_parquet(root / "data" / name)
+    (root / "lfs.py").write_text(DIGIT_LFS)
+    (root / "job.toml").write_text(DIGIT_JOB)
+    return load_job_config(root / "job.toml")
+
+
+def test_multilabel_job_full_run_then_one_percent_more_equals_a_run_from_scratch(tmp_path, digits):
+    config = digit_job(tmp_path / "nightly", digits, {"a.parquet": (0, 1980)})
+    first = run_job(config, progress=False)
+    out = read_table(config.output.path)
+    assert first.table_version == 0 and out.height == 1980
+    assert out.schema["labels"] == pl.List(pl.String)
+    assert out.schema["vote_thin"] == pl.List(pl.Int8) and out.schema["gold"] == pl.List(pl.Int8)
+    assert {f"p_{label}" for label in LABELS} <= set(out.columns)
+    assert set(out.get_column("labels").explode().drop_nulls().unique()) == set(LABELS)
+    gold = first.record["tasks"]["task"]["metrics"]["gold"]
+    assert gold["n_assets"] == 1980 and 0 < gold["macro_f1"] <= 1
+    assert [r["label"] for r in gold["per_label"]] == LABELS
+
+    digits.slice(1980, 20).write_parquet(tmp_path / "nightly" / "data" / "b.parquet")
+    second = run_job(config, progress=False)
+    counts = second.counts
+    assert (counts["n_new"], counts["n_read"], counts["n_voted"], counts["n_revoted"]) == (
+        20,
+        20,
+        20,
+        0,
+    )
+    assert second.record["mode"] in ("merge", "append") and counts["n_written"] < 2000
+
+    scratch_config = digit_job(tmp_path / "scratch", digits, {"a.parquet": (0, 2000)})
+    scratch = run_job(scratch_config, progress=False)
+    # the +1% run refits on every vote pattern: the model a run from scratch fits
+    version = second.record["tasks"]["task"]["model"]["version"]
+    assert version == scratch.record["tasks"]["task"]["model"]["version"]
+    a = read_table(config.output.path).sort("asset_id")
+    b = read_table(scratch_config.output.path).sort("asset_id")
+    assert a.height == b.height == 2000
+    exact = ["asset_id", "labels", "review", "uncertain_labels", "gold", "content_hash"]
+    exact += [c for c in a.columns if c.startswith("vote_")]
+    assert a.select(exact).equals(b.select(exact))
+    for label in LABELS:
+        moved = (a.get_column(f"p_{label}") - b.get_column(f"p_{label}")).abs().max()
+        assert moved <= config.output.proba_tolerance
+    again = run_job(config, progress=False)
+    assert again.counts["n_read"] == 0 and again.counts["n_written"] == 0
+
+
+def test_report_has_a_per_label_section(tmp_path, digits):
+    config = digit_job(tmp_path, digits, {"a.parquet": (0, 600)})
+    result = run_job(config, progress=False)
+    page = Path(result.report_path).read_text()
+    assert "The multilabel task" in page and "Per-label quality" in page
+    assert "Labeling functions per label" in page and "macro F1" in page
+    for label in LABELS:
+        assert f"<td>{label}</td>" in page
+    assert "<td>heavy_ink</td>" in page
+
+
+def test_two_tasks_over_the_same_comments(tmp_path, make_job):
+    config = load_job_config(make_job(tmp_path, job=TASKS_JOB, lfs=TOPIC_LFS))
+    first = run_job(config, progress=False)
+    out = read_table(config.output.path).sort("asset_id")
+    assert out.height == 240
+    for column in ["spam__label", "spam__proba_SPAM", "spam__needs_review", "spam__gold"]:
+        assert column in out.columns
+    for column in ["topics__p_promotion", "topics__p_music", "topics__labels", "topics__review"]:
+        assert column in out.columns
+    assert out.schema["vote_check_out"] == pl.Int32
+    assert out.schema["vote_link"] == pl.List(pl.Int8)
+    assert "label" not in out.columns and "labels" not in out.columns
+    tasks = first.record["tasks"]
+    assert (tasks["spam"]["kind"], tasks["topics"]["kind"]) == ("multiclass", "multilabel")
+    assert tasks["spam"]["metrics"]["gold"]["n_gold"] == 240
+    assert [r["label"] for r in tasks["topics"]["metrics"]["per_label"]] == [
+        "promotion",
+        "link",
+        "music",
+    ]
+    assert first.record["classes"][:2] == ["spam.HAM", "spam.SPAM"]
+    assert "topics.link" in first.message
+    page = Path(first.report_path).read_text()
+    assert "Task spam (multiclass)" in page and "Task topics (multilabel)" in page
+    assert "Per-label quality" in page and "Class balance" in page
+    if first.review_path is not None:
+        assert set(pl.read_parquet(first.review_path).get_column("task")) <= {"spam"}
+
+    again = run_job(config, progress=False)
+    assert again.counts["n_read"] == 0 and again.counts["n_written"] == 0
+
+    # an LF of one task changes: only it is re-run; the other task's columns stay as they were
+    lfs = tmp_path / "lfs.py"
+    lfs.write_text(lfs.read_text().replace('"dance"]', '"dance", "video"]'))
+    third = run_job(config, progress=False)
+    assert third.record["lfs_rerun"] == ["music"] and third.counts["n_revoted"] == 240
+    after = read_table(config.output.path).sort("asset_id")
+    spam = [c for c in out.columns if c.startswith("spam__")]
+    assert after.select(spam).equals(out.select(spam))
+    assert not after.get_column("vote_music").equals(out.get_column("vote_music"))
+
+
+def test_two_tasks_on_a_dask_engine_give_the_local_table(tmp_path, make_job):
+    local = load_job_config(make_job(tmp_path / "local", job=TASKS_JOB, lfs=TOPIC_LFS))
+    remote = load_job_config(make_job(tmp_path / "dask", job=TASKS_JOB, lfs=TOPIC_LFS))
+    run_job(local, progress=False)
+    with DaskEngine(n_workers=1, processes=False, partition_size=50) as engine:
+        result = run_job(remote, progress=False, engine=engine)
+    assert any("do not read their own partitions" in w for w in result.warnings)
+    a = read_table(local.output.path).sort("asset_id")
+    b = read_table(remote.output.path).sort("asset_id")
+    kept = [c for c in a.columns if c not in ("run_id", "created_at", "source_file")]
+    assert a.select(kept).equals(b.select(kept))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"labels": None}, r"labeling_functions\.labels: required, but missing"),
+        (
+            {"classes": ["a", "b"]},
+            r"labeling_functions\.classes: not used by task = 'multilabel'",
+        ),
+        (
+            {"labels": [f"l{i}" for i in range(20)]},
+            r"labeling_functions\.labels: a multi-label task of a job has at most 19",
+        ),
+        ({"task": "several"}, r"labeling_functions\.task: 'several' is not allowed"),
+    ],
+)
+def test_bad_multilabel_sections_name_the_problem(change, message):
+    section = {"sources": ["lfs.py"], "task": "multilabel", "labels": LABELS}
+    section = {k: v for k, v in {**section, **change}.items() if v is not None}
+    with pytest.raises(JobConfigError, match=message):
+        JobConfig.model_validate(
+            {"source": {"path": "x"}, "labeling_functions": section, "output": {"path": "y"}}
+        )
+
+
+def test_bad_task_sections_name_the_problem(tmp_path):
+    spam = '[labeling_functions.tasks.spam]\nsources = ["lfs.py:SPAM"]\nclasses = ["HAM", "SPAM"]\n'
+    cases = [
+        (TASKS_JOB.replace(spam, spam + "colour = 1\n"), r"tasks\.spam\.colour: unknown key; "),
+        (
+            TASKS_JOB.replace('task = "multilabel"\n', ""),
+            r"tasks\.topics\.classes: required, but missing \(task = 'multiclass' names its "
+            r"classes; labels is for task = 'multilabel'\)",
+        ),
+        (
+            TASKS_JOB + '\n[gold]\ncolumn = "label"\n',
+            r"gold\.column: with labeling_functions\.tasks each task names its own gold column",
+        ),
+        (
+            TASKS_JOB.replace(
+                "[labeling_functions.tasks.spam]",
+                '[labeling_functions]\nsources = ["lfs.py"]\n\n[labeling_functions.tasks.spam]',
+            ),
+            r"labeling_functions\.sources: with labeling_functions\.tasks each task holds",
+        ),
+        (
+            TASKS_JOB + '\n[end_model]\nenabled = true\nfeature_columns = ["x"]\n',
+            r"end_model\.enabled: the job's end model is not available for jobs of several",
+        ),
+        (
+            TASKS_JOB.replace("tasks.topics]", "tasks.top-ics]"),
+            r"'top-ics' is not a task name",
+        ),
+    ]
+    for text, message in cases:
+        (tmp_path / "job.toml").write_text(text)
+        with pytest.raises(JobConfigError, match=message):
+            load_job_config(tmp_path / "job.toml")
+
+
+def test_bad_inputs_of_a_multilabel_job_are_refused_before_writing(tmp_path, make_job, digits):
+    # one LF name in two tasks
+    twice = TOPIC_LFS.replace("SPAM = [check_out, nice]", "SPAM = [check_out, nice, link]")
+    config = load_job_config(make_job(tmp_path / "a", job=TASKS_JOB, lfs=twice))
+    with pytest.raises(InputError, match=r"'link' is in tasks 'spam' and 'topics'; rename one"):
+        run_job(config, progress=False)
+    # a multi-label gold column that is not a list of labels
+    text = TASKS_JOB.replace(
+        'labels = ["promotion", "link", "music"]',
+        'labels = ["promotion", "link", "music"]\ngold_column = "video"',
+    )
+    config = load_job_config(make_job(tmp_path / "b", job=text, lfs=TOPIC_LFS))
+    with pytest.raises(InputError, match=r"tasks\.topics\.gold_column 'video' is String; a mul"):
+        run_job(config, progress=False)
+    assert not Path(config.output.path).exists()
+    # gold naming a label the task does not have
+    edited = digits.with_columns(
+        pl.when(pl.col("asset_id") == 3)
+        .then(pl.lit(["odd"]))
+        .otherwise(pl.col("attributes"))
+        .alias("attributes")
+    )
+    config = digit_job(tmp_path / "c", edited, {"a.parquet": (0, 50)})
+    with pytest.raises(InputError, match=r"holds \['odd'\], which are not labels"):
+        run_job(config, progress=False)
+    # a table a single-label job wrote is not taken over by a multi-label job
+    config = digit_job(tmp_path / "d", digits, {"a.parquet": (0, 50)})
+    single = JobConfig.model_validate(
+        {
+            "source": {"path": config.source.path},
+            "labeling_functions": {
+                "sources": [str(tmp_path / "d" / "lfs.py:has_hole")],
+                "classes": ["other", "closed_loop"],
+            },
+            "output": {"path": config.output.path},
+        }
+    )
+    run_job(single, progress=False)
+    with pytest.raises(InputError, match=r"another kind of job \(it was a multiclass job"):
+        run_job(config, progress=False)
