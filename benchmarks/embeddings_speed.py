@@ -13,6 +13,9 @@ bundled all-MiniLM-L6-v2 on CPU.
 - onnx int8 / onnx float32: ``TextEncoder(backend="onnx", precision=...)`` with its defaults
   (batch 32, batches of similar token length, one batch per core at a time), the ONNX model
   exported once beforehand into a temporary cache
+- openvino: ``TextEncoder(backend="openvino")`` with its defaults (the same export run by
+  OpenVINO, one stream on all cores like torch; ``precision="auto"``: bfloat16 on a CPU with
+  native bfloat16, named in the row), and ``precision="float32"`` when auto is not float32
 
 All of these and a cold run through ``EmbeddingCache.encode`` (a new cache each time: every
 text a miss) alternate ``--repeats`` times in one process, in reversed order every other
@@ -205,6 +208,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             device="cpu", backend="onnx", precision="float32", onnx_cache_dir=work / "onnx"
         ),
     }
+    openvino = TextEncoder(device="cpu", backend="openvino", onnx_cache_dir=work / "onnx")
+    auto = openvino.id.split(":")[-1].replace("-", " ")  # "openvino bfloat16" on AMX CPUs
+    backends[auto] = openvino
+    if auto != "openvino float32":
+        backends["openvino float32"] = TextEncoder(
+            device="cpu", backend="openvino", precision="float32", onnx_cache_dir=work / "onnx"
+        )
     for name, backend in backends.items():  # export (once per precision), load
         t0 = time.perf_counter()
         backend.encode(texts[:8], progress=False)
@@ -251,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     single = {
         f"{name}, 1 thread": TextEncoder(
             device="cpu",
-            backend="onnx",
+            backend=backend.backend,
             precision=backend.precision,
             threads=1,
             onnx_cache_dir=work / "onnx",
@@ -325,7 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     n = len(texts)
     print(
         f"\nMiniLM-L6 on {n} real SMS texts, CPU ({threads} torch threads; onnx: {threads} "
-        f"batches side by side); best of {args.repeats} (median ratio in brackets); "
+        f"batches side by side; openvino: one stream of {threads} threads); best of "
+        f"{args.repeats} (median ratio in brackets); "
         f"load average {load_before} before, {load_after} after\n"
     )
     print(
@@ -351,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"| EmbeddingCache, re-run (all hit, fresh encoder) | {rerun_s:.3f} | "
         f"{n / rerun_s:.0f} | {best[peer] / rerun_s:.0f}x | - | - |"
     )
-    print(f"\nOne core each (torch.set_num_threads(1); onnx threads=1; load {load_1}):\n")
+    print(f"\nOne core each (torch.set_num_threads(1); onnx/openvino threads=1; load {load_1}):\n")
     print(
         "| run | seconds | texts/s | speed-up vs direct on 1 thread | CPU seconds | speed-up "
         "in CPU seconds |"

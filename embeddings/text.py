@@ -1,13 +1,16 @@
 """Text encoder on sentence-transformers; by default the bundled all-MiniLM-L6-v2 (offline).
 
-Two backends: ``"torch"`` (sentence-transformers itself; float32, or float16/bfloat16 where the
-vectors stay equivalent) and ``"onnx"`` (ONNX Runtime on a locally exported model: float32 by
-default, the same vectors and LF votes, 1.1x faster on an idle 2-core CPU; int8 on
-request, 1.7x, at a cosine of about 0.99 and a few percent of near-tied neighbour
-votes moved; see ``benchmarks/RESULTS.md``). Except for torch on CPU (sentence-transformers'
-own loop), texts are tokenized a chunk at a time (in worker processes running ahead of the
-model on a GPU or with ``workers``) and encoded in batches of similar token length; ONNX
-Runtime on CPU runs one batch per core side by side.
+Three backends: ``"torch"`` (sentence-transformers itself; float32, or float16/bfloat16 where
+the vectors stay equivalent), ``"openvino"`` (OpenVINO on a locally exported model; on a CPU
+with native bfloat16 (AMX, AVX512-BF16) it runs the matrix products in bfloat16 by default:
+about 4.5x raw sentence-transformers on 2 Sapphire Rapids cores at a cosine of 0.9999 to
+float32; elsewhere float32) and ``"onnx"`` (ONNX Runtime on the same export: float32 by
+default, the same vectors, 1.1x faster on an idle 2-core CPU; int8 on request, 1.7x, at a
+cosine of about 0.99 and a few percent of near-tied neighbour votes moved); see
+``benchmarks/RESULTS.md``. Except for torch on CPU (sentence-transformers' own loop), texts are
+tokenized a chunk at a time (in worker processes running ahead of the model on a GPU or with
+``workers``) and encoded in batches of similar token length; ONNX Runtime on CPU runs one
+batch per core side by side.
 
 >>> encoder = TextEncoder()                    # the bundled MiniLM, loaded on first use
 >>> vectors = encoder.encode(["cheap watches here", "subscribe to my channel"])
@@ -17,6 +20,8 @@ Runtime on CPU runs one batch per core side by side.
 True
 >>> TextEncoder(backend="onnx").id.split(":")[-1]    # known without loading or exporting
 'onnx-float32'
+>>> TextEncoder(backend="openvino", precision="float32").id.split(":")[-1]
+'openvino-float32'
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ _MISSING_CHOICES = ("error", "zero")
 PRECISIONS = {
     "torch": ("auto", "float32", "float16", "bfloat16"),
     "onnx": ("auto", "float32", "int8"),
+    "openvino": ("auto", "float32", "bfloat16"),
 }
 #: Half precision is used only if every probe text keeps at least this cosine to float32.
 HALF_PRECISION_MIN_COSINE = 0.999
@@ -87,15 +93,19 @@ class TextEncoder:
         What a None, empty or whitespace-only text becomes. ``"error"`` (default) raises
         :class:`~embeddings.encoder.EmbeddingInputError` naming the positions; ``"zero"``
         gives an all-zero row (the only rows that are not unit-norm: cosine 0 to everything).
-    backend : {"torch", "onnx"}
+    backend : {"torch", "onnx", "openvino"}
         ``"torch"`` (default): sentence-transformers on torch. ``"onnx"``: ONNX Runtime on a
-        model exported locally on first use (no download) and cached in ``onnx_cache_dir``;
-        the fast choice on CPU (see :mod:`embeddings.onnx_model`).
+        model exported locally on first use (no download) and cached in ``onnx_cache_dir``
+        (see :mod:`embeddings.onnx_model`). ``"openvino"``: OpenVINO on that same export, CPU
+        only; the fast choice on a CPU with native bfloat16 (see
+        :mod:`embeddings.openvino_model`).
     precision : str
         ``"auto"`` (default): float32 with torch on CPU; on a GPU float16 if its vectors keep a
-        cosine >= 0.999 to float32 on probe texts, else float32; float32 with onnx. Explicit:
-        ``"float32"``, ``"float16"``, ``"bfloat16"`` (torch; half precision is refused at
-        load if it fails that check) or ``"float32"``, ``"int8"`` (onnx; int8 keeps a cosine
+        cosine >= 0.999 to float32 on probe texts, else float32; float32 with onnx; with
+        openvino bfloat16 where the CPU computes it natively, else float32. Explicit:
+        ``"float32"``, ``"float16"``, ``"bfloat16"`` (torch or openvino; half precision is
+        refused at load if it fails that check, or if OpenVINO's CPU has no bfloat16) or
+        ``"float32"``, ``"int8"`` (onnx; int8 keeps a cosine
         of about 0.99 or more to float32, but moves a few percent of kNN votes that hang on
         near-ties, and a text's vector depends slightly, up to about 0.01, on the other texts
         in its batch: activations are quantized per batch).
@@ -104,15 +114,16 @@ class TextEncoder:
         core free), else 0 (tokenize in this process). Vectors do not depend on it.
     threads : int or None
         ONNX Runtime on CPU: batches run side by side, one per thread (one core each), on one
-        shared model. None: the cores this process may use. Lower it when the cores are
-        shared (LF workers, Dask). Ignored by torch, which uses ``torch.get_num_threads()``.
+        shared model; OpenVINO: the threads of its one stream. None: the cores this process
+        may use. Lower it when the cores are shared (LF workers, Dask). Ignored by torch,
+        which uses ``torch.get_num_threads()``.
     onnx_cache_dir : str, Path or None
-        Where exported ONNX models are kept; None: ``$ENRICH_ONNX_CACHE``, else
+        Where exported ONNX models (onnx and openvino) are kept; None: ``$ENRICH_ONNX_CACHE``, else
         ``~/.cache/enrich/onnx`` (``$XDG_CACHE_HOME`` respected).
 
     The model loads once, on first use (``encode`` or ``dim``). ``id`` is
     ``"sentence-transformers:<name>:<sha256[:16]>:l2"`` for torch in float32, followed by
-    ``":<backend>-<precision>"`` otherwise (``":onnx-int8"``, ``":torch-float16"``...), where
+    ``":<backend>-<precision>"`` otherwise (``":onnx-int8"``, ``":openvino-bfloat16"``...), where
     the hash covers the model's files (a folder) or its tensors (a hub name): a changed or
     re-trained model, another backend or another precision gets a new id, so an embedding
     cache never mixes their vectors.
@@ -130,7 +141,7 @@ class TextEncoder:
         revision: str | None = None,
         device: str | None = None,
         missing: Literal["error", "zero"] = "error",
-        backend: Literal["torch", "onnx"] = "torch",
+        backend: Literal["torch", "onnx", "openvino"] = "torch",
         precision: Literal["auto", "float32", "float16", "bfloat16", "int8"] = "auto",
         workers: int | None = None,
         threads: int | None = None,
@@ -148,12 +159,17 @@ class TextEncoder:
         if backend not in PRECISIONS:
             raise EmbeddingInputError(
                 f"backend={backend!r} is not a text encoder backend; choose one of "
-                f"{list(PRECISIONS)} ('onnx' is the fast one on CPU)."
+                f"{list(PRECISIONS)} ('openvino' is the fast one on CPU)."
             )
         if precision not in PRECISIONS[backend]:
             raise EmbeddingInputError(
                 f"precision={precision!r} is not available with backend={backend!r}; choose "
                 f"one of {list(PRECISIONS[backend])}."
+            )
+        if backend == "openvino" and device is not None and not str(device).startswith("cpu"):
+            raise EmbeddingInputError(
+                f"backend='openvino' runs on the CPU, not on device={device!r}; use "
+                "backend='torch' on a GPU, or device='cpu'."
             )
         if workers is not None and (
             isinstance(workers, bool) or not isinstance(workers, int) or workers < 0
@@ -178,8 +194,8 @@ class TextEncoder:
         self.workers = workers
         self.threads = threads
         self.onnx_cache_dir = onnx_cache_dir
-        self._model: Any = None  # the sentence-transformers model (torch; tokenizer for onnx)
-        self._session: Any = None  # the ONNX Runtime session (backend="onnx")
+        self._model: Any = None  # the sentence-transformers model (or its tokenizer's owner)
+        self._session: Any = None  # the ONNX Runtime / OpenVINO session
         self._pool: Any = None  # the TokenizerPool, when workers > 0
         self._precision: str | None = None  # precision after "auto" is resolved
         self._device: str | None = None
@@ -199,6 +215,8 @@ class TextEncoder:
         if self._device is None:
             if self.device is not None:
                 self._device = str(self.device)
+            elif self.backend == "openvino":
+                self._device = "cpu"
             else:
                 import torch
 
@@ -213,6 +231,10 @@ class TextEncoder:
         if self._precision is None:
             if self.precision != "auto":
                 self._precision = self.precision
+            elif self.backend == "openvino":
+                from embeddings.openvino_model import native_bfloat16
+
+                self._precision = "bfloat16" if native_bfloat16() else "float32"
             elif self.backend == "onnx" or not self._on_gpu():
                 self._precision = "float32"
             else:
@@ -226,7 +248,7 @@ class TextEncoder:
             from sentence_transformers import SentenceTransformer
 
             source = self._source()
-            device = "cpu" if self.backend == "onnx" else self._resolved_device()
+            device = self._resolved_device() if self.backend == "torch" else "cpu"
             try:
                 model = SentenceTransformer(source, device=device, revision=self.revision)
             except (OSError, ValueError) as exc:
@@ -240,17 +262,21 @@ class TextEncoder:
             else:
                 from embeddings.onnx_model import OnnxSession, exported_model_path
 
-                precision = "float32" if self.precision == "auto" else self.precision
+                onnx = self.backend == "onnx"
+                precision = self._resolved_precision()
                 path = exported_model_path(
                     source,
                     name=self.name,
                     digest=self._digest(model),
-                    precision=precision,  # type: ignore[arg-type]
+                    precision=precision if onnx else "float32",  # type: ignore[arg-type]
                     cache_dir=self.onnx_cache_dir,
                 )
-                self._session = OnnxSession(
-                    path, device=self._resolved_device(), threads=self.threads
-                )
+                if onnx:
+                    self._session = OnnxSession(
+                        path, device=self._resolved_device(), threads=self.threads
+                    )
+                else:
+                    self._session = self._openvino_session(model, path, precision)
                 self._precision = precision
             self._model = model
             logger.info(
@@ -262,6 +288,29 @@ class TextEncoder:
                 self._resolved_device(),
             )
             return model
+
+    def _openvino_session(self, model: Any, path: Path, precision: str) -> Any:
+        """OpenVINO on ``path``; in bfloat16 only if the probe texts keep their vectors."""
+        import numpy as np
+
+        from embeddings.openvino_model import OpenVinoSession
+        from embeddings.tokenizer_pool import features_as_numpy
+
+        session = OpenVinoSession(path, precision=precision, threads=self.threads)  # type: ignore[arg-type]
+        if precision == "bfloat16":
+            probe = list(_PROBE_TEXTS)
+            reference = model.encode(
+                probe, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            )
+            ours = unit_rows(session.run(features_as_numpy(model.preprocess(probe))))
+            worst = float(np.min((ours * reference).sum(axis=1)))
+            if worst < HALF_PRECISION_MIN_COSINE:
+                raise EncoderLoadError(
+                    f"precision='bfloat16' with backend='openvino' changes this model's "
+                    f"vectors too much: worst cosine to float32 {worst:.5f} on probe texts, "
+                    f"below {HALF_PRECISION_MIN_COSINE}; use precision='float32'."
+                )
+        return session
 
     def _set_torch_precision(self, model: Any) -> str:
         """Cast the model to the requested half precision if it keeps the vectors; the name."""
@@ -357,11 +406,11 @@ class TextEncoder:
     def default_batch_size(self) -> int:
         """Batch size ``encode`` uses when given none: chosen for the backend and device.
 
-        CPU: 64 with torch, 32 with onnx (length-sorted batches, less padding per batch).
+        CPU: 64 with torch, 32 with onnx and openvino (length-sorted batches, less padding).
         GPU: 128 below 12 GiB of memory, 256 below 40 GiB, else 512.
         """
         if not self._on_gpu():
-            return 32 if self.backend == "onnx" else 64
+            return 64 if self.backend == "torch" else 32
         import torch
 
         memory = torch.cuda.get_device_properties(torch.device(self._resolved_device()))
@@ -464,8 +513,8 @@ class TextEncoder:
         if workers and (self._pool is None or self._pool.workers != workers):
             self.close()
             self._pool = TokenizerPool(self._source(), revision=self.revision, workers=workers)
-        onnx = self.backend == "onnx"
-        lanes = self._session.concurrency if onnx else 1
+        session = self._session  # ONNX Runtime or OpenVINO; None: torch
+        lanes = session.concurrency if session is not None else 1
         if lanes > 1:  # enough batches to keep every lane busy on a small input
             batch_size = max(1, min(batch_size, -(-len(texts) // lanes)))
         size = max(CHUNK_TEXTS, 4 * batch_size)
@@ -483,7 +532,10 @@ class TextEncoder:
                     yield batch
 
         out = np.empty((len(texts), self._dim_of(self._model)), dtype=np.float32)
-        outputs = self._session.run_many(batches()) if onnx else map(self._torch_forward, batches())
+        if session is not None:
+            outputs = session.run_many(batches())
+        else:
+            outputs = map(self._torch_forward, batches())
         with progress_bar(total=len(texts), desc="Encoding texts", enabled=show) as bar:
             for number, vectors in enumerate(outputs):
                 out[rows[number]] = vectors

@@ -62,7 +62,7 @@ def test_backend_and_precision_change_the_id_without_loading(minilm):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"backend": "tensorrt"}, r"backend='tensorrt'.*\['torch', 'onnx'\]"),
+        ({"backend": "tensorrt"}, r"backend='tensorrt'.*\['torch', 'onnx', 'openvino'\]"),
         ({"backend": "onnx", "precision": "float16"}, r"'float16'.*\['auto', 'float32', 'int8'\]"),
         ({"precision": "int8"}, r"'int8' is not available with backend='torch'.*bfloat16"),
         ({"workers": -1}, "workers must be"),
@@ -171,6 +171,7 @@ def test_half_precision_that_changes_vectors_is_refused(monkeypatch):
 def test_default_batch_size_follows_backend_and_device():
     assert TextEncoder(device="cpu").default_batch_size() == 64
     assert TextEncoder(backend="onnx", device="cpu").default_batch_size() == 32
+    assert TextEncoder(backend="openvino").default_batch_size() == 32
 
 
 def test_progress_bar_on_the_batched_path(onnx_int8, capsys):
