@@ -2,7 +2,10 @@
 
 A job file has the sections ``[source]``, ``[embeddings]``, ``[labeling_functions]``,
 ``[label_model]``, ``[gold]``, ``[gaps]``, ``[review]``, ``[end_model]``, ``[output]``,
-``[engine]``, ``[retention]`` and ``[storage]``.
+``[engine]``, ``[retention]`` and ``[storage]``. ``[labeling_functions]`` says what is
+labeled: one class per asset (``classes``, the default ``task = "multiclass"``) or any subset
+of ``labels`` (``task = "multilabel"``); several named tasks over the same assets are
+``[labeling_functions.tasks.<name>]`` sections, each with those keys (:class:`TaskConfig`).
 Unknown keys are refused and every error names its key path (``output.path``) and what is
 allowed. Relative paths in a job file are read relative to the file's folder; any path may
 also be an object-store URI (``s3://``, ``gs://``, ``az://``, ``file://``) reached with the
@@ -43,6 +46,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -65,6 +69,7 @@ __all__ = [
     "ReviewConfig",
     "SourceConfig",
     "StorageConfig",
+    "TaskConfig",
     "example_job_toml",
     "load_job_config",
 ]
@@ -74,6 +79,11 @@ logger = logging.getLogger(__name__)
 SourceFormat = Literal["auto", "parquet", "csv", "delta"]
 EncoderKind = Literal["text", "image", "precomputed"]
 EngineKind = Literal["local", "dask"]
+TaskKind = Literal["multiclass", "multilabel"]
+
+#: The most labels one multi-label task of a job may have (the job keeps each LF's votes on
+#: every label of a task as one base-3 number in an Int32 column of its state).
+MAX_JOB_LABELS = 19
 
 
 _SECRET_KEY = re.compile(r"secret|token|password|sas|account_key|access_key|credential|_key$")
@@ -173,18 +183,133 @@ class EmbeddingsConfig(_Section):
         return self
 
 
-class LabelingFunctionsConfig(_Section):
-    """``[labeling_functions]``: where the LFs live and the classes they vote for."""
+def _check_names(section: Any, key: str = "") -> None:
+    """``classes`` for a multi-class task, ``labels`` for a multi-label one: unique names."""
+    name = "classes" if section.task == "multiclass" else "labels"
+    other = "labels" if name == "classes" else "classes"
+    names = getattr(section, name)
+    if names is None:
+        hint = (
+            f"; {other} is for task = {_OTHER_TASK[section.task]!r}"
+            if getattr(section, other) is not None
+            else ""
+        )
+        raise ValueError(
+            f"{key}{name}: required, but missing (task = {section.task!r} names its {name}{hint})"
+        )
+    if getattr(section, other) is not None:
+        raise ValueError(
+            f"{key}{other}: not used by task = {section.task!r}, which names its {name}; remove "
+            f"{other}, or set task = {_OTHER_TASK[section.task]!r}"
+        )
+    if len(set(names)) != len(names) or not all(c for c in names):
+        raise ValueError(f"{key}{name}: must be unique, non-empty names; got {names}")
+    if section.task == "multilabel" and len(names) > MAX_JOB_LABELS:
+        raise ValueError(
+            f"{key}labels: a multi-label task of a job has at most {MAX_JOB_LABELS} labels, got "
+            f"{len(names)}; split them into several tasks (labeling_functions.tasks.<name>)"
+        )
+
+
+def _without_defaults(data: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """``data`` less the keys whose value is the default (so older configs dump as before)."""
+    return {k: v for k, v in data.items() if k not in defaults or v != defaults[k]}
+
+
+_OTHER_TASK = {"multiclass": "multilabel", "multilabel": "multiclass"}
+_TASK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+class TaskConfig(_Section):
+    """``[labeling_functions.tasks.<name>]``: one of several named tasks over the same assets.
+
+    The keys of a one-task ``[labeling_functions]`` (``sources``, ``task``, ``classes`` or
+    ``labels``, ``on_error``) plus ``gold_column``: the source column with this task's gold
+    (class names or ids for a multi-class task; a list of the labels present for a
+    multi-label one; null = unknown). The task's columns in the table start with
+    ``<name>__`` (``spam__label``, ``topics__p_link``); LF names must be unique across tasks.
+
+    >>> TaskConfig(sources=["m:a"], classes=["HAM", "SPAM"], gold_column="label").names
+    ['HAM', 'SPAM']
+    """
 
     sources: list[str] = Field(min_length=1)
-    classes: list[str] = Field(min_length=1)
+    task: TaskKind = "multiclass"
+    classes: list[str] | None = Field(None, min_length=1)
+    labels: list[str] | None = Field(None, min_length=1)
     on_error: OnError = "raise"
+    gold_column: str | None = None
+
+    @model_validator(mode="after")
+    def _names(self) -> TaskConfig:
+        _check_names(self)
+        return self
+
+    @property
+    def names(self) -> list[str]:
+        """The class names (multi-class) or label names (multi-label), in id order."""
+        return list((self.classes if self.task == "multiclass" else self.labels) or [])
+
+
+class LabelingFunctionsConfig(_Section):
+    """``[labeling_functions]``: where the LFs live and what they vote for.
+
+    ``task = "multiclass"`` (the default): one of ``classes`` per asset. ``task =
+    "multilabel"``: any subset of ``labels`` per asset (at most :data:`MAX_JOB_LABELS`); each
+    LF votes for a label, against it (``Against(label)``) or abstains, per label, and the
+    table gets a probability column ``p_<label>`` per label and the predicted set
+    ``labels``. Several named tasks over the same assets are ``tasks``: one
+    ``[labeling_functions.tasks.<name>]`` section each (:class:`TaskConfig`), and nothing
+    else in ``[labeling_functions]``.
+
+    >>> LabelingFunctionsConfig(sources=["m:a"], task="multilabel", labels=["x", "y"]).names
+    ['x', 'y']
+    """
+
+    sources: list[str] | None = Field(None, min_length=1)
+    task: TaskKind = "multiclass"
+    classes: list[str] | None = Field(None, min_length=1)
+    labels: list[str] | None = Field(None, min_length=1)
+    on_error: OnError = "raise"
+    tasks: dict[str, TaskConfig] | None = Field(None, min_length=1)
 
     @model_validator(mode="after")
     def _unique_classes(self) -> LabelingFunctionsConfig:
-        if len(set(self.classes)) != len(self.classes) or not all(c for c in self.classes):
-            raise ValueError(f"classes: must be unique, non-empty names; got {self.classes}")
+        if self.tasks is None:
+            if self.sources is None:
+                raise ValueError(
+                    "sources: required, but missing (or name several tasks in "
+                    "[labeling_functions.tasks.<name>] sections)"
+                )
+            _check_names(self)
+            return self
+        for key in ("sources", "task", "classes", "labels", "on_error"):
+            if key in self.model_fields_set:
+                raise ValueError(
+                    f"{key}: with labeling_functions.tasks each task holds its own {key}; move "
+                    "it into the [labeling_functions.tasks.<name>] sections"
+                )
+        for name in self.tasks:
+            if not _TASK_NAME.match(name):
+                raise ValueError(
+                    f"tasks: {name!r} is not a task name; a task name starts with a letter and "
+                    "holds only letters, digits and '_' (it prefixes the task's columns)"
+                )
         return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        """Leave out the keys a one-task, multi-class job does not set (it dumps as before)."""
+        defaults = {"task": "multiclass", "labels": None, "classes": None, "tasks": None}
+        data = _without_defaults(handler(self), defaults)
+        if self.tasks is not None:
+            data = {"tasks": data["tasks"]}
+        return data
+
+    @property
+    def names(self) -> list[str]:
+        """The class names (multi-class) or label names (multi-label), in id order."""
+        return list((self.classes if self.task == "multiclass" else self.labels) or [])
 
 
 class LabelModelConfig(_Section):
@@ -390,6 +515,29 @@ class JobConfig(_Section):
     storage: StorageConfig = Field(default_factory=StorageConfig)
 
     @model_validator(mode="after")
+    def _what_tasks_support(self) -> JobConfig:
+        tasks = self.labeling_functions.tasks
+        if tasks is not None and self.gold.column is not None:
+            raise ValueError(
+                "gold.column: with labeling_functions.tasks each task names its own gold "
+                "column (labeling_functions.tasks.<name>.gold_column); remove gold.column"
+            )
+        if self.task_kind == "multiclass":
+            return self
+        what = "multi-label tasks" if tasks is None else "jobs of several tasks"
+        if self.gold.path is not None:
+            raise ValueError(
+                f"gold.path: a reviewed gold table is not read by {what} yet; give gold in a "
+                "source column (gold.column, or labeling_functions.tasks.<name>.gold_column)"
+            )
+        if self.end_model.enabled:
+            raise ValueError(
+                f"end_model.enabled: the job's end model is not available for {what} yet; "
+                "set end_model.enabled = false (enrich.MultiLabelEndModel trains one in Python)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _embedding_input(self) -> JobConfig:
         emb = self.embeddings
         if not emb.enabled:
@@ -438,6 +586,19 @@ class JobConfig(_Section):
 
     # -- derived values --------------------------------------------------------------
     @property
+    def task_kind(self) -> Literal["multiclass", "multilabel", "tasks"]:
+        """``"multiclass"`` (one class per asset), ``"multilabel"`` or ``"tasks"`` (several).
+
+        >>> JobConfig.model_validate({"source": {"path": "x"}, "output": {"path": "y"},
+        ...     "labeling_functions": {"tasks": {"spam": {"sources": ["m:a"],
+        ...                                               "classes": ["HAM", "SPAM"]}}}}).task_kind
+        'tasks'
+        """
+        if self.labeling_functions.tasks is not None:
+            return "tasks"
+        return self.labeling_functions.task
+
+    @property
     def encoder_kind(self) -> EncoderKind | None:
         """The encoder the job uses (None when embeddings are off)."""
         if not self.embeddings.enabled:
@@ -477,9 +638,13 @@ class JobConfig(_Section):
         data["output"]["reports_dir"] = fix(self.output.reports_dir)
         data["embeddings"]["cache_path"] = fix(self.embeddings.cache_path)
         data["gold"]["path"] = fix(self.gold.path)
-        data["labeling_functions"]["sources"] = [
-            _fix_lf_source(s, base) for s in self.labeling_functions.sources
-        ]
+        lfs = self.labeling_functions
+        if lfs.sources is not None:
+            data["labeling_functions"]["sources"] = [_fix_lf_source(s, base) for s in lfs.sources]
+        for name, task in (lfs.tasks or {}).items():
+            data["labeling_functions"]["tasks"][name]["sources"] = [
+                _fix_lf_source(s, base) for s in task.sources
+            ]
         return type(self).model_validate(data)
 
     def storage_options_for(self, side: Literal["source", "output"]) -> dict[str, str]:
@@ -677,6 +842,8 @@ def _allowed_keys(model: type[BaseModel], loc: list[Any]) -> list[str]:
     for part in loc:
         field = getattr(current, "model_fields", {}).get(part)
         if field is None:
+            if isinstance(part, str) and current is not None:
+                continue  # a key of a mapping of sections ([tasks.<name>])
             return []
         current = _model_of(field.annotation)
     return list(getattr(current, "model_fields", {}))
@@ -732,6 +899,11 @@ output_column = "embedding"       # LFs that read this column get the asset's ve
 sources = ["labeling_functions.packs.youtube_spam:LFS"]
 classes = ["HAM", "SPAM"]         # class names, in class-id order
 on_error = "raise"                # "raise": stop at an LF error; "abstain": count it
+# task = "multilabel"             # any subset of labels per asset instead of one class; then
+# labels = ["promotion", "link"]  # instead of classes: a p_<label> column each + the set
+# Several tasks over the same assets: a [labeling_functions.tasks.<name>] section per task
+# (sources, task, classes or labels, on_error, gold_column) and nothing else here; the
+# columns of each task start with <name>__ (see the README's multi-label paragraph).
 
 [label_model]
 random_state = 0
