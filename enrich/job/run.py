@@ -325,6 +325,11 @@ def _read(run: RunContext) -> ReadResult:
     previous = load_previous(
         run.paths.table, id_column=plan.id_column, id_dtype=plan.dtypes.get(plan.id_column)
     )
+    if config.task_kind == "multiclass" and previous and previous.record.get("tasks"):
+        raise InputError(
+            f"the table {str(run.paths.table)!r} holds the state of a multi-label or "
+            "several-task job; write this job to a new output.path"
+        )
     lf_versions = {lf.name: lf.version for lf in run.lfs}
     prev_versions: dict[str, str] = previous.record["lf_versions"] if previous else {}
     classes_changed = previous is not None and tuple(previous.record["classes"]) != classes

@@ -343,3 +343,20 @@ def test_bad_inputs_of_a_multilabel_job_are_refused_before_writing(tmp_path, mak
     run_job(single, progress=False)
     with pytest.raises(InputError, match=r"another kind of job \(it was a multiclass job"):
         run_job(config, progress=False)
+
+
+def test_a_single_label_job_does_not_take_over_a_multilabel_table(tmp_path, digits):
+    config = digit_job(tmp_path, digits, {"a.parquet": (0, 50)})
+    run_job(config, progress=False)
+    single = JobConfig.model_validate(
+        {
+            "source": {"path": config.source.path},
+            "labeling_functions": {
+                "sources": [str(tmp_path / "lfs.py:has_hole")],
+                "classes": ["other", "closed_loop"],
+            },
+            "output": {"path": config.output.path},
+        }
+    )
+    with pytest.raises(InputError, match=r"holds the state of a multi-label or several-task"):
+        run_job(single, progress=False)
