@@ -33,10 +33,11 @@ the run record, runs table, retention and reports. What differs is kept here:
   label); the HTML report has a section per task.
 
 Unchanged assets are rewritten only when a label (set) or review flag flips or a
-probability moves by more than ``output.proba_tolerance``. Not yet for these jobs: the end
-model and a reviewed gold table (the config refuses them), the gap search and review queue
-of multi-label tasks (their ``review`` column flags the assets), and Dask workers reading
-their own partitions (the driver reads the rows and the workers vote; a warning says so).
+probability moves by more than ``output.proba_tolerance``. The review queue holds each
+task's picks (``task``; a multi-label task's per label, ``for_label``). Not yet for these
+jobs: the end model and a reviewed gold table (the config refuses them), the gap search of
+multi-label tasks, and Dask workers reading their own partitions (the driver reads the rows
+and the workers vote; a warning says so).
 
 >>> encode_votes(np.array([[1, 0, -1], [0, 0, 0]], dtype=np.int8)).tolist()
 [19, 0]
@@ -704,12 +705,15 @@ def _multilabel(
     small = multilabel_table(
         distinct, pattern_proba, thresholds=model.thresholds_, review_margin=margin
     )
-    columns = small.drop("asset_id").select(pl.all().gather(patterns.inverse))
-    columns = columns.select(pl.col(c).alias(f"{task.prefix}{c}") for c in columns.columns)
+    table = small.drop("asset_id").select(pl.all().gather(patterns.inverse))
+    columns = table.select(pl.col(c).alias(f"{task.prefix}{c}") for c in table.columns)
     proba = pattern_proba[patterns.inverse]
     matrix = _matrix(votes, lf_names, task, versions_, targets, ids=full.get_column("asset_id"))
     metrics = _multilabel_metrics(matrix, proba, model, columns, gold, task, read)
     metrics["lf_errors"] = voted.errors.filter(pl.col("lf").is_in(list(lf_names))).to_dicts()
+    settled = (gold >= 0).any(axis=1) if gold is not None and config.gold.use_in_fit else None
+    queue = _multilabel_queue(run, task, table.insert_column(0, matrix.asset_ids), matrix, settled)
+    metrics["n_queued"] = queue.height if queue is not None else 0
     return _TaskResult(
         task=task,
         columns=columns,
@@ -726,7 +730,41 @@ def _multilabel(
             "model": _model_record(model, version, text, config),
         },
         model_version=version,
+        queue=queue,
     )
+
+
+def _multilabel_queue(
+    run: TasksRunContext,
+    task: JobTask,
+    table: pl.DataFrame,
+    votes: MultiLabelVoteMatrix,
+    settled: np.ndarray | None,
+) -> pl.DataFrame | None:
+    """Each label's review queue (:func:`~enrich.review_queue_per_label`), ``for_label`` named.
+
+    ``review.max_items`` is shared evenly by the labels; settled gold is never queued.
+    """
+    settings = run.config.review
+    if not settings.enabled or settings.max_items == 0 or not len(votes):
+        return None
+    from enrich.curation.multilabel import review_queue_per_label
+
+    exclude = votes.asset_ids.filter(pl.Series(settled)) if settled is not None else None
+    queues = review_queue_per_label(
+        table,
+        votes,
+        batch_size=max(1, settings.max_items // len(task.names)),
+        low_confidence=settings.below_confidence,
+        exclude=exclude if exclude is not None and exclude.len() else None,
+        purpose=settings.purpose,
+    )
+    frames = [
+        q.table.with_columns(pl.lit(task.name).alias("task"), pl.lit(label).alias("for_label"))
+        for label, q in queues.items()
+        if q.table.height
+    ]
+    return pl.concat(frames, how="diagonal_relaxed") if frames else None
 
 
 def _multilabel_model(config: JobConfig) -> Any:
@@ -896,7 +934,10 @@ def _model_version(results: Sequence[_TaskResult]) -> str:
 
 @dataclass(frozen=True)
 class _Queue:
-    """The review queue written beside the reports: each multi-class task's, with ``task``."""
+    """The review queue written beside the reports: every task's, with ``task``.
+
+    A multi-label task's rows also say ``for_label``: the label whose value is doubtful.
+    """
 
     table: pl.DataFrame
 

@@ -214,8 +214,11 @@ def test_two_tasks_over_the_same_comments(tmp_path, make_job):
     page = Path(first.report_path).read_text()
     assert "Task spam (multiclass)" in page and "Task topics (multilabel)" in page
     assert "Per-label quality" in page and "Class balance" in page
-    if first.review_path is not None:
-        assert set(pl.read_parquet(first.review_path).get_column("task")) <= {"spam"}
+    queue = pl.read_parquet(first.review_path)
+    assert set(queue.get_column("task")) == {"spam", "topics"}
+    topics = queue.filter(pl.col("task") == "topics")
+    assert set(topics.get_column("for_label")) <= {"promotion", "link", "music"}
+    assert topics.height <= 500 and queue.filter(pl.col("task") == "spam").height <= 500
 
     again = run_job(config, progress=False)
     assert again.counts["n_read"] == 0 and again.counts["n_written"] == 0
