@@ -16,6 +16,7 @@ time on all the cores given (one stream, no thread pinning, so the cores can be 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -103,14 +104,16 @@ class OpenVinoSession:
         self.inputs = [port.get_any_name() for port in compiled.inputs]
         self._compiled = compiled
         self._request = compiled.create_infer_request()
+        self._lock = threading.Lock()  # one request: calls from several threads take turns
 
     def run(self, features: dict[str, Any]) -> Any:
         """The model's output ``(batch, dim)`` float32 for one batch of features (numpy)."""
         import numpy as np
 
         feed = {name: np.asarray(features[name], dtype=np.int64) for name in self.inputs}
-        result = self._request.infer(feed)
-        return np.array(result[0], dtype=np.float32)  # a copy: the request reuses its buffer
+        with self._lock:
+            result = self._request.infer(feed)
+            return np.array(result[0], dtype=np.float32)  # a copy: the request reuses its buffer
 
     def run_many(self, batches: Iterable[dict[str, Any]]) -> Iterator[Any]:
         """Outputs of each batch, in order, one batch at a time."""

@@ -88,6 +88,15 @@ def test_batches_missing_texts_and_threads(ov_float32, texts, reference):
     assert encoder.default_batch_size() == 32
 
 
+def test_encoding_from_several_threads_at_once(ov_float32, texts, reference):
+    from concurrent.futures import ThreadPoolExecutor
+
+    parts = [texts[i : i + 25] for i in range(0, 100, 25)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda part: ov_float32.encode(part, batch_size=4), parts))
+    np.testing.assert_allclose(np.vstack(results), reference[:100], atol=5e-5)
+
+
 @pytest.mark.skipif(not NATIVE_BF16, reason="this CPU has no native bfloat16 (AMX/AVX512-BF16)")
 def test_bfloat16_keeps_the_vectors_and_does_not_depend_on_the_batch(onnx_dir, texts, reference):
     encoder = TextEncoder(backend="openvino", onnx_cache_dir=onnx_dir)  # auto: bfloat16 here
