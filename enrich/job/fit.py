@@ -230,13 +230,11 @@ def fit_predict(
     cardinality, random_state, params
         The number of classes, ``label_model.random_state`` and ``label_model.params``.
     structure
-        A structure to use instead of choosing one (see :func:`kept_structure`). The model
-        is the one ``structure="auto"`` fits when it makes that choice: a kept ``"em"`` is
-        EM fitted without gold (gold, when given, only weighs in the choice), and rows
-        without votes get the balance of the majority-vote labels (gold of such rows mixed
-        in), as they do when EM is chosen. ``LabelModel(structure="em")`` alone would give
-        them EM's own balance, which can differ by far more than ``output.proba_tolerance``
-        and would move every such asset on the run that first keeps the choice.
+        A structure to use instead of choosing one (see :func:`kept_structure`), passed
+        to the model as its ``structure``: ``LabelModel(structure=s)`` fits the model
+        ``structure="auto"`` fits when it chooses ``s`` (a kept ``"em"`` is EM fitted
+        without gold, and rows without votes get the same balance), so the run that
+        first keeps the choice moves no asset.
 
     Returns
     -------
@@ -258,27 +256,12 @@ def fit_predict(
             f"label_model.params {dict(params)} are not options of LabelModel "
             f"({exc}); see help(enrich.models.label_model.LabelModel)"
         ) from exc
-    if labelled is not None and structure != "em":
+    if labelled is not None:
         model.fit(
             labelled.patterns[:, :-1], y=labelled.patterns[:, -1], sample_weight=labelled.counts
         )
     else:
         model.fit(patterns.patterns, sample_weight=patterns.counts)
-    if structure == "em":
-        # "auto" choosing EM scores voted rows with EM and gives rows without votes the
-        # balance it computes for every structure; the "vote" fit computes the same balance
-        voted = LabelModel(
-            cardinality=cardinality, random_state=random_state, **{**params, "structure": "vote"}
-        )
-        if labelled is not None:
-            voted.fit(
-                labelled.patterns[:, :-1],
-                y=labelled.patterns[:, -1],
-                sample_weight=labelled.counts,
-            )
-        else:
-            voted.fit(patterns.patterns, sample_weight=patterns.counts)
-        model.class_balance_ = voted.class_balance_
     return model, np.asarray(model.predict_proba(patterns.patterns), dtype=np.float64)
 
 

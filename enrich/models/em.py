@@ -21,11 +21,13 @@ from enrich.models.base import (
 __all__ = [
     "CHECK_ROWS",
     "MIN_AGREEMENTS",
+    "PACKED_CLASSES",
     "ROLE_NAMES",
     "EMState",
     "WeightedTranspose",
     "agreeing_votes",
     "check_class_names",
+    "dense_votes",
     "detector_floor",
     "detector_log_lr",
     "equal_weights",
@@ -33,8 +35,12 @@ __all__ = [
     "held_out_agreement",
     "identical_columns",
     "keep_voted_classes",
+    "logistic_pair",
     "majority_proba",
     "needs_vote_guard",
+    "packed_codes",
+    "packed_proba",
+    "posterior",
     "proba",
     "significant_gain",
     "softmax_rows",
@@ -56,12 +62,7 @@ def softmax_rows(scores: np.ndarray) -> np.ndarray:
     """
     k = scores.shape[1]
     if k == 2:  # the logistic function of the score difference
-        from scipy.special import expit
-
-        diff = scores[:, 1] - scores[:, 0]
-        scores[:, 1] = expit(diff)
-        np.negative(diff, out=diff)
-        scores[:, 0] = expit(diff)
+        logistic_pair(scores[:, 1] - scores[:, 0], scores)
         return scores
     if k > 8:
         scores -= scores.max(axis=1, keepdims=True)
@@ -80,15 +81,34 @@ def softmax_rows(scores: np.ndarray) -> np.ndarray:
     return scores
 
 
+def logistic_pair(diff: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Write ``(1 - p, p)`` with ``p = 1 / (1 + exp(-diff))`` into the two columns of ``out``.
+
+    Both columns are computed from ``exp(-|diff|)``, so neither overflows and a tiny
+    probability keeps its relative precision (as ``scipy.special.expit`` does, without its
+    import, which costs more than scoring a million rows).
+    """
+    small = np.abs(diff)
+    np.negative(small, out=small)
+    np.exp(small, out=small)  # exp(-|diff|) in (0, 1]
+    large = small + 1.0
+    np.reciprocal(large, out=large)  # 1 / (1 + e): the larger probability
+    small *= large  # e / (1 + e): the smaller one
+    positive = diff >= 0
+    out[:, 1] = np.where(positive, large, small)
+    out[:, 0] = np.where(positive, small, large)
+    return out
+
+
 def vote_design(patterns: np.ndarray, k: int) -> sp.csr_matrix:
     """Sparse one-hot of the non-abstain votes: entry ``(i, j * k + v)`` is 1 when LF j voted v."""
     n, m = patterns.shape
-    fired = patterns >= 0
-    counts = fired.sum(axis=1)
+    flat = np.ascontiguousarray(patterns).ravel()
+    at = np.flatnonzero(flat >= 0)  # row-major: the votes of row 0, then row 1, ...
+    rows = at // m
+    indices = (at - rows * m) * k + flat[at]
     indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    rows, cols = np.nonzero(fired)
-    indices = cols.astype(np.int64) * k + patterns[rows, cols]
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
     data = np.ones(indices.shape[0], dtype=np.float64)
     return sp.csr_matrix((data, indices, indptr), shape=(n, m * k))
 
@@ -283,15 +303,28 @@ def agreeing_votes(votes: np.ndarray, k: int, weight: np.ndarray | None) -> np.n
     return out
 
 
-def identical_columns(patterns: np.ndarray) -> np.ndarray:
-    """For each column, how many columns (itself included) are identical to it."""
-    m = patterns.shape[1]
-    salt = np.random.default_rng(0x5EED).integers(1, 2**62, size=patterns.shape[0])
-    with np.errstate(over="ignore"):
-        codes = salt @ (patterns.astype(np.int64) + 1)  # one hash per column
-    _, first, group = np.unique(codes, return_index=True, return_inverse=True)
-    same = np.all(patterns == patterns[:, first[group]], axis=0)  # hash collisions split
-    group = np.where(same, group, first.size + np.arange(m))
+def identical_columns(patterns: np.ndarray, design: sp.csr_matrix | None = None) -> np.ndarray:
+    """For each column, how many columns (itself included) are identical to it.
+
+    Columns are grouped by a seeded hash of where they vote each value (one sparse
+    product with ``design``, the :func:`vote_design` of ``patterns``, built here when not
+    given); a column whose hash it shares with another is compared with that column vote
+    by vote, and a hash collision leaves it on its own.
+    """
+    n, m = patterns.shape
+    if design is None:
+        design = vote_design(patterns, max(int(patterns.max(initial=-1)) + 1, 1))
+    k = design.shape[1] // m
+    salt = np.random.default_rng(0x5EED).random(n) + 1.0
+    # each (column, value) sums the salts of its rows in row order: identical columns get
+    # bit-identical sums
+    sums = np.asarray(design.T @ salt).reshape(m, k)
+    _, first, group = np.unique(sums, axis=0, return_index=True, return_inverse=True)
+    group = group.reshape(-1)
+    shared = np.flatnonzero(np.bincount(group)[group] > 1)
+    if shared.size:
+        same = np.all(patterns[:, shared] == patterns[:, first[group[shared]]], axis=0)
+        group[shared[~same]] = first.size + shared[~same]  # collisions split
     return np.bincount(group)[group].astype(np.float64)
 
 
@@ -309,6 +342,148 @@ def proba(log_lr: np.ndarray, prior: np.ndarray, votes: np.ndarray) -> np.ndarra
     """Return the model probabilities ``(n, k)`` of ``votes`` under ``log_lr`` and ``prior``."""
     m, k, _ = log_lr.shape
     return softmax_rows(score_rows(votes, log_lr.reshape(m * k, k), np.log(prior)))
+
+
+#: Classes up to which :func:`packed_proba` scores rows four LFs at a time from their bytes.
+PACKED_CLASSES = 3
+_PACKED_BLOCK = 16_384  # rows per block: the block's votes stay in cache while it is scored
+
+
+def dense_votes(votes: np.ndarray) -> bool:
+    """Whether :func:`packed_proba` should score ``votes``: few LFs, or 15% or more votes.
+
+    Its cost is one lookup per four (or eight) LFs per row, votes or not; on a wide sparse
+    matrix scoring only the votes is cheaper.
+    """
+    n, m = votes.shape
+    if m <= 64:
+        return True
+    sample = votes[:: max(1, n // 2000)]
+    return bool((sample >= 0).mean() >= 0.15)
+
+
+def packed_codes(base: int) -> np.uint32 | None:
+    """The multiplier that reads four vote bytes as one code, or None where it cannot.
+
+    Four LFs' shifted votes (``vote + 1``, digits ``0..base-1``), stored as four consecutive
+    bytes, are one ``uint32`` word; multiplying the word by this constant (modulo 2**32)
+    leaves ``sum_i digit_i * base**i`` in its top byte, provided no byte of the product
+    carries into the next one. That holds up to ``base = 4`` (three classes); it is checked
+    here on every possible word, in this machine's byte order, and None is returned if it
+    fails.
+    """
+    size = base**4
+    if size > 256:
+        return None
+    multiplier = np.uint32(sum(base**j << (8 * (3 - j)) for j in range(4)))
+    digits = (np.arange(size)[:, None] // base ** np.arange(4)[None, :]) % base  # [code, i]
+    words = np.frombuffer(digits.astype(np.uint8).tobytes(), dtype=np.uint32)
+    if not np.array_equal((words * multiplier) >> np.uint32(24), np.arange(size)):
+        return None
+    return multiplier
+
+
+def packed_proba(
+    votes: np.ndarray,
+    log_lr: np.ndarray,
+    score_prior: np.ndarray,
+    empty_prior: np.ndarray | None,
+    *,
+    guard: bool,
+    check: Any,
+) -> np.ndarray | None:
+    """Class probabilities of a dense vote matrix of at most three classes, block by block.
+
+    The same probabilities as :func:`proba` followed, where ``guard``, by
+    :func:`keep_voted_classes` and, where ``empty_prior`` is given, by ``empty_prior`` on
+    rows without votes; computed without a sparse design or a float copy of the votes.
+    Each block of rows is checked (``check(low, high)`` is called with its smallest and
+    largest value, and must raise if they are out of range), shifted to bytes ``vote + 1``,
+    read as ``uint32`` words of four LFs (:func:`packed_codes`), and scored by one table
+    lookup per word (per pair of words for two classes) in tables of every word's summed
+    log-likelihood ratios. Rows without votes are the rows whose words are all 0.
+
+    Returns None when the votes cannot be read that way (more than three classes, or a
+    byte order the codes do not hold in): the caller then scores them the general way.
+    """
+    n, m = votes.shape
+    k = log_lr.shape[1]
+    base = k + 1
+    multiplier = packed_codes(base) if 2 <= k <= PACKED_CLASSES else None
+    if multiplier is None:
+        return None
+    size = base**4
+    n_words = (m + 3) // 4
+    lut = np.zeros((4 * n_words, base, k - 1))  # [j, vote + 1, y - 1] relative to class 0
+    lut[:m, 1:, :] = log_lr[:, :, 1:] - log_lr[:, :, :1]
+    digits = (np.arange(size)[:, None] // base ** np.arange(4)[None, :]) % base  # [code, i]
+    tables = [
+        sum(lut[4 * w + i, digits[:, i]] for i in range(4)) for w in range(n_words)
+    ]  # [w][code, y - 1]
+    voted_bits = None
+    if guard:  # the classes a word's four votes name, as bits (the same table for every word)
+        bits = np.where(digits > 0, 1 << np.maximum(digits - 1, 0), 0)
+        voted_bits = np.bitwise_or.reduce(bits, axis=1).astype(np.uint8)
+    # two classes: pairs of words share one table (a lookup per eight LFs, 52 kB each)
+    pairs = k == 2
+    lookups: list[tuple[int, int | None, np.ndarray]] = []
+    if pairs:
+        for w in range(0, n_words, 2):
+            second = w + 1 if w + 1 < n_words else None
+            other = tables[second] if second is not None else np.zeros((size, 1))
+            lookups.append((w, second, (other[:, None, 0] + tables[w][None, :, 0]).ravel()))
+    log_base = np.log(score_prior)
+    offset = log_base[1:] - log_base[0]
+    out = np.empty((n, k))
+    block = min(_PACKED_BLOCK, max(n, 1))
+    shifted = np.zeros((block, 4 * n_words), dtype=np.int8)
+    for start in range(0, n, block):
+        part = votes[start : start + block]
+        rows = part.shape[0]
+        check(int(part.min()), int(part.max()))
+        buffer = shifted[:rows]
+        np.add(part, 1, out=buffer[:, :m], casting="unsafe")
+        words = buffer.view(np.uint32)  # [row, w]
+        codes = words * multiplier
+        codes >>= np.uint32(24)
+        target = out[start : start + rows]
+        if pairs:
+            diff = None
+            for first, second, table in lookups:
+                index = codes[:, first].astype(np.intp)
+                if second is not None:
+                    index += size * codes[:, second]
+                looked = table[index]
+                diff = looked if diff is None else np.add(diff, looked, out=diff)
+            diff += offset[0]
+            logistic_pair(diff, target)
+        else:
+            scores = np.zeros((rows, k))
+            for w in range(n_words):
+                scores[:, 1:] += tables[w][codes[:, w]]
+            scores[:, 1:] += offset
+            target[:] = softmax_rows(scores)
+        if voted_bits is not None or empty_prior is not None:
+            any_word = words[:, 0].copy()
+            for w in range(1, n_words):
+                any_word |= words[:, w]
+            voted_rows = any_word != 0
+        if voted_bits is not None:
+            voted = voted_bits[codes[:, 0]]
+            for w in range(1, n_words):
+                voted |= voted_bits[codes[:, w]]
+            top = target.argmax(axis=1).astype(np.uint8)
+            bad = voted_rows & ((voted >> top) & 1 == 0)
+            if bad.any():
+                rows_bad = np.flatnonzero(bad)
+                keep = ((voted[rows_bad, None] >> np.arange(k, dtype=np.uint8)) & 1).astype(
+                    np.float64
+                )
+                part_bad = target[rows_bad] * keep
+                target[rows_bad] = part_bad / part_bad.sum(axis=1, keepdims=True)
+        if empty_prior is not None:
+            target[~voted_rows] = empty_prior
+    return out
 
 
 def held_out_agreement(
@@ -437,14 +612,37 @@ def detector_log_lr(rho: np.ndarray, prior: np.ndarray, voted: np.ndarray) -> np
 
 
 class WeightedTranspose:
-    """``design.T @ diag(weights)`` as an operator, without building the weighted copy."""
+    """``design.T @ diag(weights)`` as an operator, without building the weighted copy.
+
+    Applied to posteriors ``q`` of two classes (rows summing to 1) it takes one sparse
+    product, of the second column: the first is each design column's total weight less it.
+    """
 
     def __init__(self, design: sp.csr_matrix, weights: np.ndarray) -> None:
         self.design_t = design.T  # CSC view, no copy
         self.weights = weights[:, None]
+        self.totals = np.asarray(self.design_t @ weights)  # [j * k + v]
 
     def __matmul__(self, q: np.ndarray) -> np.ndarray:
+        if q.shape[1] == 2:
+            second = np.asarray(self.design_t @ (q[:, 1] * self.weights[:, 0]))
+            first = np.maximum(self.totals - second, 0.0)
+            return np.column_stack([first, second])
         return np.asarray(self.design_t @ (q * self.weights))
+
+
+def posterior(design: sp.csr_matrix, table: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """The E step: ``softmax(design @ table + log prior)``, ``(n, k)`` (``table`` ``(m*k, k)``).
+
+    With two classes only the score difference is computed (one sparse product).
+    """
+    if prior.size == 2:
+        diff = design @ (table[:, 1] - table[:, 0])
+        diff += np.log(prior[1]) - np.log(prior[0])
+        return logistic_pair(diff, np.empty((diff.size, 2)))
+    scores = design @ table
+    scores += np.log(prior)
+    return softmax_rows(scores)
 
 
 class EMState:

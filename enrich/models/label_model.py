@@ -61,6 +61,7 @@ from enrich.models.em import (
     WeightedTranspose,
     agreeing_votes,
     check_class_names,
+    dense_votes,
     equal_weights,
     hash_rows,
     held_out_agreement,
@@ -68,6 +69,8 @@ from enrich.models.em import (
     keep_voted_classes,
     majority_proba,
     needs_vote_guard,
+    packed_proba,
+    posterior,
     proba,
     significant_gain,
     softmax_rows,
@@ -80,7 +83,7 @@ __all__ = ["LabelModel", "LabelModelFileError", "near_duplicates"]
 logger = logging.getLogger(__name__)
 
 LFKind = Literal["auto", "detector", "annotator"]
-Structure = Literal["auto", "vote", "em"]
+Structure = Literal["auto", "vote", "em", "em+gold"]
 _STRAY_SHARE = 0.05  # share of votes for other classes a detector may have
 #: Pseudo-rows of the majority-vote balance that gold labels of rows without votes are
 #: weighed against when they set the class of such rows.
@@ -136,8 +139,7 @@ class LabelModel(VoteModel):
         keeps it only where it predicts held-out votes significantly better than equal
         weights do; otherwise every LF gets the same weight: majority vote, with the
         estimated class balance (not the class order) breaking ties and labelling rows
-        without votes. ``"em"`` always keeps the learned model, ``"vote"`` always the
-        equal weights. The check: the rows are split in two halves (a seeded hash of each
+        without votes. The check: the rows are split in two halves (a seeded hash of each
         distinct row); each structure is fitted on one half, and every vote of a row of
         the other half with two votes or more is predicted from the rest of its row; EM
         is kept when it predicts more of them right per row by over two standard errors.
@@ -146,7 +148,12 @@ class LabelModel(VoteModel):
         rows, and one replaces that choice only when it is right on significantly more of
         them: gold is used where it measurably helps. The chosen structure is in
         ``structure_``; the measurements are in ``benchmarks/RESULTS.md``
-        (``benchmarks/label_model_robustness.py``).
+        (``benchmarks/label_model_robustness.py``). ``"em"`` always keeps the learned
+        model fitted without gold labels, ``"em+gold"`` the one fitted with them clamped
+        (the same as ``"em"`` without gold); ``"vote"`` takes equal weights in place of
+        the check (gold labels may still replace them, as above). Rows without votes get
+        ``class_balance_`` whichever structure scores the others, so refitting with
+        ``structure=model.structure_`` rebuilds the model ``"auto"`` chose.
     random_state
         None, an int or a ``numpy.random.Generator``; it seeds the row sample
         drawn when the data exceeds ``max_fit_rows`` (``None`` takes evenly spaced rows)
@@ -202,9 +209,9 @@ class LabelModel(VoteModel):
             labels clamped), the structure used for prediction.
         score_prior_: ``(k,)`` the prior the chosen structure scores rows with votes with
             (EM's own balance for ``"em"``); rows without votes get ``class_balance_``, the
-            balance of the majority-vote labels (gold where known), which stays sound where
-            EM's drifts. The per-LF estimates above
-            always come from EM (with gold when ``"em+gold"``).
+            balance of the majority-vote labels (with the gold labels of rows without
+            votes mixed in), whatever the structure: it stays sound where EM's drifts. The
+            per-LF estimates above always come from EM (with gold when ``"em+gold"``).
 
     Examples
     --------
@@ -281,8 +288,10 @@ class LabelModel(VoteModel):
         ):
             raise InputError(f"max_fit_rows must be None or an int >= 1; got {self.max_fit_rows!r}")
         check_random_state(self.random_state)
-        if self.structure not in ("auto", "vote", "em"):
-            raise InputError(f"structure must be 'auto', 'vote' or 'em'; got {self.structure!r}")
+        if self.structure not in ("auto", "vote", "em", "em+gold"):
+            raise InputError(
+                f"structure must be 'auto', 'vote', 'em' or 'em+gold'; got {self.structure!r}"
+            )
         return {
             "k": k,
             "prior": check_class_balance(self.class_balance, k),
@@ -358,9 +367,7 @@ class LabelModel(VoteModel):
                     "sample_weight sums to 0 over the rows fitted on; give some rows a positive "
                     "weight"
                 )
-        if self.structure != "em":
-            return self._fit_structure(patterns, pattern_gold, weights, k, hp["prior"])
-        return self._fit_em(patterns, pattern_gold, weights, hp)
+        return self._fit_structure(patterns, pattern_gold, weights, k, hp["prior"])
 
     def _fit_em(
         self,
@@ -377,7 +384,7 @@ class LabelModel(VoteModel):
         n_weighted = float(weights.sum())
         design = vote_design(patterns, k)
         # identical LF columns are one piece of evidence: each copy counts 1/copies
-        scale = (1.0 / identical_columns(patterns))[:, None, None]
+        scale = (1.0 / identical_columns(patterns, design))[:, None, None]
 
         vote_counts = np.asarray(design.T @ weights).reshape(m, k)  # [j, v]
         fired = vote_counts.sum(axis=1)
@@ -421,9 +428,7 @@ class LabelModel(VoteModel):
         converged = False
         n_iter = 0
         for n_iter in range(1, int(self.max_iter) + 1):  # noqa: B007
-            scores = design @ (log_lr * scale).reshape(m * k, k)
-            scores += np.log(prior)
-            q = softmax_rows(scores)
+            q = posterior(design, (log_lr * scale).reshape(m * k, k), prior)
             if clamp is not None:
                 q[clamp] = np.eye(k)[pattern_gold[clamp]]
             new_log_lr, new_prior = state.m_step(weighted_design_t, q)
@@ -501,6 +506,14 @@ class LabelModel(VoteModel):
         """
         params = self.get_params()
         params.update(structure="em", max_fit_rows=None)
+        if self.structure in ("em", "em+gold"):  # given: no check, no gold comparison
+            choice = "em+gold" if self.structure == "em+gold" and pattern_gold is not None else "em"
+            fitted = _em_model(
+                params, patterns, pattern_gold if choice == "em+gold" else None, weight
+            )
+            _, vote_prior = equal_weights(patterns, None, weight, k, fixed_prior, table=False)
+            tables = {choice: (fitted.log_lr_, fitted.class_balance_)}
+            return self._keep(fitted, tables, choice, vote_prior, patterns, pattern_gold, weight)
         # everything below works on the distinct (votes, gold) rows with their weights, and
         # splits them by a hash of the row: the same fit as on every row
         row_hash = hash_rows(patterns, weight, k, self._seed())
@@ -551,18 +564,35 @@ class LabelModel(VoteModel):
                 fitted = _em_model(params, patterns, pattern_gold, weight)
                 tables["em+gold"] = (fitted.log_lr_, fitted.class_balance_)
             choice = best
+        return self._keep(fitted, tables, choice, vote_prior, patterns, pattern_gold, weight)
+
+    def _keep(
+        self,
+        fitted: LabelModel,
+        tables: dict[str, tuple[np.ndarray, np.ndarray]],
+        choice: str,
+        vote_prior: np.ndarray,
+        patterns: np.ndarray,
+        pattern_gold: np.ndarray | None,
+        weight: np.ndarray,
+    ) -> LabelModel:
+        """Take ``fitted``'s estimates, score voted rows with ``tables[choice]``; return self.
+
+        Rows without a vote get the balance of the majority-vote labels ``vote_prior``,
+        whichever structure scores the others: EM's own balance drifts where the abstains
+        carry the information (low coverage). Gold labels of rows without votes measure
+        that class directly; they move it as far as they are many (EMPTY_ROW_PRIOR
+        pseudo-rows of the majority-vote balance against them), and change the class such
+        rows get only when significantly more of them are right with it.
+        """
+        k = vote_prior.size
         self.__dict__.update(
             {key: value for key, value in fitted.__dict__.items() if key.endswith("_")}
         )
         self.n_fit_rows_ = round(float(weight.sum()))
         self.log_lr_, self.score_prior_ = tables[choice]
-        # rows without a vote get the balance of the majority-vote labels: EM's own balance
-        # drifts where the abstains carry the information (low coverage). Gold labels of rows
-        # without votes measure that class directly; they move it as far as they are many
-        # (EMPTY_ROW_PRIOR pseudo-rows of the majority-vote balance against them), and change
-        # the class such rows get only when significantly more of them are right with it.
         self.class_balance_ = vote_prior
-        if pattern_gold is not None and fixed_prior is None:
+        if pattern_gold is not None and self.class_balance is None:
             empty = (pattern_gold >= 0) & ~(patterns >= 0).any(axis=1)
             if empty.any():
                 seen = np.bincount(pattern_gold[empty], weights=weight[empty], minlength=k)
@@ -594,16 +624,32 @@ class LabelModel(VoteModel):
         check_fitted(self)
         k = len(self.classes_)
         check_class_names(L, k)
-        votes = validate_votes(L, cardinality=k, n_lfs=self.n_lfs_)
+        votes = validate_votes(L, cardinality=k, n_lfs=self.n_lfs_, check_values=False)
         if votes.shape[0] == 0:
             return np.zeros((0, k))
-        table = self.log_lr_.reshape(self.n_lfs_ * k, k)
         score_prior = getattr(self, "score_prior_", self.class_balance_)
+        guard = needs_vote_guard(self.log_lr_, score_prior)
+        empty_prior = (
+            None if np.array_equal(score_prior, self.class_balance_) else self.class_balance_
+        )
+        if dense_votes(votes):
+
+            def check(low: int, high: int) -> None:
+                if low < -1 or high >= k:  # raises the error that names the bad value
+                    validate_votes(L, cardinality=k, n_lfs=self.n_lfs_)
+
+            proba = packed_proba(
+                votes, self.log_lr_, score_prior, empty_prior, guard=guard, check=check
+            )
+            if proba is not None:
+                return proba
+        votes = validate_votes(votes, cardinality=k, n_lfs=self.n_lfs_)
+        table = self.log_lr_.reshape(self.n_lfs_ * k, k)
         proba = softmax_rows(score_rows(votes, table, np.log(score_prior)))
-        if needs_vote_guard(self.log_lr_, score_prior):
+        if guard:
             keep_voted_classes(proba, votes)
-        if not np.array_equal(score_prior, self.class_balance_):
-            proba[~(votes >= 0).any(axis=1)] = self.class_balance_
+        if empty_prior is not None:
+            proba[~(votes >= 0).any(axis=1)] = empty_prior
         return proba
 
     def score(self, L: Any, y: Any, sample_weight: Any = None) -> float:
@@ -938,7 +984,8 @@ def _fit_rows(
         # draws with replacement, duplicates dropped (a few percent fewer rows than ``size``;
         # a draw without replacement permutes every row, slow at millions of rows)
         rng = check_random_state(random_state)
-        picked = others[np.unique(rng.integers(0, others.size, size=size))]
+        drawn = np.sort(rng.integers(0, others.size, size=size))
+        picked = others[drawn[np.append(True, drawn[1:] != drawn[:-1])]]
     return np.sort(np.concatenate([np.flatnonzero(labelled), picked]))
 
 

@@ -455,3 +455,82 @@ def test_gold_on_rows_without_votes_sets_their_class_only_when_significant():
     gold[:] = -1
     gold[240:246] = [1, 1, 1, 1, 0, 0]  # six of them, 4 to 2: not enough to switch
     assert LabelModel(cardinality=2, random_state=0).fit(votes, gold).predict(empty[:1]) == [0]
+
+
+# ------------------------------------------------------------------- structure and speed
+@pytest.mark.parametrize("with_gold", [False, True])
+def test_a_given_structure_rebuilds_what_auto_chose_rows_without_votes_included(with_gold):
+    """``structure="em"`` is the model "auto" fits when it chooses EM: voted rows scored by
+    EM fitted without gold, rows without votes given the majority-vote balance (gold of such
+    rows mixed in), not EM's own balance."""
+    votes, y = dawid_skene_votes([0.9, 0.8, 0.7, 0.8, 0.75], [0.45, 0.4, 0.4, 0.35, 0.3])
+    empty = (votes < 0).all(axis=1)
+    assert empty.mean() > 0.05
+    gold = None
+    if with_gold:
+        gold = np.where(np.arange(len(y)) % 10 == 0, y, -1)
+        gold[np.flatnonzero(empty)[:300]] = 2  # gold of rows without votes moves their class
+    chosen = LabelModel(cardinality=3, random_state=0).fit(votes, gold)
+    assert chosen.structure_ == "em"
+    given = LabelModel(cardinality=3, random_state=0, structure="em").fit(votes, gold)
+    assert given.structure_ == "em"
+    assert np.array_equal(given.class_balance_, chosen.class_balance_)
+    assert np.allclose(given.predict_proba(votes), chosen.predict_proba(votes), atol=1e-12)
+    # EM's own balance differs from what rows without votes get
+    assert not np.allclose(given.score_prior_, given.class_balance_, atol=1e-3)
+    assert np.allclose(given.predict_proba(votes[empty]), given.class_balance_)
+    if with_gold:
+        clamped = LabelModel(cardinality=3, random_state=0, structure="em+gold").fit(votes, gold)
+        assert clamped.structure_ == "em+gold"
+        assert np.array_equal(clamped.class_balance_, chosen.class_balance_)
+        assert not np.array_equal(clamped.log_lr_, given.log_lr_)  # gold is clamped in EM
+    vote = LabelModel(cardinality=3, random_state=0, structure="vote").fit(votes, gold)
+    assert np.array_equal(vote.class_balance_, chosen.class_balance_)
+
+
+def _general_proba(model, votes):
+    """The probabilities by the general path: sparse scores, guard, rows without votes."""
+    from enrich.models.em import keep_voted_classes, needs_vote_guard, proba
+
+    out = proba(model.log_lr_, model.score_prior_, votes)
+    if needs_vote_guard(model.log_lr_, model.score_prior_):
+        keep_voted_classes(out, votes)
+    out[(votes < 0).all(axis=1)] = model.class_balance_
+    return out
+
+
+@pytest.mark.parametrize("k", [2, 3, 4])
+@pytest.mark.parametrize("lf_kind", ["auto", "annotator"])
+def test_scoring_votes_four_lfs_at_a_time_gives_the_general_probabilities(k, lf_kind):
+    """Dense votes of up to three classes are scored from their packed bytes in blocks: the
+    same probabilities, guard and rows without votes included, for every integer dtype."""
+    rng = np.random.default_rng(k)
+    n, m = 40_000, 13  # several blocks; 13 LFs leave a partly filled last word
+    y = rng.integers(0, k, n)
+    accuracy = np.r_[rng.uniform(0.55, 0.9, m - 2), 0.05, 0.1]  # two worse than random
+    fire = rng.random((n, m)) < rng.uniform(0.02, 0.5, m)
+    wrong = (y[:, None] + rng.integers(1, k, (n, m))) % k
+    votes = np.where(fire, np.where(rng.random((n, m)) < accuracy, y[:, None], wrong), -1)
+    model = LabelModel(cardinality=k, lf_kind=lf_kind, structure="em").fit(votes)
+    expected = _general_proba(model, votes)
+    for dtype in (np.int8, np.int16, np.int64, np.uint8):
+        if dtype == np.uint8:  # unsigned votes cannot abstain: every LF votes
+            full = np.abs(votes) % k
+            got, want = model.predict_proba(full.astype(dtype)), _general_proba(model, full)
+        else:
+            got, want = model.predict_proba(votes.astype(dtype)), expected
+        assert got.dtype == np.float64 and got.shape == want.shape
+        assert np.abs(got - want).max() < 1e-9
+    assert np.abs(model.predict_proba(votes.tolist()[:500]) - expected[:500]).max() < 1e-9
+
+
+def test_a_bad_vote_deep_in_a_large_matrix_is_named():
+    votes = np.zeros((50_000, 4), dtype=np.int64)
+    votes[::3, 1] = 1
+    model = LabelModel(cardinality=2).fit(votes)
+    votes[41_234, 2] = 2
+    with pytest.raises(VoteValueError, match=r"holds 2 at row 41234, column 2, outside -1..1"):
+        model.predict_proba(votes)
+    votes[41_234, 2] = -7
+    with pytest.raises(VoteValueError, match=r"holds -7 at row 41234, column 2"):
+        model.predict(votes)
