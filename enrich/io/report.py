@@ -310,6 +310,20 @@ def _label_sections(metrics: Mapping[str, Any], before: Mapping[str, Any]) -> li
         )
     else:
         parts.append("<p class='muted'>No gold labels: the per-label F1 needs a gold column.</p>")
+    gaps = metrics.get("gaps") or {}
+    if gaps.get("enabled"):
+        parts.append("<h3>Gaps per label</h3>")
+        found = [
+            [g.get("label"), g.get("gap"), g.get("metric"), _fmt(g.get("deficit")), g.get("reason")]
+            for g in gaps.get("gaps", [])
+        ]
+        parts.append(
+            _table(found, ["label", "gap", "metric", "deficit", "reason"])
+            if found
+            else "<p>No label falls short of the [gaps] targets.</p>"
+        )
+        if gaps.get("candidates_note"):
+            parts.append(f"<p class='muted'>{_e(gaps['candidates_note'])}</p>")
     lfs = metrics.get("lfs", [])
     keys = [
         k for k in ("coverage", "for", "against", "conflicts", "accuracy") if lfs and k in lfs[0]

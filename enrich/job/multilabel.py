@@ -35,9 +35,10 @@ the run record, runs table, retention and reports. What differs is kept here:
 Unchanged assets are rewritten only when a label (set) or review flag flips or a
 probability moves by more than ``output.proba_tolerance``. The review queue holds each
 task's picks (``task``; a multi-label task's per label, ``for_label``). Not yet for these
-jobs: the end model and a reviewed gold table (the config refuses them), the gap search of
-multi-label tasks, and Dask workers reading their own partitions (the driver reads the rows
-and the workers vote; a warning says so).
+jobs: the end model and a reviewed gold table (the config refuses them), the search for
+similar assets to fill a multi-label task's gaps (its gaps per label are in the metrics and
+the report), and Dask workers reading their own partitions (the driver reads the rows and
+the workers vote; a warning says so).
 
 >>> encode_votes(np.array([[1, 0, -1], [0, 0, 0]], dtype=np.int8)).tolist()
 [19, 0]
@@ -711,8 +712,10 @@ def _multilabel(
     matrix = _matrix(votes, lf_names, task, versions_, targets, ids=full.get_column("asset_id"))
     metrics = _multilabel_metrics(matrix, proba, model, columns, gold, task, read)
     metrics["lf_errors"] = voted.errors.filter(pl.col("lf").is_in(list(lf_names))).to_dicts()
+    table = table.insert_column(0, matrix.asset_ids.alias("asset_id"))  # label_view's input
+    metrics["gaps"] = _multilabel_gaps(run, task, table, matrix, full, gold)
     settled = (gold >= 0).any(axis=1) if gold is not None and config.gold.use_in_fit else None
-    queue = _multilabel_queue(run, task, table.insert_column(0, matrix.asset_ids), matrix, settled)
+    queue = _multilabel_queue(run, task, table, matrix, settled)
     metrics["n_queued"] = queue.height if queue is not None else 0
     return _TaskResult(
         task=task,
@@ -732,6 +735,55 @@ def _multilabel(
         model_version=version,
         queue=queue,
     )
+
+
+def _multilabel_gaps(
+    run: TasksRunContext,
+    task: JobTask,
+    table: pl.DataFrame,
+    votes: MultiLabelVoteMatrix,
+    full: pl.DataFrame,
+    gold: np.ndarray | None,
+) -> dict[str, Any]:
+    """Each label's gaps for the metrics (:func:`~enrich.find_gaps_per_label`, ``[gaps]``).
+
+    Similar assets are not searched for them yet (the single-label job's gap candidates).
+    """
+    settings, slices = run.config.gaps, list(run.config.source.slice_columns)
+    if not settings.enabled or not len(votes):
+        return {"enabled": False}
+    from enrich.curation.multilabel import find_gaps_per_label
+
+    ids = votes.asset_ids.alias("asset_id")
+    gold_frame = None
+    if gold is not None:
+        gold_frame = pl.DataFrame(
+            [ids, *(pl.Series(name, gold[:, t]) for t, name in enumerate(task.names))]
+        )
+    found = find_gaps_per_label(
+        table,
+        votes,
+        data=full.select("asset_id", *slices) if slices else None,
+        slices=slices,
+        gold=gold_frame,
+        confident_above=settings.confident_above,
+        min_confident=settings.min_confident,
+        min_quality=settings.weak_below,
+        min_size=settings.min_slice_size,
+    )
+    rows = [
+        {"label": label, **row}
+        for label, gaps in found.items()
+        for row in gaps.table.select(
+            "gap", "kind", "metric", "value_measured", "target", "deficit", "reason"
+        ).to_dicts()
+    ]
+    return {
+        "enabled": True,
+        "gaps": rows,
+        "n_candidates": None,
+        "candidates_note": "similar assets are not searched for the gaps of multi-label tasks yet",
+    }
 
 
 def _multilabel_queue(

@@ -184,6 +184,7 @@ def test_report_has_a_per_label_section(tmp_path, digits):
     page = Path(result.report_path).read_text()
     assert "The multilabel task" in page and "Per-label quality" in page
     assert "Labeling functions per label" in page and "macro F1" in page
+    assert "Gaps per label" in page
     for label in LABELS:
         assert f"<td>{label}</td>" in page
     assert "<td>heavy_ink</td>" in page
