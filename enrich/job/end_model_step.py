@@ -43,12 +43,14 @@ __all__ = [
     "end_model_state",
     "end_model_step",
     "fit_end_model",
+    "kept_state",
     "linear_proba",
     "predict_rows",
     "raw_features",
     "retrain_decision",
     "sample_drift",
     "sample_drift_of",
+    "trained_state",
     "training_sample",
     "with_end_model",
 ]
@@ -104,30 +106,62 @@ def end_model_step(
             proba[rows] = predict_rows(
                 stored, None, full, rows, index=index, columns=settings.feature_columns
             )
-        state = dict(
-            stored,
-            runs_since_training=int(stored.get("runs_since_training", 0)) + 1,
-            drift_since_training=drift,
-            n_gold=int((has_gold & sample).sum()),
-            retrain={"retrained": False, "reason": reason, "drift": round(drift, 6)},
+        state = kept_state(
+            stored, drift=drift, n_gold=int((has_gold & sample).sum()), reason=reason
         )
         return EndModelResult(model=None, proba=proba, sampled=sample, state=state, retrained=False)
 
     model, proba, sampled = _train(
         run, full, fitted, sample=sample, index=index, columns=settings.feature_columns
     )
+    state = trained_state(
+        model,
+        settings=settings,
+        classes=classes,
+        run_id=run.run_id,
+        n_gold=int((has_gold & sample).sum()),
+        reason=reason,
+        drift=drift,
+    )
+    return EndModelResult(model=model, proba=proba, sampled=sampled, state=state)
+
+
+def kept_state(
+    stored: Mapping[str, Any], *, drift: float, n_gold: int, reason: str
+) -> dict[str, Any]:
+    """The run record's end model when a run keeps the stored one (one more run since)."""
+    return dict(
+        stored,
+        runs_since_training=int(stored.get("runs_since_training", 0)) + 1,
+        drift_since_training=drift,
+        n_gold=n_gold,
+        retrain={"retrained": False, "reason": reason, "drift": round(drift, 6)},
+    )
+
+
+def trained_state(
+    model: Any,
+    *,
+    settings: Any,
+    classes: Sequence[str],
+    run_id: str,
+    n_gold: int,
+    reason: str,
+    drift: float,
+) -> dict[str, Any]:
+    """The run record's end model after a training (empty: not a linear model)."""
     state = end_model_state(model)
     if state:
         state.update(
             settings=settings.model_dump(mode="json"),
-            classes=classes,
-            trained_run=run.run_id,
+            classes=list(classes),
+            trained_run=run_id,
             runs_since_training=0,
             drift_since_training=0.0,
-            n_gold=int((has_gold & sample).sum()),
+            n_gold=n_gold,
             retrain={"retrained": True, "reason": reason, "drift": round(drift, 6)},
         )
-    return EndModelResult(model=model, proba=proba, sampled=sampled, state=state)
+    return state
 
 
 def training_sample(

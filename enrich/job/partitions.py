@@ -26,9 +26,17 @@ vector) and builds the job's FAISS index from the vector files, one file at a ti
 on a seeded sample when it is approximate), or adds only this run's vectors to the previous
 run's index; the index is saved as the local engine saves it (snapshot, deltas).
 
+With ``[end_model]`` the driver trains on the sample the local engine would pick, gathered
+from the partitions (at most ``2 * max_train_rows`` rows held at once), by the local step's
+retrain rule, and the workers predict every asset with the broadcast model
+(:mod:`enrich.job.partition_model`): the output equals the local engine's. The sample spans
+every asset, so each run loads every partition's previous rows (nothing unchanged is voted
+again, and a partition is written only where a row moves); its per-class and per-slice
+end-model figures and the gold suspects of the review queue are the local engine's only.
+
 What this path does not do (the run then uses the driver path, and says why in a warning):
-the end model (``[end_model]``), and the first run of the offline image encoder (it is
-fitted once, on the driver, on the first images). Gaps are not searched
+the first run of the offline image encoder (it is fitted once, on the driver, on the first
+images). Gaps are not searched
 on this path (they need every asset's label in one place; ``metrics.gaps`` says so), and the
 review queue is chosen among each partition's least-confident flagged assets. A partition is
 one file (a Delta source is one partition): row groups of a big file are not split yet. Ids
@@ -81,6 +89,7 @@ from enrich.job.state import STATE_FORMAT, Previous
 from enrich.job.worker import (
     SUMMARY_DIR,
     EmbedSettings,
+    EndModelWork,
     PartitionTask,
     RunSettings,
     Voted,
@@ -128,8 +137,6 @@ def partitioned_unsupported(config: JobConfig) -> str | None:
                 "the offline image encoder not fitted yet (it is fitted once, on the driver, "
                 "on the first run's images)"
             )
-    if config.end_model.enabled:
-        return "[end_model] (the end model trains on the driver)"
     return None
 
 
@@ -287,6 +294,27 @@ def run_partitioned(run: RunContext) -> JobResult:
             review_below=config.review.below_confidence,
         ).drop("asset_id")
     checkpoint("fitted")
+    starts = index_starts(tasks, infos, unchanged.values())
+    broadcast, end_state, end_metrics, loaded = None, None, None, []
+    if config.end_model.enabled:
+        # the training sample spans every asset: unchanged partitions are loaded too (their
+        # previous rows; nothing is voted), and written only where a row moves
+        with clock.phase("end_model"):
+            loaded = [
+                PartitionTask(
+                    key=key,
+                    index=entry["index"],
+                    source=None,
+                    previous_files=tuple(entry["files"]),
+                    previous_vectors=entry.get("vectors"),
+                )
+                for key, entry in unchanged.items()
+            ]
+            if loaded:
+                voted = [*voted, *client.map(vote_partition, loaded, settings=shared, pure=False)]
+            broadcast, end_state, end_metrics = _end_model(
+                run, client, voted, shared, small, starts, record, embedder, infos, where
+            )
     with clock.phase("enrich"):
         full_refresh = (
             record is None
@@ -298,7 +326,9 @@ def run_partitioned(run: RunContext) -> JobResult:
         tolerance = config.output.proba_tolerance
         while True:
             rewrite = (
-                set(unchanged)
+                set()  # every partition is loaded already
+                if config.end_model.enabled
+                else set(unchanged)
                 if full_refresh
                 else _to_rewrite(stored, small, votes_cols, classes, tolerance)
             )
@@ -312,7 +342,8 @@ def run_partitioned(run: RunContext) -> JobResult:
                 run_id=run.run_id,
                 review_max=max(config.review.max_items, 0),
                 review_columns=(*_REVIEW_COLUMNS, *plan.slices, *(f"proba_{c}" for c in classes)),
-                index_starts=index_starts(tasks, infos, unchanged.values()),
+                index_starts=starts,
+                end_model=broadcast,
             )
             reload = [
                 PartitionTask(
@@ -325,11 +356,12 @@ def run_partitioned(run: RunContext) -> JobResult:
                 for key, entry in moved.items()
             ]
             more = client.map(vote_partition, reload, settings=shared, pure=False) if reload else []
-            written: list[Written] = client.gather(
+            gathered: list[Written | None] = client.gather(
                 client.map(
                     write_partition, [*voted, *more], settings=shared, write=write, pure=False
                 )
             )
+            written = [w for w in gathered if w is not None]
             if version is None or full_refresh or not written:
                 break
             schema = dict(pl.from_arrow(written[0].schema.empty_table()).schema)
@@ -340,7 +372,8 @@ def run_partitioned(run: RunContext) -> JobResult:
             run.warnings.append("the enriched table's schema changes: every row is rewritten")
             full_refresh = True
         del voted, more
-        untouched = {k: e for k, e in unchanged.items() if k not in moved}
+        rewritten = {w.key for w in written}
+        untouched = {k: e for k, e in unchanged.items() if k not in rewritten}
     embeddings_entry = None
     if embedder is not None:
         with clock.phase("index"):
@@ -359,6 +392,12 @@ def run_partitioned(run: RunContext) -> JobResult:
             slice_columns=config.source.slice_columns,
             min_slice_size=config.gaps.min_slice_size,
         )
+        if end_metrics is not None:
+            metrics["end_model"] = {
+                **end_metrics,
+                "note": "per-class and per-slice end-model figures are computed by the local "
+                "engine only",
+            }
         errors = [e for e in (i["errors"] for i in infos) if e.height]
         if errors:
             from enrich.labeling.engines import merge_errors
@@ -380,7 +419,7 @@ def run_partitioned(run: RunContext) -> JobResult:
         queue = _review(candidates, config, metrics, reviewed)
     partitions = {
         w.key: {
-            "index": _index_of(w, tasks, reload),
+            "index": _index_of(w, tasks, [*reload, *loaded]),
             "fingerprint": _fingerprint(run.files, w.key, kept),
             "files": [w.path],
             "summary": w.summary_path,
@@ -437,7 +476,7 @@ def run_partitioned(run: RunContext) -> JobResult:
             else 0,
             "kept": structure is not None,
         },
-        "end_model": None,
+        "end_model": end_state or None,
         "hash_scheme": hash_scheme,
         "embeddings": embeddings_entry,
         "source": {
@@ -701,6 +740,49 @@ def _embed_settings(run: RunContext, embedder: Embedder | None) -> EmbedSettings
         cache=Location.of(str(paths.embeddings), cache_options),
         vectors=str(vectors),
         options=cache_options,
+    )
+
+
+def _end_model(
+    run: RunContext,
+    client: Any,
+    voted: Sequence[Any],
+    settings: RunSettings,
+    patterns: pl.DataFrame,
+    starts: Mapping[str, int],
+    record: Mapping[str, Any] | None,
+    embedder: Embedder | None,
+    infos: Sequence[Mapping[str, Any]],
+    where: Location,
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """The end model this run predicts with (:mod:`enrich.job.partition_model`)."""
+    from enrich.job.partition_model import end_model_partitioned
+
+    config = run.config
+    dims = [int(i["dim"]) for i in infos if i.get("dim")]
+    loaded = embedder.loaded if embedder is not None else None
+    dim = loaded.dim if loaded is not None else (dims[0] if dims else 0)
+    work = EndModelWork(
+        settings=config.end_model,
+        columns=tuple(config.end_model.feature_columns),
+        embeddings=config.end_model_uses_embeddings,
+        patterns=patterns,
+        index_starts=dict(starts),
+    )
+    prev_versions = dict(record["lf_versions"]) if record else {}
+    lf_versions = {lf.name: lf.version for lf in run.lfs}
+    has_model_columns = record is not None and "model_label" in (table_schema(where) or {})
+    return end_model_partitioned(
+        client,
+        voted,
+        settings,
+        work,
+        stored=(record or {}).get("end_model"),
+        run_id=run.run_id,
+        lfs_changed=bool(settings.changed_lf_names) or set(prev_versions) != set(lf_versions),
+        has_model_columns=has_model_columns,
+        dim=dim,
+        gold_known=bool(run.plan.gold_column) or settings.reviewed is not None,
     )
 
 

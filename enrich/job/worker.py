@@ -41,18 +41,23 @@ from enrich.job.state import (
     asset_status,
     compare_previous,
     empty_state,
+    model_rewrite_mask,
     rewrite_mask,
 )
 
 __all__ = [
     "SUMMARY_DIR",
     "EmbedSettings",
+    "EndModelWork",
+    "ModelBroadcast",
     "PartitionTask",
     "RunSettings",
     "Voted",
     "WriteSettings",
     "Written",
     "fit_summary",
+    "model_candidates",
+    "model_training_rows",
     "review_path",
     "summary_columns",
     "vote_partition",
@@ -123,6 +128,40 @@ class RunSettings:
 
 
 @dataclass(frozen=True)
+class EndModelWork:
+    """``[end_model]`` on the workers: the settings and what the label model gives each pattern.
+
+    ``patterns`` holds the votes and ``proba_<class>`` of each distinct vote pattern;
+    ``index_starts`` the first index id of each partition's new assets (vectors are looked
+    up by index id, as in the job's index); ``embeddings``: the model reads the vectors.
+    """
+
+    settings: Any
+    columns: tuple[str, ...]
+    embeddings: bool
+    patterns: pl.DataFrame
+    index_starts: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelBroadcast:
+    """The end model every partition predicts with (sent with each write).
+
+    ``state``: a linear model's coefficients (:func:`~enrich.job.end_model_step.end_model_state`),
+    or empty with ``model`` the fitted model itself. ``retrained``: every asset is
+    predicted, the training rows get their out-of-fold probabilities (``oof``: ``asset_id``
+    and ``model_proba_<class>``); else only new and changed assets, and assets without
+    model columns yet, are predicted.
+    """
+
+    work: EndModelWork
+    state: Mapping[str, Any]
+    model: Any
+    retrained: bool
+    oof: pl.DataFrame | None = None
+
+
+@dataclass(frozen=True)
 class WriteSettings:
     """What every partition's write shares: the model's output per vote pattern and more."""
 
@@ -135,6 +174,7 @@ class WriteSettings:
     review_max: int
     review_columns: tuple[str, ...] = field(default_factory=tuple)
     index_starts: Mapping[str, int] = field(default_factory=dict)
+    end_model: ModelBroadcast | None = None
 
 
 @dataclass(frozen=True)
@@ -290,18 +330,7 @@ def fit_summary(voted: Voted, settings: RunSettings) -> pl.DataFrame:
     reviewed gold), the slice values and the label the table held (for drift).
     """
     full = voted.full
-    gold = (
-        full.get_column("gold").cast(pl.Int64)
-        if "gold" in full.columns
-        else pl.Series("gold", [-1] * full.height, dtype=pl.Int64)
-    )
-    if settings.reviewed is not None:
-        from enrich.analysis.gold import gold_vector
-
-        by_review = gold_vector(
-            settings.reviewed, full.get_column("asset_id"), list(settings.classes)
-        )
-        gold = pl.Series("gold", np.where(by_review >= 0, by_review, gold.to_numpy()))
+    gold = pl.Series("gold", _gold(full, settings))
     prev_label = (
         full.get_column("_prev_label").cast(pl.Int64)
         if "_prev_label" in full.columns
@@ -315,8 +344,236 @@ def fit_summary(voted: Voted, settings: RunSettings) -> pl.DataFrame:
     return frame.group_by(keys).agg(pl.len().cast(pl.Int64).alias("count"))
 
 
+def _gold(full: pl.DataFrame, settings: RunSettings) -> np.ndarray:
+    """Each asset's gold class (-1: none): the source's, overridden by reviewed gold."""
+    gold = (
+        full.get_column("gold").cast(pl.Int64).to_numpy()
+        if "gold" in full.columns
+        else np.full(full.height, -1, dtype=np.int64)
+    )
+    if settings.reviewed is not None:
+        from enrich.analysis.gold import gold_vector
+
+        by_review = gold_vector(
+            settings.reviewed, full.get_column("asset_id"), list(settings.classes)
+        )
+        gold = np.where(by_review >= 0, by_review, gold)
+    return gold.astype(np.int64)
+
+
+# -- end model -----------------------------------------------------------------------------
+def model_candidates(voted: Voted, settings: RunSettings, work: EndModelWork) -> pl.DataFrame:
+    """The partition's assets that may be in the end model's training sample, now or before.
+
+    The partition's own sample by the job's rule (:func:`~enrich.job.end_model_step.
+    training_sample`: gold first, then the lowest asset-id hashes), this run's and the one
+    the previous outputs give: the job's sample is within the union of every partition's,
+    so the driver picks it, and measures its drift, from these rows alone (at most
+    ``4 * max_train_rows`` per partition).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``asset_id``, ``_priority``, ``_gold``, ``_voted``, ``_fresh``, the previous
+        outputs (``_prev_needs_review``, ``_prev_label``, ``_prev_proba_<class>``) and this
+        run's label-model ``proba_<class>``.
+    """
+    from enrich.job.end_model_step import SAMPLE_SEED, training_sample
+
+    full, classes = voted.full, settings.classes
+    max_rows = work.settings.max_train_rows
+    votes = full.select(f"vote_{n}" for n in settings.lf_names).to_numpy()
+    voted_now = (votes >= 0).any(axis=1) if votes.shape[1] else np.zeros(full.height, bool)
+    gold = _gold(full, settings)
+    has_gold = gold >= 0
+    prev = _previous_columns(full, classes)
+    in_table = prev.get_column("_prev_needs_review").is_not_null().to_numpy()
+    voted_before = prev.get_column("_prev_label").is_not_null().to_numpy() & in_table
+    priority = full.get_column("asset_id").hash(seed=SAMPLE_SEED).to_numpy()
+    keep = training_sample(voted_now, has_gold, priority, max_rows=max_rows) | training_sample(
+        voted_before, has_gold & in_table, priority, max_rows=max_rows
+    )
+    fresh = full.get_column("asset_id").is_in(
+        voted.touched.filter(pl.col("_new") | pl.col("_changed")).get_column("asset_id").implode()
+    )
+    frame = pl.concat(
+        [
+            full.select("asset_id"),
+            pl.DataFrame(
+                {"_priority": priority, "_gold": gold, "_voted": voted_now, "_fresh": fresh}
+            ),
+            prev,
+            _label_proba(full, settings, work),
+        ],
+        how="horizontal",
+    )
+    return frame.filter(pl.Series(keep))
+
+
+def model_training_rows(
+    voted: Voted, ids: pl.Series, settings: RunSettings, work: EndModelWork
+) -> pl.DataFrame:
+    """The training rows ``ids`` of this partition: features, votes, gold, label-model proba.
+
+    ``_vector`` holds the unit vectors and ``_tab`` the raw numeric columns, as
+    :func:`~enrich.job.end_model_step.raw_features` reads them from the job's index.
+    """
+    from enrich.job.end_model_step import raw_features
+
+    full = _numbered_for(voted, settings, work.index_starts)
+    rows = np.flatnonzero(full.get_column("asset_id").is_in(ids.implode()).to_numpy())
+    index = _PartitionVectors(voted, full, settings.embed) if work.embeddings else None
+    vectors, tab = raw_features(full, rows, index=index, columns=work.columns)
+    part = full[rows]
+    frame = part.select("asset_id", *(f"vote_{n}" for n in settings.lf_names)).with_columns(
+        pl.Series("_gold", _gold(full, settings)[rows])
+    )
+    frame = pl.concat([frame, _label_proba(part, settings, work)], how="horizontal")
+    if vectors is not None:
+        frame = frame.with_columns(pl.Series("_vector", vectors))
+    if tab is not None:
+        frame = frame.with_columns(pl.Series("_tab", tab))
+    return frame
+
+
+def _model_proba(
+    voted: Voted, full: pl.DataFrame, settings: RunSettings, broadcast: ModelBroadcast
+) -> np.ndarray:
+    """Every asset's end-model probabilities ``(n, k)``, as the local engine's step gives them."""
+    from enrich.job.end_model_step import predict_rows
+
+    work, classes = broadcast.work, settings.classes
+    index = _PartitionVectors(voted, full, settings.embed) if work.embeddings else None
+    columns = work.columns
+    if broadcast.retrained:
+        rows = np.arange(full.height)
+        proba = predict_rows(
+            broadcast.state, broadcast.model, full, rows, index=index, columns=columns
+        )
+        oof = broadcast.oof
+        if oof is not None and oof.height:
+            joined = full.select("asset_id").join(
+                oof, on="asset_id", how="left", maintain_order="left"
+            )
+            trained = joined.get_column(f"model_proba_{classes[0]}").is_not_null().to_numpy()
+            cols = [f"model_proba_{c}" for c in classes]
+            proba[trained] = joined.filter(pl.Series(trained)).select(cols).to_numpy()
+        return proba
+    wanted = {
+        "_prev_model_label": pl.Int64,
+        **{f"_prev_model_proba_{c}": pl.Float64 for c in classes},
+    }
+    prev = _columns_or_null(full, wanted)  # a partition new to the table has none
+    proba = prev.select(f"_prev_model_proba_{c}" for c in classes).to_numpy()
+    proba = np.ascontiguousarray(proba, dtype=np.float64)
+    fresh = full.get_column("asset_id").is_in(
+        voted.touched.filter(pl.col("_new") | pl.col("_changed")).get_column("asset_id").implode()
+    )
+    todo = (fresh | prev.get_column("_prev_model_label").is_null()).to_numpy()
+    rows = np.flatnonzero(todo)
+    if rows.size:
+        proba[rows] = predict_rows(broadcast.state, None, full, rows, index=index, columns=columns)
+    return proba
+
+
+def _previous_columns(full: pl.DataFrame, classes: Sequence[str]) -> pl.DataFrame:
+    """The previous outputs the sample's drift reads (nulls where the table had none)."""
+    wanted = {
+        "_prev_needs_review": pl.Boolean,
+        "_prev_label": pl.Int64,
+        **{f"_prev_proba_{c}": pl.Float64 for c in classes},
+    }
+    return _columns_or_null(full, wanted)
+
+
+def _columns_or_null(frame: pl.DataFrame, wanted: Mapping[str, Any]) -> pl.DataFrame:
+    """The ``wanted`` columns of ``frame`` cast to their types (all null where it has none)."""
+    return frame.with_columns(
+        pl.col(c).cast(t) if c in frame.columns else pl.lit(None, dtype=t).alias(c)
+        for c, t in wanted.items()
+    ).select(list(wanted))
+
+
+def _label_proba(full: pl.DataFrame, settings: RunSettings, work: EndModelWork) -> pl.DataFrame:
+    """The label model's ``proba_<class>`` of each asset (from its vote pattern)."""
+    votes = [f"vote_{n}" for n in settings.lf_names]
+    cols = [f"proba_{c}" for c in settings.classes]
+    joined = full.select(votes).join(
+        work.patterns.select(*votes, *cols), on=votes, how="left", maintain_order="left"
+    )
+    return joined.select(cols)
+
+
+def _numbered_for(voted: Voted, settings: RunSettings, starts: Mapping[str, int]) -> pl.DataFrame:
+    """The partition's assets with their index ids (new assets numbered from their block)."""
+    if settings.embed is None or "index_id" not in voted.full.columns:
+        return voted.full
+    return _numbered(voted.full, starts.get(voted.key, 0))
+
+
+class _PartitionVectors:
+    """The partition's vectors by index id, stored as the job's index stores them.
+
+    The previous vector file, with this run's vectors replacing theirs; unit length in
+    float32 (the index's cosine normalization), so features equal the local engine's.
+    """
+
+    def __init__(self, voted: Voted, full: pl.DataFrame, embed: EmbedSettings | None) -> None:
+        from embeddings.precomputed import embedding_matrix
+
+        ids: list[np.ndarray] = []
+        vectors: list[np.ndarray] = []
+        options = dict(embed.options) if embed is not None and embed.options else None
+        if voted.previous_vectors is not None and not (embed is not None and embed.rebuild):
+            from enrich.job.index import read_vectors
+
+            old_ids, old = read_vectors(voted.previous_vectors, storage_options=options)
+            ids.append(old_ids)
+            vectors.append(old)
+        if voted.vectors is not None and voted.vectors[0].len():
+            asset_ids, fresh = voted.vectors
+            index_ids = (
+                pl.DataFrame([asset_ids])
+                .join(
+                    full.select("asset_id", "index_id"),
+                    on="asset_id",
+                    how="left",
+                    maintain_order="left",
+                )
+                .get_column("index_id")
+                .to_numpy()
+            )
+            ids.append(index_ids.astype(np.int64))
+            vectors.append(np.asarray(fresh, dtype=np.float32))
+        pairs = [(i, v) for i, v in zip(ids, vectors, strict=True) if v.size]
+        all_ids = np.concatenate([i for i, _ in pairs]) if pairs else np.zeros(0, np.int64)
+        matrix = np.concatenate([v for _, v in pairs]) if pairs else np.zeros((0, 0), np.float32)
+        # the last copy of an id wins (this run's vectors come last)
+        last = len(all_ids) - 1 - np.unique(all_ids[::-1], return_index=True)[1]
+        self._ids = all_ids[last]
+        self._matrix = (
+            np.ascontiguousarray(
+                embedding_matrix(matrix[last], normalize=True, allow_zero=True),
+                dtype=np.float32,
+            )
+            if matrix.size
+            else matrix
+        )
+
+    def get_vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The vectors of index ids ``ids`` (zeros for an id without one)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if not self._ids.size:
+            return np.zeros((ids.size, 0), dtype=np.float32)
+        pos = np.clip(np.searchsorted(self._ids, ids), 0, self._ids.size - 1)
+        found = self._ids[pos] == ids
+        out = np.zeros((ids.size, self._matrix.shape[1]), dtype=np.float32)
+        out[found] = self._matrix[pos[found]]
+        return out
+
+
 # -- write ---------------------------------------------------------------------------------
-def write_partition(voted: Voted, settings: RunSettings, write: WriteSettings) -> Written:
+def write_partition(voted: Voted, settings: RunSettings, write: WriteSettings) -> Written | None:
     """Give every asset of the partition its outputs and write the rows as one Parquet file.
 
     An incremental run rewrites only the rows whose label or review flag flips or whose
@@ -333,7 +590,9 @@ def write_partition(voted: Voted, settings: RunSettings, write: WriteSettings) -
 
     Returns
     -------
-    Written
+    Written or None
+        None when the partition was only loaded (its source unchanged or gone) and no row
+        of it moves: its file stands.
     """
     full = voted.full
     vectors_path, n_vectors = None, 0
@@ -353,12 +612,23 @@ def write_partition(voted: Voted, settings: RunSettings, write: WriteSettings) -
         lf_versions=write.lf_versions,
         prev_versions=write.prev_versions,
     )
+    if write.end_model is not None:
+        from enrich.job.context import EndModelResult
+        from enrich.job.end_model_step import with_end_model
+
+        proba = _model_proba(voted, full, settings, write.end_model)
+        ended = EndModelResult(model=None, proba=proba, sampled=np.zeros(0, dtype=bool))
+        enriched = with_end_model(enriched, ended, _gold(full, settings), settings.classes)
     if write.full_refresh or voted.previous is None:
         rows, n_written = enriched, enriched.height
     else:
         compared = compare_previous(enriched, full, settings.classes)
         mask = rewrite_mask(enriched, compared, voted.touched, write.tolerance)
+        if write.end_model is not None:
+            mask = mask | model_rewrite_mask(enriched, full, settings.classes, write.tolerance)
         n_written = int(mask.sum())
+        if n_written == 0 and voted.counts["n_read"] == 0:
+            return None  # only loaded, and nothing moves: the partition's file stands
         if n_written == enriched.height:
             rows = enriched
         else:
