@@ -923,7 +923,6 @@ def _enrich(
 ) -> EnrichResult:
     """Every task's columns side by side, the shared columns; the rows to write and how."""
     config, full, previous = run.config, voted.full, read.previous
-    n = full.height
     model_version = _model_version(results)
     vote_columns = []
     for task in run.tasks:
@@ -936,23 +935,21 @@ def _enrich(
                 vote_columns.append(raw.cast(pl.Int32))
     now = json.dumps(read.lf_versions)
     kept = json.dumps({k: read.prev_versions.get(k, v) for k, v in read.lf_versions.items()})
-    stale = full.get_column("_stale").to_numpy()  # votes not re-run: their LF versions stay
-    lf_versions = pl.Series("lf_versions", np.where(stale, kept, now).tolist(), dtype=pl.String)
+    lineage = full.select(
+        pl.lit(run.run_id, dtype=pl.String).alias("run_id"),
+        pl.lit(model_version, dtype=pl.String).alias("model_version"),
+        # votes not re-run (assets gone from the source) keep their LF versions
+        pl.when(pl.col("_stale")).then(pl.lit(kept)).otherwise(pl.lit(now)).alias("lf_versions"),
+        pl.lit(run.started, dtype=pl.Datetime("us", "UTC")).alias("created_at"),
+    )
     extras = ["content_hash", "source_file", *run.plan.slices]
     extras += ["index_id"] if "index_id" in full.columns else []
     enriched = pl.concat(
         [
             full.select("asset_id"),
             *(r.columns for r in results),
-            pl.DataFrame(
-                [
-                    *vote_columns,
-                    pl.Series("run_id", [run.run_id] * n, dtype=pl.String),
-                    pl.Series("model_version", [model_version] * n, dtype=pl.String),
-                    lf_versions,
-                    pl.Series("created_at", [run.started] * n, dtype=pl.Datetime("us", "UTC")),
-                ]
-            ),
+            *([pl.DataFrame(vote_columns)] if vote_columns else []),
+            lineage,
             full.select(extras),
         ],
         how="horizontal",
