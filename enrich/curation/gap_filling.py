@@ -60,18 +60,22 @@ Strategies
   model's), part of each gap's quota goes to the assets of its region the model is least
   sure of (smallest margin between its two likeliest classes: uncertainty sampling, Lewis
   & Gale, SIGIR 1994; Scheffer et al., 2001), and coverage covers the rest around them.
-  The share is measured, not fixed: ``u = 2 * AUC - 1`` (at least 0), the AUC being the
-  chance that a region asset is denser (mean cosine to its 20 nearest) than one of the
-  ``quota`` assets uncertainty sampling would pick. Where the model's boundaries run
-  through sparse places (the cluster assumption holds: handwritten digits, with a
-  classifier that already predicts the class) its uncertain assets teach the most, and
-  ``u`` is large; where they cut through dense places (sentence embeddings, whose
+  The share is measured, not fixed. With ``AUC`` the chance that a region asset is denser
+  (mean cosine to its 20 nearest) than one of the ``quota`` assets uncertainty sampling
+  would pick, ``u = 2 * AUC - 1`` (at least 0) reads as the fraction of those picks that
+  lie between clusters, the rest lying in a band through the region like any of its
+  assets; uncertainty gets the share ``min(1, u / (1 - u))`` (the ratio of the two: all
+  of the quota once at least half of its picks lie between clusters). Where the model's
+  boundaries run through sparse places (the cluster assumption holds: handwritten digits,
+  with a classifier that already predicts the class) its uncertain assets teach the most,
+  and the share is large; where they cut through dense places (sentence embeddings, whose
   neighbourhoods follow topic more than sentiment, or a classifier that barely predicts
-  the starved class), its picks are a biased band (Dasgupta & Hsu, ICML 2008), ``u`` is
-  about 0 and coverage decides. Ranking by margin alone, or mixing it in at a fixed
-  weight, lost up to 20 points of worst-group F1 on the text sets of
-  ``benchmarks/gap_filling.py``; coverage alone lost 2 to 3 points to it on MNIST with a
-  class-balanced classifier (``benchmarks/RESULTS.md``).
+  the starved class), its picks are a biased band (Dasgupta & Hsu, ICML 2008), the share
+  is about 0 and coverage decides. A region larger than the sample coverage works on
+  adds its most uncertain assets to the sample, so uncertainty ranks all of it. Ranking
+  by margin alone, or mixing it in at a fixed weight, lost up to 20 points of worst-group
+  F1 on the text sets of ``benchmarks/gap_filling.py``; coverage alone lost 2 to 3 points
+  to it on MNIST with a class-balanced classifier (``benchmarks/RESULTS.md``).
 - *Random draws as the floor.* Covering a region stands for its classes only as far as its
   neighbourhoods follow them (the premise of TypiClust and ProbCover). With class scores,
   that is measured as the chance-corrected agreement (Cohen's kappa) between each region
@@ -535,6 +539,14 @@ def _number(value: Any) -> bool:
 # -- strategy "coverage" -----------------------------------------------------------------
 
 
+def _least_sure(proba: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the ``n`` rows with the smallest margin between their two likeliest classes."""
+    if proba.ndim != 2 or proba.shape[1] < 2 or n <= 0:
+        return np.empty(0, np.int64)
+    top = np.sort(proba, axis=1)[:, -2:]
+    return np.argsort(top[:, 1] - top[:, 0], kind="stable")[:n]
+
+
 def _membership_doubt(p: np.ndarray) -> np.ndarray:
     """The chance the model's call on membership is wrong: ``min(p, 1 - p)``."""
     return np.minimum(p, 1.0 - p)
@@ -633,6 +645,19 @@ def _fill_by_coverage(
             )
             p.searched = set(searched)
         unsure: list[int] = []
+        if pool.class_scores is not None and quota > len(searched) and p.full_rows is not None:
+            # a sampled region: its most uncertain assets join the sample, so uncertainty
+            # ranks the whole region, not the sample
+            extra = _least_sure(pool.class_scores[p.full_rows], quota - len(searched))
+            extra = np.setdiff1d(p.full_rows[extra], p.rows)
+            if extra.size:
+                at = np.searchsorted(p.full_rows, extra)
+                p.rows = np.concatenate([p.rows, extra])
+                vectors = np.concatenate([vectors, unit_rows(index.get_vectors(ids[extra]))])
+                weights = np.concatenate([weights, p.full_weights[at]])
+                p.weights = weights
+                if p.similarity is not None:
+                    p.similarity = (vectors @ examples.T).max(axis=1)
         if pool.class_scores is not None and quota > len(searched):
             unsure, p.uncertainty_share = uncertain_picks(
                 vectors, pool.class_scores[p.rows], quota - len(searched)

@@ -47,6 +47,52 @@ def test_no_uncertainty_picks_when_the_unsure_assets_sit_in_a_dense_cluster():
     assert share == 0.0 and picks == []
 
 
+def test_uncertainty_share_is_the_ratio_of_between_cluster_to_band_picks():
+    vectors, side = two_clusters(bridge=3)
+    proba = confident(side)
+    # the model is unsure of the 3 bridge assets and of 7 typical cluster assets (of median
+    # density): 3 in 10 of its unsure assets lie between clusters, u = 2 * AUC - 1 ~ 0.3
+    density = np.sort(vectors[:100] @ vectors[:100].T, axis=1)[:, -21:-1].mean(axis=1)
+    band = np.argsort(density)[46:53]
+    proba[band] = [0.5, 0.5]
+    proba[100:] = [0.5, 0.5]
+    picks, share = uncertain_picks(vectors, proba, 10)
+    assert 0.35 < share < 0.8  # u / (1 - u): more than u, less than the whole quota
+    assert len(picks) == round(share * 10)
+    assert set(picks) <= {*band.tolist(), 100, 101, 102}
+
+
+def test_a_sampled_region_still_picks_its_most_uncertain_assets():
+    rng = np.random.default_rng(0)
+    dim = 8
+    a, b = np.eye(dim)[0], np.eye(dim)[1]
+    per = 4000  # a region larger than the sample coverage works on (3,000)
+    t = np.linspace(0.3, 0.7, 12)[:, None]
+    vectors = np.vstack(
+        [
+            a + rng.normal(0, 0.05, (per, dim)),
+            b + rng.normal(0, 0.05, (per, dim)),
+            (1 - t) * a + t * b + rng.normal(0, 0.02, (12, dim)),
+        ]
+    ).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    side = np.r_[np.zeros(per, int), np.ones(per, int), (t[:, 0] > 0.5).astype(int)]
+    labeled = np.r_[np.arange(20), per + np.arange(20)]
+    pool_ids = np.setdiff1d(np.arange(len(side)), labeled)
+    labels = pl.DataFrame({"asset_id": labeled, "label_name": np.where(side[labeled], "b", "a")})
+    gaps = find_gaps(labels, classes=["a", "b"], min_confident=30)
+    index = VectorIndex(dim, kind="flat")
+    index.add(np.arange(len(side)), vectors)
+    proba = confident(side[pool_ids])
+    bridge = np.flatnonzero(pool_ids >= 2 * per)
+    proba[bridge] = [0.5, 0.5]
+    pool = pl.DataFrame({"asset_id": pool_ids})
+    picked = fill_gaps(gaps, index, pool, 24, probabilities=proba, random_state=0)
+    unsure = picked.table.filter(pl.col("reason").str.contains("the model is unsure of it"))
+    # every bridge asset is picked for its uncertainty, whether or not the sample held it
+    assert set(unsure["asset_id"].to_list()) == set(pool_ids[bridge].tolist())
+
+
 def test_random_draws_only_where_the_classes_do_not_follow_the_neighbourhoods():
     vectors, side = two_clusters(bridge=0)
     rng = np.random.default_rng(0)
