@@ -36,10 +36,14 @@ end-model figures and the gold suspects of the review queue are the local engine
 
 What this path does not do (the run then uses the driver path, and says why in a warning):
 the first run of the offline image encoder (it is fitted once, on the driver, on the first
-images). Gaps are not searched
-on this path (they need every asset's label in one place; ``metrics.gaps`` says so), and the
-review queue is chosen among each partition's least-confident flagged assets. A partition is
-one file (a Delta source is one partition): row groups of a big file are not split yet. Ids
+images). Gaps are not searched on this path (``find_gaps`` needs every asset's label in one
+place; ``metrics.gaps`` says so). The review queue is the best of every asset by the local
+engine's scores: each partition sends its own queue of ``review.max_items`` (settled assets
+left out first) and the driver queues from their union; assets of equal score are picked at
+random within each partition first, so ties may be broken otherwise than on the local engine
+(``purpose = "refit"`` spreads its picks over every vote pattern: there each partition sends
+its least-confident flagged assets). A partition is one file (a Delta source is one
+partition): row groups of a big file are not split yet. Ids
 are checked for copies within each file only: an asset id that moves to another file, or
 appears in two, is not caught on this path (the local engine refuses such copies).
 """
@@ -342,6 +346,9 @@ def run_partitioned(run: RunContext) -> JobResult:
                 run_id=run.run_id,
                 review_max=max(config.review.max_items, 0),
                 review_columns=(*_REVIEW_COLUMNS, *plan.slices, *(f"proba_{c}" for c in classes)),
+                review_below=config.review.below_confidence,
+                review_purpose=config.review.purpose,
+                review_slices=tuple(config.source.slice_columns),
                 index_starts=starts,
                 end_model=broadcast,
             )
@@ -417,6 +424,11 @@ def run_partitioned(run: RunContext) -> JobResult:
             _read_review(table, e, storage) for e in untouched.values()
         ]
         queue = _review(candidates, config, metrics, reviewed)
+        eligible = [w.n_review_eligible for w in written] + [
+            e.get("n_review_eligible") for e in untouched.values()
+        ]
+        if queue is not None and "review" in metrics and None not in eligible:
+            metrics["review"]["n_eligible"] = int(sum(eligible))  # type: ignore[arg-type]
     partitions = {
         w.key: {
             "index": _index_of(w, tasks, [*reload, *loaded]),
@@ -424,6 +436,7 @@ def run_partitioned(run: RunContext) -> JobResult:
             "files": [w.path],
             "summary": w.summary_path,
             "n_rows": w.n_rows,
+            "n_review_eligible": w.n_review_eligible,
             **(_vector_state(w) if embedder is not None else {}),
         }
         for w in written
@@ -981,15 +994,23 @@ def _review(
     metrics: dict[str, Any],
     reviewed: pl.DataFrame | None,
 ) -> Any:
-    """The review queue, chosen among each partition's least-confident flagged assets.
+    """The review queue, chosen among the partitions' own queues (the best of each by score).
 
     Settled assets are left out, as on the local path: reviewed gold (``gold.path``), and
-    source gold when the model learns from it.
+    source gold when the model learns from it (the partitions left them out already).
     """
-    frames = [c for c in candidates if c.height]
+    frames = [c for c in candidates if c.height] or list(candidates[:1])  # may be empty
     if not frames:
         return None
     pool = pl.concat(frames, how="vertical_relaxed").sort("asset_id")
+    settings = config.review
+    if pool.height == 0 and settings.enabled and settings.max_items:
+        # nothing eligible anywhere: an empty queue, as the local engine writes it
+        from enrich.curation.review import review_queue
+
+        queue = review_queue(pool, batch_size=settings.max_items)
+        metrics["review"] = {"n_queued": 0, "n_eligible": 0, "reason_counts": {}}
+        return queue
     settled = np.zeros(pool.height, dtype=bool)
     if "gold" in pool.columns and config.gold.use_in_fit:
         settled |= (pool.get_column("gold").fill_null(-1) >= 0).to_numpy()

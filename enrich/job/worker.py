@@ -173,6 +173,9 @@ class WriteSettings:
     run_id: str
     review_max: int
     review_columns: tuple[str, ...] = field(default_factory=tuple)
+    review_below: float = 0.7
+    review_purpose: str = "correct"
+    review_slices: tuple[str, ...] = ()
     index_starts: Mapping[str, int] = field(default_factory=dict)
     end_model: ModelBroadcast | None = None
 
@@ -209,6 +212,7 @@ class Written:
     vectors_path: str | None = None
     n_vectors: int = 0
     max_index_id: int = -1
+    n_review_eligible: int | None = None
 
 
 def summary_columns(
@@ -653,12 +657,7 @@ def write_partition(voted: Voted, settings: RunSettings, write: WriteSettings) -
         summary = summary.with_columns(pl.lit(-1, dtype=pl.Int32).alias("gold"))
     summary_path = _join(SUMMARY_DIR, write.run_id, f"{voted.index:05d}.parquet")
     _write_frame(summary, _join(settings.table, summary_path), settings.storage_options)
-    review = (
-        rows.filter(pl.col("needs_review"))
-        .sort("confidence", "asset_id", nulls_last=False)
-        .head(write.review_max)
-        .select([c for c in write.review_columns if c in rows.columns])
-    )
+    review, n_eligible = _review_candidates(rows, settings, write)
     _write_frame(review, _join(settings.table, review_path(summary_path)), settings.storage_options)
     return Written(
         key=voted.key,
@@ -673,8 +672,46 @@ def write_partition(voted: Voted, settings: RunSettings, write: WriteSettings) -
         review=review,
         vectors_path=vectors_path,
         n_vectors=n_vectors,
+        n_review_eligible=n_eligible,
         max_index_id=_max_id(full.get_column("index_id") if "index_id" in full.columns else None),
     )
+
+
+def _review_candidates(
+    rows: pl.DataFrame, settings: RunSettings, write: WriteSettings
+) -> tuple[pl.DataFrame, int | None]:
+    """The partition's best review candidates (its own queue), and how many were eligible.
+
+    Settled assets are left out first (reviewed gold; source gold when the model learns
+    from it), as on the local engine; then the partition's queue by the local engine's
+    scores (:func:`~enrich.curation.review.review_queue`, ``review.max_items`` of them):
+    the job's queue, the best of every asset by score, lies within the union of these.
+    With ``purpose = "refit"`` (picks spread over every vote pattern) the least-confident
+    flagged assets are taken instead.
+    """
+    flagged = rows.filter(pl.col("needs_review"))
+    settled = pl.lit(False)
+    if settings.use_in_fit and "gold" in flagged.columns:
+        settled = settled | (pl.col("gold").fill_null(-1) >= 0)
+    reviewed = settings.reviewed
+    if reviewed is not None and "asset_id" in reviewed.columns:
+        ids = reviewed.get_column("asset_id").cast(flagged.schema["asset_id"], strict=False)
+        settled = settled | pl.col("asset_id").is_in(ids.implode())
+    eligible = flagged.filter(~settled)
+    columns = [c for c in write.review_columns if c in rows.columns]
+    if write.review_purpose != "correct" or write.review_max == 0 or not eligible.height:
+        order = eligible.sort("confidence", "asset_id", nulls_last=False)
+        return order.head(write.review_max).select(columns), None
+    from enrich.curation.review import review_queue
+
+    queue = review_queue(
+        eligible.select(columns),
+        batch_size=write.review_max,
+        low_confidence=write.review_below,
+        slices=[c for c in write.review_slices if c in columns],
+    )
+    picked = eligible.filter(pl.col("asset_id").is_in(queue.asset_ids.implode()))
+    return picked.sort("confidence", "asset_id", nulls_last=False).select(columns), queue.n_eligible
 
 
 def review_path(summary_path: str) -> str:

@@ -208,3 +208,19 @@ def test_reviewed_gold_and_learning_from_gold_as_locally(job, client, spam_data)
     assert dask.metrics["gold_accuracy"] == pytest.approx(local.metrics["gold_accuracy"])
     queued = set(pl.read_parquet(dask.review_path).get_column("asset_id").to_list())
     assert not queued & set(reviewed.get_column("asset_id").to_list())
+
+
+def test_the_review_queue_is_the_best_of_every_asset_by_score(job, client):
+    for name in ("local.toml", "dask.toml"):  # a small batch: most flagged assets are cut
+        path = job / name
+        path.write_text(path.read_text() + "[review]\nmax_items = 15\n")
+    local, dask = both(job, client)
+    assert dask.metrics["review"]["n_eligible"] == local.metrics["review"]["n_eligible"]
+    assert dask.metrics["review"]["n_eligible"] > 3 * 15
+    ours = pl.read_parquet(dask.review_path)
+    theirs = pl.read_parquet(local.review_path)
+    assert ours.height == theirs.height == 15
+    # the same scores (assets of equal score may be picked otherwise)
+    assert sorted(ours.get_column("score").to_list()) == pytest.approx(
+        sorted(theirs.get_column("score").to_list())
+    )
