@@ -713,6 +713,15 @@ def _multilabel(
     metrics = _multilabel_metrics(matrix, proba, model, columns, gold, task, read)
     metrics["lf_errors"] = voted.errors.filter(pl.col("lf").is_in(list(lf_names))).to_dicts()
     table = table.insert_column(0, matrix.asset_ids.alias("asset_id"))  # label_view's input
+    silent = [r for r in metrics["per_label"] if r["coverage"] == 0]
+    if silent and n:
+        where = f" of task {task.name!r}" if task.prefix else ""
+        priors = ", ".join(f"{r['label']} {r['prior']:.2f}" for r in silent)
+        run.warnings.append(
+            f"no LF votes on label(s) {[r['label'] for r in silent]}{where}: every asset gets "
+            f"the label's prior as its probability ({priors}); add LFs for them, or set "
+            "label_model.params label_prior"
+        )
     metrics["gaps"] = _multilabel_gaps(run, task, table, matrix, full, gold)
     settled = (gold >= 0).any(axis=1) if gold is not None and config.gold.use_in_fit else None
     queue = _multilabel_queue(run, task, table, matrix, settled)

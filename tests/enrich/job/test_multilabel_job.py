@@ -364,3 +364,12 @@ def test_a_single_label_job_does_not_take_over_a_multilabel_table(tmp_path, digi
     )
     with pytest.raises(InputError, match=r"holds the state of a multi-label or several-task"):
         run_job(single, progress=False)
+
+
+def test_a_label_no_lf_votes_on_is_named_in_the_warnings(tmp_path, digits):
+    config = digit_job(tmp_path, digits, {"a.parquet": (0, 300)})
+    data = config.model_dump()
+    data["labeling_functions"]["labels"] = [*LABELS, "slanted"]
+    result = run_job(JobConfig.model_validate(data), progress=False)
+    assert any("no LF votes on label(s) ['slanted']" in w for w in result.warnings)
+    assert "p_slanted" in read_table(config.output.path).columns
