@@ -161,7 +161,7 @@ class EmbeddingsConfig(_Section):
     cache_path: str | None = None
     output_column: str = "embedding"
     # text encoder backend: "torch" (sentence-transformers), "onnx" (ONNX Runtime, float32 by
-    # default; int8 faster) or "openvino" (OpenVINO, CPU: bfloat16 where the CPU has it, 4.5x
+    # default; int8 faster) or "openvino" (OpenVINO, CPU: bfloat16 where the CPU has it, 4.2x
     # torch on AMX cores, else float32); the encoder id (and cache) follows both
     backend: Literal["torch", "onnx", "openvino"] = "torch"
     precision: Literal["auto", "float32", "float16", "bfloat16", "int8"] = "auto"
