@@ -680,7 +680,7 @@ def _multilabel(
     for j, name in enumerate(lf_names):
         votes[:, j, :] = decode_votes(full.get_column(f"vote_{name}").to_numpy(), k)
     targets = lf_targets(task.lfs, task.task)
-    versions_ = tuple(lf.version for lf in task.lfs)
+    lf_versions = tuple(lf.version for lf in task.lfs)
     gold = None
     if task.gold_column is not None:
         gold = _lists_to_array(full.get_column(task.gold_state), k, missing=-1).astype(np.int64)
@@ -692,14 +692,14 @@ def _multilabel(
     model = _multilabel_model(config)
     fit_votes = fit_rows.patterns[:, : m * k].reshape(-1, m, k).astype(np.int8)
     model.fit(
-        _matrix(fit_votes, lf_names, task, versions_, targets),
+        _matrix(fit_votes, lf_names, task, lf_versions, targets),
         fit_rows.patterns[:, m * k :] if use_gold else None,
         sample_weight=fit_rows.counts,
     )
     text = model_json(model)
     version = hashlib.sha256(text.encode()).hexdigest()[:16]
     distinct = _matrix(
-        patterns.patterns.reshape(-1, m, k).astype(np.int8), lf_names, task, versions_, targets
+        patterns.patterns.reshape(-1, m, k).astype(np.int8), lf_names, task, lf_versions, targets
     )
     pattern_proba = np.asarray(model.predict_proba(distinct), dtype=np.float64)
     margin = max(0.0, config.review.below_confidence - 0.5)
@@ -709,7 +709,7 @@ def _multilabel(
     table = small.drop("asset_id").select(pl.all().gather(patterns.inverse))
     columns = table.select(pl.col(c).alias(f"{task.prefix}{c}") for c in table.columns)
     proba = pattern_proba[patterns.inverse]
-    matrix = _matrix(votes, lf_names, task, versions_, targets, ids=full.get_column("asset_id"))
+    matrix = _matrix(votes, lf_names, task, lf_versions, targets, ids=full.get_column("asset_id"))
     metrics = _multilabel_metrics(matrix, proba, model, columns, gold, task, read)
     metrics["lf_errors"] = voted.errors.filter(pl.col("lf").is_in(list(lf_names))).to_dicts()
     table = table.insert_column(0, matrix.asset_ids.alias("asset_id"))  # label_view's input
