@@ -373,3 +373,48 @@ def test_a_label_no_lf_votes_on_is_named_in_the_warnings(tmp_path, digits):
     result = run_job(JobConfig.model_validate(data), progress=False)
     assert any("no LF votes on label(s) ['slanted']" in w for w in result.warnings)
     assert "p_slanted" in read_table(config.output.path).columns
+
+
+EMBEDDING_LFS = """
+import numpy as np
+from labeling_functions import Against, prototype_lf
+
+_vectors = np.load("prototypes.npy")
+like_1 = prototype_lf("like_1", _vectors[:10], threshold=0.8, column="embedding",
+                      label=(Against("even"), Against("at_least_five"), Against("closed_loop")))
+like_8 = prototype_lf("like_8", _vectors[10:], threshold=0.8, column="embedding",
+                      label=("even", "at_least_five", "closed_loop"))
+"""
+
+
+def test_multilabel_job_with_embedding_lfs_votes_only_new_assets(tmp_path, monkeypatch):
+    sample = load_mnist_sample()
+    pixels = sample.images.reshape(len(sample.images), -1).astype(np.float32) / 255
+    vectors = pixels @ np.random.default_rng(0).normal(size=(784, 32)).astype(np.float32)
+    digits = sample.labels.astype(int)
+    references = np.concatenate(
+        [np.flatnonzero(digits == 1)[:10], np.flatnonzero(digits == 8)[:10]]
+    )
+    np.save(tmp_path / "prototypes.npy", vectors[references])
+    (tmp_path / "lfs.py").write_text(EMBEDDING_LFS)
+    (tmp_path / "data").mkdir()
+    frame = pl.DataFrame({"asset_id": np.arange(len(vectors)), "vector": vectors})
+    frame.slice(0, 990).write_parquet(tmp_path / "data" / "a.parquet")
+    monkeypatch.chdir(tmp_path)  # the LF file reads its prototypes from the working directory
+    config = JobConfig.model_validate(
+        {
+            "source": {"path": "data/*.parquet", "embedding_column": "vector"},
+            "embeddings": {"enabled": True, "encoder": "precomputed"},
+            "labeling_functions": {"sources": ["lfs.py"], "task": "multilabel", "labels": LABELS},
+            "output": {"path": "out/digits"},
+        }
+    ).resolved(tmp_path)
+    first = run_job(config, progress=False)
+    assert first.counts["n_voted"] == 990
+    frame.slice(990, 10).write_parquet(tmp_path / "data" / "b.parquet")
+    second = run_job(config, progress=False)
+    assert (second.counts["n_new"], second.counts["n_voted"]) == (10, 10)
+    out = read_table(config.output.path)
+    assert out.height == 1000 and "index_id" in out.columns
+    votes = np.array(out.get_column("vote_like_8").to_list())
+    assert votes.shape == (1000, 3) and (votes == 1).any()
