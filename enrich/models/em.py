@@ -27,6 +27,7 @@ __all__ = [
     "WeightedTranspose",
     "agreeing_votes",
     "check_class_names",
+    "class_counts",
     "dense_votes",
     "detector_floor",
     "detector_log_lr",
@@ -84,19 +85,18 @@ def softmax_rows(scores: np.ndarray) -> np.ndarray:
 def logistic_pair(diff: np.ndarray, out: np.ndarray) -> np.ndarray:
     """Write ``(1 - p, p)`` with ``p = 1 / (1 + exp(-diff))`` into the two columns of ``out``.
 
-    Both columns are computed from ``exp(-|diff|)``, so neither overflows and a tiny
-    probability keeps its relative precision (as ``scipy.special.expit`` does, without its
-    import, which costs more than scoring a million rows).
+    Each column is ``1 / (1 + exp(...))`` of its own sign of ``diff``, so a tiny probability
+    keeps its relative precision (an overflowing ``exp`` gives exactly 0), as
+    ``scipy.special.expit`` does, without its import, which costs more than scoring a
+    million rows.
     """
-    small = np.abs(diff)
-    np.negative(small, out=small)
-    np.exp(small, out=small)  # exp(-|diff|) in (0, 1]
-    large = small + 1.0
-    np.reciprocal(large, out=large)  # 1 / (1 + e): the larger probability
-    small *= large  # e / (1 + e): the smaller one
-    positive = diff >= 0
-    out[:, 1] = np.where(positive, large, small)
-    out[:, 0] = np.where(positive, small, large)
+    with np.errstate(over="ignore"):
+        term = np.exp(-diff)
+        term += 1.0
+        np.reciprocal(term, out=out[:, 1])
+        np.exp(diff, out=term)
+        term += 1.0
+        np.reciprocal(term, out=out[:, 0])
     return out
 
 
@@ -113,13 +113,20 @@ def vote_design(patterns: np.ndarray, k: int) -> sp.csr_matrix:
     return sp.csr_matrix((data, indices, indptr), shape=(n, m * k))
 
 
-def majority_proba(design: sp.csr_matrix, m: int, k: int, prior: np.ndarray) -> np.ndarray:
-    """Majority-vote probabilities from the design matrix (ties split, empty rows -> prior)."""
-    counts = np.asarray(design @ sp.csr_matrix(np.tile(np.eye(k), (m, 1))).toarray())
-    top = counts.max(axis=1, keepdims=True)
-    proba = (counts == top).astype(np.float64)
-    proba /= proba.sum(axis=1, keepdims=True)
-    proba[top[:, 0] == 0] = prior
+def class_counts(design: sp.csr_matrix, k: int) -> np.ndarray:
+    """``(n, k)`` float: how many LFs voted each class on each row, from :func:`vote_design`."""
+    n = design.shape[0]
+    by_class = sp.csr_matrix((design.data, design.indices % k, design.indptr), shape=(n, k))
+    return by_class.toarray()  # repeated classes of a row add up
+
+
+def majority_proba(counts: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """Majority-vote probabilities from :func:`class_counts` (ties split, empty rows -> prior)."""
+    small = counts.shape[1] <= 8  # short rows: column loops beat reductions over axis 1
+    top = _row_max(counts) if small else counts.max(axis=1)
+    proba = (counts == top[:, None]).astype(np.float64)
+    proba /= (_row_sum(proba) if small else proba.sum(axis=1))[:, None]
+    proba[top == 0] = prior
     return proba
 
 
@@ -156,6 +163,7 @@ def equal_weights(
     fixed_prior: np.ndarray | None,
     *,
     table: bool = True,
+    counts: np.ndarray | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray]:
     """Return ``(log_lr, class_balance)`` of majority vote as a label model.
 
@@ -163,13 +171,13 @@ def equal_weights(
     class-balance difference (so decisions are majority vote's), and the balance, estimated from
     the majority-vote labels of the rows with votes (gold where known), breaks ties and labels
     empty rows.
-    ``table=False`` returns only the balance.
+    ``table=False`` returns only the balance. ``counts``: the :func:`class_counts` of
+    ``votes`` where the caller has them.
     """
     n, m = votes.shape
     weight = np.ones(n) if row_weight is None else row_weight
-    counts = None
     if fixed_prior is None:
-        counts = _class_counts(votes, k)
+        counts = _class_counts(votes, k) if counts is None else counts
         top = _row_max(counts)
         tied = (counts == top[:, None]) & (top > 0)[:, None]
         n_tied = np.maximum(_row_sum(tied), 1)
@@ -225,16 +233,25 @@ def _mix(codes: np.ndarray) -> np.ndarray:
         return codes ^ (codes >> np.int64(32))
 
 
-def hash_rows(patterns: np.ndarray, weight: np.ndarray, k: int, seed: int) -> np.ndarray:
+def hash_rows(
+    patterns: np.ndarray,
+    weight: np.ndarray,
+    k: int,
+    seed: int,
+    *,
+    design: sp.csr_matrix | None = None,
+) -> np.ndarray:
     """Return a seeded 64-bit hash of each distinct row.
 
     It depends on the row's votes and on each LF's vote counts, never on the order of the rows
-    or of the columns.
+    or of the columns. ``design``: the :func:`vote_design` of ``patterns`` where the caller
+    has it.
     """
     n, m = patterns.shape
-    slots = patterns.astype(np.int64) + 1 + (np.arange(m, dtype=np.int64) * (k + 1))[None, :]
-    mass = np.bincount(slots.ravel(), weights=np.repeat(weight, m), minlength=m * (k + 1))
-    counts = np.rint(mass.reshape(m, k + 1)[:, 1:] * 16).astype(np.int64)  # [j, c]
+    if design is None:
+        design = vote_design(patterns, k)
+    mass = np.asarray(design.T @ weight).reshape(m, k)  # weighted votes of each LF and class
+    counts = np.rint(mass * 16).astype(np.int64)  # [j, c]
     coeff = np.random.default_rng(seed).integers(1, 2**62, size=k + 1, dtype=np.int64)
     with np.errstate(over="ignore"):
         column = _mix(counts @ coeff[:k] + coeff[k]) | 1  # one salt per LF, from its counts
@@ -346,7 +363,7 @@ def proba(log_lr: np.ndarray, prior: np.ndarray, votes: np.ndarray) -> np.ndarra
 
 #: Classes up to which :func:`packed_proba` scores rows four LFs at a time from their bytes.
 PACKED_CLASSES = 3
-_PACKED_BLOCK = 16_384  # rows per block: the block's votes stay in cache while it is scored
+_PACKED_BLOCK = 8_192  # rows per block: the block's votes stay in cache while it is scored
 
 
 def dense_votes(votes: np.ndarray) -> bool:
@@ -463,15 +480,11 @@ def packed_proba(
                 scores[:, 1:] += tables[w][codes[:, w]]
             scores[:, 1:] += offset
             target[:] = softmax_rows(scores)
-        if voted_bits is not None or empty_prior is not None:
-            any_word = words[:, 0].copy()
-            for w in range(1, n_words):
-                any_word |= words[:, w]
-            voted_rows = any_word != 0
         if voted_bits is not None:
             voted = voted_bits[codes[:, 0]]
             for w in range(1, n_words):
                 voted |= voted_bits[codes[:, w]]
+            voted_rows = voted != 0
             top = target.argmax(axis=1).astype(np.uint8)
             bad = voted_rows & ((voted >> top) & 1 == 0)
             if bad.any():
@@ -481,21 +494,35 @@ def packed_proba(
                 )
                 part_bad = target[rows_bad] * keep
                 target[rows_bad] = part_bad / part_bad.sum(axis=1, keepdims=True)
+        elif empty_prior is not None:
+            any_word = words[:, 0].copy()
+            for w in range(1, n_words):
+                any_word |= words[:, w]
+            voted_rows = any_word != 0
         if empty_prior is not None:
-            target[~voted_rows] = empty_prior
+            empty = np.flatnonzero(~voted_rows)
+            if empty.size:
+                target[empty] = empty_prior
     return out
 
 
 def held_out_agreement(
-    log_lr: np.ndarray, prior: np.ndarray, votes: np.ndarray, row_weight: np.ndarray | None
+    log_lr: np.ndarray,
+    prior: np.ndarray,
+    votes: np.ndarray,
+    row_weight: np.ndarray | None,
+    *,
+    design: sp.csr_matrix | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return, for every row with two votes or more, its held-out agreement and weight.
 
     The agreement is how many of its votes the model's label from the rest of the row (that
-    vote left out) names (ties share).
+    vote left out) names (ties share). ``design``: the :func:`vote_design` of ``votes``
+    where the caller has it.
     """
     m, k, _ = log_lr.shape
-    design = vote_design(votes, k)
+    if design is None:
+        design = vote_design(votes, k)
     flat = log_lr.reshape(m * k, k)
     scores = design @ flat + np.log(prior)
     rows, cols = design.nonzero()

@@ -61,6 +61,7 @@ from enrich.models.em import (
     WeightedTranspose,
     agreeing_votes,
     check_class_names,
+    class_counts,
     dense_votes,
     equal_weights,
     hash_rows,
@@ -375,14 +376,23 @@ class LabelModel(VoteModel):
         pattern_gold: np.ndarray | None,
         weights: np.ndarray,
         hp: dict[str, Any],
+        design: sp.csr_matrix | None = None,
+        counts: np.ndarray | None = None,
     ) -> LabelModel:
-        """Fit EM on distinct vote patterns with their weights (gold, ``-1`` = unknown)."""
+        """Fit EM on distinct vote patterns with their weights (gold, ``-1`` = unknown).
+
+        ``design`` and ``counts``: the patterns' :func:`vote_design` and
+        :func:`class_counts`, where the caller has them.
+        """
         k = hp["k"]
         n, m = patterns.shape
         if pattern_gold is not None and not np.any(pattern_gold >= 0):
             pattern_gold = None
         n_weighted = float(weights.sum())
-        design = vote_design(patterns, k)
+        if design is None:
+            design = vote_design(patterns, k)
+        if counts is None:
+            counts = class_counts(design, k)
         # identical LF columns are one piece of evidence: each copy counts 1/copies
         scale = (1.0 / identical_columns(patterns, design))[:, None, None]
 
@@ -404,7 +414,7 @@ class LabelModel(VoteModel):
 
         fixed_prior = hp["prior"]
         uniform = np.full(k, 1.0 / k)
-        q = majority_proba(design, m, k, uniform if fixed_prior is None else fixed_prior)
+        q = majority_proba(counts, uniform if fixed_prior is None else fixed_prior)
         clamp = None
         if pattern_gold is not None:
             clamp = pattern_gold >= 0
@@ -516,15 +526,19 @@ class LabelModel(VoteModel):
             return self._keep(fitted, tables, choice, vote_prior, patterns, pattern_gold, weight)
         # everything below works on the distinct (votes, gold) rows with their weights, and
         # splits them by a hash of the row: the same fit as on every row
-        row_hash = hash_rows(patterns, weight, k, self._seed())
+        design = vote_design(patterns, k)
+        counts = class_counts(design, k)
+        row_hash = hash_rows(patterns, weight, k, self._seed(), design=design)
         folds = split_weights(row_hash, weight)
-        em = _em_model(params, patterns, None, weight)
-        vote_table, vote_prior = equal_weights(patterns, None, weight, k, fixed_prior)
+        em = _em_model(params, patterns, None, weight, design=design, counts=counts)
+        vote_table, vote_prior = equal_weights(
+            patterns, None, weight, k, fixed_prior, counts=counts
+        )
         if self.structure == "vote":
             choice = "vote"
         else:
             check = split_weights(row_hash, weight, size=CHECK_ROWS)
-            choice = _em_or_vote(patterns, check, k, fixed_prior, params)
+            choice = _em_or_vote(patterns, check, k, fixed_prior, params, design, counts)
         fitted = em
         tables = {
             "em": (em.log_lr_, em.class_balance_),
@@ -868,10 +882,14 @@ def _em_model(
     patterns: np.ndarray,
     gold: np.ndarray | None,
     weight: np.ndarray,
+    *,
+    design: sp.csr_matrix | None = None,
+    counts: np.ndarray | None = None,
 ) -> LabelModel:
     """A ``LabelModel(**params)`` fitted by EM on distinct patterns with their weights."""
     model = LabelModel(**params)
-    return model._fit_em(patterns, gold, weight, model._validated_hyperparameters())
+    hp = model._validated_hyperparameters()
+    return model._fit_em(patterns, gold, weight, hp, design, counts)
 
 
 def _em_or_vote(
@@ -880,11 +898,14 @@ def _em_or_vote(
     k: int,
     fixed_prior: np.ndarray | None,
     params: dict[str, Any],
+    design: sp.csr_matrix,
+    counts: np.ndarray,
 ) -> str:
     """Return ``"em"`` or ``"vote"``: the structure that predicts held-out votes better.
 
     ``"em"`` when EM, fitted on one fold of the rows, predicts the held-out votes of the other
-    fold significantly better than equal weights do; else ``"vote"``.
+    fold significantly better than equal weights do; else ``"vote"``. ``design`` and
+    ``counts`` are the patterns' :func:`vote_design` and :func:`class_counts`.
     """
     gains, weights = [], []
     # a few hundred iterations settle what the check compares (it is a test, not the fit)
@@ -893,11 +914,15 @@ def _em_or_vote(
         train, test = folds[1 - f] > 0, folds[f] > 0
         if not train.any() or not test.any():
             continue
-        learned = _em_model(params, patterns[train], None, folds[1 - f][train])
-        table, prior = equal_weights(patterns[train], None, folds[1 - f][train], k, fixed_prior)
-        held_out, weight = patterns[test], folds[f][test]
-        a, wa = held_out_agreement(learned.log_lr_, learned.class_balance_, held_out, weight)
-        b, _ = held_out_agreement(table, prior, held_out, weight)
+        fit_on, fit_weight = patterns[train], folds[1 - f][train]
+        fit_design, fit_counts = design[train], counts[train]
+        learned = _em_model(params, fit_on, None, fit_weight, design=fit_design, counts=fit_counts)
+        table, prior = equal_weights(fit_on, None, fit_weight, k, fixed_prior, counts=fit_counts)
+        held_out, weight, test_design = patterns[test], folds[f][test], design[test]
+        a, wa = held_out_agreement(
+            learned.log_lr_, learned.class_balance_, held_out, weight, design=test_design
+        )
+        b, _ = held_out_agreement(table, prior, held_out, weight, design=test_design)
         gains.append(a - b)
         weights.append(wa)
     if not gains:
