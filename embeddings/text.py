@@ -115,11 +115,11 @@ class TextEncoder:
     threads : int or None
         ONNX Runtime on CPU: batches run side by side, one per thread (one core each), on one
         shared model; OpenVINO: the threads of its one stream. None: the cores this process
-        may use. Lower it when the cores are shared (LF workers, Dask). Ignored by torch,
-        which uses ``torch.get_num_threads()``.
+        may use (OpenVINO: its own choice, one per physical core). Lower it when the cores are
+        shared (LF workers, Dask). Ignored by torch, which uses ``torch.get_num_threads()``.
     onnx_cache_dir : str, Path or None
-        Where exported ONNX models (onnx and openvino) are kept; None: ``$ENRICH_ONNX_CACHE``, else
-        ``~/.cache/enrich/onnx`` (``$XDG_CACHE_HOME`` respected).
+        Where exported ONNX models (for onnx and openvino) are kept; None:
+        ``$ENRICH_ONNX_CACHE``, else ``~/.cache/enrich/onnx`` (``$XDG_CACHE_HOME`` respected).
 
     The model loads once, on first use (``encode`` or ``dim``). ``id`` is
     ``"sentence-transformers:<name>:<sha256[:16]>:l2"`` for torch in float32, followed by
