@@ -12,10 +12,17 @@ local engine runs the same two jobs beside it (same data; the engines take turns
 rounds, median kept), and the two output tables are compared (every column but the run id and
 time, after each run).
 
+With ``--end-model`` the job also has ``[embeddings]`` (the precomputed 384-d column: the
+workers write each partition's vectors, the driver builds the FAISS index from them) and
+``[end_model]`` (trained on the driver from the sample gathered from the workers, predicted
+on the workers); the tables are then compared but for ``index_id`` (numbered per partition
+on the workers), and the driver's peak includes the index.
+
 Run from the repository root::
 
     .venv/bin/python -m benchmarks.job_scale                               # 1M, 3M, 10M
     .venv/bin/python -m benchmarks.job_scale --assets 100000 --local-at 100000   # quick check
+    .venv/bin/python -m benchmarks.job_scale --assets 100000 --local-at 100000 --end-model
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from typing import Any
 
 import polars as pl
 
-from benchmarks.job_incremental import JOB, LFS, make_data, median_run
+from benchmarks.job_incremental import END_MODEL, JOB, LFS, make_data, median_run
 
 THREAD_ENV = {
     "OMP_NUM_THREADS": "1",
@@ -45,9 +52,10 @@ THREAD_ENV = {
 }
 
 
-def job_text(table: str, kind: str, address: str | None) -> str:
+def job_text(table: str, kind: str, address: str | None, *, end_model: bool = False) -> str:
     """The job file: the benchmark job of job_incremental, on a cluster at ``address``."""
-    text = JOB.format(table=table, kind=kind, partition=50_000, extra="")
+    extra = END_MODEL.format(retrain="") if end_model else ""
+    text = JOB.format(table=table, kind=kind, partition=50_000, extra=extra)
     if address:
         text = text.replace('kind = "dask"', f'kind = "dask"\naddress = "{address}"')
     return text
@@ -61,7 +69,8 @@ DRIVER = (
     "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
     "print(json.dumps({{'duration_s': took, 'peak_rss_mb': int(hwm) / 1024, "
     "'timings': r.record['timings'], 'counts': dict(r.counts), "
-    "'structure': r.record.get('label_model_structure')}}))"
+    "'structure': r.record.get('label_model_structure'), "
+    "'end_model': (r.record.get('end_model') or {{}}).get('retrain')}}))"
 )
 
 
@@ -90,18 +99,27 @@ def run_driver(job: Path) -> dict[str, Any]:
     return figures
 
 
-def same_tables(a: Path, b: Path) -> bool:
-    """Whether two enriched tables hold the same rows (run id and time aside)."""
+def same_tables(a: Path, b: Path, *, index_ids: bool = True) -> bool:
+    """Whether two enriched tables hold the same rows (run id and time aside).
+
+    ``index_ids=False`` leaves ``index_id`` out (the workers number each partition's block).
+    """
     from enrich.io.store import read_table
 
-    drop = ["run_id", "created_at"]
+    drop = ["run_id", "created_at"] + ([] if index_ids else ["index_id"])
     left = read_table(a).drop(drop).sort("asset_id")
     right = read_table(b).drop(drop).sort("asset_id")
     return left.columns == right.columns and left.equals(right)
 
 
 def run_engines(
-    root: Path, kinds: list[str], address: str | None, new_file: Path, repeat: int
+    root: Path,
+    kinds: list[str],
+    address: str | None,
+    new_file: Path,
+    repeat: int,
+    *,
+    end_model: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Full runs, then runs after the new file arrived, of each engine in turn.
 
@@ -112,7 +130,7 @@ def run_engines(
     jobs = {}
     for kind in kinds:
         jobs[kind] = root / f"{kind}.toml"
-        jobs[kind].write_text(job_text(f"out-{kind}/enriched", kind, address))
+        jobs[kind].write_text(job_text(f"out-{kind}/enriched", kind, address, end_model=end_model))
     fulls: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
     for _ in range(repeat):
         for kind in kinds:
@@ -137,7 +155,11 @@ def run_engines(
                 last = news[kind][-1]
                 took, rss = last["duration_s"], last["peak_rss_mb"]
                 kept = (last.get("structure") or {}).get("kept")
-                print(f"  {kind} +new: {took:.1f} s, driver {rss:,.0f} MB, structure kept {kept}")
+                retrain = (last.get("end_model") or {}).get("retrained")
+                print(
+                    f"  {kind} +new: {took:.1f} s, driver {rss:,.0f} MB, structure kept {kept}"
+                    + ("" if retrain is None else f", end model retrained {retrain}")
+                )
     finally:
         shutil.move(arrived, new_file)
     return {
@@ -158,6 +180,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--local-at", type=int, default=1_000_000)
     parser.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each kind; median kept")
+    parser.add_argument(
+        "--end-model", action="store_true", help="with [embeddings] (precomputed) and [end_model]"
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.assets.split(",") if s]
 
@@ -188,15 +213,25 @@ def main(argv: list[str] | None = None) -> None:
             (root / "lfs.py").write_text(LFS)
             print(f"{n:,} assets in {n_files} files ({time.perf_counter() - t0:.0f} s)")
             kinds = ["dask", "local"] if n == args.local_at else ["dask"]
-            runs = run_engines(root, kinds, cluster.scheduler_address, new_file, args.repeat)
+            runs = run_engines(
+                root,
+                kinds,
+                cluster.scheduler_address,
+                new_file,
+                args.repeat,
+                end_model=args.end_model,
+            )
             row: dict[str, Any] = {"n": n, "files": n_files, **runs}
             if "local" in runs:
                 row["equal_full"] = same_tables(
                     runs["dask"]["after_full"] / "enriched",
                     runs["local"]["after_full"] / "enriched",
+                    index_ids=not args.end_model,
                 )
                 row["equal_new"] = same_tables(
-                    root / "out-dask" / "enriched", root / "out-local" / "enriched"
+                    root / "out-dask" / "enriched",
+                    root / "out-local" / "enriched",
+                    index_ids=not args.end_model,
                 )
                 print(f"  tables equal: full {row['equal_full']}, +new {row['equal_new']}")
             rows.append(row)
@@ -217,7 +252,13 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, cluster_s: floa
         f"{pl.__version__}; Dask LocalCluster of 2 worker processes x 1 thread (started once, "
         f"{cluster_s:.1f} s, not counted); {args.rows_per_file:,} assets per file, one "
         f"partition each; {args.new_fraction:.0%} new in the second run; median of "
-        f"{args.repeat} run(s) of each kind, engines taking turns (every run in brackets).",
+        f"{args.repeat} run(s) of each kind, engines taking turns (every run in brackets)"
+        + (
+            "; with [embeddings] (precomputed 384-d) and [end_model], tables compared but for "
+            "index_id."
+            if args.end_model
+            else "."
+        ),
         "",
         "| assets | engine | full run s | +new run s | +new / full | driver peak RSS MB "
         "(full / +new) | files read (+new) | partitions written (+new) | table equals local |",

@@ -581,6 +581,28 @@ def retain_partitioned(run: RunContext) -> None:
         for child in folder.iterdir():
             if child.is_dir() and child.name not in named and child.name != run.run_id:
                 shutil.rmtree(child, ignore_errors=True)
+    _remove_unnamed_vectors(run, records)
+
+
+def _remove_unnamed_vectors(run: RunContext, records: Sequence[tuple[int, Any]]) -> None:
+    """Remove the partitions' vector files no kept run record names.
+
+    Files a later run wrote (their name holds its run id, which starts with its start
+    time) are left alone: on an object store, where runs are not locked out of each other,
+    they may belong to a run still working.
+    """
+    named = {
+        str(entry.get("vectors")).rsplit("/", 1)[-1]
+        for _, record in records
+        for entry in (record.get("partitions") or {}).values()
+        if entry.get("vectors")
+    }
+    for file in (run.paths.embeddings / "vectors").iterdir():  # nothing when there is none
+        parts = file.name.split("-")
+        run_id = "-".join(parts[2:-1])  # part-<index>-<run id>-<random>.parquet
+        if file.name in named or run_id >= run.run_id:
+            continue
+        file.unlink()
 
 
 # -- planning ------------------------------------------------------------------------------

@@ -191,3 +191,27 @@ def test_an_index_built_from_vector_files_trains_on_a_sample(tmp_path):
     assert index.nlist_ == 256  # lists for the 20,000-vector sample, not all 120,000
     found = index.search(vectors[:50], k=1).ids[:, 0]
     assert (found == np.arange(50)).mean() >= 0.9
+
+
+def test_retention_removes_vector_files_no_run_names(job, client, spam_data):
+    from enrich.io.store import run_records
+
+    path = job / "dask.toml"
+    path.write_text(path.read_text() + "[retention]\ncompact_every = 2\nvacuum_after_days = 0\n")
+    engine = DaskEngine(client=client)
+    run_job(load_job_config(path), progress=False, engine=engine)
+    folder = job / "dask" / "enriched_embeddings" / "vectors"
+    stray = folder / "part-00009-20000101T000000Z-abcdef-00000000.parquet"  # a dead run's
+    stray.write_bytes(b"")
+    edit_source("d", spam_data.slice(300, 30)).write_parquet(job / "data" / "d.parquet")
+    second = run_job(load_job_config(path), progress=False, engine=engine)  # retention here
+    assert not stray.exists()
+    current = {e["vectors"].rsplit("/", 1)[-1] for e in second.record["partitions"].values()}
+    on_disk = {p.name for p in folder.iterdir()}
+    assert current <= on_disk
+    named = {
+        e["vectors"].rsplit("/", 1)[-1]
+        for _, r in run_records(job / "dask" / "enriched")
+        for e in r["partitions"].values()
+    }
+    assert on_disk <= named
