@@ -121,7 +121,9 @@ def set_in_jobs(root, old, new):
         path.write_text(path.read_text().replace(old, new))
 
 
-def test_tabular_end_model_trains_keeps_and_retrains_as_locally(tmp_path, make_job, client):
+def test_tabular_end_model_trains_keeps_and_retrains_as_locally(
+    tmp_path, make_job, client, spam_data
+):
     job = make(tmp_path, make_job, source_extra="", sections="", features=TABULAR)
     local, dask = both(job, client)
     assert dask.record["end_model"]["retrain"]["retrained"]
@@ -129,9 +131,7 @@ def test_tabular_end_model_trains_keeps_and_retrains_as_locally(tmp_path, make_j
     assert_same(job, local, dask)
 
     # a few new assets: the sample moves little, the stored model predicts only them
-    edit_source(
-        "d", pytest.importorskip("enrich.datasets").load_youtube_spam().slice(300, 30)
-    ).write_parquet(job / "data" / "d.parquet")
+    edit_source("d", spam_data.slice(300, 30)).write_parquet(job / "data" / "d.parquet")
     local, dask = both(job, client)
     assert not dask.record["end_model"]["retrain"]["retrained"]
     assert dask.counts["n_files_read"] == 1
@@ -176,3 +176,49 @@ def test_candidates_merged_in_any_order_keep_the_jobs_sample():
         merge_candidates(pl.concat(parts[:2]), max_rows=30).vstack(parts[2]), max_rows=30
     )
     assert merged.equals(whole) and whole.height <= 60
+
+
+def test_end_model_and_embeddings_in_a_bucket_as_locally(
+    tmp_path, make_job, client, s3_bucket, spam_data
+):
+    """Source, table, vector files, cache and index on S3 (moto): the local engine's table."""
+    import json
+
+    from enrich._internal.uri import fsspec_filesystem
+
+    bucket, options = s3_bucket
+    pairs = ", ".join(f"{k} = {json.dumps(v)}" for k, v in options.items())
+    fields = {
+        "source_extra": 'embedding_column = "vector"',
+        "sections": '[embeddings]\nenabled = true\nencoder = "precomputed"',
+        "features": 'feature_columns = ["n_chars"]',
+    }
+    make_job(tmp_path, toml="local.toml", name="local", kind="local", **fields)
+    remote = make_job(tmp_path, toml="dask.toml", name=f"{bucket}/out", kind="dask", **fields)
+    text = remote.read_text().replace(
+        'path = "data/*.parquet"', f'path = "{bucket}/data/*.parquet"'
+    )
+    remote.write_text(text + f"[storage]\noptions = {{ {pairs} }}\n")
+    fs = fsspec_filesystem(bucket, options)
+    for file in sorted((tmp_path / "data").iterdir()):
+        fs.put_file(str(file), f"{bucket[5:]}/data/{file.name}")
+    engine = DaskEngine(client=client)
+    run_job(load_job_config(tmp_path / "local.toml"), progress=False)
+    dask = run_job(load_job_config(remote), progress=False, engine=engine)
+    assert dask.record["engine"] == "dask" and dask.counts["n_partitions"] == 3
+    assert fs.ls(f"{bucket[5:]}/out/enriched_embeddings/vectors")  # the workers wrote there
+    drop = [*LINEAGE, "index_id", "source_file"]
+    a = read_table(tmp_path / "local" / "enriched").drop(drop).sort("asset_id")
+    b = read_table(dask.table_path).drop(drop).sort("asset_id")
+    assert a.equals(b)
+    # a new file in the bucket: the kept model predicts its assets, as locally
+    new = edit_source("d", spam_data.slice(300, 30))
+    new.write_parquet(tmp_path / "data" / "d.parquet")
+    fs.put_file(str(tmp_path / "data" / "d.parquet"), f"{bucket[5:]}/data/d.parquet")
+    run_job(load_job_config(tmp_path / "local.toml"), progress=False)
+    dask = run_job(load_job_config(remote), progress=False, engine=engine)
+    assert dask.counts["n_files_read"] == 1
+    assert not dask.record["end_model"]["retrain"]["retrained"]
+    a = read_table(tmp_path / "local" / "enriched").drop(drop).sort("asset_id")
+    b = read_table(dask.table_path).drop(drop).sort("asset_id")
+    assert a.equals(b)
