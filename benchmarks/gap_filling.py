@@ -403,9 +403,10 @@ def run_seed(sc: Scenario, ds: Dataset, seed: int, budget: int, cw: str | None) 
     test, train = _split(ds, rng, sc.test_size)
     labeled = _labeled_set(sc, ds, train, rng)
     pool = np.setdiff1d(train, labeled)
-    proba = _classifier(ds.vectors[labeled], ds.y[labeled], seed, cw).predict_proba(
-        ds.vectors[pool]
-    )
+    model = _classifier(ds.vectors[labeled], ds.y[labeled], seed, cw)
+    # one column per class, 0 for a class the labeled set lacks (a slice gap can miss one)
+    proba = np.zeros((len(pool), len(ds.classes)))
+    proba[:, model.classes_] = model.predict_proba(ds.vectors[pool])
     # asset ids are the data set's row numbers and serve as the index ids
     names = np.array(ds.classes, dtype=object)[ds.y]
     labels = pl.DataFrame(
