@@ -4,9 +4,11 @@ Run: ``.venv/bin/python -m benchmarks.label_model_speed`` (a few minutes: Snorke
 case dominates); ``--repeats 3`` runs every (model, size) three times, interleaved, and reports
 the fastest; ``--cases 1000000`` runs only that size. Every (model, size) pair runs in a fresh
 subprocess, which builds the same seeded vote matrix, imports its model, then times
-``fit(L)`` + ``predict_proba(L)``; peak RSS is that process's ``ru_maxrss`` (it includes the
-vote matrix, identical for both models; the "added" column is the peak minus the RSS measured
-just before fitting).
+``fit(L)`` + ``predict_proba(L)`` (each is also reported alone: a first call in a fresh
+process, as a user's script makes it); peak RSS is that process's ``ru_maxrss`` (it includes
+the vote matrix, identical for both models; the "added" column is the peak minus the RSS
+measured just before fitting). The machine's load average is printed before and after: on a
+shared machine only the ratios of one run compare.
 
 The votes are simulated: each LF fires on a share of rows drawn from U(0.1, 0.6), independently
 of the class, and is right with a probability drawn from U(0.55, 0.9), otherwise it votes a
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -74,11 +77,14 @@ def child(model_name: str, n: int, m: int, k: int) -> dict:
         model.fit(votes, progress_bar=False, seed=0)
     elif model_name != "SnorkelMajority":
         model.fit(votes)
+    fitted = time.perf_counter()
     proba = model.predict_proba(votes)
     seconds = time.perf_counter() - start
     peak = _rss_mib()
     return {
         "seconds": seconds,
+        "fit_seconds": fitted - start,
+        "predict_seconds": seconds - (fitted - start),
         "peak_mib": peak,
         "added_mib": peak - before,
         "nan_rows": int((~np.isfinite(proba).all(axis=1)).sum()),
@@ -117,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.cases != "all":
         wanted = {int(x) for x in args.cases.split(",")}
         cases = [case for case in CASES if case[0] in wanted]
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     rows = []
     for n, m, k, names in cases:
         runs: dict[str, list[dict]] = {name: [] for name in names}
@@ -125,12 +132,13 @@ def main(argv: list[str] | None = None) -> None:
                 runs[name].append(run_child(name, n, m, k))
         results = {name: min(found, key=lambda r: r["seconds"]) for name, found in runs.items()}
         rows.append((n, m, k, results))
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
     print("## Label model speed and memory (fit + predict_proba, fresh process each)\n")
     print(
-        "| votes (rows x LFs x classes) | model | seconds | peak RSS MiB | added MiB | "
-        "NaN rows | accuracy | speed-up vs Snorkel |"
+        "| votes (rows x LFs x classes) | model | seconds | fit s | predict_proba s | "
+        "peak RSS MiB | added MiB | NaN rows | accuracy | speed-up vs Snorkel |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for n, m, k, results in rows:
         for name, r in results.items():
             peer = "Snorkel" if name in ("LabelModel", "Snorkel") else "SnorkelMajority"
@@ -142,7 +150,8 @@ def main(argv: list[str] | None = None) -> None:
                 "SnorkelMajority": "Snorkel MajorityLabelVoter",
             }[name]
             print(
-                f"| {n:,} x {m} x {k} | {label} | {r['seconds']:.2f} | {r['peak_mib']:.0f} | "
+                f"| {n:,} x {m} x {k} | {label} | {r['seconds']:.3f} | "
+                f"{r['fit_seconds']:.3f} | {r['predict_seconds']:.3f} | {r['peak_mib']:.0f} | "
                 f"{r['added_mib']:.0f} | {r['nan_rows']} | {r['accuracy']:.3f} | "
                 f"{ratio:.1f}x |"
             )
