@@ -202,10 +202,17 @@ def run_partitioned(run: RunContext) -> JobResult:
             if config.embeddings.enabled
             else None
         )
+        kept = _usable_partitions(where, version, record)
         if embedder is not None:
             run.warnings.extend(embedder.notes)
+            if not embedder.rebuild and any(
+                not entry.get("vectors") for entry in (kept or {None: {}}).values()
+            ):
+                # the partitions' vector files are missing (a table the local engine wrote,
+                # or embeddings newly on): every asset is embedded again (the cache serves
+                # what was encoded before) and the index is rebuilt from the files
+                embedder.rebuild = True
             full_read = full_read or embedder.rebuild
-        kept = _usable_partitions(where, version, record)
         if record is not None and kept is None:
             run.warnings.append(
                 "the table has no partition state this engine can use (written by the local "

@@ -215,3 +215,29 @@ def test_retention_removes_vector_files_no_run_names(job, client, spam_data):
         for e in r["partitions"].values()
     }
     assert on_disk <= named
+
+
+def test_a_table_the_local_engine_embedded_is_taken_over(job, client, spam_data):
+    from embeddings.precomputed import embedding_matrix
+
+    run_job(load_job_config(job / "local.toml"), progress=False)
+    text = (job / "dask.toml").read_text().replace("dask/enriched", "local/enriched")
+    (job / "dask.toml").write_text(text)
+    edit_source("d", spam_data.slice(300, 20)).write_parquet(job / "data" / "d.parquet")
+    engine = DaskEngine(client=client)
+    dask = run_job(load_job_config(job / "dask.toml"), progress=False, engine=engine)
+    assert any("no partition state" in w for w in dask.warnings)
+    # no vector files yet: every asset is embedded again and the index rebuilt from them
+    assert dask.record["embeddings"]["n_embedded"] == 320
+    table = read_table(job / "local" / "enriched").select("asset_id", "index_id")
+    assert table.get_column("index_id").n_unique() == 320
+    source = pl.concat([pl.read_parquet(f) for f in sorted((job / "data").iterdir())])
+    rows = table.join(source.select("asset_id", "vector"), on="asset_id")
+    index = load_run_index(dask.record["embeddings"])
+    np.testing.assert_allclose(
+        index.get_vectors(rows.get_column("index_id").to_numpy()),
+        embedding_matrix(rows.get_column("vector")),
+        atol=1e-6,
+    )
+    again = run_job(load_job_config(job / "dask.toml"), progress=False, engine=engine)
+    assert again.counts["n_files_read"] == 0 and again.record["embeddings"]["n_embedded"] == 0
