@@ -236,9 +236,12 @@ def _tasks_html(
             + "</p>"
         )
         if kind == "multiclass":
-            parts.extend(_class_sections(record, metrics, before, list(task.get("names", []))))
+            own = {**record, "end_model": task.get("end_model")}  # the task's retrain line
+            parts.extend(_class_sections(own, metrics, before, list(task.get("names", []))))
         else:
             parts.extend(_label_sections(metrics, before))
+            if metrics.get("end_model"):
+                parts.extend(_label_end_model_section(metrics["end_model"]))
     parts.extend(_timings(record))
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -339,6 +342,45 @@ def _label_sections(metrics: Mapping[str, Any], before: Mapping[str, Any]) -> li
         parts.append(
             f"<p class='warn'>LF {_e(error.get('lf'))}: {_e(error.get('n_errors'))} error(s) "
             f"recorded as abstains; first: {_e(error.get('first_error'))}</p>"
+        )
+    return parts
+
+
+def _label_end_model_section(end: Mapping[str, Any]) -> list[str]:
+    """A multi-label task's ``[end_model]``: per label, trained or not, positives, F1."""
+    gold = end.get("gold") or {}
+    note = (
+        f"End model (one classifier per label) trained on {_fmt(end.get('n_train'))} assets; "
+        f"it alone labels {_fmt(end.get('n_labeled_by_model'))} assets no LF voted on."
+    )
+    parts = ["<h3>End model per label</h3>", f"<p>{_e(note)}</p>"]
+    retrain = end.get("retrain") or {}
+    if retrain.get("reason"):
+        done = "Retrained" if retrain.get("retrained") else "Kept the stored model"
+        parts.append(f"<p>{_e(done + ': ' + str(retrain['reason']) + '.')}</p>")
+    rows = [
+        [
+            r.get("label"),
+            "yes" if r.get("trained") else "no (one value only)",
+            _fmt(r.get("n_positive")),
+            _pct(r.get("positive_share")),
+            _pct(r.get("agreement_with_label_model")),
+            *([_pct(r.get("gold_f1"))] if gold else []),
+        ]
+        for r in end.get("per_label", [])
+    ]
+    header = ["label", "classifier", "positives", "share", "agrees with the LFs"]
+    parts.append(_table(rows, header + (["F1 (gold)"] if gold else [])))
+    if gold:
+        parts.append(
+            "<p>"
+            + _e(
+                f"Against gold ({_fmt(gold.get('n_assets'))} assets, out-of-fold where trained "
+                f"on): micro F1 {_pct(gold.get('micro_f1'))}, macro F1 "
+                f"{_pct(gold.get('macro_f1'))}, subset accuracy "
+                f"{_pct(gold.get('subset_accuracy'))}"
+            )
+            + "</p>"
         )
     return parts
 

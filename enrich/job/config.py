@@ -530,11 +530,6 @@ class JobConfig(_Section):
                 f"gold.path: a reviewed gold table is not read by {what} yet; give gold in a "
                 "source column (gold.column, or labeling_functions.tasks.<name>.gold_column)"
             )
-        if self.end_model.enabled:
-            raise ValueError(
-                f"end_model.enabled: the job's end model is not available for {what} yet; "
-                "set end_model.enabled = false (enrich.MultiLabelEndModel trains one in Python)"
-            )
         return self
 
     @model_validator(mode="after")

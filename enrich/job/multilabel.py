@@ -34,11 +34,14 @@ the run record, runs table, retention and reports. What differs is kept here:
 
 Unchanged assets are rewritten only when a label (set) or review flag flips or a
 probability moves by more than ``output.proba_tolerance``. The review queue holds each
-task's picks (``task``; a multi-label task's per label, ``for_label``). Not yet for these
-jobs: the end model and a reviewed gold table (the config refuses them), the search for
-similar assets to fill a multi-label task's gaps (its gaps per label are in the metrics and
-the report), and Dask workers reading their own partitions (the driver reads the rows and
-the workers vote; a warning says so).
+task's picks (``task``; a multi-label task's per label, ``for_label``). With ``[end_model]``
+a multi-class task gets the single-label end model's columns and a multi-label task
+``model_p_<label>``, ``model_labels`` and ``label_source``
+(:mod:`enrich.job.multilabel_end_model`), each task retrained or kept on its own by the
+single-label rule. Not yet for these jobs: a reviewed gold table (the config refuses it),
+the search for similar assets to fill a multi-label task's gaps (its gaps per label are in
+the metrics and the report), and Dask workers reading their own partitions (the driver reads
+the rows and the workers vote; a warning says so).
 
 >>> encode_votes(np.array([[1, 0, -1], [0, 0, 0]], dtype=np.int8)).tolist()
 [19, 0]
@@ -75,7 +78,13 @@ from enrich.io.store import (
 from enrich.job._faults import checkpoint
 from enrich.job.config import JobConfig, LabelingFunctionsConfig
 from enrich.job.context import EnrichResult, JobResult, ReadResult, RunContext, VoteResult
+from enrich.job.end_model_step import end_model_step
 from enrich.job.fit import model_json, source_gold
+from enrich.job.multilabel_end_model import (
+    MultiLabelEnded,
+    end_model_metrics,
+    multilabel_end_model_step,
+)
 from enrich.job.plan import plan_columns
 from enrich.job.publish import (
     after_commit,
@@ -380,11 +389,13 @@ def _check_lf_names(tasks: Sequence[JobTask]) -> None:
 
 def _plan(config: JobConfig, files: Sequence[Any], lfs: Sequence[Any], tasks: Sequence[JobTask]):
     """The single-label column plan, plus each task's gold column (read, hashed and kept)."""
+    from enrich.job import run as single
+
     plan = plan_columns(
         files,
         lfs,
         id_column=config.source.id_column,
-        slice_columns=config.source.slice_columns,
+        slice_columns=single._kept_columns(config),  # slices, end model features
         gold_column=None,
         embedding_input=config.embedding_input_column,
         embedding_output=config.embeddings.output_column,
@@ -596,6 +607,9 @@ def _multiclass(
     if task.gold_column is not None:
         full = full.with_columns(pl.col(task.gold_state).fill_null(-1).cast(pl.Int32).alias("gold"))
     outputs = ["label", "needs_review", *(f"proba_{c}" for c in task.names)]
+    ended_on = config.end_model.enabled
+    if ended_on:
+        outputs += ["model_label", *(f"model_proba_{c}" for c in task.names)]
     full = _with_previous(full, read, {f"{task.prefix}{c}": f"_prev_{c}" for c in outputs})
     previous = read.previous
     if previous is not None:
@@ -606,6 +620,7 @@ def _multiclass(
                 "run_id": previous.record.get("run_id"),
                 "metrics": mine.get("metrics") or {},
                 "label_model_structure": mine.get("label_model_structure"),
+                "end_model": mine.get("end_model"),
             },
         )
     names = {lf.name for lf in task.lfs}
@@ -620,7 +635,8 @@ def _multiclass(
         voted, full=full, errors=voted.errors.filter(pl.col("lf").is_in(list(names)))
     )
     fitted = single._fit(view_run, view_read, view_voted)
-    out = single._enrich(view_run, view_read, view_voted, fitted)
+    ended = end_model_step(view_run, view_read, view_voted, fitted) if ended_on else None
+    out = single._enrich(view_run, view_read, view_voted, fitted, ended)
     enriched = out.rows  # every asset: the table's schema never equals one task's
     shared = {"asset_id", *_LINEAGE, "content_hash", "source_file", "index_id", *run.plan.slices}
     own = [c for c in enriched.columns if c not in shared and not c.startswith("vote_")]
@@ -632,9 +648,13 @@ def _multiclass(
         task=task,
         columns=columns,
         compare={
-            "label": [f"{task.prefix}label"],
+            "label": [f"{task.prefix}label", *([f"{task.prefix}model_label"] if ended else [])],
             "review": [f"{task.prefix}needs_review"],
-            "proba": [f"{task.prefix}proba_{c}" for c in task.names],
+            "proba": [
+                f"{task.prefix}{kind}_{c}"
+                for kind in ("proba", *(["model_proba"] if ended else []))
+                for c in task.names
+            ],
         },
         metrics={"kind": "multiclass", **out.metrics},
         record={
@@ -643,6 +663,7 @@ def _multiclass(
             "prefix": task.prefix,
             "model": _model_record(fitted.model, fitted.model_version, fitted.model_json, config),
             "label_model_structure": fitted.structure_record,
+            "end_model": ended.state if ended is not None and ended.state else None,
         },
         model_version=fitted.model_version,
         queue=queue,
@@ -726,23 +747,85 @@ def _multilabel(
     settled = (gold >= 0).any(axis=1) if gold is not None and config.gold.use_in_fit else None
     queue = _multilabel_queue(run, task, table, matrix, settled)
     metrics["n_queued"] = queue.height if queue is not None else 0
+    compare = {
+        "label": [f"{task.prefix}labels", f"{task.prefix}uncertain_labels"],
+        "review": [f"{task.prefix}review"],
+        "proba": [f"{task.prefix}p_{name}" for name in task.names],
+    }
+    end_state = None
+    if config.end_model.enabled:
+        ended = _multilabel_end_model(run, read, full, task, proba, votes, gold, model)
+        columns = columns.hstack(
+            ended.columns.select(pl.all().name.prefix(task.prefix)).get_columns()
+        )
+        compare["label"].append(f"{task.prefix}model_labels")
+        compare["proba"] += [f"{task.prefix}model_p_{name}" for name in task.names]
+        metrics["end_model"] = end_model_metrics(
+            ended, proba, model.thresholds_, gold, names=task.names
+        )
+        end_state = ended.state
+        run.warnings.extend(ended.warnings)
     return _TaskResult(
         task=task,
         columns=columns,
-        compare={
-            "label": [f"{task.prefix}labels", f"{task.prefix}uncertain_labels"],
-            "review": [f"{task.prefix}review"],
-            "proba": [f"{task.prefix}p_{name}" for name in task.names],
-        },
+        compare=compare,
         metrics=metrics,
         record={
             "kind": "multilabel",
             "names": list(task.names),
             "prefix": task.prefix,
             "model": _model_record(model, version, text, config),
+            "end_model": end_state,
         },
         model_version=version,
         queue=queue,
+    )
+
+
+def _multilabel_end_model(
+    run: TasksRunContext,
+    read: ReadResult,
+    full: pl.DataFrame,
+    task: JobTask,
+    proba: np.ndarray,
+    votes: np.ndarray,
+    gold: np.ndarray | None,
+    model: Any,
+) -> MultiLabelEnded:
+    """The task's end model (:mod:`enrich.job.multilabel_end_model`): retrained or kept."""
+    config = run.config
+    wanted = ["voted", *(f"p_{n}" for n in task.names), *(f"model_p_{n}" for n in task.names)]
+    mapping = {f"{task.prefix}{c}": c for c in wanted}
+    previous = None
+    if read.previous is not None and set(mapping) <= set(read.state.columns):
+        previous = _with_previous(full.select("asset_id"), read, mapping)
+    stored = None
+    if read.previous is not None:
+        mine = (read.previous.record.get("tasks") or {}).get(task.name) or {}
+        stored = mine.get("end_model")
+    names = {lf.name for lf in task.lfs}
+    before = {k for k in read.prev_versions if k in names}
+    changed = any(lf.name in names for lf in read.changed_lfs) or before != {
+        k for k in read.lf_versions if k in names
+    }
+    fresh = read.status.filter(pl.col("_new") | pl.col("_changed")).get_column("asset_id")
+    index = None
+    if config.end_model_uses_embeddings and read.embedder is not None:
+        index = read.embedder.index
+    return multilabel_end_model_step(
+        full,
+        settings=config.end_model,
+        names=task.names,
+        proba=proba,
+        votes=votes,
+        gold=gold,
+        thresholds=np.asarray(model.thresholds_, dtype=np.float64),
+        previous=previous,
+        stored=stored,
+        fresh=full.select(pl.col("asset_id").is_in(fresh.implode())).to_series().to_numpy(),
+        lfs_changed=changed,
+        index=index,
+        run_id=run.run_id,
     )
 
 

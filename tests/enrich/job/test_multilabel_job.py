@@ -14,6 +14,7 @@ from enrich.datasets import load_mnist_sample
 from enrich.errors import InputError, JobConfigError
 from enrich.io.store import read_table
 from enrich.job.config import JobConfig, load_job_config
+from enrich.job.end_model_step import linear_proba
 from enrich.job.run import run_job
 from enrich.labeling.engines import DaskEngine
 
@@ -293,8 +294,8 @@ def test_bad_task_sections_name_the_problem(tmp_path):
             r"labeling_functions\.sources: with labeling_functions\.tasks each task holds",
         ),
         (
-            TASKS_JOB + '\n[end_model]\nenabled = true\nfeature_columns = ["x"]\n',
-            r"end_model\.enabled: the job's end model is not available for jobs of several",
+            TASKS_JOB + "\n[end_model]\nenabled = true\n",
+            r"end_model\.feature_columns: the end model is enabled but has no features",
         ),
         (
             TASKS_JOB.replace("tasks.topics]", "tasks.top-ics]"),
@@ -418,3 +419,201 @@ def test_multilabel_job_with_embedding_lfs_votes_only_new_assets(tmp_path, monke
     assert out.height == 1000 and "index_id" in out.columns
     votes = np.array(out.get_column("vote_like_8").to_list())
     assert votes.shape == (1000, 3) and (votes == 1).any()
+
+
+# -- the end model of a multi-label job, and of several tasks ----------------------------------
+SHAPE_LFS = """
+loopy = expression_lf("loopy", pl.col("holes") >= 1, label="round")
+straight = expression_lf("straight", (pl.col("holes") == 0) & (pl.col("width") <= 12),
+                         label="straight")
+wide = expression_lf("wide", pl.col("width") >= 16, label="round")
+SHAPE = [loopy, straight, wide]
+ATTRIBUTES = [has_hole, no_hole, two_holes, thin, top_heavy, bottom_heavy, heavy_ink]
+"""
+
+END_MODEL = {"enabled": True, "cv": 3, "max_train_rows": 1500}
+
+
+@pytest.fixture(scope="module")
+def digit_vectors(digits) -> pl.DataFrame:
+    """The digits with a precomputed vector each (a random projection of the pixels)."""
+    pixels = load_mnist_sample().images.reshape(len(digits), -1).astype(np.float32) / 255
+    vectors = pixels @ np.random.default_rng(0).normal(size=(784, 24)).astype(np.float32)
+    return digits.with_columns(pl.Series("vector", vectors))
+
+
+def vector_job(
+    root: Path,
+    frame: pl.DataFrame,
+    parts: dict[str, tuple[int, int]],
+    *,
+    end_model: dict | None = None,
+    tasks: bool = False,
+    labels: list[str] = LABELS,
+    tolerance: float = 0.005,
+) -> JobConfig:
+    """A digit job whose end model reads the precomputed vectors (the job's embeddings)."""
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    for name, (start, stop) in parts.items():
+        frame.slice(start, stop - start).write_parquet(root / "data" / name)
+    (root / "lfs.py").write_text(DIGIT_LFS + SHAPE_LFS)
+    lfs: dict = {
+        "sources": [f"{root / 'lfs.py'}:ATTRIBUTES"],
+        "task": "multilabel",
+        "labels": labels,
+    }
+    gold: dict = {"column": "attributes"}
+    if tasks:
+        gold = {}
+        lfs = {
+            "tasks": {
+                "shape": {
+                    "sources": [f"{root / 'lfs.py'}:SHAPE"],
+                    "classes": ["straight", "round"],
+                },
+                "attrs": {
+                    "sources": [f"{root / 'lfs.py'}:ATTRIBUTES"],
+                    "task": "multilabel",
+                    "labels": LABELS,
+                    "gold_column": "attributes",
+                },
+            }
+        }
+    return JobConfig.model_validate(
+        {
+            "source": {"path": str(root / "data" / "*.parquet"), "embedding_column": "vector"},
+            "embeddings": {"enabled": True, "encoder": "precomputed"},
+            "labeling_functions": lfs,
+            "gold": gold,
+            "end_model": end_model or END_MODEL,
+            "output": {"path": str(root / "out" / "digits"), "proba_tolerance": tolerance},
+        }
+    )
+
+
+def _unit_vectors(table: pl.DataFrame, frame: pl.DataFrame) -> np.ndarray:
+    vectors = np.asarray(
+        table.select("asset_id").join(frame, on="asset_id", how="left")["vector"].to_list()
+    )
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_multilabel_end_model_labels_every_asset_then_a_kept_model_predicts_the_new(
+    tmp_path, digit_vectors
+):
+    config = vector_job(tmp_path, digit_vectors, {"a.parquet": (0, 1980)})
+    first = run_job(config, progress=False)
+    before = read_table(config.output.path).sort("asset_id")
+    assert {f"model_p_{label}" for label in LABELS} <= set(before.columns)
+    assert before.schema["model_labels"] == pl.List(pl.String)
+    assert before.get_column("model_p_even").null_count() == 0
+    assert set(before.get_column("label_source")) <= {"gold", "lfs", "model"}
+    task = first.record["tasks"]["task"]
+    assert task["end_model"]["retrain"]["retrained"]
+    assert [s["label"] for s in task["end_model"]["labels"]] == LABELS
+    end = task["metrics"]["end_model"]
+    assert end["retrained"] and [r["label"] for r in end["per_label"]] == LABELS
+    assert all(r["trained"] for r in end["per_label"]) and 0 < end["gold"]["macro_f1"] <= 1
+    # the predicted set is every label whose probability reaches its threshold
+    cut = task["end_model"]["thresholds"]
+    expected = [
+        [label for label, p, c in zip(LABELS, row, cut, strict=True) if p >= c]
+        for row in before.select(f"model_p_{label}" for label in LABELS).rows()
+    ]
+    assert before.get_column("model_labels").to_list() == expected
+    page = Path(first.report_path).read_text()
+    assert "End model per label" in page and "Retrained: no model stored" in page
+
+    # about 1% more: the training sample barely moves, the stored models predict the new assets
+    digit_vectors.slice(1980, 20).write_parquet(tmp_path / "data" / "b.parquet")
+    second = run_job(config, progress=False)
+    state = second.record["tasks"]["task"]["end_model"]
+    assert not state["retrain"]["retrained"] and 0 <= state["retrain"]["drift"] <= 0.05
+    assert state["runs_since_training"] == 1
+    assert not second.record["tasks"]["task"]["metrics"]["end_model"]["retrained"]
+    after = read_table(config.output.path).sort("asset_id")
+    cols = [f"model_p_{label}" for label in LABELS]
+    new = after.filter(pl.col("asset_id") >= 1980)
+    expected = np.column_stack(
+        [linear_proba(s, _unit_vectors(new, digit_vectors))[:, 1] for s in state["labels"]]
+    )
+    # (the index keeps the vectors in float32)
+    assert np.abs(new.select(cols).to_numpy() - expected).max() < 1e-6
+    old = ["asset_id", *cols, "model_labels", "label_source"]
+    assert after.filter(pl.col("asset_id") < 1980).select(old).equals(before.select(old))
+    assert "Kept the stored model" in Path(second.report_path).read_text()
+    again = run_job(config, progress=False)
+    assert again.counts["n_written"] == 0
+
+
+def test_multilabel_end_model_retrained_incrementally_equals_a_run_from_scratch(
+    tmp_path, digit_vectors
+):
+    always = {**END_MODEL, "retrain_after": 0.0}
+    parts = {"a.parquet": (0, 1000)}
+    config = vector_job(tmp_path / "nightly", digit_vectors, parts, end_model=always, tolerance=0)
+    run_job(config, progress=False)
+    more = {"b.parquet": (1000, 1010)}
+    config = vector_job(tmp_path / "nightly", digit_vectors, more, end_model=always, tolerance=0)
+    second = run_job(config, progress=False)
+    retrain = second.record["tasks"]["task"]["end_model"]["retrain"]
+    assert retrain["retrained"] and "> retrain_after" in retrain["reason"]
+    scratch = vector_job(
+        tmp_path / "scratch", digit_vectors, parts | more, end_model=always, tolerance=0
+    )
+    run_job(scratch, progress=False)
+    a = read_table(config.output.path).sort("asset_id")
+    b = read_table(scratch.output.path).sort("asset_id")
+    exact = ["asset_id", "model_labels", "label_source"]
+    assert a.select(exact).equals(b.select(exact))
+    cols = [f"model_p_{label}" for label in LABELS]
+    assert np.abs(a.select(cols).to_numpy() - b.select(cols).to_numpy()).max() < 1e-9
+
+
+def test_two_tasks_each_get_their_end_model(tmp_path, digit_vectors):
+    config = vector_job(tmp_path, digit_vectors, {"a.parquet": (0, 990)}, tasks=True)
+    first = run_job(config, progress=False)
+    out = read_table(config.output.path)
+    for column in ["shape__model_label", "shape__model_proba_round", "shape__label_source"]:
+        assert column in out.columns
+    for column in ["attrs__model_p_even", "attrs__model_labels", "attrs__label_source"]:
+        assert column in out.columns
+    assert "model_label" not in out.columns and "label_source" not in out.columns
+    tasks = first.record["tasks"]
+    assert tasks["shape"]["end_model"]["retrain"]["retrained"]
+    assert tasks["attrs"]["end_model"]["retrain"]["retrained"]
+    assert tasks["shape"]["metrics"]["end_model"]["n_train"] > 0
+    page = Path(first.report_path).read_text()
+    assert "<h2>End model</h2>" in page and "End model per label" in page
+    digit_vectors.slice(990, 10).write_parquet(tmp_path / "data" / "b.parquet")
+    second = run_job(config, progress=False)
+    tasks = second.record["tasks"]
+    assert not tasks["shape"]["end_model"]["retrain"]["retrained"]
+    assert not tasks["attrs"]["end_model"]["retrain"]["retrained"]
+    after = read_table(config.output.path)
+    assert after.height == 1000 and after.get_column("shape__model_label").null_count() == 0
+    assert after.get_column("attrs__model_p_closed_loop").null_count() == 0
+
+
+def test_a_label_without_two_values_gets_no_classifier(tmp_path, digit_vectors):
+    config = vector_job(
+        tmp_path, digit_vectors, {"a.parquet": (0, 300)}, labels=[*LABELS, "slanted"]
+    )
+    result = run_job(config, progress=False)
+    assert any("label(s) ['slanted'] get no classifier" in w for w in result.warnings)
+    state = result.record["tasks"]["task"]["end_model"]
+    assert "constant" in state["labels"][3] and "coef" in state["labels"][0]
+    out = read_table(config.output.path)
+    assert out.get_column("model_p_slanted").n_unique() == 1
+
+
+def test_a_multilabel_end_model_without_features_names_the_key():
+    with pytest.raises(JobConfigError, match=r"end_model\.feature_columns: the end model is ena"):
+        JobConfig.model_validate(
+            {
+                "source": {"path": "x"},
+                "labeling_functions": {"sources": ["m:a"], "task": "multilabel", "labels": LABELS},
+                "end_model": {"enabled": True},
+                "output": {"path": "y"},
+            }
+        )
