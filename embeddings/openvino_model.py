@@ -49,6 +49,13 @@ def native_bfloat16() -> bool:
     return "BF16" in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
+def _no_bfloat16(actual: str) -> EncoderLoadError:
+    return EncoderLoadError(
+        "precision='bfloat16' with backend='openvino' needs a CPU with native bfloat16 (AMX "
+        f"or AVX512-BF16); this one runs {actual}. Use precision='float32' or 'auto'."
+    )
+
+
 class OpenVinoSession:
     """An OpenVINO model compiled for the CPU: feature dicts in, float32 vectors out.
 
@@ -79,6 +86,10 @@ class OpenVinoSession:
         threads: int | None = None,
     ) -> None:
         core = _core()
+        if precision == "bfloat16" and "BF16" not in core.get_property(
+            "CPU", "OPTIMIZATION_CAPABILITIES"
+        ):
+            raise _no_bfloat16("float32")
         config: dict[str, Any] = {
             "INFERENCE_PRECISION_HINT": _HINTS[precision],
             "PERFORMANCE_HINT": "LATENCY",
@@ -95,11 +106,7 @@ class OpenVinoSession:
             ) from exc
         actual = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
         if precision == "bfloat16" and "bf16" not in actual and "bfloat16" not in actual:
-            raise EncoderLoadError(
-                f"precision='bfloat16' with backend='openvino' needs a CPU with native "
-                f"bfloat16 (AMX or AVX512-BF16); this one runs {actual}. Use "
-                "precision='float32' or 'auto'."
-            )
+            raise _no_bfloat16(actual)
         self.precision = precision
         self.inputs = [port.get_any_name() for port in compiled.inputs]
         self._compiled = compiled
