@@ -37,6 +37,7 @@ __all__ = [
     "load_run_index",
     "read_vectors",
     "rows_vectors",
+    "update_from_files",
 ]
 
 logger = logging.getLogger(__name__)
@@ -85,11 +86,14 @@ class Embedder:
         previous: Previous | None,
         lfs: Sequence[Any],
         changed_lfs: Sequence[Any],
+        *,
+        load: bool = True,
     ) -> Embedder | None:
         """The embedder ``[embeddings]`` asks for (None when embeddings are off).
 
         It reuses the previous run's index when the encoder is the same, and rebuilds it
-        when an LF that reads the vectors changed.
+        when an LF that reads the vectors changed. ``load=False`` leaves the previous
+        snapshot unread (whoever updates the index loads it, see :func:`update_from_files`).
         """
         kind = config.encoder_kind
         if kind is None:
@@ -114,7 +118,7 @@ class Embedder:
         deltas = list(before.get("index_deltas") or []) if usable else []
         rebuild = any(output in lf.columns for lf in changed_lfs)
         loaded, notes = None, []
-        if snapshot is not None and not rebuild:
+        if snapshot is not None and not rebuild and load:
             loaded, notes = _load_snapshot(snapshot, deltas, encoder_id, paths)
             snapshot = snapshot if loaded is not None else None
         embedder = cls(config, paths, spec, encoder_id, snapshot, attach)
@@ -527,3 +531,64 @@ def index_from_files(
         rest = ~np.isin(ids, trained)
         index.add(ids[rest], vectors[rest])
     return index
+
+
+def update_from_files(
+    embedder: Embedder,
+    files: Sequence[str],
+    *,
+    fresh_files: Sequence[str],
+    n_vectors: int,
+    dim: int,
+    n_embedded: int,
+    run_id: str,
+) -> tuple[dict[str, Any], list[str]]:
+    """Bring the job's index up to date from the partitions' vector files, and save it.
+
+    Runs wherever the files can be read (a Dask worker: the driver never holds the index).
+    A new index (``embedder.rebuild``, or no usable previous one) is built from every file
+    (:func:`index_from_files`); otherwise the previous snapshot and its deltas are loaded
+    and get only the vectors ``run_id`` embedded (in ``fresh_files``, the files this run
+    wrote). A previous snapshot that cannot be read is
+    moved aside and the index rebuilt from the files (which hold every asset's vector).
+    Saved as :meth:`Embedder.save` saves it.
+
+    Returns
+    -------
+    (dict, list of str)
+        The run record's ``embeddings`` entry, and notes on damaged data rebuilt.
+    """
+    options = embedder.paths.embeddings.storage_options or None
+    notes: list[str] = []
+    index = None
+    if not embedder.rebuild and embedder.previous_index is not None:
+        index, notes = _load_snapshot(
+            embedder.previous_index, embedder.deltas, embedder.encoder_id, embedder.paths
+        )
+        if index is None:
+            embedder.rebuild = True
+    if index is None:
+        if dim:
+            index = index_from_files(
+                files,
+                n_vectors=n_vectors,
+                dim=dim,
+                encoder_id=embedder.encoder_id,
+                storage_options=options,
+            )
+        embedder.rebuild = True  # a full snapshot
+    else:
+        added = [read_vectors(path, storage_options=options, run_id=run_id) for path in fresh_files]
+        added = [(ids, vectors) for ids, vectors in added if ids.size]
+        if added:
+            ids = np.concatenate([a[0] for a in added])
+            vectors = np.concatenate([a[1] for a in added])
+            index.add(ids, vectors, on_duplicate="replace")
+            embedder._added = (ids, vectors)
+    embedder.index = index
+    embedder.added = n_embedded
+    if index is not None:
+        embedder.stats.update(n_embedded=n_embedded, n_indexed=len(index), dim=index.dim)
+    entry = embedder.save(run_id)
+    embedder.index = None  # what travels back is the entry, not the index
+    return entry, notes

@@ -22,9 +22,10 @@ on the workers, and each partition's vectors are written as one file in
 new assets in the index (a block of ids per partition, in partition order: the local engine
 numbers them in asset-id order over all partitions, which would need every new id in one
 place, so ``index_id`` values differ between engines while every asset keeps the same
-vector) and builds the job's FAISS index from the vector files, one file at a time (trained
-on a seeded sample when it is approximate), or adds only this run's vectors to the previous
-run's index; the index is saved as the local engine saves it (snapshot, deltas).
+vector). One task on a worker then builds the job's FAISS index from the vector files, one
+file at a time (trained on a seeded sample when it is approximate), or adds only this run's
+vectors to the previous run's index, and saves it as the local engine saves it (snapshot,
+deltas): the driver never holds the index.
 
 With ``[end_model]`` the driver trains on the sample the local engine would pick, gathered
 from the partitions (at most ``2 * max_train_rows`` rows held at once), by the local step's
@@ -79,7 +80,7 @@ from enrich.job.config import JobConfig
 from enrich.job.context import EnrichResult, JobResult, ReadResult, RunContext
 from enrich.job.fit import fit_predict, kept_structure, model_json
 from enrich.job.followups import queue_for_review
-from enrich.job.index import Embedder, index_from_files, moved_cache_files, read_vectors
+from enrich.job.index import Embedder, moved_cache_files, read_vectors, update_from_files
 from enrich.job.metrics import pattern_metrics
 from enrich.job.plan import schema_changes
 from enrich.job.publish import (
@@ -198,7 +199,7 @@ def run_partitioned(run: RunContext) -> JobResult:
         full_read = record is None or rehash or bool(changed_lfs)
         previous = None if record is None else Previous(version or 0, record, pl.DataFrame())
         embedder = (
-            Embedder.for_job(config, run.paths, previous, run.lfs, changed_lfs)
+            Embedder.for_job(config, run.paths, previous, run.lfs, changed_lfs, load=False)
             if config.embeddings.enabled
             else None
         )
@@ -391,7 +392,7 @@ def run_partitioned(run: RunContext) -> JobResult:
     embeddings_entry = None
     if embedder is not None:
         with clock.phase("index"):
-            embeddings_entry = _update_index(run, embedder, written, untouched, infos)
+            embeddings_entry = _update_index(run, client, embedder, written, untouched, infos)
     with clock.phase("enrich"):
         metrics = pattern_metrics(
             fit_rows,
@@ -802,8 +803,8 @@ def _end_model(
 
     config = run.config
     dims = [int(i["dim"]) for i in infos if i.get("dim")]
-    loaded = embedder.loaded if embedder is not None else None
-    dim = loaded.dim if loaded is not None else (dims[0] if dims else 0)
+    before = ((record or {}).get("embeddings") or {}).get("dim") if embedder is not None else 0
+    dim = dims[0] if dims else int(before or 0)
     work = EndModelWork(
         settings=config.end_model,
         columns=tuple(config.end_model.feature_columns),
@@ -830,58 +831,58 @@ def _end_model(
 
 def _update_index(
     run: RunContext,
+    client: Any,
     embedder: Embedder,
     written: Sequence[Written],
     untouched: Mapping[str, Mapping[str, Any]],
     infos: Sequence[Mapping[str, Any]],
 ) -> dict[str, Any]:
-    """Build or update the job's FAISS index from the workers' vector files; save it.
+    """Build or update the job's FAISS index from the workers' vector files, on a worker.
 
-    A new index (first run, new encoder, an LF that reads vectors changed) is built from
-    every partition's file; otherwise the previous run's index (loaded by the embedder)
-    gets only the vectors this run embedded. Saved as the local engine saves it (a full
-    snapshot, or a delta file on the previous snapshot); returns the run record's entry.
+    The driver never holds the index: one task (:func:`~enrich.job.index.update_from_files`)
+    builds a new one from every partition's file, or adds this run's vectors to the
+    previous run's, and saves it as the local engine does (a full snapshot, or a delta
+    file on the previous snapshot). Returns the run record's entry.
     """
     options = expand_options(run.paths.embeddings.storage_options) or None
-    n_embedded = sum(int(i.get("n_embedded", 0)) for i in infos)
-    dims = [int(i["dim"]) for i in infos if i.get("dim")]
     files = [w.vectors_path for w in written if w.vectors_path] + [
         e["vectors"] for e in untouched.values() if e.get("vectors")
     ]
-    if embedder.rebuild or embedder.loaded is None:
-        n_vectors = sum(w.n_vectors for w in written) + sum(
-            int(e.get("n_vectors", 0)) for e in untouched.values()
-        )
-        dim = dims[0] if dims else _file_dim(files, options)
-        if dim:
-            embedder.index = index_from_files(
-                files,
-                n_vectors=n_vectors,
-                dim=dim,
-                encoder_id=embedder.encoder_id,
-                storage_options=options,
-            )
-        embedder.rebuild = True  # a full snapshot
-    else:
-        index, embedder.loaded = embedder.loaded, None
-        added = [
-            read_vectors(w.vectors_path, storage_options=options, run_id=run.run_id)
-            for w in written
-            if w.vectors_path
-        ]
-        added = [(ids, vectors) for ids, vectors in added if ids.size]
-        if added:
-            ids = np.concatenate([a[0] for a in added])
-            vectors = np.concatenate([a[1] for a in added])
-            index.add(ids, vectors, on_duplicate="replace")
-            embedder._added = (ids, vectors)
-        embedder.index = index
-    embedder.added = n_embedded
-    if embedder.index is not None:
-        embedder.stats.update(
-            n_embedded=n_embedded, n_indexed=len(embedder.index), dim=embedder.index.dim
-        )
-    return embedder.save(run.run_id)
+    n_vectors = sum(w.n_vectors for w in written) + sum(
+        int(e.get("n_vectors", 0)) for e in untouched.values()
+    )
+    dims = [int(i["dim"]) for i in infos if i.get("dim")]
+    dim = dims[0] if dims else (_file_dim(files, options) if embedder.rebuild else 0)
+    future = client.submit(
+        update_from_files,
+        _portable(embedder, options),
+        files,
+        fresh_files=[w.vectors_path for w in written if w.vectors_path],
+        n_vectors=n_vectors,
+        dim=dim,
+        n_embedded=sum(int(i.get("n_embedded", 0)) for i in infos),
+        run_id=run.run_id,
+        pure=False,
+    )
+    entry, notes = future.result()
+    run.warnings.extend(notes)
+    return entry
+
+
+def _portable(embedder: Embedder, options: Mapping[str, str] | None) -> Embedder:
+    """A copy of ``embedder`` for a worker: its folders' ``${VAR}`` options read here."""
+    import copy
+    import dataclasses
+
+    shipped = copy.copy(embedder)
+    shipped.loaded = None
+    shipped.notes, shipped.stats, shipped.deltas = [], {}, list(embedder.deltas)
+    shipped.paths = dataclasses.replace(
+        embedder.paths, embeddings=Location.of(str(embedder.paths.embeddings), options)
+    )
+    if embedder.previous_index is not None:
+        shipped.previous_index = Location.of(str(embedder.previous_index), options)
+    return shipped
 
 
 def _vector_state(w: Written) -> dict[str, Any]:
