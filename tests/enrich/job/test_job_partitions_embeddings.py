@@ -241,3 +241,20 @@ def test_a_table_the_local_engine_embedded_is_taken_over(job, client, spam_data)
     )
     again = run_job(load_job_config(job / "dask.toml"), progress=False, engine=engine)
     assert again.counts["n_files_read"] == 0 and again.record["embeddings"]["n_embedded"] == 0
+
+
+def test_a_damaged_index_snapshot_is_rebuilt_from_the_vector_files(job, client, spam_data):
+    from pathlib import Path
+
+    engine = DaskEngine(client=client)
+    first = run_job(load_job_config(job / "dask.toml"), progress=False, engine=engine)
+    snapshot = Path(first.record["embeddings"]["index_path"])
+    (snapshot / "index.faiss").write_bytes(b"not an index")
+    edit_source("d", spam_data.slice(300, 20)).write_parquet(job / "data" / "d.parquet")
+    second = run_job(load_job_config(job / "dask.toml"), progress=False, engine=engine)
+    assert any("could not be read" in w for w in second.warnings)
+    assert second.counts["n_files_read"] == 1  # only the new file is read and embedded
+    index = load_run_index(second.record["embeddings"])
+    table = read_table(job / "dask" / "enriched")
+    assert len(index) == table.height == 320
+    assert set(index.ids.tolist()) == set(table.get_column("index_id").to_list())
