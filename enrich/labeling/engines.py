@@ -207,8 +207,8 @@ class DaskEngine(Engine):
 
     A job (:func:`enrich.job.run.run_job`) given this engine has its workers read, vote and
     write their own partitions (:mod:`enrich.job.partitions`): the driver ships paths, never
-    rows. :meth:`apply` and :meth:`encode` serve rows the caller already holds (and jobs
-    with ``[embeddings]`` or ``[end_model]``).
+    rows (and encode, vote and predict the end model there). :meth:`apply` and
+    :meth:`encode` serve rows the caller already holds.
 
     LFs are applied and items encoded per partition of ``partition_size`` rows; results are
     put back in row order, so the output equals :class:`LocalEngine`'s. Workers load the
