@@ -17,7 +17,7 @@ read; :func:`find_gaps_per_label` and :func:`review_queue_per_label` run them fo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -77,7 +77,7 @@ def label_view(
     if label not in votes.label_names:
         raise InputError(f"{label!r} is not a label of the votes; labels: {votes.label_names}")
     require_columns(frame, [("asset_id", "label_view"), (f"p_{label}", "label")])
-    if frame.height != len(votes) or frame["asset_id"].to_list() != votes.asset_ids.to_list():
+    if frame.height != len(votes) or not _same_ids(frame["asset_id"], votes.asset_ids):
         raise InputError(
             "table and votes must hold the same assets in the same order; build the table "
             "with enrich.multilabel_table(votes, proba)"
@@ -114,10 +114,20 @@ def label_view(
             raise InputError("columns needs data= (a table with asset_id and those columns)")
         extra = as_polars(data)
         require_columns(extra, [(c, "columns") for c in ["asset_id", *columns]])
-        view = view.join(
-            extra.select("asset_id", *columns), on="asset_id", how="left", maintain_order="left"
-        )
+        carried = extra.select("asset_id", *columns)
+        ids = carried.get_column("asset_id")
+        aligned = not set(columns) & set(view.columns) and _same_ids(ids, view["asset_id"])
+        if aligned and ids.n_unique() == ids.len():
+            return view.hstack(carried.drop("asset_id").get_columns())  # aligned: the join
+        view = view.join(carried, on="asset_id", how="left", maintain_order="left")
     return view
+
+
+def _same_ids(a: pl.Series, b: pl.Series) -> bool:
+    """Whether two id columns hold the same values in the same order (vectorized)."""
+    if a.dtype == b.dtype or (a.dtype.is_numeric() and b.dtype.is_numeric()):
+        return a.equals(b)
+    return a.to_list() == b.to_list()
 
 
 def find_gaps_per_label(
@@ -127,6 +137,7 @@ def find_gaps_per_label(
     data: Any = None,
     slices: Sequence[str] = (),
     gold: Any = None,
+    views: Mapping[str, pl.DataFrame] | None = None,
     **options: Any,
 ) -> dict[str, Gaps]:
     """Run :func:`enrich.find_gaps` on each label seen as a binary task.
@@ -140,6 +151,9 @@ def find_gaps_per_label(
     gold
         optional gold label sets: a table with ``asset_id`` and one 0/1 column per label
         (e.g. :func:`enrich.import_label_studio_multilabel`); null or -1 = unknown.
+    views
+        optional label name -> :func:`label_view` of the table, with the ``slices`` columns
+        (made once when the review queue reads them too); made here when None.
     **options
         passed on to :func:`enrich.find_gaps` (``min_quality``, ``confident_above``...).
 
@@ -152,7 +166,11 @@ def find_gaps_per_label(
     gold_frame = None if gold is None else as_polars(gold)
     out = {}
     for label in votes.label_names:
-        view = label_view(table, votes, label, data=data, columns=slices)
+        view = (
+            views[label]
+            if views is not None
+            else label_view(table, votes, label, data=data, columns=slices)
+        )
         label_gold = None
         if gold_frame is not None:
             require_columns(gold_frame, [("asset_id", "gold"), (label, "gold")])
@@ -208,16 +226,22 @@ def review_queue_per_label(
     votes: MultiLabelVoteMatrix,
     *,
     batch_size: int = 50,
+    views: Mapping[str, pl.DataFrame] | None = None,
     **options: Any,
 ) -> dict[str, ReviewQueue]:
     """Run :func:`enrich.review_queue` on each label seen as a binary task.
 
     Each label's queue ranks the assets whose value of that label is doubtful (low
     confidence, LFs disagreeing on it, no LF voting on it...). ``options`` are passed on
-    to :func:`enrich.review_queue`. Returns label name -> its
+    to :func:`enrich.review_queue`; ``views`` are the labels' :func:`label_view` when made
+    already (any carried columns are not read). Returns label name -> its
     :class:`~enrich.curation.review.ReviewQueue`.
     """
     return {
-        label: review_queue(label_view(table, votes, label), batch_size=batch_size, **options)
+        label: review_queue(
+            views[label] if views is not None else label_view(table, votes, label),
+            batch_size=batch_size,
+            **options,
+        )
         for label in votes.label_names
     }

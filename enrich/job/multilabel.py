@@ -187,8 +187,19 @@ def encode_votes(votes: np.ndarray) -> np.ndarray:
 
 
 def decode_votes(codes: np.ndarray, n_labels: int) -> np.ndarray:
-    """The votes ``(n, n_labels)`` int8 that :func:`encode_votes` packed (negative: none)."""
+    """The votes ``(n, n_labels)`` int8 that :func:`encode_votes` packed (negative: none).
+
+    Each distinct code is decoded once (an LF has few): a look-up table of every code for
+    up to 8 labels, else the distinct codes of the column.
+    """
     codes = np.maximum(np.asarray(codes, dtype=np.int64), 0)
+    if n_labels <= 8:
+        return _digits(np.arange(3**n_labels, dtype=np.int64), n_labels)[codes]
+    distinct, inverse = np.unique(codes, return_inverse=True)
+    return _digits(distinct, n_labels)[inverse.reshape(-1)]
+
+
+def _digits(codes: np.ndarray, n_labels: int) -> np.ndarray:
     digits = (codes[:, None] // (3 ** np.arange(n_labels, dtype=np.int64))) % 3
     return np.where(digits == 1, 1, np.where(digits == 2, -1, 0)).astype(np.int8)
 
@@ -743,9 +754,10 @@ def _multilabel(
             f"the label's prior as its probability ({priors}); add LFs for them, or set "
             "label_model.params label_prior"
         )
-    metrics["gaps"] = _multilabel_gaps(run, task, table, matrix, full, gold)
+    views = _label_views(run, table, matrix, full)
+    metrics["gaps"] = _multilabel_gaps(run, task, table, matrix, full, gold, views)
     settled = (gold >= 0).any(axis=1) if gold is not None and config.gold.use_in_fit else None
-    queue = _multilabel_queue(run, task, table, matrix, settled)
+    queue = _multilabel_queue(run, task, table, matrix, settled, views)
     metrics["n_queued"] = queue.height if queue is not None else 0
     compare = {
         "label": [f"{task.prefix}labels", f"{task.prefix}uncertain_labels"],
@@ -829,6 +841,24 @@ def _multilabel_end_model(
     )
 
 
+def _label_views(
+    run: TasksRunContext, table: pl.DataFrame, votes: MultiLabelVoteMatrix, full: pl.DataFrame
+) -> dict[str, pl.DataFrame] | None:
+    """Each label's :func:`~enrich.label_view` with the slices, for the gaps and the queue."""
+    config = run.config
+    wanted = config.gaps.enabled or (config.review.enabled and config.review.max_items > 0)
+    if not wanted or not len(votes):
+        return None
+    from enrich.curation.multilabel import label_view
+
+    slices = list(config.source.slice_columns)
+    data = full.select("asset_id", *slices) if slices else None
+    return {
+        label: label_view(table, votes, label, data=data, columns=slices)
+        for label in votes.label_names
+    }
+
+
 def _multilabel_gaps(
     run: TasksRunContext,
     task: JobTask,
@@ -836,6 +866,7 @@ def _multilabel_gaps(
     votes: MultiLabelVoteMatrix,
     full: pl.DataFrame,
     gold: np.ndarray | None,
+    views: dict[str, pl.DataFrame] | None,
 ) -> dict[str, Any]:
     """Each label's gaps for the metrics (:func:`~enrich.find_gaps_per_label`, ``[gaps]``).
 
@@ -858,6 +889,7 @@ def _multilabel_gaps(
         data=full.select("asset_id", *slices) if slices else None,
         slices=slices,
         gold=gold_frame,
+        views=views,
         confident_above=settings.confident_above,
         min_confident=settings.min_confident,
         min_quality=settings.weak_below,
@@ -884,6 +916,7 @@ def _multilabel_queue(
     table: pl.DataFrame,
     votes: MultiLabelVoteMatrix,
     settled: np.ndarray | None,
+    views: dict[str, pl.DataFrame] | None,
 ) -> pl.DataFrame | None:
     """Each label's review queue (:func:`~enrich.review_queue_per_label`), ``for_label`` named.
 
@@ -899,6 +932,7 @@ def _multilabel_queue(
         table,
         votes,
         batch_size=max(1, settings.max_items // len(task.names)),
+        views=views,
         low_confidence=settings.below_confidence,
         exclude=exclude if exclude is not None and exclude.len() else None,
         purpose=settings.purpose,

@@ -101,3 +101,29 @@ def test_per_label_gaps_feed_fill_gaps(example) -> None:
     chosen = candidates.table["asset_id"].to_list()
     assert 0 < len(chosen) <= 5
     assert not set(chosen) & set(gaps.labeled_ids.to_list())
+
+
+def test_label_view_carries_columns_of_aligned_or_shuffled_data_alike(example) -> None:
+    vm, table, data, _ = example
+    aligned = label_view(table, vm, "rare", data=data, columns=["source"])
+    shuffled = data.sample(fraction=1.0, shuffle=True, seed=1)
+    assert not shuffled.get_column("asset_id").equals(data.get_column("asset_id"))
+    assert aligned.equals(label_view(table, vm, "rare", data=shuffled, columns=["source"]))
+    doubled = pl.concat([data, data.head(3)])  # an id twice: the join's rows, as before
+    assert label_view(table, vm, "rare", data=doubled, columns=["source"]).height == 403
+
+
+def test_views_made_once_give_the_same_gaps_and_queues(example) -> None:
+    vm, table, data, gold = example
+    views = {
+        label: label_view(table, vm, label, data=data, columns=["source"])
+        for label in vm.label_names
+    }
+    for label, gaps in find_gaps_per_label(
+        table, vm, data=data, slices=["source"], gold=gold, views=views
+    ).items():
+        alone = find_gaps_per_label(table, vm, data=data, slices=["source"], gold=gold)[label]
+        assert gaps.table.equals(alone.table)
+    shared = review_queue_per_label(table, vm, batch_size=20, views=views)
+    for label, queue in review_queue_per_label(table, vm, batch_size=20).items():
+        assert queue.table.equals(shared[label].table)

@@ -15,6 +15,7 @@ from enrich.errors import InputError, JobConfigError
 from enrich.io.store import read_table
 from enrich.job.config import JobConfig, load_job_config
 from enrich.job.end_model_step import linear_proba
+from enrich.job.multilabel import decode_votes, encode_votes
 from enrich.job.run import run_job
 from enrich.labeling.engines import DaskEngine
 
@@ -617,3 +618,13 @@ def test_a_multilabel_end_model_without_features_names_the_key():
                 "output": {"path": "y"},
             }
         )
+
+
+@pytest.mark.parametrize("n_labels", [1, 3, 8, 9, 14])
+def test_packed_votes_decode_to_the_votes_packed(n_labels):
+    rng = np.random.default_rng(n_labels)
+    votes = rng.integers(-1, 2, size=(500, n_labels)).astype(np.int8)
+    codes = encode_votes(votes)
+    codes[::7] = -1  # no vote stored: decoded as abstains
+    votes[::7] = 0
+    assert np.array_equal(decode_votes(codes, n_labels), votes)
