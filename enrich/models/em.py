@@ -408,12 +408,14 @@ def packed_proba(
     *,
     guard: bool,
     check: Any,
+    trusted: np.ndarray | None = None,
 ) -> np.ndarray | None:
     """Class probabilities of a dense vote matrix of at most three classes, block by block.
 
     The same probabilities as :func:`proba` followed, where ``guard``, by
-    :func:`keep_voted_classes` and, where ``empty_prior`` is given, by ``empty_prior`` on
-    rows without votes; computed without a sparse design or a float copy of the votes.
+    :func:`keep_voted_classes` on the votes of the ``trusted`` LFs (``(n_lfs,)`` bool; None
+    trusts every LF) and, where ``empty_prior`` is given, by ``empty_prior`` on rows without
+    votes; computed without a sparse design or a float copy of the votes.
     Each block of rows is checked (``check(low, high)`` is called with its smallest and
     largest value, and must raise if they are out of range), shifted to bytes ``vote + 1``,
     read as ``uint32`` words of four LFs (:func:`packed_codes`), and scored by one table
@@ -438,9 +440,14 @@ def packed_proba(
         sum(lut[4 * w + i, digits[:, i]] for i in range(4)) for w in range(n_words)
     ]  # [w][code, y - 1]
     voted_bits = None
-    if guard:  # the classes a word's four votes name, as bits (the same table for every word)
-        bits = np.where(digits > 0, 1 << np.maximum(digits - 1, 0), 0)
-        voted_bits = np.bitwise_or.reduce(bits, axis=1).astype(np.uint8)
+    if guard:  # the classes each word's trusted votes name, as bits
+        bits = np.where(digits > 0, 1 << np.maximum(digits - 1, 0), 0)  # [code, i]
+        keep = np.zeros(4 * n_words, dtype=bool)
+        keep[:m] = True if trusted is None else trusted
+        voted_bits = [
+            np.bitwise_or.reduce(bits * keep[4 * w : 4 * w + 4], axis=1).astype(np.uint8)
+            for w in range(n_words)
+        ]
     # two classes: pairs of words share one table (a lookup per eight LFs, 52 kB each)
     pairs = k == 2
     lookups: list[tuple[int, int | None, np.ndarray]] = []
@@ -481,26 +488,21 @@ def packed_proba(
             scores[:, 1:] += offset
             target[:] = softmax_rows(scores)
         if voted_bits is not None:
-            voted = voted_bits[codes[:, 0]]
+            voted = voted_bits[0][codes[:, 0]]
             for w in range(1, n_words):
-                voted |= voted_bits[codes[:, w]]
-            voted_rows = voted != 0
+                voted |= voted_bits[w][codes[:, w]]
             top = target.argmax(axis=1).astype(np.uint8)
-            bad = voted_rows & ((voted >> top) & 1 == 0)
+            bad = (voted != 0) & ((voted >> top) & 1 == 0)
             if bad.any():
                 rows_bad = np.flatnonzero(bad)
-                keep = ((voted[rows_bad, None] >> np.arange(k, dtype=np.uint8)) & 1).astype(
-                    np.float64
-                )
-                part_bad = target[rows_bad] * keep
+                named = (voted[rows_bad, None] >> np.arange(k, dtype=np.uint8)) & 1
+                part_bad = target[rows_bad] * named
                 target[rows_bad] = part_bad / part_bad.sum(axis=1, keepdims=True)
-        elif empty_prior is not None:
+        if empty_prior is not None:
             any_word = words[:, 0].copy()
             for w in range(1, n_words):
                 any_word |= words[:, w]
-            voted_rows = any_word != 0
-        if empty_prior is not None:
-            empty = np.flatnonzero(~voted_rows)
+            empty = np.flatnonzero(any_word == 0)
             if empty.size:
                 target[empty] = empty_prior
     return out

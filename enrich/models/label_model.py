@@ -79,7 +79,7 @@ from enrich.models.em import (
     vote_design,
 )
 
-__all__ = ["LabelModel", "LabelModelFileError", "near_duplicates"]
+__all__ = ["LabelModel", "LabelModelFileError", "near_duplicates", "worse_than_random"]
 
 logger = logging.getLogger(__name__)
 
@@ -183,6 +183,16 @@ class LabelModel(VoteModel):
     asked": the confusion matrix is the right model for them. The choice is made per LF from
     its votes and recorded in ``lf_role_``; the measurements are in
     ``benchmarks/RESULTS.md``.
+
+    The voted-class guard. On a row with votes the label is one of the classes its votes
+    name: an annotator's confusion matrix can point away from every vote (two imprecise LFs
+    of one class once sent their rows to a rare class). Votes of LFs estimated worse than
+    random (the ``worse_than_random`` flag of :meth:`lf_diagnostics`: accuracy more than two
+    standard errors below a random voter's) do not bind it: such a vote is evidence against
+    its class, so a row whose only votes come from such LFs may get a class none of them
+    names (a lone answer of an adversarial crowd worker is turned round, as Dawid-Skene
+    does). Detectors are never worse than random (their precision is kept above the base
+    rate), so rows of detector votes always keep a voted class.
 
     Limits. A detector's precision is learned from the rows where its vote meets other votes
     (a lone vote says nothing about its own reliability), so a detector whose class has no
@@ -565,7 +575,10 @@ class LabelModel(VoteModel):
             for name, (table, prior) in tables.items():
                 scored = proba(table, prior, patterns[known])
                 if needs_vote_guard(table, prior):
-                    keep_voted_classes(scored, patterns[known])
+                    trusted = ~worse_than_random(
+                        em.lf_accuracy_, em.confusion_, vote_prior, em.lf_coverage_, weight.sum()
+                    )
+                    keep_voted_classes(scored, patterns[known][:, trusted])
                 right[name] = (scored.argmax(axis=1) == truth).astype(np.float64)
             best, best_gain = choice, 0.0
             for name, hits in right.items():
@@ -643,6 +656,9 @@ class LabelModel(VoteModel):
             return np.zeros((0, k))
         score_prior = getattr(self, "score_prior_", self.class_balance_)
         guard = needs_vote_guard(self.log_lr_, score_prior)
+        # the guard keeps a row to the classes its votes name, but a vote of an LF estimated
+        # worse than random is evidence against its class: only the others' votes bind
+        trusted = ~np.array(self._worse_than_random(), dtype=bool) if guard else None
         empty_prior = (
             None if np.array_equal(score_prior, self.class_balance_) else self.class_balance_
         )
@@ -653,7 +669,13 @@ class LabelModel(VoteModel):
                     validate_votes(L, cardinality=k, n_lfs=self.n_lfs_)
 
             proba = packed_proba(
-                votes, self.log_lr_, score_prior, empty_prior, guard=guard, check=check
+                votes,
+                self.log_lr_,
+                score_prior,
+                empty_prior,
+                guard=guard,
+                check=check,
+                trusted=trusted,
             )
             if proba is not None:
                 return proba
@@ -661,7 +683,7 @@ class LabelModel(VoteModel):
         table = self.log_lr_.reshape(self.n_lfs_ * k, k)
         proba = softmax_rows(score_rows(votes, table, np.log(score_prior)))
         if guard:
-            keep_voted_classes(proba, votes)
+            keep_voted_classes(proba, votes[:, trusted])
         if empty_prior is not None:
             proba[~(votes >= 0).any(axis=1)] = empty_prior
         return proba
@@ -787,21 +809,13 @@ class LabelModel(VoteModel):
         )
 
     def _worse_than_random(self) -> list[bool]:
-        out = []
-        pi = self.class_balance_
-        for j in range(self.n_lfs_):
-            acc = self.lf_accuracy_[j]
-            rates = self.confusion_[j, :, 1:].T @ pi  # P(vote = v)
-            total = rates.sum()
-            if np.isnan(acc) or total <= 0:
-                out.append(False)
-                continue
-            share = rates / total
-            chance = float(share @ pi)
-            n_votes = max(self.lf_coverage_[j] * self._n_fit_rows(), 1.0)
-            se = np.sqrt(max(chance * (1 - chance), 1e-12) / n_votes)
-            out.append(bool(acc < chance - 2 * se))
-        return out
+        return worse_than_random(
+            self.lf_accuracy_,
+            self.confusion_,
+            self.class_balance_,
+            self.lf_coverage_,
+            self._n_fit_rows(),
+        ).tolist()
 
     def _n_fit_rows(self) -> float:
         return float(getattr(self, "n_fit_rows_", 1.0))
@@ -977,6 +991,41 @@ def near_duplicates(
         if either > 0 and s / either >= threshold:
             out[b] = int(a)
     return out
+
+
+def worse_than_random(
+    accuracy: np.ndarray,
+    confusion: np.ndarray,
+    balance: np.ndarray,
+    coverage: np.ndarray,
+    n_rows: float,
+) -> np.ndarray:
+    """Return, per LF, whether its estimated accuracy is significantly below a random voter's.
+
+    A random voter with the LF's vote distribution ``P(vote = v)`` (from its ``confusion``
+    ``(n_lfs, k, k + 1)`` and the class ``balance``) is right with
+    ``sum_v P(v) * balance_v``; the LF is worse than random when its ``accuracy`` is more
+    than two standard errors of that rate, over its ``coverage * n_rows`` votes, below it.
+    LFs that never voted are not.
+
+    Examples
+    --------
+    >>> confusion = np.zeros((2, 2, 3))
+    >>> confusion[:, :, 0] = 0.5  # half abstains; votes split evenly over the two classes
+    >>> confusion[:, :, 1:] = 0.25
+    >>> worse_than_random(np.array([0.2, 0.5]), confusion, np.array([0.5, 0.5]),
+    ...                   np.array([0.5, 0.5]), 1000).tolist()
+    [True, False]
+    """
+    rates = np.einsum("jyv,y->jv", confusion[:, :, 1:], balance)  # [j, v] P(vote = v)
+    total = rates.sum(axis=1)
+    share = rates / np.where(total > 0, total, 1.0)[:, None]
+    chance = share @ balance
+    n_votes = np.maximum(coverage * n_rows, 1.0)
+    se = np.sqrt(np.maximum(chance * (1 - chance), 1e-12) / n_votes)
+    with np.errstate(invalid="ignore"):
+        worse = accuracy < chance - 2 * se
+    return worse & (total > 0) & ~np.isnan(accuracy)
 
 
 def _check_number(

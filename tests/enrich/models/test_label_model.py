@@ -75,14 +75,15 @@ def test_flips_the_sign_of_an_inverted_lf():
     # a vote for 0 from LF 3 is evidence for class 1, and the other way round
     assert model.log_lr_[3, 0, 1] > model.log_lr_[3, 0, 0]
     assert model.log_lr_[3, 1, 0] > model.log_lr_[3, 1, 1]
-    # next to another vote it strengthens the opposite class; alone, the model still never
-    # names a class no LF voted for (issue 14)
+    # next to another vote it strengthens the opposite class; alone it is turned round too:
+    # it is estimated worse than random, so its vote does not bind the label to its class
+    # (the voted-class guard of issue 14 holds for every other LF)
     rows = np.array([[0, -1, -1, -1], [0, -1, -1, 1], [-1, -1, -1, 0], [-1, -1, -1, 1]])
     proba = model.predict_proba(rows)
     assert proba[1, 0] > proba[0, 0] > 0.5
-    assert model.predict(rows[2:]).tolist() == [0, 1]
     flags = model.lf_diagnostics(votes)["worse_than_random"].to_list()
     assert flags == [False, False, False, True]
+    assert model.predict(rows[2:]).tolist() == [1, 0]
 
 
 def test_detectors_beat_majority_vote():
@@ -489,12 +490,15 @@ def test_a_given_structure_rebuilds_what_auto_chose_rows_without_votes_included(
 
 
 def _general_proba(model, votes):
-    """The probabilities by the general path: sparse scores, guard, rows without votes."""
+    """The probabilities by the general path: sparse scores, the guard (on the votes of LFs
+    not worse than random), rows without votes."""
     from enrich.models.em import keep_voted_classes, needs_vote_guard, proba
 
     out = proba(model.log_lr_, model.score_prior_, votes)
     if needs_vote_guard(model.log_lr_, model.score_prior_):
-        keep_voted_classes(out, votes)
+        worse = np.array(model._worse_than_random())
+        assert worse.any()  # the two LFs that are right 5% and 10% of the time
+        keep_voted_classes(out, votes[:, ~worse])
     out[(votes < 0).all(axis=1)] = model.class_balance_
     return out
 

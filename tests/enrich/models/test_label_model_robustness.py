@@ -41,12 +41,42 @@ def test_structure_follows_the_evidence():
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_never_names_a_class_no_lf_voted(name):
-    # on a row with votes the label is always one of the voted classes (issue 14), with or
-    # without gold labels
+    # on a row with votes the label is one of the voted classes (issue 14), with or without
+    # gold labels, unless every vote on the row comes from an LF estimated worse than random
+    # (its vote is evidence against its class)
     votes, y, k = scenario(name, seed=1, n=1500)
     for gold in (None, gold_subset(y, 200, seed=1), y):
-        pred = LabelModel(cardinality=k, random_state=0).fit(votes, gold).predict(votes)
-        assert unvoted(votes, pred) == 0
+        model = LabelModel(cardinality=k, random_state=0).fit(votes, gold)
+        pred = model.predict(votes)
+        worse = model.lf_diagnostics(votes)["worse_than_random"].to_numpy()
+        named = (votes == pred[:, None]).any(axis=1)
+        trusted_vote = (votes[:, ~worse] >= 0).any(axis=1)
+        assert not (trusted_vote & ~named).any()
+        if not worse.any():
+            assert unvoted(votes, pred) == 0
+
+
+def test_a_lone_answer_of_an_adversarial_annotator_is_turned_round():
+    # three good annotators and one who answers the next class (mod k) nine times in ten; on
+    # the items only the adversary answered, the class its answer points to is the one before
+    rng = np.random.default_rng(3)
+    k, n = 3, 3000
+    y = rng.integers(0, k, n)
+    cols = []
+    for accuracy in (0.85, 0.8, 0.75):
+        fire = rng.random(n) < 0.5
+        wrong = (y + rng.integers(1, k, n)) % k
+        cols.append(np.where(fire, np.where(rng.random(n) < accuracy, y, wrong), -1))
+    answer = np.where(rng.random(n) < 0.9, (y + 1) % k, y)
+    cols.append(np.where(rng.random(n) < 0.6, answer, -1))
+    votes = np.stack(cols, axis=1)
+    model = LabelModel(cardinality=k, random_state=0).fit(votes)
+    assert model.lf_diagnostics(votes)["worse_than_random"].to_list() == [False] * 3 + [True]
+    alone = (votes[:, :3] < 0).all(axis=1) & (votes[:, 3] >= 0)
+    assert alone.sum() > 100
+    pred = model.predict(votes)
+    assert np.mean(pred[alone] == y[alone]) > 0.8  # majority vote: 0.1
+    assert np.mean(pred == y) > np.mean(MajorityVote(cardinality=k).fit(votes).predict(votes) == y)
 
 
 def test_low_precision_votes_never_make_a_rare_class_win():
