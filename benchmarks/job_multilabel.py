@@ -10,9 +10,10 @@ data, side by side in one process (so the machine's load falls on all of them al
 
 Each job runs once over every file but the last, then once more after the last file
 (``--new-fraction`` of the assets, default 1%) arrives. The figures are the seconds
-``run_job`` takes for each run and the +new run's share of the full one, with the phases of the
-+new run (the run record's ``timings``). ``--repeat`` repeats each pair on fresh tables and
-keeps the medians.
+``run_job`` takes for each run (and the CPU seconds of the process, threads included: steadier
+than wall time on a loaded machine) and the +new run's share of the full one, with the phases
+of the +new run (the run record's ``timings``). ``--repeat`` repeats each pair on fresh tables and
+keeps the medians, after one round that warms the process up (imports) and is not counted.
 
 Run from the repository root::
 
@@ -27,6 +28,7 @@ import json
 import shutil
 import statistics
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -124,12 +126,18 @@ def run_pair(root: Path, kind: str, files: list[Path]) -> dict[str, Any]:
     (root / "lfs.py").write_text(SPAM_LFS)
     (root / "job.toml").write_text(HEAD + JOBS[kind] + TAIL)
     config = load_job_config(root / "job.toml")
+    cpu = time.process_time()
     full = run_job(config, progress=False)
+    full_cpu = time.process_time() - cpu
     (root / "data" / files[-1].name).symlink_to(files[-1])
+    cpu = time.process_time()
     more = run_job(config, progress=False)
+    new_cpu = time.process_time() - cpu
     return {
         "full_s": full.record["duration_s"],
         "new_s": more.record["duration_s"],
+        "full_cpu_s": full_cpu,
+        "new_cpu_s": new_cpu,
         "new_timings": more.record["timings"],
         "n_assets": more.counts["n_assets"],
         "n_new": more.counts["n_new"],
@@ -150,29 +158,40 @@ def main(argv: list[str] | None = None) -> None:
         root = Path(tmp)
         files = make_data(root, args.assets, args.files, args.new_fraction)
         runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in args.jobs}
-        for _ in range(args.repeat):
+        for i in range(args.repeat + 1):  # the first round warms up (imports), not counted
             for kind in args.jobs:  # interleaved: the load falls on every job alike
-                runs[kind].append(run_pair(root / kind, kind, files))
+                pair = run_pair(root / kind, kind, files)
+                if i:
+                    runs[kind].append(pair)
     summary = {}
     for kind, pairs in runs.items():
         full = statistics.median(p["full_s"] for p in pairs)
         new = statistics.median(p["new_s"] for p in pairs)
+        full_cpu = statistics.median(p["full_cpu_s"] for p in pairs)
+        new_cpu = statistics.median(p["new_cpu_s"] for p in pairs)
         summary[kind] = {
             "full_s": round(full, 3),
             "new_s": round(new, 3),
             "new_share": round(new / full, 3),
+            "full_cpu_s": round(full_cpu, 3),
+            "new_cpu_s": round(new_cpu, 3),
+            "new_cpu_share": round(new_cpu / full_cpu, 3),
             "n_assets": pairs[0]["n_assets"],
             "n_new": pairs[0]["n_new"],
             "n_written": pairs[0]["n_written"],
             "new_timings": {k: round(v, 3) for k, v in pairs[-1]["new_timings"].items()},
         }
     print(json.dumps(summary, indent=2))
-    print("\n| job | assets | full run (s) | +new run (s) | +new / full |")
-    print("|---|---|---|---|---|")
+    print(
+        "\n| job | assets | full run (s) | +new run (s) | +new / full | full run CPU (s) "
+        "| +new run CPU (s) | +new / full (CPU) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for kind, row in summary.items():
         print(
             f"| {kind} | {row['n_assets']:,} (+{row['n_new']:,}) | {row['full_s']:.2f} | "
-            f"{row['new_s']:.2f} | {row['new_share']:.0%} |"
+            f"{row['new_s']:.2f} | {row['new_share']:.0%} | {row['full_cpu_s']:.2f} | "
+            f"{row['new_cpu_s']:.2f} | {row['new_cpu_share']:.0%} |"
         )
 
 

@@ -412,6 +412,8 @@ def _plan(config: JobConfig, files: Sequence[Any], lfs: Sequence[Any], tasks: Se
         embedding_output=config.embeddings.output_column,
     )
     taken = {"gold"} | {f"p_{n}" for t in tasks for n in t.names} | set(_MULTILABEL_OUTPUTS)
+    if config.end_model.enabled:
+        taken |= {"model_labels", "label_source"} | {f"model_p_{n}" for t in tasks for n in t.names}
     for name in config.source.slice_columns:
         if any(name.startswith(t.prefix) for t in tasks if t.prefix) or (
             not tasks[0].prefix and name in taken
@@ -920,14 +922,22 @@ def _multilabel_queue(
 ) -> pl.DataFrame | None:
     """Each label's review queue (:func:`~enrich.review_queue_per_label`), ``for_label`` named.
 
-    ``review.max_items`` is shared evenly by the labels; settled gold is never queued.
+    ``review.max_items`` is shared evenly by the labels; settled gold is never queued. With
+    ``purpose = "correct"`` the queues rank the assets by row number (their ids mapped back
+    after): the same picks in the same order, without hashing and sorting the ids once a label.
     """
     settings = run.config.review
     if not settings.enabled or settings.max_items == 0 or not len(votes):
         return None
     from enrich.curation.multilabel import review_queue_per_label
 
-    exclude = votes.asset_ids.filter(pl.Series(settled)) if settled is not None else None
+    ids = votes.asset_ids
+    by_row = views is not None and settings.purpose == "correct"
+    if by_row and views is not None:
+        row = pl.int_range(pl.len(), dtype=pl.Int64).alias("asset_id")
+        views = {label: view.with_columns(row) for label, view in views.items()}
+        ids = pl.Series("asset_id", np.arange(len(votes), dtype=np.int64))
+    exclude = ids.filter(pl.Series(settled)) if settled is not None else None
     queues = review_queue_per_label(
         table,
         votes,
@@ -938,7 +948,11 @@ def _multilabel_queue(
         purpose=settings.purpose,
     )
     frames = [
-        q.table.with_columns(pl.lit(task.name).alias("task"), pl.lit(label).alias("for_label"))
+        q.table.with_columns(
+            *([votes.asset_ids.gather(q.table["asset_id"]).alias("asset_id")] if by_row else []),
+            pl.lit(task.name).alias("task"),
+            pl.lit(label).alias("for_label"),
+        )
         for label, q in queues.items()
         if q.table.height
     ]
