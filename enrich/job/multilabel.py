@@ -846,7 +846,12 @@ def _multilabel_end_model(
 def _label_views(
     run: TasksRunContext, table: pl.DataFrame, votes: MultiLabelVoteMatrix, full: pl.DataFrame
 ) -> dict[str, pl.DataFrame] | None:
-    """Each label's :func:`~enrich.label_view` with the slices, for the gaps and the queue."""
+    """Each label's :func:`~enrich.label_view` with the slices, for the gaps and the queue.
+
+    Their ``asset_id`` is the row number: the gaps and a ``purpose = "correct"`` queue are
+    the same by row as by id (the queue's ids are mapped back), without hashing, joining and
+    sorting the ids once a label.
+    """
     config = run.config
     wanted = config.gaps.enabled or (config.review.enabled and config.review.max_items > 0)
     if not wanted or not len(votes):
@@ -855,8 +860,9 @@ def _label_views(
 
     slices = list(config.source.slice_columns)
     data = full.select("asset_id", *slices) if slices else None
+    row = pl.int_range(pl.len(), dtype=pl.Int64).alias("asset_id")
     return {
-        label: label_view(table, votes, label, data=data, columns=slices)
+        label: label_view(table, votes, label, data=data, columns=slices).with_columns(row)
         for label in votes.label_names
     }
 
@@ -880,6 +886,8 @@ def _multilabel_gaps(
     from enrich.curation.multilabel import find_gaps_per_label
 
     ids = votes.asset_ids.alias("asset_id")
+    if views is not None:  # rows numbered (_label_views)
+        ids = pl.Series("asset_id", np.arange(len(votes), dtype=np.int64))
     gold_frame = None
     if gold is not None:
         gold_frame = pl.DataFrame(
@@ -933,10 +941,10 @@ def _multilabel_queue(
 
     ids = votes.asset_ids
     by_row = views is not None and settings.purpose == "correct"
-    if by_row and views is not None:
-        row = pl.int_range(pl.len(), dtype=pl.Int64).alias("asset_id")
-        views = {label: view.with_columns(row) for label, view in views.items()}
+    if by_row:  # the views' rows are numbered (_label_views)
         ids = pl.Series("asset_id", np.arange(len(votes), dtype=np.int64))
+    else:
+        views = None  # "refit" reads the ids: the views by id, made by review_queue_per_label
     exclude = ids.filter(pl.Series(settled)) if settled is not None else None
     queues = review_queue_per_label(
         table,
