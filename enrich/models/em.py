@@ -413,9 +413,10 @@ def packed_proba(
     """Class probabilities of a dense vote matrix of at most three classes, block by block.
 
     The same probabilities as :func:`proba` followed, where ``guard``, by
-    :func:`keep_voted_classes` on the votes of the ``trusted`` LFs (``(n_lfs,)`` bool; None
-    trusts every LF) and, where ``empty_prior`` is given, by ``empty_prior`` on rows without
-    votes; computed without a sparse design or a float copy of the votes.
+    :func:`keep_voted_classes` on the ``trusted`` votes (``(n_lfs, k)`` bool, whether LF
+    j's vote for class v counts; None trusts every vote) and, where ``empty_prior`` is
+    given, by ``empty_prior`` on rows without votes; computed without a sparse design or a
+    float copy of the votes.
     Each block of rows is checked (``check(low, high)`` is called with its smallest and
     largest value, and must raise if they are out of range), shifted to bytes ``vote + 1``,
     read as ``uint32`` words of four LFs (:func:`packed_codes`), and scored by one table
@@ -442,10 +443,12 @@ def packed_proba(
     voted_bits = None
     if guard:  # the classes each word's trusted votes name, as bits
         bits = np.where(digits > 0, 1 << np.maximum(digits - 1, 0), 0)  # [code, i]
-        keep = np.zeros(4 * n_words, dtype=bool)
-        keep[:m] = True if trusted is None else trusted
+        keep = np.zeros((4 * n_words, base), dtype=bool)  # [j, vote + 1]
+        keep[:m, 1:] = True if trusted is None else trusted
         voted_bits = [
-            np.bitwise_or.reduce(bits * keep[4 * w : 4 * w + 4], axis=1).astype(np.uint8)
+            np.bitwise_or.reduce(bits * keep[4 * w + np.arange(4)[None, :], digits], axis=1).astype(
+                np.uint8
+            )
             for w in range(n_words)
         ]
     # two classes: pairs of words share one table (a lookup per eight LFs, 52 kB each)

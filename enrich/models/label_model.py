@@ -79,7 +79,13 @@ from enrich.models.em import (
     vote_design,
 )
 
-__all__ = ["LabelModel", "LabelModelFileError", "near_duplicates", "worse_than_random"]
+__all__ = [
+    "LabelModel",
+    "LabelModelFileError",
+    "binding_votes",
+    "near_duplicates",
+    "worse_than_random",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -186,13 +192,14 @@ class LabelModel(VoteModel):
 
     The voted-class guard. On a row with votes the label is one of the classes its votes
     name: an annotator's confusion matrix can point away from every vote (two imprecise LFs
-    of one class once sent their rows to a rare class). Votes of LFs estimated worse than
-    random (the ``worse_than_random`` flag of :meth:`lf_diagnostics`: accuracy more than two
-    standard errors below a random voter's) do not bind it: such a vote is evidence against
-    its class, so a row whose only votes come from such LFs may get a class none of them
-    names (a lone answer of an adversarial crowd worker is turned round, as Dawid-Skene
-    does). Detectors are never worse than random (their precision is kept above the base
-    rate), so rows of detector votes always keep a voted class.
+    of one class once sent their rows to a rare class). A vote for class v binds only while
+    the LF's estimated precision for v, ``P(y = v | it votes v)``, is not significantly
+    below the base rate of v (:func:`binding_votes`: more than two standard errors below):
+    a vote an LF gets right less often than chance is evidence against its class, so a row
+    whose only votes are such votes may get a class none of them names (a lone answer of
+    an adversarial crowd worker is turned round, as Dawid-Skene does). Detectors never lose
+    it (their precision is kept above the base rate), so rows of detector votes always keep
+    a voted class.
 
     Limits. A detector's precision is learned from the rows where its vote meets other votes
     (a lone vote says nothing about its own reliability), so a detector whose class has no
@@ -575,10 +582,10 @@ class LabelModel(VoteModel):
             for name, (table, prior) in tables.items():
                 scored = proba(table, prior, patterns[known])
                 if needs_vote_guard(table, prior):
-                    trusted = ~worse_than_random(
-                        em.lf_accuracy_, em.confusion_, vote_prior, em.lf_coverage_, weight.sum()
+                    trusted = binding_votes(
+                        em.lf_precision_, em.confusion_, vote_prior, weight.sum()
                     )
-                    keep_voted_classes(scored, patterns[known][:, trusted])
+                    keep_voted_classes(scored, _binding_only(patterns[known], trusted))
                 right[name] = (scored.argmax(axis=1) == truth).astype(np.float64)
             best, best_gain = choice, 0.0
             for name, hits in right.items():
@@ -656,9 +663,10 @@ class LabelModel(VoteModel):
             return np.zeros((0, k))
         score_prior = getattr(self, "score_prior_", self.class_balance_)
         guard = needs_vote_guard(self.log_lr_, score_prior)
-        # the guard keeps a row to the classes its votes name, but a vote of an LF estimated
-        # worse than random is evidence against its class: only the others' votes bind
-        trusted = ~np.array(self._worse_than_random(), dtype=bool) if guard else None
+        # the guard keeps a row to the classes its votes name, but a vote for a class the LF
+        # is estimated to be right about less often than the class's base rate is evidence
+        # against that class: only the other votes bind
+        trusted = self._binding_votes() if guard else None
         empty_prior = (
             None if np.array_equal(score_prior, self.class_balance_) else self.class_balance_
         )
@@ -683,7 +691,7 @@ class LabelModel(VoteModel):
         table = self.log_lr_.reshape(self.n_lfs_ * k, k)
         proba = softmax_rows(score_rows(votes, table, np.log(score_prior)))
         if guard:
-            keep_voted_classes(proba, votes[:, trusted])
+            keep_voted_classes(proba, _binding_only(votes, trusted))
         if empty_prior is not None:
             proba[~(votes >= 0).any(axis=1)] = empty_prior
         return proba
@@ -816,6 +824,11 @@ class LabelModel(VoteModel):
             self.lf_coverage_,
             self._n_fit_rows(),
         ).tolist()
+
+    def _binding_votes(self) -> np.ndarray:
+        return binding_votes(
+            self.lf_precision_, self.confusion_, self.class_balance_, self._n_fit_rows()
+        )
 
     def _n_fit_rows(self) -> float:
         return float(getattr(self, "n_fit_rows_", 1.0))
@@ -1026,6 +1039,40 @@ def worse_than_random(
     with np.errstate(invalid="ignore"):
         worse = accuracy < chance - 2 * se
     return worse & (total > 0) & ~np.isnan(accuracy)
+
+
+def binding_votes(
+    precision: np.ndarray, confusion: np.ndarray, balance: np.ndarray, n_rows: float
+) -> np.ndarray:
+    """Return ``(n_lfs, k)`` bool: whether LF j's vote for class v keeps its row to voted classes.
+
+    It does unless its precision ``P(y = v | j votes v)`` (``precision``, NaN where it never
+    voted v) is more than two standard errors (over its estimated votes for v, from
+    ``confusion`` ``(n_lfs, k, k + 1)``, the class ``balance`` and ``n_rows``) below the base
+    rate ``balance[v]``: such a vote is evidence against v.
+
+    Examples
+    --------
+    >>> confusion = np.zeros((1, 2, 3))
+    >>> confusion[0, :, 1:] = 0.5  # always votes, each class half the time
+    >>> binding_votes(np.array([[0.2, 0.55]]), confusion, np.array([0.5, 0.5]), 1000).tolist()
+    [[False, True]]
+    """
+    rates = np.einsum("jyv,y->jv", confusion[:, :, 1:], balance)  # [j, v] P(vote = v)
+    n_votes = np.maximum(rates * n_rows, 1.0)
+    se = np.sqrt(balance * (1 - balance) / n_votes)
+    with np.errstate(invalid="ignore"):
+        against = precision < balance[None, :] - 2 * se
+    return ~against
+
+
+def _binding_only(votes: np.ndarray, binding: np.ndarray) -> np.ndarray:
+    """A copy of ``votes`` with the votes that do not bind (``binding[j, v]`` False) abstained."""
+    rows, cols = np.nonzero(votes >= 0)
+    out = votes.astype(np.result_type(votes.dtype, np.int8))  # a signed copy (abstain = -1)
+    drop = ~binding[cols, votes[rows, cols]]
+    out[rows[drop], cols[drop]] = -1
+    return out
 
 
 def _check_number(

@@ -76,8 +76,8 @@ def test_flips_the_sign_of_an_inverted_lf():
     assert model.log_lr_[3, 0, 1] > model.log_lr_[3, 0, 0]
     assert model.log_lr_[3, 1, 0] > model.log_lr_[3, 1, 1]
     # next to another vote it strengthens the opposite class; alone it is turned round too:
-    # it is estimated worse than random, so its vote does not bind the label to its class
-    # (the voted-class guard of issue 14 holds for every other LF)
+    # it is right less often than chance about either class, so its vote does not bind the
+    # label to its class (the voted-class guard of issue 14 holds for every other vote)
     rows = np.array([[0, -1, -1, -1], [0, -1, -1, 1], [-1, -1, -1, 0], [-1, -1, -1, 1]])
     proba = model.predict_proba(rows)
     assert proba[1, 0] > proba[0, 0] > 0.5
@@ -490,15 +490,22 @@ def test_a_given_structure_rebuilds_what_auto_chose_rows_without_votes_included(
 
 
 def _general_proba(model, votes):
-    """The probabilities by the general path: sparse scores, the guard (on the votes of LFs
-    not worse than random), rows without votes."""
+    """The probabilities by the general path: sparse scores, the guard (on the votes that
+    are not evidence against their class), rows without votes."""
     from enrich.models.em import keep_voted_classes, needs_vote_guard, proba
+    from enrich.models.label_model import binding_votes
 
     out = proba(model.log_lr_, model.score_prior_, votes)
     if needs_vote_guard(model.log_lr_, model.score_prior_):
-        worse = np.array(model._worse_than_random())
-        assert worse.any()  # the two LFs that are right 5% and 10% of the time
-        keep_voted_classes(out, votes[:, ~worse])
+        binding = binding_votes(
+            model.lf_precision_, model.confusion_, model.class_balance_, model.n_fit_rows_
+        )
+        assert not binding.all()  # the two LFs that are right 5% and 10% of the time
+        masked = votes.astype(np.int64)
+        rows, cols = np.nonzero(votes >= 0)
+        drop = ~binding[cols, votes[rows, cols]]
+        masked[rows[drop], cols[drop]] = -1
+        keep_voted_classes(out, masked)
     out[(votes < 0).all(axis=1)] = model.class_balance_
     return out
 
