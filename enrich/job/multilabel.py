@@ -744,7 +744,7 @@ def _multilabel(
     columns = table.select(pl.col(c).alias(f"{task.prefix}{c}") for c in table.columns)
     proba = pattern_proba[patterns.inverse]
     matrix = _matrix(votes, lf_names, task, lf_versions, targets, ids=full.get_column("asset_id"))
-    metrics = _multilabel_metrics(matrix, proba, model, columns, gold, task, read)
+    metrics = _multilabel_metrics(matrix, proba, model, columns, gold, task, read, patterns)
     metrics["lf_errors"] = voted.errors.filter(pl.col("lf").is_in(list(lf_names))).to_dicts()
     table = table.insert_column(0, matrix.asset_ids.alias("asset_id"))  # label_view's input
     silent = [r for r in metrics["per_label"] if r["coverage"] == 0]
@@ -756,7 +756,7 @@ def _multilabel(
             f"the label's prior as its probability ({priors}); add LFs for them, or set "
             "label_model.params label_prior"
         )
-    views = _label_views(run, table, matrix, full)
+    views = _label_views(run, small, distinct, patterns.inverse, full)
     metrics["gaps"] = _multilabel_gaps(run, task, table, matrix, full, gold, views)
     settled = (gold >= 0).any(axis=1) if gold is not None and config.gold.use_in_fit else None
     queue = _multilabel_queue(run, task, table, matrix, settled, views)
@@ -844,27 +844,33 @@ def _multilabel_end_model(
 
 
 def _label_views(
-    run: TasksRunContext, table: pl.DataFrame, votes: MultiLabelVoteMatrix, full: pl.DataFrame
+    run: TasksRunContext,
+    small: pl.DataFrame,
+    distinct: MultiLabelVoteMatrix,
+    inverse: np.ndarray,
+    full: pl.DataFrame,
 ) -> dict[str, pl.DataFrame] | None:
     """Each label's :func:`~enrich.label_view` with the slices, for the gaps and the queue.
 
-    Their ``asset_id`` is the row number: the gaps and a ``purpose = "correct"`` queue are
-    the same by row as by id (the queue's ids are mapped back), without hashing, joining and
+    A view's row is a function of the asset's vote pattern: each is made once per distinct
+    pattern (``small``, ``distinct``) and spread to the assets (``inverse``). Their
+    ``asset_id`` is the row number: the gaps and a ``purpose = "correct"`` queue are the
+    same by row as by id (the queue's ids are mapped back), without hashing, joining and
     sorting the ids once a label.
     """
     config = run.config
     wanted = config.gaps.enabled or (config.review.enabled and config.review.max_items > 0)
-    if not wanted or not len(votes):
+    if not wanted or not len(inverse):
         return None
     from enrich.curation.multilabel import label_view
 
-    slices = list(config.source.slice_columns)
-    data = full.select("asset_id", *slices) if slices else None
-    row = pl.int_range(pl.len(), dtype=pl.Int64).alias("asset_id")
-    return {
-        label: label_view(table, votes, label, data=data, columns=slices).with_columns(row)
-        for label in votes.label_names
-    }
+    slices = full.select(config.source.slice_columns).get_columns()
+    rows = pl.Series("asset_id", np.arange(len(inverse), dtype=np.int64))
+    views = {}
+    for label in distinct.label_names:
+        view = label_view(small, distinct, label).drop("asset_id")[inverse]
+        views[label] = view.insert_column(0, rows).hstack(slices)
+    return views
 
 
 def _multilabel_gaps(
@@ -1007,20 +1013,30 @@ def _multilabel_metrics(
     gold: np.ndarray | None,
     task: JobTask,
     read: ReadResult,
+    patterns: Any,
 ) -> dict[str, Any]:
-    """Per label: coverage, positives, threshold; gold scores; the LF summary per label."""
+    """Per label: coverage, positives, threshold; gold scores; the LF summary per label.
+
+    The vote counts are read off the distinct vote ``patterns`` and their counts.
+    """
     n = len(votes)
     predicted = proba >= model.thresholds_
     v = votes.votes
+    pv = patterns.patterns.reshape(-1, v.shape[1], v.shape[2])
+    counts = np.asarray(patterns.counts, dtype=np.int64)
+
+    def assets(rows: np.ndarray) -> int:
+        return int(counts[rows].sum())
+
     per_label = []
     for t, name in enumerate(task.names):
-        on_label = v[:, :, t]
+        on_label = pv[:, :, t]
         per_label.append(
             {
                 "label": name,
-                "coverage": float((on_label != 0).any(axis=1).mean()) if n else 0.0,
-                "n_voted_for": int((on_label > 0).any(axis=1).sum()),
-                "n_voted_against": int((on_label < 0).any(axis=1).sum()),
+                "coverage": assets((on_label != 0).any(axis=1)) / n if n else 0.0,
+                "n_voted_for": assets((on_label > 0).any(axis=1)),
+                "n_voted_against": assets((on_label < 0).any(axis=1)),
                 "n_positive": int(predicted[:, t].sum()),
                 "positive_share": float(predicted[:, t].mean()) if n else 0.0,
                 "mean_proba": float(proba[:, t].mean()) if n else 0.0,
@@ -1034,7 +1050,7 @@ def _multilabel_metrics(
         "n_assets": n,
         "labels": list(task.names),
         "per_label": per_label,
-        "coverage": float((v != 0).any(axis=(1, 2)).mean()) if n else 0.0,
+        "coverage": assets((pv != 0).any(axis=(1, 2))) / n if n else 0.0,
         "conflict": float(columns.get_column(f"{task.prefix}conflict").mean() or 0.0),
         "mean_labels": float(predicted.sum(axis=1).mean()) if n else 0.0,
         "n_needs_review": int(review.sum()),
