@@ -45,6 +45,7 @@ def label_view(
     *,
     data: Any = None,
     columns: Sequence[str] = (),
+    lf_votes: bool = False,
 ) -> pl.DataFrame:
     """The enriched table of one label, as a binary task (absent / present).
 
@@ -59,6 +60,10 @@ def label_view(
         the label's name.
     data, columns
         optional table with ``asset_id`` and the ``columns`` to carry (e.g. slices).
+    lf_votes
+        add ``vote_<lf>`` for each LF that may vote on the label (Int64: 1 present, 0
+        absent, -1 abstain): the vote columns :func:`enrich.review_queue` spreads a
+        ``purpose="refit"`` batch over.
 
     Returns
     -------
@@ -66,7 +71,8 @@ def label_view(
         ``asset_id``, ``label`` (Int64: 1 present, 0 absent, null where no LF voted on it),
         ``label_name``, ``predicted`` (Int64, the predicted value of every asset, voted on
         or not), ``probability`` (of present), ``confidence`` (of the predicted value),
-        ``conflict``, ``all_abstain`` and the carried ``columns``.
+        ``conflict``, ``all_abstain``, the ``vote_<lf>`` columns asked for and the carried
+        ``columns``.
 
     Raises
     ------
@@ -109,6 +115,12 @@ def label_view(
         .alias("label_name")
     ).select("asset_id", "label", "label_name", "predicted", "probability", "confidence",
              "conflict", "all_abstain")  # fmt: skip
+    if lf_votes:
+        binary = np.where(sub > 0, 1, np.where(sub < 0, 0, -1)).astype(np.int64)
+        names = [votes.lf_names[j] for j in votes.lfs_for(t)]
+        view = view.hstack(
+            [pl.Series(f"vote_{name}", binary[:, c]) for c, name in enumerate(names)]
+        )
     if columns:
         if data is None:
             raise InputError("columns needs data= (a table with asset_id and those columns)")
@@ -234,12 +246,14 @@ def review_queue_per_label(
     Each label's queue ranks the assets whose value of that label is doubtful (low
     confidence, LFs disagreeing on it, no LF voting on it...). ``options`` are passed on
     to :func:`enrich.review_queue`; ``views`` are the labels' :func:`label_view` when made
-    already (any carried columns are not read). Returns label name -> its
+    already (any carried columns are not read; with ``purpose="refit"`` they need the
+    ``lf_votes``, which the views made here have). Returns label name -> its
     :class:`~enrich.curation.review.ReviewQueue`.
     """
+    refit = options.get("purpose") == "refit"  # spread over each label's vote patterns
     return {
         label: review_queue(
-            views[label] if views is not None else label_view(table, votes, label),
+            views[label] if views is not None else label_view(table, votes, label, lf_votes=refit),
             batch_size=batch_size,
             **options,
         )

@@ -127,3 +127,12 @@ def test_views_made_once_give_the_same_gaps_and_queues(example) -> None:
     shared = review_queue_per_label(table, vm, batch_size=20, views=views)
     for label, queue in review_queue_per_label(table, vm, batch_size=20).items():
         assert queue.table.equals(shared[label].table)
+
+
+def test_refit_queue_per_label_spreads_over_each_labels_vote_patterns(example) -> None:
+    vm, table, _, _ = example
+    view = label_view(table, vm, "rare", lf_votes=True)
+    assert {"vote_x", "vote_y", "vote_z"} <= set(view.columns)
+    assert set(view.get_column("vote_x").unique()) <= {-1, 0, 1}
+    queues = review_queue_per_label(table, vm, batch_size=15, purpose="refit")
+    assert {label: len(q) for label, q in queues.items()} == {"common": 15, "rare": 15}

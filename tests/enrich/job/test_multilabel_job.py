@@ -628,3 +628,14 @@ def test_packed_votes_decode_to_the_votes_packed(n_labels):
     codes[::7] = -1  # no vote stored: decoded as abstains
     votes[::7] = 0
     assert np.array_equal(decode_votes(codes, n_labels), votes)
+
+
+def test_a_refit_review_queue_spreads_each_label_over_its_vote_patterns(tmp_path, digits):
+    config = digit_job(tmp_path, digits, {"a.parquet": (0, 300)})
+    data = config.model_dump()
+    data["review"] = {"purpose": "refit", "max_items": 30}
+    result = run_job(JobConfig.model_validate(data), progress=False)
+    queue = pl.read_parquet(result.review_path)
+    assert queue.group_by("for_label").len().sort("for_label").rows() == [
+        (label, 10) for label in sorted(LABELS)
+    ]
