@@ -94,9 +94,10 @@ def end_model_partitioned(
     max_rows = end.max_train_rows
     candidates = client.map(model_candidates, futures, settings=settings, work=work, pure=False)
     frame = None
-    for batch in as_completed(candidates, with_results=True).batches():
-        parts = [result for _, result in batch] + ([frame] if frame is not None else [])
+    for _, result in as_completed(candidates, with_results=True):  # one partition at a time
+        parts = [result] if frame is None else [frame, result]
         frame = merge_candidates(pl.concat(parts, how="vertical_relaxed"), max_rows=max_rows)
+        del result
     assert frame is not None  # there is at least one partition
     priority = frame.get_column("_priority").to_numpy()
     gold = frame.get_column("_gold").to_numpy()
