@@ -410,8 +410,9 @@ def run_partitioned(run: RunContext) -> JobResult:
         if end_metrics is not None:
             metrics["end_model"] = {
                 **end_metrics,
-                "note": "per-class and per-slice end-model figures are computed by the local "
-                "engine only",
+                **_model_counts(written, untouched, classes),
+                "note": "agreement with gold and the label model (overall, per class, per "
+                "slice) is computed by the local engine only",
             }
         errors = [e for e in (i["errors"] for i in infos) if e.height]
         if errors:
@@ -445,6 +446,7 @@ def run_partitioned(run: RunContext) -> JobResult:
             "summary": w.summary_path,
             "n_rows": w.n_rows,
             "n_review_eligible": w.n_review_eligible,
+            **({"model_counts": w.model_counts} if w.model_counts is not None else {}),
             **(_vector_state(w) if embedder is not None else {}),
         }
         for w in written
@@ -883,6 +885,22 @@ def _portable(embedder: Embedder, options: Mapping[str, str] | None) -> Embedder
     if embedder.previous_index is not None:
         shipped.previous_index = Location.of(str(embedder.previous_index), options)
     return shipped
+
+
+def _model_counts(
+    written: Sequence[Written], untouched: Mapping[str, Mapping[str, Any]], classes: Sequence[str]
+) -> dict[str, Any]:
+    """The end model's counts over every partition (none when a partition lacks them)."""
+    parts = [w.model_counts for w in written] + [e.get("model_counts") for e in untouched.values()]
+    if any(p is None for p in parts):
+        return {}
+    return {
+        "n_labeled_by_model": sum(int(p["n_labeled_by_model"]) for p in parts),  # type: ignore[index]
+        "class_counts": {
+            c: sum(int(p["class_counts"].get(c, 0)) for p in parts)  # type: ignore[index]
+            for c in classes
+        },
+    }
 
 
 def _vector_state(w: Written) -> dict[str, Any]:

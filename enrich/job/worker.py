@@ -213,6 +213,7 @@ class Written:
     n_vectors: int = 0
     max_index_id: int = -1
     n_review_eligible: int | None = None
+    model_counts: dict[str, Any] | None = None
 
 
 def summary_columns(
@@ -673,6 +674,9 @@ def write_partition(voted: Voted, settings: RunSettings, write: WriteSettings) -
         vectors_path=vectors_path,
         n_vectors=n_vectors,
         n_review_eligible=n_eligible,
+        model_counts=_model_counts(enriched, settings.classes)
+        if write.end_model is not None
+        else None,
         max_index_id=_max_id(full.get_column("index_id") if "index_id" in full.columns else None),
     )
 
@@ -712,6 +716,16 @@ def _review_candidates(
     )
     picked = eligible.filter(pl.col("asset_id").is_in(queue.asset_ids.implode()))
     return picked.sort("confidence", "asset_id", nulls_last=False).select(columns), queue.n_eligible
+
+
+def _model_counts(enriched: pl.DataFrame, classes: Sequence[str]) -> dict[str, Any]:
+    """The partition's end-model figures that add up over partitions (as the local metrics)."""
+    labels = enriched.get_column("model_label").to_numpy()
+    counts = np.bincount(labels[labels >= 0].astype(np.int64), minlength=len(classes))
+    return {
+        "n_labeled_by_model": int(enriched.get_column("label").is_null().sum()),
+        "class_counts": {c: int(n) for c, n in zip(classes, counts, strict=True)},
+    }
 
 
 def review_path(summary_path: str) -> str:

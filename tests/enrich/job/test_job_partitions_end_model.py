@@ -106,6 +106,8 @@ def assert_same(root, local, dask, *, drop=()):
     b = read_table(root / "dask" / "enriched").drop(*LINEAGE, *drop).sort("asset_id")
     assert "model_label" in a.columns and a.columns == b.columns
     assert a.equals(b), a.join(b, on=a.columns, how="anti").head()
+    for key in ("n_train", "n_labeled_by_model", "class_counts", "retrained"):
+        assert dask.metrics["end_model"][key] == local.metrics["end_model"][key], key
     mine, theirs = dask.record["end_model"], local.record["end_model"]
     assert mine["retrain"]["retrained"] == theirs["retrain"]["retrained"]
     assert mine["retrain"]["drift"] == pytest.approx(theirs["retrain"]["drift"])
