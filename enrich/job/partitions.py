@@ -28,12 +28,14 @@ vectors to the previous run's index, and saves it as the local engine saves it (
 deltas): the driver never holds the index.
 
 With ``[end_model]`` the driver trains on the sample the local engine would pick, gathered
-from the partitions (at most ``2 * max_train_rows`` rows held at once), by the local step's
+from the partitions (at most ``4 * max_train_rows`` rows held at once), by the local step's
 retrain rule, and the workers predict every asset with the broadcast model
-(:mod:`enrich.job.partition_model`): the output equals the local engine's. The sample spans
-every asset, so each run loads every partition's previous rows (nothing unchanged is voted
-again, and a partition is written only where a row moves); its per-class and per-slice
-end-model figures and the gold suspects of the review queue are the local engine's only.
+(:mod:`enrich.job.partition_model`): the output equals the local engine's, and so do the
+metrics ``n_train``, ``n_labeled_by_model`` and ``class_counts``. The sample spans every
+asset, so each run loads every partition's previous rows (nothing unchanged is voted again,
+and a partition is written only where a row moves). The end model's agreement figures
+(with gold and the label model) and the gold suspects of the review queue are the local
+engine's only.
 
 What this path does not do (the run then uses the driver path, and says why in a warning):
 the first run of the offline image encoder (it is fitted once, on the driver, on the first
