@@ -15,10 +15,16 @@ than wall time on a loaded machine) and the +new run's share of the full one, wi
 of the +new run (the run record's ``timings``). ``--repeat`` repeats each pair on fresh tables and
 keeps the medians, after one round that warms the process up (imports) and is not counted.
 
+``--end-model`` adds ``[embeddings]`` (a precomputed vector per asset: counts of a few
+patterns in its text) and ``[end_model]`` with its defaults: the +new run keeps the stored
+model(s) unless the training sample moved past ``retrain_after`` (the JSON says whether each
+task's retrained).
+
 Run from the repository root::
 
     .venv/bin/python -m benchmarks.job_multilabel                    # ~195k assets
     .venv/bin/python -m benchmarks.job_multilabel --assets 20000     # quick check
+    .venv/bin/python -m benchmarks.job_multilabel --end-model        # with the end model
 """
 
 from __future__ import annotations
@@ -89,12 +95,38 @@ TAIL = """
 path = "out/enriched"
 """
 
+END_MODEL = """
+[embeddings]
+enabled = true
+encoder = "precomputed"
 
-def make_data(root: Path, n_assets: int, n_files: int, new_fraction: float) -> list[Path]:
-    """The YouTube comments repeated to ``n_assets`` rows; the files, the new one last."""
+[end_model]
+enabled = true
+"""
+
+#: What the vectors of ``--end-model`` count in each text (plus a constant 1: never all zero).
+_PATTERNS = [
+    r"(?i)check", r"(?i)channel", r"(?i)subscribe", r"(?i)http", r"(?i)song", r"(?i)love",
+    r"(?i)video", r"!", r"\?", r"\d", r"[A-Z]", r"(?i)please", r"(?i)music", r"(?i)like",
+    r"(?i)best", r" ",
+]  # fmt: skip
+
+
+def make_data(
+    root: Path, n_assets: int, n_files: int, new_fraction: float, *, vectors: bool = False
+) -> list[Path]:
+    """The YouTube comments repeated to ``n_assets`` rows; the files, the new one last.
+
+    ``vectors``: a ``vector`` column too, the counts of a few patterns in the text.
+    """
     from enrich.datasets import load_youtube_spam
 
     base = load_youtube_spam().select("text", "video")
+    if vectors:
+        counts = [pl.col("text").str.count_matches(p).cast(pl.Float32) for p in _PATTERNS]
+        base = base.with_columns(
+            pl.concat_list([*counts, pl.lit(1.0, dtype=pl.Float32)]).alias("vector")
+        )
     reps = -(-n_assets // base.height)
     data = pl.concat([base] * reps).head(n_assets)
     data = data.with_columns(pl.format("a{}", pl.int_range(pl.len())).alias("asset_id"))
@@ -113,7 +145,9 @@ def make_data(root: Path, n_assets: int, n_files: int, new_fraction: float) -> l
     return [*files, path]
 
 
-def run_pair(root: Path, kind: str, files: list[Path]) -> dict[str, Any]:
+def run_pair(
+    root: Path, kind: str, files: list[Path], *, end_model: bool = False
+) -> dict[str, Any]:
     """A full run over every file but the last, then a run after the last arrives."""
     from enrich.job.config import load_job_config
     from enrich.job.run import run_job
@@ -124,7 +158,8 @@ def run_pair(root: Path, kind: str, files: list[Path]) -> dict[str, Any]:
     for path in files[:-1]:
         (root / "data" / path.name).symlink_to(path)
     (root / "lfs.py").write_text(SPAM_LFS)
-    (root / "job.toml").write_text(HEAD + JOBS[kind] + TAIL)
+    head = HEAD + 'embedding_column = "vector"\n' if end_model else HEAD
+    (root / "job.toml").write_text(head + JOBS[kind] + (END_MODEL if end_model else "") + TAIL)
     config = load_job_config(root / "job.toml")
     cpu = time.process_time()
     full = run_job(config, progress=False)
@@ -142,6 +177,17 @@ def run_pair(root: Path, kind: str, files: list[Path]) -> dict[str, Any]:
         "n_assets": more.counts["n_assets"],
         "n_new": more.counts["n_new"],
         "n_written": more.counts["n_written"],
+        "end_model_retrained": _retrained(more.record) if end_model else None,
+    }
+
+
+def _retrained(record: dict[str, Any]) -> dict[str, bool]:
+    """Whether each task's end model retrained in the run (``job`` for a single-label job)."""
+    if not record.get("tasks"):
+        return {"job": bool((record.get("end_model") or {}).get("retrain", {}).get("retrained"))}
+    return {
+        name: bool(((task.get("end_model") or {}).get("retrain") or {}).get("retrained"))
+        for name, task in record["tasks"].items()
     }
 
 
@@ -153,14 +199,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--new-fraction", type=float, default=0.01)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--jobs", nargs="+", default=list(JOBS), choices=list(JOBS))
+    parser.add_argument(
+        "--end-model",
+        action="store_true",
+        help="[end_model] on the job's precomputed vectors (pattern counts of the text)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="enrich-job-multilabel-") as tmp:
         root = Path(tmp)
-        files = make_data(root, args.assets, args.files, args.new_fraction)
+        files = make_data(root, args.assets, args.files, args.new_fraction, vectors=args.end_model)
         runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in args.jobs}
         for i in range(args.repeat + 1):  # the first round warms up (imports), not counted
             for kind in args.jobs:  # interleaved: the load falls on every job alike
-                pair = run_pair(root / kind, kind, files)
+                pair = run_pair(root / kind, kind, files, end_model=args.end_model)
                 if i:
                     runs[kind].append(pair)
     summary = {}
@@ -179,6 +230,7 @@ def main(argv: list[str] | None = None) -> None:
             "n_assets": pairs[0]["n_assets"],
             "n_new": pairs[0]["n_new"],
             "n_written": pairs[0]["n_written"],
+            "end_model_retrained": pairs[0]["end_model_retrained"],
             "new_timings": {k: round(v, 3) for k, v in pairs[-1]["new_timings"].items()},
         }
     print(json.dumps(summary, indent=2))
