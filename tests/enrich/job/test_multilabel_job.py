@@ -639,3 +639,32 @@ def test_a_refit_review_queue_spreads_each_label_over_its_vote_patterns(tmp_path
     assert queue.group_by("for_label").len().sort("for_label").rows() == [
         (label, 10) for label in sorted(LABELS)
     ]
+
+
+def test_multilabel_end_model_on_numeric_feature_columns(tmp_path, digits):
+    config = digit_job(tmp_path, digits, {"a.parquet": (0, 600)})
+    data = config.model_dump()
+    features = ["holes", "ink", "top_share", "width"]
+    data["end_model"] = {"enabled": True, "feature_columns": features, "cv": 3}
+    config = JobConfig.model_validate(data)
+    first = run_job(config, progress=False)
+    state = first.record["tasks"]["task"]["end_model"]
+    assert not state["embedding"] and state["feature_columns"] == features
+    digits.slice(600, 6).write_parquet(tmp_path / "data" / "b.parquet")
+    second = run_job(config, progress=False)
+    state = second.record["tasks"]["task"]["end_model"]
+    assert not state["retrain"]["retrained"]
+    out = read_table(config.output.path).sort("asset_id")
+    assert set(features) <= set(out.columns)  # kept for the next runs' predictions
+    new = out.filter(pl.col("asset_id") >= 600)
+    raw = new.select(pl.col(c).cast(pl.Float64) for c in features).to_numpy()
+    expected = np.column_stack(
+        [
+            linear_proba(s, (raw - np.asarray(s["feature_mean"])) / np.asarray(s["feature_scale"]))[
+                :, 1
+            ]
+            for s in state["labels"]
+        ]
+    )
+    got = new.select(f"model_p_{label}" for label in LABELS).to_numpy()
+    assert np.abs(got - expected).max() < 1e-12
