@@ -39,7 +39,7 @@ from enrich._internal.frames import as_polars, require_columns, require_unique_i
 from enrich.analysis.slices import wilson_interval
 from enrich.errors import InputError, MissingColumnError
 
-__all__ = ["Gaps", "find_gaps"]
+__all__ = ["Gaps", "find_gaps", "find_gaps_from_counts"]
 
 logger = logging.getLogger(__name__)
 
@@ -304,30 +304,10 @@ def find_gaps(
 
     label_codes = _codes(label, class_names)
     groups = _groups(data, label_codes, class_names, slice_columns)
-    settings = {
-        "confident_above": float(confident_above),
-        "min_confident": None if min_confident is None else int(min_confident),
-        "min_confident_share": float(min_confident_share),
-        "min_quality": float(min_quality),
-        "min_size": int(min_size),
-    }
-    rows: list[dict[str, Any]] = []
-    if min_confident is None or min_confident > 0 or min_confident_share > 0:
-        targets = _scaled_targets(groups, confident, min_confident)
-        rows.extend(_coverage_row(g, confident, settings, targets[g.column]) for g in groups)
-    evaluations: list[tuple[str, pl.Series, pl.Series, str]] = []
-    if gold_label is not None:
-        evaluations.append(("label", label, gold_label, "gold"))
-        if model_label is not None:
-            evaluations.append(("model", model_label, gold_label, "gold"))
-    elif model_label is not None:
-        evaluations.append(("label", label, model_label, "model"))
-    for who, predicted, reference, ref_name in evaluations:
-        pred, ref = _codes(predicted, class_names), _codes(reference, class_names)
-        for g in groups:
-            rows.append(_quality_row(g, who, pred, ref, ref_name, settings))
-
-    measured = pl.DataFrame(rows, schema=_SCHEMA, orient="row") if rows else _empty()
+    settings = _settings(confident_above, min_confident, min_confident_share, min_quality, min_size)
+    measured = _measure(
+        groups, label, confident, gold_label, model_label, class_names, settings, weight=None
+    )
     has_gold = gold_label.is_not_null().to_numpy() if gold_label is not None else None
     labeled = confident if has_gold is None else confident | has_gold
     gap_ids = set(measured.filter(pl.col("status") == GAP)["gap"].to_list())
@@ -346,6 +326,179 @@ def find_gaps(
         classes=class_names,
         settings=settings,
     )
+
+
+def find_gaps_from_counts(
+    counts: Any,
+    *,
+    classes: Sequence[str],
+    slices: Sequence[str] = (),
+    confident_above: float = 0.8,
+    min_confident: int | None = None,
+    min_confident_share: float = 0.0,
+    min_quality: float = 0.8,
+    min_size: int = 20,
+) -> Gaps:
+    """Find gaps from counts of assets: :func:`find_gaps` on a table that was grouped first.
+
+    Each row of ``counts`` stands for ``count`` assets that share a label, a confidence,
+    a gold label, a prediction and slice values. Every rule of :func:`find_gaps` is a
+    function of the number of assets in each such combination, so the gaps found here are
+    those :func:`find_gaps` finds on the assets themselves (same :attr:`Gaps.measured`
+    and :attr:`Gaps.table`). Counts from several parts of the data (partitions read by
+    different workers) can be concatenated and summed before the call. There are no asset
+    ids here: :attr:`Gaps.examples` and :attr:`Gaps.labeled_ids` are empty, so the result
+    cannot be passed to :func:`~enrich.curation.gap_filling.fill_gaps`.
+
+    Parameters
+    ----------
+    counts
+        polars/pandas/Arrow table: ``count`` (whole number >= 0: assets in the row), the
+        class as ``label_name`` (name) and/or ``label`` (name or class id; -1 or null:
+        unlabeled) as in :func:`find_gaps`, optionally ``confidence`` in [0, 1], ``gold``
+        (the true class: name or class id, -1 or null unknown; the ``gold`` table of
+        :func:`find_gaps` as a column) and ``prediction`` (a model's class, likewise; the
+        ``predictions`` of :func:`find_gaps`), plus the slice columns. Rows need not be
+        distinct: repeated combinations add up.
+    classes
+        Class names, ``classes[c]`` naming class id ``c``; every class is judged.
+    slices, confident_above, min_confident, min_confident_share, min_quality, min_size
+        As in :func:`find_gaps`.
+
+    Returns
+    -------
+    Gaps
+
+    Raises
+    ------
+    InputError
+        A missing column, a negative or fractional count, a confidence outside [0, 1], a
+        label that is not one of ``classes``, or an option out of range.
+
+    Examples
+    --------
+    >>> counts = pl.DataFrame({
+    ...     "label_name": ["HAM", "SPAM", "SPAM", "SPAM"],
+    ...     "confidence": [0.95, 0.9, 0.6, 0.5],
+    ...     "video": ["Psy", "Katy", "Katy", "Katy"],
+    ...     "count": [9, 1, 1, 1]})
+    >>> gaps = find_gaps_from_counts(counts, classes=["HAM", "SPAM"], slices=["video"],
+    ...                              min_confident=5)
+    >>> gaps.table.select("gap", "value_measured", "target", "deficit").rows()
+    [('class=SPAM', 1.0, 5.0, 4), ('video=Katy', 1.0, 5.0, 4)]
+    """
+    _check_options(confident_above, min_confident, min_confident_share, min_quality, min_size)
+    data = as_polars(counts)
+    require_columns(data, [("count", "find_gaps_from_counts")], what="function")
+    if "label" not in data.columns and "label_name" not in data.columns:
+        raise MissingColumnError(
+            f"the counts table needs a 'label' or 'label_name' column; it has {data.columns}"
+        )
+    class_names = _names(classes)
+    slice_columns = _slice_columns(data, slices)
+    weight_column = data["count"]
+    if not (weight_column.dtype.is_integer() or weight_column.dtype == pl.Null):
+        raise InputError(
+            f"column 'count' must hold whole numbers of assets; got dtype {weight_column.dtype}"
+        )
+    weight = weight_column.cast(pl.Int64).fill_null(0).to_numpy().astype(np.int64)
+    if weight.size and weight.min() < 0:
+        raise InputError(
+            f"column 'count' must be >= 0 (assets in each row); got {int(weight.min())}"
+        )
+    label = _class_column(data, class_names, "counts")
+    confidence = (
+        _confidence(data) if "confidence" in data.columns else np.ones(data.height, np.float64)
+    )
+    confident = label.is_not_null().to_numpy() & (
+        np.nan_to_num(confidence, nan=-1.0) >= confident_above
+    )
+    gold_label = _count_column(data, "gold", class_names)
+    model_label = _count_column(data, "prediction", class_names)
+    kept = weight > 0  # a group of no asset is no group
+    if not kept.all():
+        keep = pl.Series(kept)
+        data, label = data.filter(keep), label.filter(keep)
+        gold_label = None if gold_label is None else gold_label.filter(keep)
+        model_label = None if model_label is None else model_label.filter(keep)
+        weight, confident = weight[kept], confident[kept]
+    groups = _groups(data, _codes(label, class_names), class_names, slice_columns)
+    settings = _settings(confident_above, min_confident, min_confident_share, min_quality, min_size)
+    measured = _measure(
+        groups, label, confident, gold_label, model_label, class_names, settings, weight=weight
+    )
+    ids = pl.Series("asset_id", [], dtype=pl.String)
+    logger.debug("find_gaps_from_counts: %d rows, %d assets", data.height, int(weight.sum()))
+    return Gaps(
+        measured,
+        examples=pl.DataFrame({"gap": pl.Series([], dtype=pl.String), "asset_id": ids}),
+        labeled_ids=ids,
+        classes=class_names,
+        settings=settings,
+    )
+
+
+def _count_column(
+    data: pl.DataFrame, column: str, class_names: tuple[str, ...]
+) -> pl.Series | None:
+    """The ``gold`` or ``prediction`` column of a counts table as class names (or None)."""
+    if column not in data.columns:
+        return None
+    return _class_column(data.select(pl.col(column).alias("label")), class_names, column)
+
+
+def _settings(
+    confident_above: float,
+    min_confident: int | None,
+    min_confident_share: float,
+    min_quality: float,
+    min_size: int,
+) -> dict[str, Any]:
+    return {
+        "confident_above": float(confident_above),
+        "min_confident": None if min_confident is None else int(min_confident),
+        "min_confident_share": float(min_confident_share),
+        "min_quality": float(min_quality),
+        "min_size": int(min_size),
+    }
+
+
+def _measure(
+    groups: Sequence[_Group],
+    label: pl.Series,
+    confident: np.ndarray,
+    gold_label: pl.Series | None,
+    model_label: pl.Series | None,
+    class_names: Sequence[str],
+    settings: Mapping[str, Any],
+    *,
+    weight: np.ndarray | None,
+) -> pl.DataFrame:
+    """Every (group, metric) row; ``weight`` counts the assets of each row (None: one)."""
+    min_confident = settings["min_confident"]
+    rows: list[dict[str, Any]] = []
+    if min_confident is None or min_confident > 0 or settings["min_confident_share"] > 0:
+        targets = _scaled_targets(groups, confident, min_confident, weight)
+        rows.extend(
+            _coverage_row(g, confident, settings, targets[g.column], weight) for g in groups
+        )
+    evaluations: list[tuple[str, pl.Series, pl.Series, str]] = []
+    if gold_label is not None:
+        evaluations.append(("label", label, gold_label, "gold"))
+        if model_label is not None:
+            evaluations.append(("model", model_label, gold_label, "gold"))
+    elif model_label is not None:
+        evaluations.append(("label", label, model_label, "model"))
+    for who, predicted, reference, ref_name in evaluations:
+        pred, ref = _codes(predicted, class_names), _codes(reference, class_names)
+        for g in groups:
+            rows.append(_quality_row(g, who, pred, ref, ref_name, settings, weight))
+    return pl.DataFrame(rows, schema=_SCHEMA, orient="row") if rows else _empty()
+
+
+def _n(mask: np.ndarray, weight: np.ndarray | None) -> int:
+    """Assets in ``mask``: its rows, or the sum of their weights."""
+    return int(mask.sum()) if weight is None else int(weight[mask].sum())
 
 
 # -- groups ------------------------------------------------------------------------------
@@ -399,22 +552,29 @@ def _groups(
 
 
 def _scaled_targets(
-    groups: Sequence[_Group], confident: np.ndarray, min_confident: int | None
+    groups: Sequence[_Group],
+    confident: np.ndarray,
+    min_confident: int | None,
+    weight: np.ndarray | None = None,
 ) -> dict[str, int]:
     """The confident-label target of each kind of group (class, or one slice column)."""
     counts: dict[str, list[int]] = {}
     for g in groups:
-        counts.setdefault(g.column, []).append(int((confident & g.mask).sum()))
+        counts.setdefault(g.column, []).append(_n(confident & g.mask, weight))
     if min_confident is not None:
         return dict.fromkeys(counts, int(min_confident))
     return {c: max(1, math.ceil(float(np.median(n)) / 2)) for c, n in counts.items()}
 
 
 def _coverage_row(
-    g: _Group, confident: np.ndarray, s: Mapping[str, Any], min_confident: int
+    g: _Group,
+    confident: np.ndarray,
+    s: Mapping[str, Any],
+    min_confident: int,
+    weight: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    size = int(g.mask.sum())
-    n_conf = int((confident & g.mask).sum())
+    size = _n(g.mask, weight)
+    n_conf = _n(confident & g.mask, weight)
     target = max(min_confident, math.ceil(s["min_confident_share"] * size))
     deficit = max(0, target - n_conf)
     threshold = f"confidence >= {s['confident_above']:g}"
@@ -444,26 +604,27 @@ def _quality_row(
     reference: np.ndarray,
     ref_name: str,
     s: Mapping[str, Any],
+    weight: np.ndarray | None = None,
 ) -> dict[str, Any]:
     judged = (reference >= 0) & (predicted >= 0)  # an unlabeled asset is unknown, not wrong
-    size = int(g.mask.sum())
+    size = _n(g.mask, weight)
     min_quality, min_size = s["min_quality"], s["min_size"]
     ci: tuple[float | None, float | None] = (None, None)
     if g.kind == "class":
         metric = f"{who} F1 vs {ref_name}"
         is_ref = judged & (reference == g.code)
         is_pred = judged & (predicted == g.code)
-        n_judged = int(is_ref.sum())
-        tp = int((is_ref & is_pred).sum())
-        fp = int((is_pred & ~is_ref).sum())
+        n_judged = _n(is_ref, weight)
+        tp = _n(is_ref & is_pred, weight)
+        fp = _n(is_pred & ~is_ref, weight)
         fn = n_judged - tp
         value = 2 * tp / (2 * tp + fp + fn) if n_judged else math.nan
         where = f"{n_judged} {ref_name} assets of class {g.name}"
     else:
         metric = f"{who} accuracy vs {ref_name}"
         in_group = judged & g.mask
-        n_judged = int(in_group.sum())
-        n_right = int((in_group & (predicted == reference)).sum())
+        n_judged = _n(in_group, weight)
+        n_right = _n(in_group & (predicted == reference), weight)
         value = n_right / n_judged if n_judged else math.nan
         if n_judged:
             ci = wilson_interval(n_right, n_judged, confidence=_INTERVAL_CONFIDENCE)

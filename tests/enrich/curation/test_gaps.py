@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from enrich.analysis.slices import wilson_interval
-from enrich.curation.gaps import Gaps, find_gaps
+from enrich.curation.gaps import Gaps, find_gaps, find_gaps_from_counts
 from enrich.datasets import load_youtube_spam
 from enrich.errors import InputError, MissingColumnError
 
@@ -335,3 +335,100 @@ def test_predictions_as_probabilities_or_class_ids():
         find_gaps(labels, classes=["HAM", "SPAM"], predictions=np.zeros((3, 2)))
     with pytest.raises(InputError, match="classes="):
         find_gaps(labels, predictions=np.zeros((4, 2)))
+
+
+# -- find_gaps_from_counts: the same gaps from counts of assets ----------------------------
+def _random_assets(seed: int, n: int) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Labels (some unlabeled, coarse confidences), sparse gold and model predictions."""
+    rng = np.random.default_rng(seed)
+    label = rng.integers(-1, 3, n)
+    labels = pl.DataFrame(
+        {
+            "asset_id": [f"a{i}" for i in range(n)],
+            "label": label,
+            "confidence": np.where(label >= 0, rng.choice([0.5, 0.79, 0.8, 0.95], n), np.nan),
+            "video": rng.choice(["Psy", "Katy", "Eminem"], n),
+            "channel": pl.Series(rng.choice([1, 2, 3, 4], n)).set(
+                pl.Series(rng.random(n) < 0.1), None
+            ),
+        }
+    )
+    known = rng.random(n) < 0.6
+    gold_ids = np.where(rng.random(n) < 0.7, label, rng.integers(0, 3, n))
+    gold_ids = np.where(gold_ids < 0, rng.integers(0, 3, n), gold_ids)
+    gold = pl.DataFrame({"asset_id": labels["asset_id"].filter(known), "label": gold_ids[known]})
+    predictions = pl.DataFrame(
+        {"asset_id": labels["asset_id"], "label": np.where(rng.random(n) < 0.8, label, 1)}
+    )
+    return (
+        labels.with_columns(pl.Series("_gold", np.where(known, gold_ids, -1))),
+        gold,
+        (predictions.with_columns(pl.col("label").alias("_pred"))),
+    )
+
+
+def _counted(labels: pl.DataFrame, predictions: pl.DataFrame, *, parts: int) -> pl.DataFrame:
+    """The assets grouped and counted in ``parts`` slices of rows, as partitions would be."""
+    frame = labels.with_columns(prediction=predictions["_pred"]).rename({"_gold": "gold"})
+    keys = ["label", "confidence", "gold", "prediction", "video", "channel"]
+    size = math.ceil(frame.height / parts)
+    return pl.concat(
+        [
+            frame.slice(i * size, size).group_by(keys).agg(pl.len().alias("count"))
+            for i in range(parts)
+        ]
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("with_reference", ["gold", "predictions", "both", "none"])
+def test_counts_give_the_gaps_of_the_assets(seed, with_reference):
+    labels, gold, predictions = _random_assets(seed, 400)
+    classes = ["A", "B", "C", "D"]  # D has no asset: the starkest gap, found both ways
+    counts = _counted(labels, predictions, parts=3)
+    if with_reference in ("predictions", "none"):
+        counts = counts.drop("gold")
+    if with_reference in ("gold", "none"):
+        counts = counts.drop("prediction")
+    options = {"slices": ["video", "channel"], "min_size": 15, "min_quality": 0.75}
+    for min_confident in (None, 30):
+        local = find_gaps(
+            labels.drop("_gold"),
+            classes=classes,
+            gold=gold if with_reference in ("gold", "both") else None,
+            predictions=predictions.drop("_pred")
+            if with_reference in ("predictions", "both")
+            else None,
+            min_confident=min_confident,
+            min_confident_share=0.1,
+            **options,
+        )
+        counted = find_gaps_from_counts(
+            counts, classes=classes, min_confident=min_confident, min_confident_share=0.1, **options
+        )
+        assert counted.measured.equals(local.measured)
+        assert counted.table.equals(local.table)
+        assert len(local) > 0
+        assert counted.settings == local.settings
+        assert counted.examples.height == 0 and counted.labeled_ids.len() == 0
+
+
+def test_counts_rows_of_no_asset_make_no_group_and_bad_counts_are_refused():
+    counts = pl.DataFrame(
+        {"label_name": ["HAM", "SPAM", None], "video": ["Psy", "Katy", "Gone"], "count": [4, 2, 0]}
+    )
+    gaps = find_gaps_from_counts(counts, classes=["HAM", "SPAM"], slices=["video"])
+    assert sorted(gaps.measured["gap"].to_list()) == [
+        "class=HAM",
+        "class=SPAM",
+        "video=Katy",
+        "video=Psy",
+    ]
+    with pytest.raises(InputError, match="'count' must be >= 0"):
+        find_gaps_from_counts(counts.with_columns(count=pl.lit(-1)), classes=["HAM", "SPAM"])
+    with pytest.raises(InputError, match="whole numbers"):
+        find_gaps_from_counts(counts.with_columns(count=pl.lit(1.5)), classes=["HAM", "SPAM"])
+    with pytest.raises(MissingColumnError, match="count"):
+        find_gaps_from_counts(counts.drop("count"), classes=["HAM", "SPAM"])
+    with pytest.raises(InputError, match="gold label 'EGGS' is not one of the classes"):
+        find_gaps_from_counts(counts.with_columns(gold=pl.lit("EGGS")), classes=["HAM", "SPAM"])
