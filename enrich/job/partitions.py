@@ -39,16 +39,23 @@ engine's only.
 
 What this path does not do (the run then uses the driver path, and says why in a warning):
 the first run of the offline image encoder (it is fitted once, on the driver, on the first
-images). Gaps are not searched on this path (``find_gaps`` needs every asset's label in one
-place; ``metrics.gaps`` says so). The review queue is the best of every asset by the local
-engine's scores: each partition sends its own queue of ``review.max_items`` (settled assets
-left out first) and the driver queues from their union; assets of equal score are picked at
-random within each partition first, so ties may be broken otherwise than on the local engine
-(``purpose = "refit"`` spreads its picks over every vote pattern: there each partition sends
-its least-confident flagged assets). A partition is one file (a Delta source is one
-partition): row groups of a big file are not split yet. Ids
-are checked for copies within each file only: an asset id that moves to another file, or
-appears in two, is not caught on this path (the local engine refuses such copies).
+images).
+
+Gaps (``metrics.gaps``) are the local engine's: an asset's label and confidence are its vote
+pattern's, so the distinct (votes, gold, slice values) counts the fit gathers decide them
+(:func:`pattern_gaps`, through :func:`~enrich.curation.gaps.find_gaps_from_counts`). Similar
+assets to fill them are not proposed on this path (``candidates_note`` says so): the examples
+of a gap and the unsure assets to search sit on the workers.
+
+The review queue is the best of every asset by the local engine's scores: each partition
+sends its own queue of ``review.max_items`` (settled assets left out first) and the driver
+queues from their union; assets of equal score are picked at random within each partition
+first, so ties may be broken otherwise than on the local engine (``purpose = "refit"``
+spreads its picks over every vote pattern: there each partition sends its least-confident
+flagged assets). A partition is one file (a Delta source is one partition): row groups of a
+big file are not split yet. Ids are checked for copies within each file only: an asset id
+that moves to another file, or appears in two, is not caught on this path (the local engine
+refuses such copies).
 """
 
 from __future__ import annotations
@@ -78,7 +85,7 @@ from enrich.io.store import (
     table_version,
 )
 from enrich.job._faults import checkpoint
-from enrich.job.config import JobConfig
+from enrich.job.config import GapsConfig, JobConfig
 from enrich.job.context import EnrichResult, JobResult, ReadResult, RunContext
 from enrich.job.fit import fit_predict, kept_structure, model_json
 from enrich.job.followups import queue_for_review
@@ -110,7 +117,7 @@ from enrich.models.output import enriched_table
 from enrich.votes import VoteMatrix
 from labeling_functions.core import is_stable_version
 
-__all__ = ["partitioned_unsupported", "retain_partitioned", "run_partitioned"]
+__all__ = ["partitioned_unsupported", "pattern_gaps", "retain_partitioned", "run_partitioned"]
 
 logger = logging.getLogger(__name__)
 
@@ -423,13 +430,14 @@ def run_partitioned(run: RunContext) -> JobResult:
             metrics["lf_errors"] = merge_errors(errors).to_dicts()
         else:
             metrics["lf_errors"] = []
-        metrics["gaps"] = (
-            {
-                "enabled": False,
-                "note": "gaps are not searched when Dask workers read their own partitions",
-            }
-            if config.gaps.enabled
-            else {"enabled": False}
+        metrics["gaps"] = pattern_gaps(
+            fit_rows,
+            small,
+            lf_names=[lf.name for lf in run.lfs],
+            classes=classes,
+            slice_columns=config.source.slice_columns,
+            settings=config.gaps,
+            has_index=embedder is not None,
         )
         candidates = [w.review for w in written] + [
             _read_review(table, e, storage) for e in untouched.values()
@@ -738,6 +746,89 @@ def pattern_counts(
         with_gold.inverse,
     )
     return patterns, labelled
+
+
+def pattern_gaps(
+    rows: pl.DataFrame,
+    outputs: pl.DataFrame,
+    *,
+    lf_names: Sequence[str],
+    classes: Sequence[str],
+    slice_columns: Sequence[str],
+    settings: GapsConfig,
+    has_index: bool,
+) -> dict[str, Any]:
+    """``metrics.gaps`` from the partitions' counts: the gaps the local engine finds.
+
+    An asset's label and confidence are its vote pattern's, so the counts of distinct
+    (votes, gold, slice values) rows the fit already gathers are the counts of (label,
+    confidence, gold, slice values) that :func:`~enrich.curation.gaps.find_gaps_from_counts`
+    decides the gaps from, as :func:`~enrich.job.followups.gap_candidates` does on every
+    asset. No similar assets are proposed for them on this path (no ``candidates_note``
+    says so).
+
+    Parameters
+    ----------
+    rows
+        Distinct (``vote_<lf>``..., ``gold`` Int64 with -1 unknown, slice columns, ...)
+        rows with their ``count``, summed over the partitions.
+    outputs
+        The enriched table of each distinct vote pattern (row ``i`` = pattern ``i``).
+    lf_names, classes, slice_columns
+        The LF and class names and ``source.slice_columns``.
+    settings
+        ``[gaps]``.
+    has_index
+        Whether the run keeps an embedding index (the local engine would search it).
+
+    Returns
+    -------
+    dict
+    """
+    from enrich.curation.gaps import find_gaps_from_counts
+
+    if not settings.enabled or rows.height == 0:
+        return {"enabled": False}
+    vote_cols = [f"vote_{n}" for n in lf_names]
+    joined = (
+        rows.join(outputs.select(vote_cols).with_row_index("_pattern"), on=vote_cols, how="left")
+        if vote_cols
+        else rows.with_columns(pl.lit(0, dtype=pl.UInt32).alias("_pattern"))
+    )
+    pattern = joined.get_column("_pattern")
+    gold = joined.get_column("gold").fill_null(-1).cast(pl.Int64)
+    counts = joined.select(*slice_columns, "count").with_columns(
+        outputs.get_column("label").gather(pattern).alias("label"),
+        outputs.get_column("confidence").gather(pattern).alias("confidence"),
+    )
+    if bool(((gold >= 0) & (joined.get_column("count") > 0)).any()):
+        # as the local engine: gold scores the labels only when some asset has gold
+        counts = counts.with_columns(gold.alias("gold"))
+    found = find_gaps_from_counts(
+        counts,
+        slices=list(slice_columns),
+        classes=list(classes),
+        confident_above=settings.confident_above,
+        min_confident=settings.min_confident,
+        min_quality=settings.weak_below,
+        min_size=settings.min_slice_size,
+    )
+    budget = settings.candidates_per_gap * len(found.gap_ids)
+    return {
+        "enabled": True,
+        "gaps": found.table.select(
+            "gap", "kind", "metric", "value_measured", "target", "deficit", "reason"
+        ).to_dicts(),
+        "n_candidates": None,
+        "candidates_note": "no embedding index to search ([embeddings] is off)"
+        if not has_index
+        else "no gap to fill"
+        if not len(found)
+        else "gaps.candidates_per_gap is 0"
+        if budget == 0
+        else "similar assets for the gaps are proposed by the local engine only (the "
+        "examples of a gap and the unsure assets to search sit on the workers)",
+    }
 
 
 def index_starts(

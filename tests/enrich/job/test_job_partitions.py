@@ -71,6 +71,12 @@ def both(root, client):
     return local, dask
 
 
+def assert_same_gaps(local, dask):
+    """``metrics.gaps`` of the Dask run, decided from the partitions' counts, is the local one."""
+    assert dask.metrics["gaps"] == local.metrics["gaps"]
+    return local.metrics["gaps"]["gaps"]
+
+
 def assert_same_tables(root):
     a, b = table(root, "local"), table(root, "dask")
     assert a.columns == b.columns
@@ -93,6 +99,8 @@ def test_runs_after_runs_leave_the_local_engines_table(job, client, spam_data):
         assert dask.metrics[key] == local.metrics[key], key
     assert dask.metrics["mean_confidence"] == pytest.approx(local.metrics["mean_confidence"])
     assert dask.metrics["gold_accuracy"] == pytest.approx(local.metrics["gold_accuracy"])
+    found = assert_same_gaps(local, dask)
+    assert "confident labels" in {g["metric"] for g in found}
     for mine, theirs in zip(
         dask.metrics["slices"]["table"], local.metrics["slices"]["table"], strict=True
     ):
@@ -112,6 +120,7 @@ def test_runs_after_runs_leave_the_local_engines_table(job, client, spam_data):
     assert dask.counts["n_voted"] == local.counts["n_voted"] == 40
     assert_same_tables(job)
     assert dask.metrics["drift"]["n_labels_flipped"] == local.metrics["drift"]["n_labels_flipped"]
+    assert_same_gaps(local, dask)
 
     # a changed file, and a file gone from the source (its rows stay, as locally)
     b = pl.read_parquet(job / "data" / "b.parquet")
@@ -127,6 +136,7 @@ def test_runs_after_runs_leave_the_local_engines_table(job, client, spam_data):
     assert dask.counts["n_files_read"] == 1
     assert_same_tables(job)
     assert table(job, "dask").height == 340
+    assert_same_gaps(local, dask)  # the gone file's assets count from its stored summary
 
     # a new LF: every asset is voted again, the table rewritten
     (job / "lfs.py").write_text(LFS + MORE_LFS)
@@ -206,6 +216,8 @@ def test_reviewed_gold_and_learning_from_gold_as_locally(job, client, spam_data)
     assert_same_tables(job)
     assert dask.record["model"]["version"] == local.record["model"]["version"]
     assert dask.metrics["gold_accuracy"] == pytest.approx(local.metrics["gold_accuracy"])
+    found = assert_same_gaps(local, dask)  # reviewed gold overrides the source's in counts too
+    assert {"label F1 vs gold", "label accuracy vs gold"} <= {g["metric"] for g in found}
     queued = set(pl.read_parquet(dask.review_path).get_column("asset_id").to_list())
     assert not queued & set(reviewed.get_column("asset_id").to_list())
 

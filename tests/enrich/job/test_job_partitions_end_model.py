@@ -108,6 +108,7 @@ def assert_same(root, local, dask, *, drop=()):
     assert a.equals(b), a.join(b, on=a.columns, how="anti").head()
     for key in ("n_train", "n_labeled_by_model", "class_counts", "retrained"):
         assert dask.metrics["end_model"][key] == local.metrics["end_model"][key], key
+    assert dask.metrics["gaps"]["gaps"] == local.metrics["gaps"]["gaps"]  # of the label model
     mine, theirs = dask.record["end_model"], local.record["end_model"]
     assert mine["retrain"]["retrained"] == theirs["retrain"]["retrained"]
     assert mine["retrain"]["drift"] == pytest.approx(theirs["retrain"]["drift"])
