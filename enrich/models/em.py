@@ -445,12 +445,10 @@ def packed_proba(
         bits = np.where(digits > 0, 1 << np.maximum(digits - 1, 0), 0)  # [code, i]
         keep = np.zeros((4 * n_words, base), dtype=bool)  # [j, vote + 1]
         keep[:m, 1:] = True if trusted is None else trusted
-        voted_bits = [
-            np.bitwise_or.reduce(bits * keep[4 * w + np.arange(4)[None, :], digits], axis=1).astype(
-                np.uint8
-            )
-            for w in range(n_words)
-        ]
+        voted_bits = []
+        for w in range(n_words):
+            counted = keep[4 * w + np.arange(4)[None, :], digits]  # [code, i]
+            voted_bits.append(np.bitwise_or.reduce(bits * counted, axis=1).astype(np.uint8))
     # two classes: pairs of words share one table (a lookup per eight LFs, 52 kB each)
     pairs = k == 2
     lookups: list[tuple[int, int | None, np.ndarray]] = []
