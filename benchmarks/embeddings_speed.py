@@ -15,7 +15,10 @@ bundled all-MiniLM-L6-v2 on CPU.
   exported once beforehand into a temporary cache
 - openvino: ``TextEncoder(backend="openvino")`` with its defaults (the same export run by
   OpenVINO, one stream on all cores like torch; ``precision="auto"``: bfloat16 on a CPU with
-  native bfloat16, named in the row), and ``precision="float32"`` when auto is not float32
+  native bfloat16, named in the row), ``precision="float32"`` when auto is not float32, and
+  ``precision="int8"`` (NNCF's static quantization of that export, calibrated on generated
+  sentences, none of the texts below; its non-quantized operations in float32, as on a CPU
+  without bfloat16)
 
 All of these and a cold run through ``EmbeddingCache.encode`` (a new cache each time: every
 text a miss) alternate ``--repeats`` times in one process, in reversed order every other
@@ -211,10 +214,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     openvino = TextEncoder(device="cpu", backend="openvino", onnx_cache_dir=work / "onnx")
     auto = openvino.id.split(":")[-1].replace("-", " ")  # "openvino bfloat16" on AMX CPUs
     backends[auto] = openvino
-    if auto != "openvino float32":
-        backends["openvino float32"] = TextEncoder(
-            device="cpu", backend="openvino", precision="float32", onnx_cache_dir=work / "onnx"
-        )
+    for precision in ("float32", "int8"):
+        if auto != f"openvino {precision}":
+            backends[f"openvino {precision}"] = TextEncoder(
+                device="cpu", backend="openvino", precision=precision, onnx_cache_dir=work / "onnx"
+            )
     for name, backend in backends.items():  # export (once per precision), load
         t0 = time.perf_counter()
         backend.encode(texts[:8], progress=False)

@@ -51,10 +51,12 @@ _MISSING_CHOICES = ("error", "zero")
 PRECISIONS = {
     "torch": ("auto", "float32", "float16", "bfloat16"),
     "onnx": ("auto", "float32", "int8"),
-    "openvino": ("auto", "float32", "bfloat16"),
+    "openvino": ("auto", "float32", "bfloat16", "int8"),
 }
 #: Half precision is used only if every probe text keeps at least this cosine to float32.
 HALF_PRECISION_MIN_COSINE = 0.999
+#: OpenVINO int8 is refused at load if a probe text's cosine to float32 falls below this.
+INT8_MIN_COSINE = 0.95
 _PROBE_TEXTS = (
     "the cat sits on the mat",
     "FREE entry!! Win a brand new iPhone, text WIN to 80086 now",
@@ -108,7 +110,12 @@ class TextEncoder:
         ``"float32"``, ``"int8"`` (onnx; int8 keeps a cosine
         of about 0.99 or more to float32, but moves a few percent of kNN votes that hang on
         near-ties, and a text's vector depends slightly, up to about 0.01, on the other texts
-        in its batch: activations are quantized per batch).
+        in its batch: activations are quantized per batch). ``"int8"`` with openvino (opt-in,
+        never chosen by "auto"): NNCF's static quantization, for CPUs with int8 units (VNNI)
+        but no bfloat16; faster than float32, but its vectors move more than the issue-19
+        bar allows (some texts below a cosine of 0.99, a few percent of kNN votes moved; see
+        :mod:`embeddings.openvino_model`); it is refused at load if a probe text falls below
+        a cosine of ``INT8_MIN_COSINE`` to float32.
     workers : int or None
         Processes that tokenize texts ahead of the model. None: on a GPU, up to 4 (leaving a
         core free), else 0 (tokenize in this process). Vectors do not depend on it.
@@ -276,6 +283,10 @@ class TextEncoder:
                         path, device=self._resolved_device(), threads=self.threads
                     )
                 else:
+                    if precision == "int8":
+                        from embeddings.openvino_model import quantized_model_path
+
+                        path = quantized_model_path(path, tokenize=model.preprocess)
                     self._session = self._openvino_session(model, path, precision)
                 self._precision = precision
             self._model = model
@@ -290,25 +301,26 @@ class TextEncoder:
             return model
 
     def _openvino_session(self, model: Any, path: Path, precision: str) -> Any:
-        """OpenVINO on ``path``; in bfloat16 only if the probe texts keep their vectors."""
+        """OpenVINO on ``path``; bfloat16 / int8 only if the probe texts keep their vectors."""
         import numpy as np
 
         from embeddings.openvino_model import OpenVinoSession
         from embeddings.tokenizer_pool import features_as_numpy
 
         session = OpenVinoSession(path, precision=precision, threads=self.threads)  # type: ignore[arg-type]
-        if precision == "bfloat16":
+        if precision != "float32":
             probe = list(_PROBE_TEXTS)
             reference = model.encode(
                 probe, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
             )
             ours = unit_rows(session.run(features_as_numpy(model.preprocess(probe))))
             worst = float(np.min((ours * reference).sum(axis=1)))
-            if worst < HALF_PRECISION_MIN_COSINE:
+            bar = INT8_MIN_COSINE if precision == "int8" else HALF_PRECISION_MIN_COSINE
+            if worst < bar:
                 raise EncoderLoadError(
-                    f"precision='bfloat16' with backend='openvino' changes this model's "
+                    f"precision={precision!r} with backend='openvino' changes this model's "
                     f"vectors too much: worst cosine to float32 {worst:.5f} on probe texts, "
-                    f"below {HALF_PRECISION_MIN_COSINE}; use precision='float32'."
+                    f"below {bar}; use precision='float32' or 'auto'."
                 )
         return session
 

@@ -173,7 +173,7 @@ class EmbeddingsConfig(_Section):
         allowed = {
             "torch": ("auto", "float32", "float16", "bfloat16"),
             "onnx": ("auto", "float32", "int8"),
-            "openvino": ("auto", "float32", "bfloat16"),
+            "openvino": ("auto", "float32", "bfloat16", "int8"),
         }
         if self.precision not in allowed[self.backend]:
             raise ValueError(

@@ -1,7 +1,8 @@
-"""TextEncoder(backend="openvino"): OpenVINO on the locally exported MiniLM, float32 / bfloat16.
+"""TextEncoder(backend="openvino"): the locally exported MiniLM, float32 / bfloat16 / int8.
 
 The float32 ONNX export is made once per session into a temporary cache; bfloat16 runs only
-where OpenVINO's CPU computes it natively (AMX, AVX512-BF16), and is refused elsewhere.
+where OpenVINO's CPU computes it natively (AMX, AVX512-BF16), and is refused elsewhere; int8
+is NNCF's static quantization of that export, cached beside it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from embeddings.encoder import EmbeddingInputError, EncoderLoadError
-from embeddings.openvino_model import native_bfloat16
+from embeddings.openvino_model import calibration_texts, native_bfloat16
 from embeddings.text import TextEncoder
 
 NATIVE_BF16 = native_bfloat16()
@@ -51,7 +52,7 @@ def test_id_names_backend_and_precision_without_loading(minilm):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"backend": "openvino", "precision": "int8"}, r"'int8'.*'float32', 'bfloat16'\]"),
+        ({"backend": "openvino", "precision": "float16"}, r"'float16'.*'bfloat16', 'int8'\]"),
         ({"backend": "openvino", "device": "cuda"}, r"runs on the CPU.*device='cuda'"),
     ],
 )
@@ -129,3 +130,54 @@ def test_bfloat16_that_changes_vectors_is_refused(monkeypatch, onnx_dir):
 def test_bfloat16_without_native_support_is_refused(onnx_dir):
     with pytest.raises(EncoderLoadError, match="native bfloat16"):
         TextEncoder(backend="openvino", precision="bfloat16", onnx_cache_dir=onnx_dir).encode(["x"])
+
+
+def test_int8_ids_never_collide():
+    ids = {
+        TextEncoder(backend=backend, precision=precision).id
+        for backend, precision in [
+            ("openvino", "int8"),
+            ("openvino", "float32"),
+            ("openvino", "bfloat16"),
+            ("onnx", "int8"),
+            ("onnx", "float32"),
+            ("torch", "float32"),
+        ]
+    }
+    assert len(ids) == 6
+    assert TextEncoder(backend="openvino", precision="int8").id.endswith(":openvino-int8")
+
+
+def test_calibration_texts_are_generated_not_taken_from_the_data(youtube):
+    texts = calibration_texts()
+    assert len(set(texts)) > 250 and texts == calibration_texts()
+    assert calibration_texts(seed=1) != texts
+    assert not set(texts) & set(youtube["text"].to_list())
+
+
+@pytest.mark.slow
+def test_int8_is_quantized_once_beside_the_export_and_stays_close(
+    ov_float32, onnx_dir, texts, reference
+):
+    ov_float32.encode(texts[:2], progress=False)  # the float32 export exists
+    encoder = TextEncoder(backend="openvino", precision="int8", onnx_cache_dir=onnx_dir)
+    try:
+        vectors = encoder.encode(texts, progress=False)
+        assert encoder._session.precision == "int8" and vectors.dtype == np.float32
+        cosine = (vectors * reference).sum(axis=1)
+        assert cosine.min() >= 0.9 and np.median(cosine) >= 0.98
+        # static activation scales: a text's vector does not depend on its batch
+        alone = np.vstack([encoder.encode([t], progress=False) for t in texts[:10]])
+        assert (alone * vectors[:10]).sum(axis=1).min() >= 0.9999
+    finally:
+        encoder.close()
+    (export,) = onnx_dir.iterdir()  # no second ONNX export: int8 lives in its folder
+    (int8,) = [p for p in export.iterdir() if p.name.startswith("openvino-int8-")]
+    assert (int8 / "model.xml").is_file() and (int8 / "model.bin").is_file()
+    modified = (int8 / "model.bin").stat().st_mtime_ns
+    again = TextEncoder(backend="openvino", precision="int8", onnx_cache_dir=onnx_dir)
+    try:
+        np.testing.assert_allclose(again.encode(texts[:5], progress=False), vectors[:5], atol=1e-5)
+    finally:
+        again.close()
+    assert (int8 / "model.bin").stat().st_mtime_ns == modified  # read from the cache
