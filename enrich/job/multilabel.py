@@ -70,7 +70,6 @@ from enrich.errors import DiskFullError, InputError, MissingColumnError
 from enrich.io.store import (
     JobPaths,
     RunLock,
-    commit_enriched,
     disk_full_error,
     is_disk_full,
     table_schema,
@@ -86,12 +85,6 @@ from enrich.job.multilabel_end_model import (
     multilabel_end_model_step,
 )
 from enrich.job.plan import plan_columns
-from enrich.job.publish import (
-    after_commit,
-    bookkeep_runs_table,
-    publish_reports,
-    retain_old_versions,
-)
 from enrich.job.records import Clock, peak_rss_mb, recover, versions
 from enrich.job.sources import list_source_files
 from enrich.job.state import STATE_FORMAT
@@ -482,25 +475,7 @@ def _run_phases(run: TasksRunContext) -> JobResult:
     checkpoint("enriched")
     record = _record(run, read, voted, results, out)
     checkpoint("before_commit")
-    with clock.phase("commit"):
-        version = commit_enriched(
-            run.paths.table,
-            out.rows,
-            mode=out.mode,
-            read_version=read.previous.version if read.previous else None,
-            record=record,
-        )
-    checkpoint("after_commit")
-    try:
-        bookkeep_runs_table(run, read, record, version)
-    except Exception as exc:  # the commit stands: the next run finishes the bookkeeping
-        run.warnings.append(after_commit("recording the run in the runs table", version, exc))
-    try:
-        retain_old_versions(run)
-    except Exception as exc:
-        run.warnings.append(after_commit("compacting and vacuuming", version, exc))
-    checkpoint("after_runs")
-    return publish_reports(run, read, out, record, version)
+    return single.commit_run(run, read, out, record)
 
 
 def _check_kinds(run: TasksRunContext, read: ReadResult) -> None:

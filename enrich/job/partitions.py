@@ -92,11 +92,7 @@ from enrich.job.followups import queue_for_review
 from enrich.job.index import Embedder, moved_cache_files, read_vectors, update_from_files
 from enrich.job.metrics import pattern_metrics
 from enrich.job.plan import schema_changes
-from enrich.job.publish import (
-    after_commit,
-    bookkeep_runs_table,
-    publish_reports,
-)
+from enrich.job.publish import finish_committed
 from enrich.job.records import peak_rss_mb, versions
 from enrich.job.sources import read_gold_table
 from enrich.job.state import STATE_FORMAT, Previous
@@ -559,17 +555,8 @@ def run_partitioned(run: RunContext) -> JobResult:
         read = _with_previous(
             read, Previous(version=version or 0, record=record, state=pl.DataFrame())
         )
-    try:
-        bookkeep_runs_table(run, read, run_record, new_version)
-    except Exception as exc:
-        run.warnings.append(after_commit("recording the run in the runs table", new_version, exc))
-    try:
-        retain_partitioned(run)
-    except Exception as exc:
-        run.warnings.append(after_commit("compacting and vacuuming", new_version, exc))
-    checkpoint("after_runs")
     out = EnrichResult(rows=pl.DataFrame(), mode=mode, metrics=metrics, queue=queue)
-    return publish_reports(run, read, out, run_record, new_version)
+    return finish_committed(run, read, out, run_record, new_version, retain=retain_partitioned)
 
 
 def retain_partitioned(run: RunContext) -> None:

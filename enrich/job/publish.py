@@ -9,7 +9,7 @@ uploaded whole); the result names local files as paths, and object-store files a
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from enrich._internal.uri import Location
@@ -32,6 +32,7 @@ from enrich.job.records import one_line
 __all__ = [
     "after_commit",
     "bookkeep_runs_table",
+    "finish_committed",
     "native",
     "publish_reports",
     "retain_old_versions",
@@ -73,6 +74,33 @@ def retain_old_versions(run: RunContext) -> None:
         for table in (run.paths.table, run.paths.runs):
             done = compact_and_vacuum(table, vacuum_after_days=settings.vacuum_after_days)
             logger.info("retention of %s: %s", table, done)
+
+
+def finish_committed(
+    run: RunContext,
+    read: ReadResult,
+    out: EnrichResult,
+    record: dict[str, Any],
+    version: int,
+    *,
+    retain: Callable[[RunContext], None] = retain_old_versions,
+) -> JobResult:
+    """Everything after a successful commit of ``version``: runs table, retention, reports.
+
+    The runs-table row and ``retain`` (retention of the table's old versions and files) that
+    fail become warnings, as the reports do in :func:`publish_reports`: the commit stands and
+    the next run completes them. Every engine's run ends here.
+    """
+    try:
+        bookkeep_runs_table(run, read, record, version)
+    except Exception as exc:  # the commit stands: the next run finishes the bookkeeping
+        run.warnings.append(after_commit("recording the run in the runs table", version, exc))
+    try:
+        retain(run)
+    except Exception as exc:
+        run.warnings.append(after_commit("compacting and vacuuming", version, exc))
+    checkpoint("after_runs")
+    return publish_reports(run, read, out, record, version)
 
 
 def publish_reports(

@@ -88,12 +88,7 @@ from enrich.job.index import Embedder, moved_cache_files
 from enrich.job.metrics import end_model_metrics, run_metrics
 from enrich.job.partitions import partitioned_unsupported, run_partitioned
 from enrich.job.plan import check_lf_names, content_hash, plan_columns, schema_changes
-from enrich.job.publish import (
-    after_commit,
-    bookkeep_runs_table,
-    publish_reports,
-    retain_old_versions,
-)
+from enrich.job.publish import finish_committed
 from enrich.job.records import Clock, peak_rss_mb, recover, versions
 from enrich.job.sources import list_source_files, read_gold_table, read_sources
 from enrich.job.state import (
@@ -220,7 +215,14 @@ def _run_phases(run: RunContext) -> JobResult:
     checkpoint("enriched")
     record = _record(run, read, voted, fitted, out, ended)
     checkpoint("before_commit")
-    with clock.phase("commit"):
+    return commit_run(run, read, out, record)
+
+
+def commit_run(
+    run: RunContext, read: ReadResult, out: EnrichResult, record: dict[str, Any]
+) -> JobResult:
+    """Commit the run's rows and record in one Delta transaction, then finish the run."""
+    with run.clock.phase("commit"):
         version = commit_enriched(
             run.paths.table,
             out.rows,
@@ -229,16 +231,7 @@ def _run_phases(run: RunContext) -> JobResult:
             record=record,
         )
     checkpoint("after_commit")
-    try:
-        bookkeep_runs_table(run, read, record, version)
-    except Exception as exc:  # the commit stands: the next run finishes the bookkeeping
-        run.warnings.append(after_commit("recording the run in the runs table", version, exc))
-    try:
-        retain_old_versions(run)
-    except Exception as exc:
-        run.warnings.append(after_commit("compacting and vacuuming", version, exc))
-    checkpoint("after_runs")
-    return publish_reports(run, read, out, record, version)
+    return finish_committed(run, read, out, record, version)
 
 
 def _load(
