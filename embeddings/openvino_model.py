@@ -16,11 +16,11 @@ feed-forward down-projections kept in float32. It is cached in the float32 expor
 It is faster, but its vectors move far more than bfloat16's, so ``"auto"`` never picks it.
 Measured on MiniLM-L6 against float32 sentence-transformers (``benchmarks/embeddings_speed.py``,
 2 shared Sapphire Rapids cores, int8 on AMX): 2.46x (bfloat16 4.08x, float32 1.41x), 2.45x in
-CPU seconds on one core; worst cosine 0.973 (YouTube) / 0.987 (SMS) / 0.985 (sentiment);
-kNN votes unchanged 97.4% / 99.3% / 96.1%, prototype votes 99.4% / 98.6% / 99.3%: below
-issue 19's bar (cosine >= 0.99 on every text, >= 99% of votes), like ONNX Runtime's dynamic
-int8. Unlike that one its activation scales are fixed, so a text's vector does not depend on
-the texts batched with it.
+CPU seconds on one core, about 2.5x with oneDNN capped to AVX512-VNNI (no AMX); worst cosine
+0.973 (YouTube) / 0.987 (SMS) / 0.985 (sentiment); kNN votes unchanged 97.4% / 99.3% /
+96.1%, prototype votes 99.4% / 98.6% / 99.3%: below issue 19's bar (cosine >= 0.99 on every
+text, >= 99% of votes), like ONNX Runtime's dynamic int8. Unlike that one its activation
+scales are fixed, so a text's vector does not depend on the texts batched with it.
 
 >>> OPENVINO_PRECISIONS
 ('float32', 'bfloat16', 'int8')
