@@ -66,12 +66,9 @@ import polars as pl
 from enrich._internal.progress import progress_policy
 from enrich._internal.vote_arrays import compress_votes
 from enrich.analysis.multilabel import multilabel_lf_summary, multilabel_scores, multilabel_table
-from enrich.errors import DiskFullError, InputError, MissingColumnError
+from enrich.errors import InputError, MissingColumnError
 from enrich.io.store import (
     JobPaths,
-    RunLock,
-    disk_full_error,
-    is_disk_full,
     table_schema,
 )
 from enrich.job._faults import checkpoint
@@ -85,7 +82,7 @@ from enrich.job.multilabel_end_model import (
     multilabel_end_model_step,
 )
 from enrich.job.plan import plan_columns
-from enrich.job.records import Clock, peak_rss_mb, recover, versions
+from enrich.job.records import Clock, peak_rss_mb, versions
 from enrich.job.sources import list_source_files
 from enrich.job.state import STATE_FORMAT
 from enrich.labeling.apply import as_labeling_function
@@ -299,34 +296,20 @@ def run_tasks_job(
 
     run = _load(config, progress=progress, rerun_lfs=rerun_lfs)
     logger.info("run %s: %d task(s), %d LF(s)", run.run_id, len(run.tasks), len(run.lfs))
-    paths = run.paths
-    try:
-        with RunLock(
-            paths.lock,
-            timeout=config.output.lock_timeout,
-            run_id=run.run_id,
-            target=str(paths.table),
-        ):
-            checkpoint("locked")
-            retention = config.retention
-            recover(paths, keep_reports=retention.keep_reports if retention.enabled else None)
-            inner = engine or single.make_engine(config.engine)
-            run.engine = _TaskEngine(inner, run.tasks)
-            try:
-                if isinstance(inner, DaskEngine):
-                    run.warnings.append(
-                        "the Dask workers do not read their own partitions for multi-label "
-                        "tasks or several tasks yet: the driver reads the source and ships the "
-                        "rows"
-                    )
-                return _run_phases(run)
-            finally:
-                if engine is None:
-                    inner.close()
-    except Exception as exc:
-        if is_disk_full(exc) and not isinstance(exc, DiskFullError):
-            raise disk_full_error(paths.table, "the run's output") from exc
-        raise
+    with single.locked_output(run):
+        inner = engine or single.make_engine(config.engine)
+        run.engine = _TaskEngine(inner, run.tasks)
+        try:
+            if isinstance(inner, DaskEngine):
+                run.warnings.append(
+                    "the Dask workers do not read their own partitions for multi-label "
+                    "tasks or several tasks yet: the driver reads the source and ships the "
+                    "rows"
+                )
+            return _run_phases(run)
+        finally:
+            if engine is None:
+                inner.close()
 
 
 def _load(

@@ -42,7 +42,8 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Literal
 
 import polars as pl
@@ -161,31 +162,41 @@ def run_job(
         return run_tasks_job(config, progress=progress, engine=engine, rerun_lfs=rerun_lfs)
     run = _load(config, progress=progress, rerun_lfs=rerun_lfs)
     logger.info("run %s: %d source file(s), %d LF(s)", run.run_id, len(run.files), len(run.lfs))
-    paths = run.paths
+    with locked_output(run):
+        run.engine = engine or make_engine(config.engine)
+        try:
+            if isinstance(run.engine, DaskEngine):
+                reason = partitioned_unsupported(config)
+                if reason is None:
+                    return run_partitioned(run)
+                run.warnings.append(
+                    f"the Dask workers do not read their own partitions with {reason}: "
+                    "the driver reads the source and ships the rows"
+                )
+            return _run_phases(run)
+        finally:
+            if engine is None:
+                run.engine.close()
+
+
+@contextmanager
+def locked_output(run: RunContext) -> Iterator[None]:
+    """Hold the output's run lock and finish what runs killed after their commit left.
+
+    A full disk met inside is raised as :class:`~enrich.errors.DiskFullError` naming the
+    table. Every kind of job runs inside it.
+    """
+    paths, retention = run.paths, run.config.retention
     try:
         with RunLock(
             paths.lock,
-            timeout=config.output.lock_timeout,
+            timeout=run.config.output.lock_timeout,
             run_id=run.run_id,
             target=str(paths.table),
         ):
             checkpoint("locked")
-            retention = config.retention
             recover(paths, keep_reports=retention.keep_reports if retention.enabled else None)
-            run.engine = engine or make_engine(config.engine)
-            try:
-                if isinstance(run.engine, DaskEngine):
-                    reason = partitioned_unsupported(config)
-                    if reason is None:
-                        return run_partitioned(run)
-                    run.warnings.append(
-                        f"the Dask workers do not read their own partitions with {reason}: "
-                        "the driver reads the source and ships the rows"
-                    )
-                return _run_phases(run)
-            finally:
-                if engine is None:
-                    run.engine.close()
+            yield
     except Exception as exc:
         if is_disk_full(exc) and not isinstance(exc, DiskFullError):
             raise disk_full_error(paths.table, "the run's output") from exc
