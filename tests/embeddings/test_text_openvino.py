@@ -181,3 +181,12 @@ def test_int8_is_quantized_once_beside_the_export_and_stays_close(
     finally:
         again.close()
     assert (int8 / "model.bin").stat().st_mtime_ns == modified  # read from the cache
+
+
+@pytest.mark.slow
+def test_int8_that_changes_vectors_too_much_is_refused(monkeypatch, onnx_dir):
+    import embeddings.text as text
+
+    monkeypatch.setattr(text, "INT8_MIN_COSINE", 1.01)  # no quantized model can pass
+    with pytest.raises(EncoderLoadError, match=r"precision='int8'.*openvino.*worst cosine"):
+        TextEncoder(backend="openvino", precision="int8", onnx_cache_dir=onnx_dir).encode(["x"])
