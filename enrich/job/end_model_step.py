@@ -40,6 +40,7 @@ from enrich.models.end_model import model_columns
 __all__ = [
     "PREDICT_CHUNK",
     "SAMPLE_SEED",
+    "end_model_features",
     "end_model_state",
     "end_model_step",
     "fit_end_model",
@@ -52,6 +53,7 @@ __all__ = [
     "sample_drift_of",
     "trained_state",
     "training_sample",
+    "unfitted_end_model",
     "with_end_model",
 ]
 
@@ -492,25 +494,36 @@ def fit_end_model(
     EndModel
         Fitted (``oof_proba_`` and ``train_mask_`` follow the rows' order).
     """
+    model = unfitted_end_model(settings, columns, with_vectors=vectors is not None)
+    features = end_model_features(vectors, tab, columns)
+    model.fit(features, proba, votes=votes, gold=gold, class_names=list(classes))
+    return model
+
+
+def end_model_features(
+    vectors: np.ndarray | None, tab: np.ndarray | None, columns: Sequence[str]
+) -> Any:
+    """The end model's features: the vectors, or the feature columns (+ the vectors)."""
+    if tab is None:
+        return vectors
+    features = pl.DataFrame({name: tab[:, i] for i, name in enumerate(columns)})
+    if vectors is not None:
+        features = features.with_columns(pl.Series(_EMBEDDING, vectors))
+    return features
+
+
+def unfitted_end_model(settings: Any, columns: Sequence[str], *, with_vectors: bool) -> Any:
+    """The ``[end_model]`` settings' :class:`~enrich.models.end_model.EndModel`, not fitted."""
     from enrich.models.end_model import EndModel
 
-    if tab is None:
-        features: Any = vectors
-    else:
-        parts = {name: tab[:, i] for i, name in enumerate(columns)}
-        features = pl.DataFrame(parts)
-        if vectors is not None:
-            features = features.with_columns(pl.Series(_EMBEDDING, vectors))
     rng = np.random.default_rng(settings.random_state)
-    model = EndModel(
-        embedding_column=_EMBEDDING if vectors is not None else None,
+    return EndModel(
+        embedding_column=_EMBEDDING if with_vectors else None,
         feature_columns=list(columns) or None,
         min_confidence=settings.min_confidence,
         cv=settings.cv,
         random_state=int(rng.integers(2**31 - 1)),
     )
-    model.fit(features, proba, votes=votes, gold=gold, class_names=list(classes))
-    return model
 
 
 def predict_rows(

@@ -38,17 +38,17 @@ import polars as pl
 from enrich.job.end_model_step import (
     PREDICT_CHUNK,
     SAMPLE_SEED,
+    end_model_features,
     kept_state,
     linear_proba,
     raw_features,
     retrain_decision,
     sample_drift,
     training_sample,
+    unfitted_end_model,
 )
 
 __all__ = ["MultiLabelEnded", "decision_view", "multilabel_end_model_step", "predict_labels"]
-
-_EMBEDDING = "_embedding"
 
 
 @dataclass(frozen=True)
@@ -252,7 +252,6 @@ def _train(
 ) -> tuple[np.ndarray, dict[str, Any], np.ndarray, list[str]]:
     """Train on the sample; every asset's probabilities, the state, trained rows, warnings."""
     from enrich.job.end_model_step import end_model_state
-    from enrich.models.end_model import EndModel
     from enrich.models.multilabel_end_model import MultiLabelEndModel
 
     n, k = proba.shape
@@ -280,20 +279,8 @@ def _train(
     sampled = np.zeros(n, dtype=bool)
     chosen = np.flatnonzero(trainable)
     if chosen.size:
-        if tab is None:
-            features: Any = vectors
-        else:
-            features = pl.DataFrame({name: tab[:, i] for i, name in enumerate(columns)})
-            if vectors is not None:
-                features = features.with_columns(pl.Series(_EMBEDDING, vectors))
-        rng = np.random.default_rng(settings.random_state)
-        template = EndModel(
-            embedding_column=_EMBEDDING if vectors is not None else None,
-            feature_columns=list(columns) or None,
-            min_confidence=settings.min_confidence,
-            cv=settings.cv,
-            random_state=int(rng.integers(2**31 - 1)),
-        )
+        features = end_model_features(vectors, tab, columns)
+        template = unfitted_end_model(settings, columns, with_vectors=vectors is not None)
         model = MultiLabelEndModel(end_model=template, thresholds=thresholds[chosen]).fit(
             features,
             target[:, chosen],
