@@ -4,7 +4,8 @@ Each label is a binary task (absent / present). :func:`label_view` turns the mul
 enriched table (:func:`enrich.multilabel_table`) into the enriched table of one label --
 ``label`` (0 absent, 1 present, null where no LF voted on the label), ``confidence``,
 ``conflict``, ``all_abstain`` -- which :func:`enrich.find_gaps` and :func:`enrich.review_queue`
-read; :func:`find_gaps_per_label` and :func:`review_queue_per_label` run them for every label.
+read; :func:`find_gaps_per_label` and :func:`review_queue_per_label` run them for every label,
+and :func:`fill_gaps_per_label` proposes unlabeled assets for every label's gaps.
 
 >>> import numpy as np, polars as pl
 >>> from enrich import MultiLabelVoteMatrix, multilabel_table
@@ -18,19 +19,26 @@ read; :func:`find_gaps_per_label` and :func:`review_queue_per_label` run them fo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from enrich._internal.frames import as_polars, require_columns
+from enrich._internal.random import check_random_state
 from enrich.analysis.slices import SliceReport, slice_report
+from enrich.curation.gap_filling import Candidates, FillStrategy, fill_gaps
+from enrich.curation.gap_search import split_budget
 from enrich.curation.gaps import Gaps, find_gaps
 from enrich.curation.review import ReviewQueue, review_queue
 from enrich.errors import InputError
 from enrich.multilabel_votes import PRESENCE_CLASSES, MultiLabelVoteMatrix
 
+if TYPE_CHECKING:
+    from embeddings.index import VectorIndex
+
 __all__ = [
+    "fill_gaps_per_label",
     "find_gaps_per_label",
     "label_view",
     "review_queue_per_label",
@@ -259,3 +267,179 @@ def review_queue_per_label(
         )
         for label in votes.label_names
     }
+
+
+def fill_gaps_per_label(
+    table: Any,
+    votes: MultiLabelVoteMatrix,
+    index: VectorIndex,
+    pool: Any,
+    budget: int,
+    *,
+    gaps: Mapping[str, Gaps] | None = None,
+    probabilities: Any = None,
+    id_map: Any = None,
+    strategy: FillStrategy = "coverage",
+    random_state: Any = None,
+    **gap_options: Any,
+) -> Candidates:
+    """Propose up to ``budget`` unlabeled assets that fill the gaps of every label.
+
+    Each label is a binary task (see :func:`label_view`): :func:`enrich.fill_gaps` runs on
+    the label's gaps (:func:`find_gaps_per_label`) with the shared ``index`` and the pool,
+    whose ``confidence`` and ``label_name`` are that label's (the label model's value of
+    it, ``"absent"`` or ``"present"``, and its confidence).
+
+    *Budget.* Shared as :func:`enrich.fill_gaps` shares it between gaps: every gap of every
+    label gets its share by deficit (largest remainder, at least 1 each while the budget
+    lasts); a label's quota is the sum of its gaps' shares, and :func:`enrich.fill_gaps`
+    splits it again between them. Labels pick in turns, largest total deficit first; budget
+    a label cannot use is passed on to the next. An asset is proposed once, for the first
+    label that picks it: an expert who reviews an asset answers every label.
+
+    Parameters
+    ----------
+    table, votes
+        the multi-label enriched table and its votes (see :func:`label_view`).
+    index
+        a :class:`~embeddings.index.VectorIndex` with the vectors of the pool and of the
+        gaps' examples (see "Index ids" in :mod:`enrich.curation.gap_filling`).
+    pool
+        polars/pandas/Arrow table of the assets that may be proposed: ``asset_id``, an index
+        id (``index_id`` or ``id_map``), optionally slice columns; each must be a row of
+        ``table``. Its ``confidence`` / ``label_name`` / ``label`` columns, if any, are
+        replaced by each label's. Assets with a confident (or gold) value of a label are
+        not proposed for that label.
+    budget
+        most assets to propose in all (>= 0).
+    gaps
+        label name -> :class:`~enrich.curation.gaps.Gaps`, as :func:`find_gaps_per_label`
+        returns; computed with ``gap_options`` when None.
+    probabilities
+        optional ``(len(pool), n_labels)`` float array: a model's probability that each
+        label is present (columns in ``votes.label_names`` order, rows in the pool's order),
+        e.g. the multi-label end model's out-of-fold ones; passed on per label as
+        :func:`enrich.fill_gaps`'s ``probabilities``.
+    id_map, strategy, random_state
+        as in :func:`enrich.fill_gaps` (one generator is used by all labels in turn).
+    **gap_options
+        passed to :func:`find_gaps_per_label` when ``gaps`` is None (``data``, ``slices``,
+        ``gold``, ``min_confident``...).
+
+    Returns
+    -------
+    Candidates
+        ``table``: ``label`` then the columns of :func:`enrich.fill_gaps`'s table (``gap``
+        is the label's gap, e.g. ``class=present``; ``reason`` starts with the label);
+        ``allocation``: ``label``, the per-gap columns of :func:`enrich.fill_gaps`
+        (``quota``: the gap's part of its label's share) and ``label_quota`` (the label's
+        share, with any budget passed on to it).
+
+    Raises
+    ------
+    InputError
+        A bad budget, ``gaps`` whose labels are not the votes', pool ids not in ``table``,
+        repeated pool ids, or ``probabilities`` of the wrong shape; and whatever
+        :func:`enrich.fill_gaps` refuses.
+
+    Examples
+    --------
+    >>> import numpy as np, polars as pl
+    >>> from embeddings.index import VectorIndex
+    >>> from enrich import MultiLabelVoteMatrix, multilabel_table
+    >>> v = np.array([[1, -1]] * 3 + [[-1, 1]] * 3 + [[0, 0]] * 4, dtype=np.int8)[:, None, :]
+    >>> votes = MultiLabelVoteMatrix(votes=v, lf_names=("lf",), label_names=("cat", "dog"),
+    ...     asset_ids=pl.Series(range(10)))
+    >>> table = multilabel_table(votes, np.where(v[:, 0] > 0, 0.9, np.where(v[:, 0] < 0,
+    ...     0.1, 0.5)))
+    >>> index = VectorIndex(2)
+    >>> index.add(np.arange(10), np.array([[1, 0]] * 3 + [[0, 1]] * 3
+    ...     + [[1, 0.1], [0.1, 1], [1, 0.2], [0.2, 1]]))
+    >>> pool = pl.DataFrame({"asset_id": range(6, 10)})  # asset ids are the index ids
+    >>> picked = fill_gaps_per_label(table, votes, index, pool, 4, min_confident=4,
+    ...     random_state=0)
+    >>> for row in picked.table.select("label", "asset_id", "gap").rows():
+    ...     print(row)
+    ('cat', 6, 'class=absent')
+    ('cat', 9, 'class=present')
+    ('dog', 7, 'class=absent')
+    ('dog', 8, 'class=present')
+    """
+    if isinstance(budget, bool) or not isinstance(budget, int | np.integer) or budget < 0:
+        raise InputError(f"budget must be a whole number >= 0; got {budget!r}")
+    labels = votes.label_names
+    if gaps is None:
+        gaps = find_gaps_per_label(table, votes, **gap_options)
+    elif set(gaps) != set(labels):
+        raise InputError(
+            f"gaps must hold one Gaps per label of the votes {list(labels)}; got {list(gaps)}"
+        )
+    frame = as_polars(table)
+    require_columns(frame, [("asset_id", "fill_gaps_per_label")])
+    pool_frame = as_polars(pool)
+    require_columns(pool_frame, [("asset_id", "pool")])
+    pool_ids = pool_frame.get_column("asset_id")
+    if pool_ids.n_unique() != pool_ids.len():
+        raise InputError("pool repeats asset ids; give each asset once")
+    rows = pool_frame.select("asset_id").join(
+        frame.select("asset_id").with_row_index("_row"), on="asset_id", how="left",
+        maintain_order="left",
+    )["_row"]  # fmt: skip
+    if rows.null_count():
+        missing = pool_ids.filter(rows.is_null()).head(5).to_list()
+        raise InputError(
+            f"{rows.null_count()} pool asset(s) are not rows of the table, e.g. {missing}; "
+            "the pool must be drawn from the enriched table's assets"
+        )
+    proba = None
+    if probabilities is not None:
+        proba = np.asarray(probabilities, dtype=np.float64)
+        if proba.shape != (pool_frame.height, len(labels)):
+            raise InputError(
+                f"probabilities must have shape (len(pool), n_labels) = "
+                f"({pool_frame.height}, {len(labels)}); got {proba.shape}"
+            )
+    deficits = {
+        label: gaps[label].table.group_by("gap").agg(pl.col("deficit").max())["deficit"]
+        for label in labels
+    }
+    flat = [int(d) for label in labels for d in deficits[label].to_list()]
+    shares = iter(split_budget(budget, flat))
+    quota = {label: sum(next(shares) for _ in deficits[label]) for label in labels}
+    order = sorted(labels, key=lambda name: -int(deficits[name].sum()))
+    base = pool_frame.drop([c for c in ("confidence", "label_name", "label") if c in pool_frame])
+    row_index = rows.to_numpy()
+    rng = check_random_state(random_state)
+    taken = np.zeros(pool_frame.height, dtype=bool)
+    tables, allocations, carry = [], [], 0
+    for label in order:
+        t = labels.index(label)
+        view = label_view(table, votes, label).select("predicted", "confidence")[row_index]
+        keep = ~taken
+        label_pool = base.with_columns(
+            confidence=view["confidence"],
+            label_name=view["predicted"].replace_strict([0, 1], list(PRESENCE_CLASSES)),
+        ).filter(pl.Series(keep))
+        label_proba = None
+        if proba is not None:
+            present = proba[keep, t]
+            label_proba = np.stack([1.0 - present, present], axis=1)
+        share = quota[label] + carry
+        picked = fill_gaps(
+            gaps[label], index, label_pool, share, probabilities=label_proba, id_map=id_map,
+            strategy=strategy, random_state=rng,
+        )  # fmt: skip
+        carry = share - len(picked)
+        taken |= pool_ids.is_in(picked.asset_ids.implode()).to_numpy()
+        tables.append(
+            picked.table.with_columns(
+                pl.lit(label).alias("label"),
+                (pl.lit(f"label {label}: ") + pl.col("reason")).alias("reason"),
+            ).select("label", pl.exclude("label"))
+        )
+        allocations.append(
+            picked.allocation.with_columns(
+                pl.lit(label).alias("label"), pl.lit(share, pl.Int64).alias("label_quota")
+            ).select("label", pl.exclude("label"))
+        )
+    return Candidates(pl.concat(tables), pl.concat(allocations), budget=budget)

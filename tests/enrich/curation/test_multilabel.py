@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 
 from enrich import MultiLabelModel, multilabel_table
+from enrich.curation.gap_search import split_budget
 from enrich.curation.multilabel import (
     find_gaps_per_label,
     label_view,
@@ -136,3 +137,125 @@ def test_refit_queue_per_label_spreads_over_each_labels_vote_patterns(example) -
     assert set(view.get_column("vote_x").unique()) <= {-1, 0, 1}
     queues = review_queue_per_label(table, vm, batch_size=15, purpose="refit")
     assert {label: len(q) for label, q in queues.items()} == {"common": 15, "rare": 15}
+
+
+# -- fill_gaps_per_label, on the bundled MNIST sample -------------------------------------------
+@pytest.fixture(scope="module")
+def digits_task():
+    """Attributes of the MNIST sample digits, LF votes that starve "closed_loop", and an index.
+
+    The LFs are noisy readings of the true attributes (85% right, 60% coverage), except
+    that "closed_loop" is almost never voted present: its "present" class is a gap. The
+    vectors are a fixed random projection of the pixels.
+    """
+    from embeddings import VectorIndex
+    from enrich.datasets import load_mnist_sample
+
+    sample = load_mnist_sample()
+    digits = sample.labels.astype(int)
+    n = len(digits)
+    gold = np.stack([digits % 2 == 0, digits >= 5, np.isin(digits, [0, 6, 8, 9])], axis=1).astype(
+        np.int8
+    )
+    rng = np.random.default_rng(0)
+    votes = np.zeros((n, 3, 3), dtype=np.int8)
+    for j in range(3):
+        fires = rng.random((n, 3)) < 0.6
+        said = np.where(rng.random((n, 3)) < 0.85, gold, 1 - gold)
+        votes[:, j] = np.where(fires, np.where(said == 1, 1, -1), 0)
+    starve = (votes[:, :, 2] == 1) & (rng.random((n, 3)) < 0.97)
+    votes[:, :, 2][starve] = 0
+    ids = pl.Series(np.arange(n, dtype=np.int64))
+    vm = MultiLabelVoteMatrix(
+        votes=votes, lf_names=("a", "b", "c"),
+        label_names=("even", "at_least_five", "closed_loop"), asset_ids=ids,
+    )  # fmt: skip
+    model = MultiLabelModel(random_state=0).fit(vm)
+    table = multilabel_table(vm, model.predict_proba(vm), thresholds=model.thresholds_)
+    pixels = sample.images.reshape(n, -1).astype(np.float32) / 255
+    vectors = pixels @ np.random.default_rng(0).normal(size=(784, 24)).astype(np.float32)
+    index = VectorIndex(24, kind="flat")
+    index.add(ids.to_numpy(), vectors)
+    gold_table = pl.DataFrame(
+        {"asset_id": ids, **{name: gold[:, t] for t, name in enumerate(vm.label_names)}}
+    )
+    return vm, table, index, gold_table
+
+
+def test_fill_gaps_per_label_proposes_pool_assets_for_each_labels_gaps(digits_task) -> None:
+    from enrich import fill_gaps_per_label
+
+    vm, table, index, gold = digits_task
+    gaps = find_gaps_per_label(table, vm, min_confident=100)
+    assert "class=present" in gaps["closed_loop"].table["gap"].to_list()
+    unsure = pl.any_horizontal(
+        label_view(table, vm, name)["confidence"] < 0.9 for name in vm.label_names
+    )
+    pool = table.filter(unsure).select("asset_id")
+    picked = fill_gaps_per_label(table, vm, index, pool, 30, gaps=gaps, random_state=0)
+    chosen = picked.table
+    assert 0 < chosen.height <= 30
+    assert chosen["asset_id"].n_unique() == chosen.height  # proposed once, for one label
+    assert chosen["asset_id"].is_in(pool["asset_id"].implode()).all()
+    for name in vm.label_names:
+        mine = chosen.filter(pl.col("label") == name)["asset_id"]
+        assert not mine.is_in(gaps[name].labeled_ids.implode()).any()  # none labeled already
+    starved = chosen.filter((pl.col("label") == "closed_loop") & (pl.col("gap") == "class=present"))
+    assert starved.height > 0
+    # ...and they hold the label far more often than the pool does (0.40 on this sample)
+    truth = starved.join(gold, on="asset_id")["closed_loop"].mean()
+    base = pool.join(gold, on="asset_id")["closed_loop"].mean()
+    assert truth > base + 0.3
+    assert chosen["reason"].str.starts_with("label ").all()
+    assert picked.allocation.select("label", "gap").unique().height == picked.allocation.height
+    # the same picks when the gaps are found here, from the same options
+    again = fill_gaps_per_label(table, vm, index, pool, 30, min_confident=100, random_state=0)
+    assert again.table.equals(chosen)
+    # a model's per-label probabilities steer the picks; the budget still holds
+    proba = np.asarray(
+        table.filter(unsure).select(f"p_{name}" for name in vm.label_names).to_numpy()
+    )
+    steered = fill_gaps_per_label(
+        table, vm, index, pool, 12, gaps=gaps, probabilities=proba, random_state=0
+    )
+    assert 0 < len(steered) <= 12
+    # one budget over every label's gaps, shared by deficit as fill_gaps shares it per gap
+    many = find_gaps_per_label(table, vm, min_confident=700)
+    assert all(len(g) for g in many.values())
+    shared = fill_gaps_per_label(table, vm, index, pool, 30, gaps=many, random_state=0)
+    per_label = shared.allocation.group_by("label").agg(pl.col("label_quota").first())
+    assert per_label["label_quota"].sum() == 30 and len(shared) <= 30
+    deficits = [
+        (name, gap, deficit)
+        for name in vm.label_names
+        for gap, deficit in many[name]
+        .table.group_by("gap", maintain_order=True)
+        .agg(pl.col("deficit").max())
+        .rows()
+    ]
+    shares = split_budget(30, [d for _, _, d in deficits])
+    expected = {
+        name: sum(q for (n, _, _), q in zip(deficits, shares, strict=True) if n == name)
+        for name in vm.label_names
+    }
+    assert dict(per_label.rows()) == expected
+    none = fill_gaps_per_label(table, vm, index, pool, 0, gaps=gaps)
+    assert len(none) == 0 and "label" in none.table.columns
+
+
+def test_fill_gaps_per_label_refuses_bad_input(digits_task) -> None:
+    from enrich import fill_gaps_per_label
+
+    vm, table, index, _ = digits_task
+    pool = table.head(50).select("asset_id")
+    gaps = find_gaps_per_label(table, vm, min_confident=100)
+    with pytest.raises(InputError, match="budget"):
+        fill_gaps_per_label(table, vm, index, pool, -1, gaps=gaps)
+    with pytest.raises(InputError, match="one Gaps per label"):
+        fill_gaps_per_label(table, vm, index, pool, 5, gaps={"even": gaps["even"]})
+    with pytest.raises(InputError, match="shape"):
+        fill_gaps_per_label(table, vm, index, pool, 5, gaps=gaps, probabilities=np.ones((50, 2)))
+    with pytest.raises(InputError, match="not rows of the table"):
+        fill_gaps_per_label(table, vm, index, pl.DataFrame({"asset_id": [-5]}), 5, gaps=gaps)
+    with pytest.raises(InputError, match="repeats"):
+        fill_gaps_per_label(table, vm, index, pl.concat([pool, pool]), 5, gaps=gaps)
