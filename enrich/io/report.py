@@ -327,6 +327,13 @@ def _label_sections(metrics: Mapping[str, Any], before: Mapping[str, Any]) -> li
         )
         if gaps.get("candidates_note"):
             parts.append(f"<p class='muted'>{_e(gaps['candidates_note'])}</p>")
+        picks = [
+            [c.get("label"), str(c.get("asset_id")), c.get("gap"), _fmt(c.get("score"))]
+            for c in gaps.get("candidates") or []
+        ]
+        if picks:
+            parts.append(f"<p>{len(picks)} similar unsure assets proposed for the gaps:</p>")
+            parts.append(_table(picks, ["label", "asset_id", "gap", "score"]))
     lfs = metrics.get("lfs", [])
     keys = [
         k for k in ("coverage", "for", "against", "conflicts", "accuracy") if lfs and k in lfs[0]

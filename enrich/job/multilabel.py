@@ -38,10 +38,11 @@ task's picks (``task``; a multi-label task's per label, ``for_label``). With ``[
 a multi-class task gets the single-label end model's columns and a multi-label task
 ``model_p_<label>``, ``model_labels`` and ``label_source``
 (:mod:`enrich.job.multilabel_end_model`), each task retrained or kept on its own by the
-single-label rule. Not yet for these jobs: a reviewed gold table (the config refuses it),
-the search for similar assets to fill a multi-label task's gaps (its gaps per label are in
-the metrics and the report), and Dask workers reading their own partitions (the driver reads
-the rows and the workers vote; a warning says so).
+single-label rule. With ``[embeddings]``, similar unsure assets are proposed for each
+label's gaps (:func:`~enrich.fill_gaps_per_label`; in the metrics, not yet in the review
+queue). Not yet for these jobs: a reviewed gold table (the config refuses it) and Dask
+workers reading their own partitions (the driver reads the rows and the workers vote; a
+warning says so).
 
 >>> encode_votes(np.array([[1, 0, -1], [0, 0, 0]], dtype=np.int8)).tolist()
 [19, 0]
@@ -715,7 +716,8 @@ def _multilabel(
             "label_model.params label_prior"
         )
     views = _label_views(run, small, distinct, patterns.inverse, full)
-    metrics["gaps"] = _multilabel_gaps(run, task, table, matrix, full, gold, views)
+    index = read.embedder.index if read.embedder is not None else None
+    metrics["gaps"] = _multilabel_gaps(run, task, table, matrix, full, gold, views, index=index)
     settled = (gold >= 0).any(axis=1) if gold is not None and config.gold.use_in_fit else None
     queue = _multilabel_queue(run, task, table, matrix, settled, views)
     metrics["n_queued"] = queue.height if queue is not None else 0
@@ -839,10 +841,16 @@ def _multilabel_gaps(
     full: pl.DataFrame,
     gold: np.ndarray | None,
     views: dict[str, pl.DataFrame] | None,
+    *,
+    index: Any = None,
 ) -> dict[str, Any]:
     """Each label's gaps for the metrics (:func:`~enrich.find_gaps_per_label`, ``[gaps]``).
 
-    Similar assets are not searched for them yet (the single-label job's gap candidates).
+    With the run's index (``[embeddings]``), similar assets flagged for review (no gold)
+    are proposed for them by :func:`~enrich.fill_gaps_per_label`, ``gaps.candidates_per_gap``
+    per gap, one budget for all labels: ``candidates`` (``label``, ``asset_id``, ``gap``,
+    ``score``, ``reason``) and ``allocation`` in the metrics. The review queue does not
+    take them yet.
     """
     settings, slices = run.config.gaps, list(run.config.source.slice_columns)
     if not settings.enabled or not len(votes):
@@ -876,12 +884,66 @@ def _multilabel_gaps(
             "gap", "kind", "metric", "value_measured", "target", "deficit", "reason"
         ).to_dicts()
     ]
-    return {
-        "enabled": True,
-        "gaps": rows,
-        "n_candidates": None,
-        "candidates_note": "similar assets are not searched for the gaps of multi-label tasks yet",
-    }
+    summary: dict[str, Any] = {"enabled": True, "gaps": rows, "n_candidates": None}
+    n_gaps = sum(len(gaps.gap_ids) for gaps in found.values())
+    budget = settings.candidates_per_gap * n_gaps
+    if index is None or "index_id" not in full.columns or not n_gaps or budget == 0:
+        summary["candidates_note"] = (
+            "no embedding index to search ([embeddings] is off)"
+            if index is None or "index_id" not in full.columns
+            else "no gap to fill"
+            if not n_gaps
+            else "gaps.candidates_per_gap is 0"
+        )
+        return summary
+    summary.update(_multilabel_candidates(table, votes, full, gold, found, index, ids, budget))
+    return summary
+
+
+def _multilabel_candidates(
+    table: pl.DataFrame,
+    votes: MultiLabelVoteMatrix,
+    full: pl.DataFrame,
+    gold: np.ndarray | None,
+    found: dict[str, Any],
+    index: Any,
+    ids: pl.Series,
+    budget: int,
+) -> dict[str, Any]:
+    """Similar unsure assets for each label's gaps (:func:`~enrich.fill_gaps_per_label`).
+
+    ``ids`` are the ids the gaps were found under (the row numbers when the label views
+    were made by row): the table and votes are searched under them, the picks mapped back.
+    """
+    from enrich.curation.multilabel import fill_gaps_per_label
+
+    unsure = table.get_column("review").to_numpy().copy()
+    if gold is not None:
+        unsure &= ~(gold >= 0).any(axis=1)
+    keyed = table.with_columns(ids.alias("asset_id"))
+    matrix = dataclasses.replace(votes, asset_ids=ids)
+    pool = pl.DataFrame({"asset_id": ids, "index_id": full.get_column("index_id")}).filter(
+        pl.Series(unsure)
+    )
+    out: dict[str, Any] = {"n_searched": pool.height, "candidates_note": None}
+    if pool.height == 0:
+        out["n_candidates"] = 0
+        out["candidates_note"] = "no unlabeled assets to search: none is flagged for review"
+        return out
+    picked = fill_gaps_per_label(keyed, matrix, index, pool, budget, gaps=found, random_state=0)
+    rows = pl.DataFrame({"asset_id": ids, "_id": votes.asset_ids}).join(
+        picked.table, on="asset_id", how="inner", maintain_order="right"
+    )
+    out["n_candidates"] = len(picked)
+    if not len(picked):
+        out["candidates_note"] = (
+            f"none of the {pool.height:,} unsure assets searched is near a gap's examples"
+        )
+    out["allocation"] = picked.allocation.to_dicts()
+    out["candidates"] = rows.select(
+        "label", pl.col("_id").alias("asset_id"), "gap", "score", "reason"
+    ).to_dicts()
+    return out
 
 
 def _multilabel_queue(

@@ -668,3 +668,50 @@ def test_multilabel_end_model_on_numeric_feature_columns(tmp_path, digits):
     )
     got = new.select(f"model_p_{label}" for label in LABELS).to_numpy()
     assert np.abs(got - expected).max() < 1e-12
+
+
+def test_multilabel_job_proposes_similar_unsure_assets_for_each_labels_gaps(tmp_path, monkeypatch):
+    sample = load_mnist_sample()
+    pixels = sample.images.reshape(len(sample.images), -1).astype(np.float32) / 255
+    vectors = pixels @ np.random.default_rng(0).normal(size=(784, 32)).astype(np.float32)
+    digits = sample.labels.astype(int)
+    references = np.concatenate(
+        [np.flatnonzero(digits == 1)[:10], np.flatnonzero(digits == 8)[:10]]
+    )
+    np.save(tmp_path / "prototypes.npy", vectors[references])
+    (tmp_path / "lfs.py").write_text(EMBEDDING_LFS)
+    (tmp_path / "data").mkdir()
+    ids = np.arange(len(vectors)) + 1000  # asset ids that are not the rows nor the index ids
+    frame = pl.DataFrame({"asset_id": ids, "vector": vectors}).slice(0, 600)
+    frame.write_parquet(tmp_path / "data" / "a.parquet")
+    monkeypatch.chdir(tmp_path)
+    config = {
+        "source": {"path": "data/*.parquet", "embedding_column": "vector"},
+        "embeddings": {"enabled": True, "encoder": "precomputed"},
+        "labeling_functions": {"sources": ["lfs.py"], "task": "multilabel", "labels": LABELS},
+        "gaps": {"min_confident": 300, "candidates_per_gap": 4},
+        "output": {"path": "out/digits"},
+    }
+    result = run_job(JobConfig.model_validate(config).resolved(tmp_path), progress=False)
+    gaps = result.record["tasks"]["task"]["metrics"]["gaps"]
+    n_gaps = len({(row["label"], row["gap"]) for row in gaps["gaps"]})
+    assert n_gaps > 0 and gaps["candidates_note"] is None
+    picks = gaps["candidates"]
+    assert 0 < len(picks) == gaps["n_candidates"] <= 4 * n_gaps
+    assert {p["label"] for p in picks} <= set(LABELS)
+    out = read_table(JobConfig.model_validate(config).resolved(tmp_path).output.path)
+    flagged = set(out.filter(pl.col("review")).get_column("asset_id").to_list())
+    chosen = [p["asset_id"] for p in picks]
+    assert len(set(chosen)) == len(chosen) and set(chosen) <= flagged
+    page = Path(result.report_path).read_text()
+    assert f"{len(picks)} similar unsure assets proposed for the gaps" in page
+
+
+def test_multilabel_job_without_embeddings_says_why_no_assets_are_proposed(tmp_path, digits):
+    config = digit_job(tmp_path, digits, {"a.parquet": (0, 300)})
+    data = config.model_dump()
+    data["gaps"]["min_confident"] = 200
+    result = run_job(JobConfig.model_validate(data), progress=False)
+    gaps = result.record["tasks"]["task"]["metrics"]["gaps"]
+    assert gaps["gaps"] and gaps["n_candidates"] is None
+    assert gaps["candidates_note"] == "no embedding index to search ([embeddings] is off)"
