@@ -43,9 +43,16 @@ images).
 
 Gaps (``metrics.gaps``) are the local engine's: an asset's label and confidence are its vote
 pattern's, so the distinct (votes, gold, slice values) counts the fit gathers decide them
-(:func:`pattern_gaps`, through :func:`~enrich.curation.gaps.find_gaps_from_counts`). Similar
-assets to fill them are not proposed on this path (``candidates_note`` says so): the examples
-of a gap and the unsure assets to search sit on the workers.
+(:func:`pattern_gaps`, through :func:`~enrich.curation.gaps.find_gaps_from_counts`). With an
+index, similar unsure assets to fill them are proposed from samples
+(:mod:`enrich.job.partition_gaps`): each partition sends a seeded random sample of each gap's
+examples (confident or gold assets of its class or slice) and of its unsure assets (flagged
+for review, not confident, not gold), capped per partition; the driver merges them under caps
+of its own (what it holds does not grow with the assets), and one task on a worker loads the
+index and runs :func:`~enrich.curation.gap_filling.fill_gaps` with the job's ``[gaps]``
+settings. The picks join the review queue as gap candidates, as on the local path, but they
+are not the local engine's picks (a sample is searched; index ids differ);
+``metrics.gaps.candidates_sampling`` says how many were sampled and searched.
 
 The review queue is the best of every asset by the local engine's scores: each partition
 sends its own queue of ``review.max_items`` (settled assets left out first) and the driver
@@ -426,19 +433,36 @@ def run_partitioned(run: RunContext) -> JobResult:
             metrics["lf_errors"] = merge_errors(errors).to_dicts()
         else:
             metrics["lf_errors"] = []
-        metrics["gaps"] = pattern_gaps(
+        found = _found_gaps(
             fit_rows,
             small,
             lf_names=[lf.name for lf in run.lfs],
             classes=classes,
             slice_columns=config.source.slice_columns,
             settings=config.gaps,
-            has_index=embedder is not None,
         )
+        metrics["gaps"] = _gaps_summary(found, config.gaps, has_index=embedder is not None)
+        gap_picks, gap_rows = None, None
+        if (
+            found is not None
+            and embeddings_entry is not None
+            and metrics["gaps"]["candidates_note"] is None  # gaps to fill, with a budget
+        ):
+            gap_picks, gap_rows = _fill_gaps(
+                run,
+                client,
+                found,
+                metrics["gaps"],
+                [(_index_of(w, tasks, [*reload, *loaded]), [w.path]) for w in written]
+                + [(int(e["index"]), list(e["files"])) for e in untouched.values()],
+                embeddings_entry,
+                reviewed,
+                write.review_columns,
+            )
         candidates = [w.review for w in written] + [
             _read_review(table, e, storage) for e in untouched.values()
         ]
-        queue = _review(candidates, config, metrics, reviewed)
+        queue = _review(candidates, config, metrics, reviewed, gap_picks, gap_rows)
         eligible = [w.n_review_eligible for w in written] + [
             e.get("n_review_eligible") for e in untouched.values()
         ]
@@ -751,8 +775,8 @@ def pattern_gaps(
     (votes, gold, slice values) rows the fit already gathers are the counts of (label,
     confidence, gold, slice values) that :func:`~enrich.curation.gaps.find_gaps_from_counts`
     decides the gaps from, as :func:`~enrich.job.followups.gap_candidates` does on every
-    asset. No similar assets are proposed for them on this path (no ``candidates_note``
-    says so).
+    asset. Similar assets for them are proposed afterwards, from the partitions' samples
+    (:mod:`enrich.job.partition_gaps`); until then ``n_candidates`` is None.
 
     Parameters
     ----------
@@ -766,16 +790,37 @@ def pattern_gaps(
     settings
         ``[gaps]``.
     has_index
-        Whether the run keeps an embedding index (the local engine would search it).
+        Whether the run keeps an embedding index to search for similar assets.
 
     Returns
     -------
     dict
     """
+    found = _found_gaps(
+        rows,
+        outputs,
+        lf_names=lf_names,
+        classes=classes,
+        slice_columns=slice_columns,
+        settings=settings,
+    )
+    return _gaps_summary(found, settings, has_index=has_index)
+
+
+def _found_gaps(
+    rows: pl.DataFrame,
+    outputs: pl.DataFrame,
+    *,
+    lf_names: Sequence[str],
+    classes: Sequence[str],
+    slice_columns: Sequence[str],
+    settings: GapsConfig,
+) -> Any:
+    """The :class:`~enrich.curation.gaps.Gaps` of :func:`pattern_gaps` (None: gaps off)."""
     from enrich.curation.gaps import find_gaps_from_counts
 
     if not settings.enabled or rows.height == 0:
-        return {"enabled": False}
+        return None
     vote_cols = [f"vote_{n}" for n in lf_names]
     joined = (
         rows.join(outputs.select(vote_cols).with_row_index("_pattern"), on=vote_cols, how="left")
@@ -791,7 +836,7 @@ def pattern_gaps(
     if bool(((gold >= 0) & (joined.get_column("count") > 0)).any()):
         # as the local engine: gold scores the labels only when some asset has gold
         counts = counts.with_columns(gold.alias("gold"))
-    found = find_gaps_from_counts(
+    return find_gaps_from_counts(
         counts,
         slices=list(slice_columns),
         classes=list(classes),
@@ -800,6 +845,12 @@ def pattern_gaps(
         min_quality=settings.weak_below,
         min_size=settings.min_slice_size,
     )
+
+
+def _gaps_summary(found: Any, settings: GapsConfig, *, has_index: bool) -> dict[str, Any]:
+    """``metrics.gaps`` before any candidate is proposed (the note says why none would be)."""
+    if found is None:
+        return {"enabled": False}
     budget = settings.candidates_per_gap * len(found.gap_ids)
     return {
         "enabled": True,
@@ -813,9 +864,100 @@ def pattern_gaps(
         if not len(found)
         else "gaps.candidates_per_gap is 0"
         if budget == 0
-        else "similar assets for the gaps are proposed by the local engine only (the "
-        "examples of a gap and the unsure assets to search sit on the workers)",
+        else None,
     }
+
+
+def _fill_gaps(
+    run: RunContext,
+    client: Any,
+    found: Any,
+    summary: dict[str, Any],
+    partition_files: Sequence[tuple[int, Sequence[str]]],
+    entry: Mapping[str, Any],
+    reviewed: pl.DataFrame | None,
+    review_columns: Sequence[str],
+) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+    """Similar unsure assets for the gaps, from the partitions' samples (on the workers).
+
+    Each partition samples its gaps' examples and its unsure assets
+    (:func:`~enrich.job.partition_gaps.sample_partition`), the driver merges the samples
+    under caps, and one worker task loads the index and runs ``fill_gaps`` on them
+    (:func:`~enrich.job.partition_gaps.fill_on_worker`). Fills ``summary`` (``metrics.gaps``)
+    and returns the picks (``asset_id``, ``reason``, ``score``) and their review rows.
+    """
+    from enrich.job.partition_gaps import (
+        EXAMPLES_PER_GAP,
+        MAX_EXAMPLES_PER_GAP,
+        MAX_POOL,
+        POOL_PER_PARTITION,
+        GapSample,
+        fill_on_worker,
+        gap_regions,
+        merge_samples,
+        sample_partition,
+    )
+
+    config = run.config
+    budget = config.gaps.candidates_per_gap * len(found.gap_ids)
+    sample = GapSample(
+        table=str(run.paths.table),
+        storage_options=run.paths.table.delta_options(),
+        regions=gap_regions(found),
+        classes=tuple(run.classes),
+        confident_above=config.gaps.confident_above,
+        reviewed=reviewed,
+        columns=tuple(review_columns),
+    )
+    samples = client.gather(
+        [
+            client.submit(sample_partition, tuple(files), index, sample, pure=False)
+            for index, files in partition_files
+        ]
+    )
+    examples, pool, n_unsure = merge_samples(samples)
+    summary["n_searched"] = pool.height
+    summary["candidates_sampling"] = {
+        "n_unsure": n_unsure,
+        "n_searched": pool.height,
+        "n_examples": examples.height,
+        "examples_per_gap_per_partition": EXAMPLES_PER_GAP,
+        "unsure_per_partition": POOL_PER_PARTITION,
+        "max_examples_per_gap": MAX_EXAMPLES_PER_GAP,
+        "max_searched": MAX_POOL,
+        "how": "each partition sends a seeded random sample of each gap's examples "
+        "(confident or gold assets of its class or slice) and of its unsure assets "
+        "(flagged for review, not confident, not gold); fill_gaps searches the merged, "
+        "capped samples in the job's index on a worker",
+    }
+    if pool.height == 0:
+        summary["n_candidates"] = 0
+        summary["candidates_note"] = (
+            "no unlabeled assets to search: every indexed asset not flagged for review "
+            "already has a confident or a gold label"
+        )
+        return None, None
+    options = expand_options(run.paths.embeddings.storage_options) or None
+    picks, allocation = client.submit(
+        fill_on_worker,
+        dict(entry),
+        options,
+        found,
+        examples,
+        pool,
+        budget,
+        slices=tuple(config.source.slice_columns),
+        pure=False,
+    ).result()
+    summary["n_candidates"] = picks.height
+    summary["allocation"] = allocation
+    if not picks.height:
+        summary["candidates_note"] = (
+            f"none of the {pool.height:,} unsure assets searched is near a gap's examples"
+        )
+        return None, None
+    rows = pool.filter(pl.col("asset_id").is_in(picks.get_column("asset_id").implode()))
+    return picks, rows.select([c for c in review_columns if c in rows.columns])
 
 
 def index_starts(
@@ -1121,16 +1263,25 @@ def _review(
     config: JobConfig,
     metrics: dict[str, Any],
     reviewed: pl.DataFrame | None,
+    gap_picks: pl.DataFrame | None = None,
+    gap_rows: pl.DataFrame | None = None,
 ) -> Any:
     """The review queue, chosen among the partitions' own queues (the best of each by score).
 
     Settled assets are left out, as on the local path: reviewed gold (``gold.path``), and
     source gold when the model learns from it (the partitions left them out already).
+    The gap candidates (``gap_picks``, their rows ``gap_rows``) join it as on the local path.
     """
-    frames = [c for c in candidates if c.height] or list(candidates[:1])  # may be empty
+    frames = [c for c in [*candidates, gap_rows] if c is not None and c.height] or list(
+        candidates[:1]
+    )  # may be empty
     if not frames:
         return None
-    pool = pl.concat(frames, how="vertical_relaxed").sort("asset_id")
+    pool = (
+        pl.concat(frames, how="vertical_relaxed")
+        .unique("asset_id", keep="first", maintain_order=True)
+        .sort("asset_id")
+    )
     settings = config.review
     if pool.height == 0 and settings.enabled and settings.max_items:
         # nothing eligible anywhere: an empty queue, as the local engine writes it
@@ -1148,7 +1299,7 @@ def _review(
     return queue_for_review(
         pool,
         settled if settled.any() else None,
-        None,
+        gap_picks,
         metrics,
         settings=config.review,
         slice_columns=config.source.slice_columns,
