@@ -5,8 +5,9 @@ filling them needs each gap's examples (its confident or gold assets) and the un
 to search, which sit on the workers. Each partition sends a seeded random sample of both
 (:func:`sample_partition`: at most ``examples_per_gap`` examples per gap, and at most
 ``pool_size`` unsure assets: flagged for review, not confident, not gold, indexed); the
-driver merges them under caps of its own (:data:`MAX_EXAMPLES_PER_GAP`, :data:`MAX_POOL`),
-so what it holds does not grow with the number of assets, and one task on a worker loads
+driver merges them under caps of its own (:data:`MAX_EXAMPLES_PER_GAP`, :data:`MAX_POOL`;
+with many partitions each sends less, about twice these caps in all), so what it holds does
+not grow with the number of assets or partitions, and one task on a worker loads
 the job's index and runs :func:`~enrich.curation.gap_filling.fill_gaps` on them with the
 job's ``[gaps]`` settings (:func:`fill_on_worker`), as the local engine runs it on every
 asset. The picks differ from the local engine's (a sample is searched, and index ids are
@@ -35,9 +36,9 @@ __all__ = [
     "sample_partition",
 ]
 
-#: Examples of each gap one partition sends (a seeded random sample of them).
+#: Most examples of each gap one partition sends (a seeded random sample of them).
 EXAMPLES_PER_GAP = 256
-#: Unsure assets one partition sends to search (a seeded random sample of them).
+#: Most unsure assets one partition sends to search (a seeded random sample of them).
 POOL_PER_PARTITION = 2_000
 #: Examples of each gap searched from, over all partitions.
 MAX_EXAMPLES_PER_GAP = 1_024
@@ -160,7 +161,8 @@ def merge_samples(
 ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """The partitions' samples in one, each part capped (seeded random subsamples).
 
-    A gap with strong examples (confident or gold) anywhere keeps only those.
+    A gap with strong examples (confident or gold) anywhere keeps only those. Pool rows are
+    drawn weighted by how many unsure assets each stands for in its partition.
 
     >>> ex = pl.DataFrame({"gap": ["g", "g"], "asset_id": [1, 2], "index_id": [1, 2],
     ...                    "strong": [True, False]})
@@ -177,10 +179,16 @@ def merge_samples(
     for (_,), part in examples.group_by(["gap"], maintain_order=True):
         kept.append(part[_sampled(np.arange(part.height), max_examples, rng)])
     examples = pl.concat(kept) if kept else examples
-    pool = pl.concat([s[1] for s in samples], how="vertical_relaxed").unique(
-        "asset_id", maintain_order=True
-    )
-    pool = pool[_sampled(np.arange(pool.height), max_pool, rng)]
+    pool = pl.concat([s[1] for s in samples], how="vertical_relaxed")
+    if pool.height > max_pool:
+        # each row stands for n_unsure / n_sent assets of its partition: weighted, so the
+        # merged sample is near a uniform one of every unsure asset
+        weight = np.concatenate(
+            [np.full(s[1].height, s[2] / s[1].height) for s in samples if s[1].height]
+        )
+        rows = rng.choice(pool.height, size=max_pool, replace=False, p=weight / weight.sum())
+        pool = pool[np.sort(rows)]
+    pool = pool.unique("asset_id", maintain_order=True)  # an id in two files: searched once
     return examples.drop("strong"), pool, int(sum(s[2] for s in samples))
 
 

@@ -900,6 +900,11 @@ def _fill_gaps(
 
     config = run.config
     budget = config.gaps.candidates_per_gap * len(found.gap_ids)
+    # what the driver gathers stays within about twice the merged caps, however many
+    # partitions (and assets) there are
+    n_parts = max(len(partition_files), 1)
+    per_gap = max(1, min(EXAMPLES_PER_GAP, -(-2 * MAX_EXAMPLES_PER_GAP // n_parts)))
+    per_pool = max(1, min(POOL_PER_PARTITION, -(-2 * MAX_POOL // n_parts)))
     sample = GapSample(
         table=str(run.paths.table),
         storage_options=run.paths.table.delta_options(),
@@ -908,6 +913,8 @@ def _fill_gaps(
         confident_above=config.gaps.confident_above,
         reviewed=reviewed,
         columns=tuple(review_columns),
+        examples_per_gap=per_gap,
+        pool_size=per_pool,
     )
     samples = client.gather(
         [
@@ -921,8 +928,8 @@ def _fill_gaps(
         "n_unsure": n_unsure,
         "n_searched": pool.height,
         "n_examples": examples.height,
-        "examples_per_gap_per_partition": EXAMPLES_PER_GAP,
-        "unsure_per_partition": POOL_PER_PARTITION,
+        "examples_per_gap_per_partition": per_gap,
+        "unsure_per_partition": per_pool,
         "max_examples_per_gap": MAX_EXAMPLES_PER_GAP,
         "max_searched": MAX_POOL,
         "how": "each partition sends a seeded random sample of each gap's examples "

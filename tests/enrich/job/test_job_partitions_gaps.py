@@ -146,7 +146,9 @@ def test_a_partition_sample_is_capped_and_keeps_to_its_regions(tmp_path):
     assert sample_partition(["part.parquet"], 0, sample)[1].equals(pool)
     assert not sample_partition(["part.parquet"], 1, sample)[1].equals(pool)
     merged_ex, merged_pool, total = merge_samples(
-        [(examples, pool, n_unsure)] * 3, max_examples=20, max_pool=60
+        [(examples, pool.with_columns(pl.col("asset_id") + k * n), n_unsure) for k in range(3)],
+        max_examples=20,
+        max_pool=60,
     )
     assert merged_pool.height == 60 and total == 3 * n_unsure
     assert merged_ex.group_by("gap").len().get_column("len").max() == 20
