@@ -247,6 +247,7 @@ def review_queue_per_label(
     *,
     batch_size: int = 50,
     views: Mapping[str, pl.DataFrame] | None = None,
+    candidates: Any = None,
     **options: Any,
 ) -> dict[str, ReviewQueue]:
     """Run :func:`enrich.review_queue` on each label seen as a binary task.
@@ -255,18 +256,30 @@ def review_queue_per_label(
     confidence, LFs disagreeing on it, no LF voting on it...). ``options`` are passed on
     to :func:`enrich.review_queue`; ``views`` are the labels' :func:`label_view` when made
     already (any carried columns are not read; with ``purpose="refit"`` they need the
-    ``lf_votes``, which the views made here have). Returns label name -> its
-    :class:`~enrich.curation.review.ReviewQueue`.
+    ``lf_votes``, which the views made here have). ``candidates`` are gap-filling
+    candidates with a ``label`` column (:func:`fill_gaps_per_label`'s table): each label's
+    queue gets its own rows as :func:`enrich.review_queue`'s ``candidates``. Returns label
+    name -> its :class:`~enrich.curation.review.ReviewQueue`.
     """
     refit = options.get("purpose") == "refit"  # spread over each label's vote patterns
-    return {
-        label: review_queue(
+    picks = None
+    if candidates is not None:
+        picks = as_polars(candidates)
+        require_columns(picks, [("asset_id", "candidates"), ("label", "candidates")])
+    out = {}
+    for label in votes.label_names:
+        mine = None
+        if picks is not None:
+            keep = [c for c in ("asset_id", "reason", "score") if c in picks.columns]
+            mine = picks.filter(pl.col("label") == label).select(keep)
+            mine = mine if mine.height else None
+        out[label] = review_queue(
             views[label] if views is not None else label_view(table, votes, label, lf_votes=refit),
             batch_size=batch_size,
+            candidates=mine,
             **options,
         )
-        for label in votes.label_names
-    }
+    return out
 
 
 def fill_gaps_per_label(

@@ -39,8 +39,8 @@ a multi-class task gets the single-label end model's columns and a multi-label t
 ``model_p_<label>``, ``model_labels`` and ``label_source``
 (:mod:`enrich.job.multilabel_end_model`), each task retrained or kept on its own by the
 single-label rule. With ``[embeddings]``, similar unsure assets are proposed for each
-label's gaps (:func:`~enrich.fill_gaps_per_label`; in the metrics, not yet in the review
-queue). Not yet for these jobs: a reviewed gold table (the config refuses it) and Dask
+label's gaps (:func:`~enrich.fill_gaps_per_label`; in the metrics and in the label's
+review queue). Not yet for these jobs: a reviewed gold table (the config refuses it) and Dask
 workers reading their own partitions (the driver reads the rows and the workers vote; a
 warning says so).
 
@@ -717,9 +717,11 @@ def _multilabel(
         )
     views = _label_views(run, small, distinct, patterns.inverse, full)
     index = read.embedder.index if read.embedder is not None else None
-    metrics["gaps"] = _multilabel_gaps(run, task, table, matrix, full, gold, views, index=index)
+    metrics["gaps"], candidates = _multilabel_gaps(
+        run, task, table, matrix, full, gold, views, index=index
+    )
     settled = (gold >= 0).any(axis=1) if gold is not None and config.gold.use_in_fit else None
-    queue = _multilabel_queue(run, task, table, matrix, settled, views)
+    queue = _multilabel_queue(run, task, table, matrix, settled, views, candidates=candidates)
     metrics["n_queued"] = queue.height if queue is not None else 0
     compare = {
         "label": [f"{task.prefix}labels", f"{task.prefix}uncertain_labels"],
@@ -843,18 +845,18 @@ def _multilabel_gaps(
     views: dict[str, pl.DataFrame] | None,
     *,
     index: Any = None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], pl.DataFrame | None]:
     """Each label's gaps for the metrics (:func:`~enrich.find_gaps_per_label`, ``[gaps]``).
 
     With the run's index (``[embeddings]``), similar assets flagged for review (no gold)
     are proposed for them by :func:`~enrich.fill_gaps_per_label`, ``gaps.candidates_per_gap``
     per gap, one budget for all labels: ``candidates`` (``label``, ``asset_id``, ``gap``,
-    ``score``, ``reason``) and ``allocation`` in the metrics. The review queue does not
-    take them yet.
+    ``score``, ``reason``) and ``allocation`` in the metrics; the same picks, with their row
+    number (``_row``), go to each label's review queue.
     """
     settings, slices = run.config.gaps, list(run.config.source.slice_columns)
     if not settings.enabled or not len(votes):
-        return {"enabled": False}
+        return {"enabled": False}, None
     from enrich.curation.multilabel import find_gaps_per_label
 
     ids = votes.asset_ids.alias("asset_id")
@@ -895,9 +897,12 @@ def _multilabel_gaps(
             if not n_gaps
             else "gaps.candidates_per_gap is 0"
         )
-        return summary
-    summary.update(_multilabel_candidates(table, votes, full, gold, found, index, ids, budget))
-    return summary
+        return summary, None
+    found_candidates, picks = _multilabel_candidates(
+        table, votes, full, gold, found, index, ids, budget
+    )
+    summary.update(found_candidates)
+    return summary, picks
 
 
 def _multilabel_candidates(
@@ -909,11 +914,13 @@ def _multilabel_candidates(
     index: Any,
     ids: pl.Series,
     budget: int,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], pl.DataFrame | None]:
     """Similar unsure assets for each label's gaps (:func:`~enrich.fill_gaps_per_label`).
 
     ``ids`` are the ids the gaps were found under (the row numbers when the label views
     were made by row): the table and votes are searched under them, the picks mapped back.
+    Returns the metrics' part and the picks (``label``, ``asset_id``, ``_row``, ``reason``,
+    ``score``) or None.
     """
     from enrich.curation.multilabel import fill_gaps_per_label
 
@@ -929,11 +936,11 @@ def _multilabel_candidates(
     if pool.height == 0:
         out["n_candidates"] = 0
         out["candidates_note"] = "no unlabeled assets to search: none is flagged for review"
-        return out
+        return out, None
     picked = fill_gaps_per_label(keyed, matrix, index, pool, budget, gaps=found, random_state=0)
-    rows = pl.DataFrame({"asset_id": ids, "_id": votes.asset_ids}).join(
-        picked.table, on="asset_id", how="inner", maintain_order="right"
-    )
+    rows = pl.DataFrame(
+        {"asset_id": ids, "_id": votes.asset_ids, "_row": np.arange(len(votes), dtype=np.int64)}
+    ).join(picked.table, on="asset_id", how="inner", maintain_order="right")
     out["n_candidates"] = len(picked)
     if not len(picked):
         out["candidates_note"] = (
@@ -943,7 +950,8 @@ def _multilabel_candidates(
     out["candidates"] = rows.select(
         "label", pl.col("_id").alias("asset_id"), "gap", "score", "reason"
     ).to_dicts()
-    return out
+    picks = rows.select("label", pl.col("_id").alias("asset_id"), "_row", "reason", "score")
+    return out, picks if picks.height else None
 
 
 def _multilabel_queue(
@@ -953,8 +961,13 @@ def _multilabel_queue(
     votes: MultiLabelVoteMatrix,
     settled: np.ndarray | None,
     views: dict[str, pl.DataFrame] | None,
+    *,
+    candidates: pl.DataFrame | None = None,
 ) -> pl.DataFrame | None:
     """Each label's review queue (:func:`~enrich.review_queue_per_label`), ``for_label`` named.
+
+    ``candidates`` are the label's gap candidates (``label``, ``asset_id``, ``_row``...),
+    queued as :func:`~enrich.review_queue`'s ``candidates``.
 
     ``review.max_items`` is shared evenly by the labels; settled gold is never queued. With
     ``purpose = "correct"`` the queues rank the assets by row number (their ids mapped back
@@ -972,11 +985,15 @@ def _multilabel_queue(
     else:
         views = None  # "refit" reads the ids: the views by id, made by review_queue_per_label
     exclude = ids.filter(pl.Series(settled)) if settled is not None else None
+    if candidates is not None:
+        key = "_row" if by_row else "asset_id"
+        candidates = candidates.select("label", pl.col(key).alias("asset_id"), "reason", "score")
     queues = review_queue_per_label(
         table,
         votes,
         batch_size=max(1, settings.max_items // len(task.names)),
         views=views,
+        candidates=candidates,
         low_confidence=settings.below_confidence,
         exclude=exclude if exclude is not None and exclude.len() else None,
         purpose=settings.purpose,

@@ -259,3 +259,19 @@ def test_fill_gaps_per_label_refuses_bad_input(digits_task) -> None:
         fill_gaps_per_label(table, vm, index, pl.DataFrame({"asset_id": [-5]}), 5, gaps=gaps)
     with pytest.raises(InputError, match="repeats"):
         fill_gaps_per_label(table, vm, index, pl.concat([pool, pool]), 5, gaps=gaps)
+
+
+def test_review_queue_per_label_queues_each_labels_gap_candidates(digits_task) -> None:
+    from enrich import fill_gaps_per_label
+
+    vm, table, index, _ = digits_task
+    gaps = find_gaps_per_label(table, vm, min_confident=700)
+    pool = table.filter(pl.col("review")).select("asset_id")
+    picked = fill_gaps_per_label(table, vm, index, pool, 12, gaps=gaps, random_state=0)
+    queues = review_queue_per_label(table, vm, batch_size=len(vm), candidates=picked.table)
+    for name, queue in queues.items():
+        flagged = queue.table.filter(pl.col("reasons").list.contains("gap_candidate"))
+        mine = picked.table.filter(pl.col("label") == name)["asset_id"]
+        assert sorted(flagged["asset_id"].to_list()) == sorted(mine.to_list())
+    with pytest.raises(InputError, match="label"):
+        review_queue_per_label(table, vm, candidates=picked.table.drop("label"))

@@ -705,6 +705,10 @@ def test_multilabel_job_proposes_similar_unsure_assets_for_each_labels_gaps(tmp_
     assert len(set(chosen)) == len(chosen) and set(chosen) <= flagged
     page = Path(result.report_path).read_text()
     assert f"{len(picks)} similar unsure assets proposed for the gaps" in page
+    queue = pl.read_parquet(result.review_path)
+    gap_rows = queue.filter(pl.col("reasons").list.contains("gap_candidate"))
+    queued = set(gap_rows.select("for_label", "asset_id").rows())
+    assert queued and queued <= {(p["label"], p["asset_id"]) for p in picks}
 
 
 def test_multilabel_job_without_embeddings_says_why_no_assets_are_proposed(tmp_path, digits):
