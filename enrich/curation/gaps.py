@@ -39,7 +39,7 @@ from enrich._internal.frames import as_polars, require_columns, require_unique_i
 from enrich.analysis.slices import wilson_interval
 from enrich.errors import InputError, MissingColumnError
 
-__all__ = ["Gaps", "find_gaps", "find_gaps_from_counts"]
+__all__ = ["Gaps", "find_gaps", "find_gaps_from_counts", "gap_examples"]
 
 logger = logging.getLogger(__name__)
 
@@ -697,6 +697,37 @@ def _empty() -> pl.DataFrame:
     return pl.DataFrame(schema=_SCHEMA)
 
 
+def gap_examples(
+    kind: str,
+    in_group: np.ndarray,
+    code: int,
+    confident: np.ndarray,
+    gold: np.ndarray,
+    has_label: np.ndarray,
+) -> tuple[np.ndarray, bool]:
+    """Which assets show a gap's group: its confident or gold ones, else its labeled ones.
+
+    ``kind`` is ``"class"`` (``code`` the class: its confident assets and those whose gold
+    is the class) or ``"slice"`` (the group's confident or gold assets); ``gold`` holds
+    class codes, -1 where unknown. Returns the row mask and whether it holds strong ones.
+
+    >>> import numpy as np
+    >>> rows, strong = gap_examples(
+    ...     "class", np.array([True, True, False]), 0,
+    ...     np.array([False, True, False]), np.array([-1, -1, 0]), np.ones(3, bool),
+    ... )
+    >>> rows.tolist(), strong
+    ([False, True, True], True)
+    """
+    if kind == "class":
+        strong = (in_group & confident) | (gold == code)
+    else:
+        strong = in_group & (confident | (gold >= 0))
+    if strong.any():
+        return strong, True
+    return in_group & has_label, False
+
+
 def _examples(
     data: pl.DataFrame,
     groups: Sequence[_Group],
@@ -708,16 +739,11 @@ def _examples(
     """The labeled assets of each gap: confident or gold ones, else any labeled ones."""
     has_label = label_codes >= 0
     gold = np.full(len(label_codes), -1) if gold_codes is None else gold_codes
-    has_gold = gold >= 0
     parts = []
     for g in groups:
         if g.gap not in gap_ids:
             continue
-        if g.kind == "class":
-            strong = (g.mask & confident) | (gold == g.code)
-        else:
-            strong = g.mask & (confident | has_gold)
-        rows = strong if strong.any() else g.mask & has_label
+        rows, _ = gap_examples(g.kind, g.mask, g.code, confident, gold, has_label)
         parts.append(np.column_stack([np.full(int(rows.sum()), len(parts)), np.flatnonzero(rows)]))
     columns = ["asset_id", *(["index_id"] if "index_id" in data.columns else [])]
     gaps_in_order = [g.gap for g in groups if g.gap in gap_ids]

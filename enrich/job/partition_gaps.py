@@ -23,6 +23,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from enrich._internal.uri import join
+from enrich.curation.gaps import gap_examples
+
 __all__ = [
     "EXAMPLES_PER_GAP",
     "MAX_EXAMPLES_PER_GAP",
@@ -109,10 +112,8 @@ def sample_partition(
         (``sample.columns`` present, ``index_id``), and how many unsure assets the
         partition holds.
     """
-    from enrich.job.worker import _join
-
     frame = pl.read_parquet(
-        [_join(sample.table, p) for p in files],
+        [join(sample.table, p) for p in files],
         storage_options=dict(sample.storage_options) if sample.storage_options else None,
     )
     frame = frame.filter(pl.col("index_id").is_not_null())
@@ -125,10 +126,10 @@ def sample_partition(
     confident = has_label & (confidence >= sample.confident_above)
     parts = []
     for region in sample.regions:
+        code = -2  # a slice gap, or a class this job does not know: no gold names it
         if region.kind == "class":
             mask = (label == region.value).fill_null(False).to_numpy()
             code = sample.classes.index(region.value) if region.value in sample.classes else -2
-            strong = (mask & confident) | (gold == code)
         else:
             values = frame.get_column(region.column).cast(pl.String)
             mask = (
@@ -136,12 +137,11 @@ def sample_partition(
                 .fill_null(False)
                 .to_numpy()
             )
-            strong = mask & (confident | has_gold)
-        rows = np.flatnonzero(strong if strong.any() else mask & has_label)
-        rows = _sampled(rows, sample.examples_per_gap, rng)
+        shown, strong = gap_examples(region.kind, mask, code, confident, gold, has_label)
+        rows = _sampled(np.flatnonzero(shown), sample.examples_per_gap, rng)
         parts.append(
             frame.select("asset_id", "index_id")[rows].with_columns(
-                pl.lit(region.gap).alias("gap"), pl.lit(bool(strong.any())).alias("strong")
+                pl.lit(region.gap).alias("gap"), pl.lit(strong).alias("strong")
             )
         )
     examples = pl.concat(parts).select("gap", "asset_id", "index_id", "strong")

@@ -78,7 +78,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from enrich._internal.uri import Location, expand_options, is_remote
+from enrich._internal.uri import Location, expand_options, is_remote, join
 from enrich._internal.vote_arrays import VotePatterns, compress_votes
 from enrich.errors import InputError
 from enrich.io.store import (
@@ -1195,15 +1195,13 @@ def _vote_counts(infos: Sequence[Mapping[str, Any]]) -> dict[str, int]:
 
 
 def _read_summary(table: str, entry: Mapping[str, Any], storage: Any) -> pl.DataFrame:
-    from enrich.job.worker import _join
-
-    return pl.read_parquet(_join(table, entry["summary"]), storage_options=storage)
+    return pl.read_parquet(join(table, entry["summary"]), storage_options=storage)
 
 
 def _read_review(table: str, entry: Mapping[str, Any], storage: Any) -> pl.DataFrame:
-    from enrich.job.worker import _join, review_path
+    from enrich.job.worker import review_path
 
-    path = _join(table, review_path(entry["summary"]))
+    path = join(table, review_path(entry["summary"]))
     return pl.read_parquet(path, storage_options=storage)
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from enrich._internal.uri import fsspec_filesystem
+from enrich._internal.uri import fsspec_filesystem, join
 from enrich.job.fit import source_gold, with_extras
 from enrich.job.plan import ColumnPlan, content_hash
 from enrich.job.sources import SourceFile, read_sources
@@ -656,10 +656,10 @@ def write_partition(voted: Voted, settings: RunSettings, write: WriteSettings) -
     ).agg(pl.len().cast(pl.Int64).alias("count"))
     if "gold" not in summary.columns:
         summary = summary.with_columns(pl.lit(-1, dtype=pl.Int32).alias("gold"))
-    summary_path = _join(SUMMARY_DIR, write.run_id, f"{voted.index:05d}.parquet")
-    _write_frame(summary, _join(settings.table, summary_path), settings.storage_options)
+    summary_path = join(SUMMARY_DIR, write.run_id, f"{voted.index:05d}.parquet")
+    _write_frame(summary, join(settings.table, summary_path), settings.storage_options)
     review, n_eligible = _review_candidates(rows, settings, write)
-    _write_frame(review, _join(settings.table, review_path(summary_path)), settings.storage_options)
+    _write_frame(review, join(settings.table, review_path(summary_path)), settings.storage_options)
     return Written(
         key=voted.key,
         path=path,
@@ -812,7 +812,7 @@ def _write_vectors(
         old = old.filter(~pl.col("index_id").is_in(index_ids.implode()))
         rows = pl.concat([old, rows], how="vertical_relaxed")
     name = f"part-{voted.index:05d}-{run_id}-{uuid.uuid4().hex[:8]}.parquet"
-    path = _join(embed.vectors, name)
+    path = join(embed.vectors, name)
     _write_frame(rows.sort("index_id"), path, options)
     return path, rows.height
 
@@ -842,18 +842,11 @@ def _previous_rows(task: PartitionTask, settings: RunSettings) -> pl.DataFrame |
         )
     elif task.previous_files:
         frame = pl.read_parquet(
-            [_join(settings.table, p) for p in task.previous_files], storage_options=options
+            [join(settings.table, p) for p in task.previous_files], storage_options=options
         )
     else:
         return None
     return frame.sort("asset_id") if frame.height else None
-
-
-def _join(root: str, *parts: str) -> str:
-    root = str(root)
-    if "://" in root:
-        return "/".join([root.rstrip("/"), *parts])
-    return os.path.join(root, *parts)
 
 
 def _write_rows(
@@ -861,7 +854,7 @@ def _write_rows(
 ) -> tuple[str, int]:
     """Write ``rows`` as a new data file of the table; its path (relative) and size."""
     name = f"part-{index:05d}-{run_id}-{uuid.uuid4().hex[:8]}.parquet"
-    size = _write_frame(rows, _join(settings.table, name), settings.storage_options)
+    size = _write_frame(rows, join(settings.table, name), settings.storage_options)
     return name, size
 
 
