@@ -83,9 +83,8 @@ from enrich.job.multilabel_end_model import (
     multilabel_end_model_step,
 )
 from enrich.job.plan import plan_columns
-from enrich.job.records import Clock, peak_rss_mb, versions
+from enrich.job.records import Clock
 from enrich.job.sources import list_source_files
-from enrich.job.state import STATE_FORMAT
 from enrich.labeling.apply import as_labeling_function
 from enrich.labeling.engines import DaskEngine, Engine, merge_errors
 from enrich.labeling.multilabel import lf_targets
@@ -1272,34 +1271,14 @@ def _record(
     """The run record: the single-label record's keys, plus ``task_kind`` and ``tasks``."""
     from enrich.job import run as single
 
-    config = run.config
-    embedder = read.embedder
-    finished = dt.datetime.now(dt.UTC)
     tasks = {r.task.name: {**r.record, "metrics": r.metrics} for r in results}
-    return {
-        "state_format": STATE_FORMAT,
-        "run_id": run.run_id,
-        "started_at": run.started.isoformat(),
-        "finished_at": finished.isoformat(),
-        "duration_s": round(run.clock.total(), 3),
-        "config_hash": config.config_hash(),
-        "config": config.model_dump(mode="json"),
-        "engine": run.engine.kind,
-        "mode": out.mode,
-        "task_kind": config.task_kind,
-        "classes": list(run.classes),
-        "lf_versions": read.lf_versions,
-        "lfs_rerun": [lf.name for lf in read.changed_lfs],
-        "model": {"class": "enrich.job.multilabel", "version": _model_version(results)},
-        "tasks": tasks,
-        "end_model": None,
-        "hash_scheme": read.hash_scheme,
-        "embeddings": embedder.save(run.run_id) if embedder is not None else None,
-        "source": {"files": read.manifest, "schema": run.plan.schema_record()},
-        "counts": single._counts(run, read, voted, out),
-        "metrics": out.metrics,
-        "timings": run.clock.timings,
-        "peak_rss_mb": peak_rss_mb(),
-        "warnings": run.warnings,
-        "versions": versions(),
-    }
+    return single.run_record(
+        run,
+        read,
+        voted,
+        out,
+        task_kind=run.config.task_kind,
+        model={"class": "enrich.job.multilabel", "version": _model_version(results)},
+        tasks=tasks,
+        end_model=None,
+    )

@@ -664,13 +664,36 @@ def _record(
 ) -> dict[str, Any]:
     """The run record committed with the table version (and appended to the runs table)."""
     config, model = run.config, fitted.model
-    finished = dt.datetime.now(dt.UTC)
-    embedder = read.embedder
+    return run_record(
+        run,
+        read,
+        voted,
+        out,
+        model={
+            "class": f"{type(model).__module__}.{type(model).__qualname__}",
+            "version": fitted.model_version,
+            "random_state": config.label_model.random_state,
+            "params": json.loads(fitted.model_json),
+        },
+        label_model_structure=fitted.structure_record,
+        end_model=ended.state if ended is not None and ended.state else None,
+    )
+
+
+def run_record(
+    run: RunContext, read: ReadResult, voted: VoteResult, out: EnrichResult, **models: Any
+) -> dict[str, Any]:
+    """What every run records (source, LFs, counts, metrics, timings...), with ``models``.
+
+    ``models`` are the keys that describe the run's fitted models (``model``,
+    ``end_model``...); they sit after ``lfs_rerun`` in the record.
+    """
+    config, embedder = run.config, read.embedder
     return {
         "state_format": STATE_FORMAT,
         "run_id": run.run_id,
         "started_at": run.started.isoformat(),
-        "finished_at": finished.isoformat(),
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(),
         "duration_s": round(run.clock.total(), 3),
         "config_hash": config.config_hash(),
         "config": config.model_dump(mode="json"),
@@ -679,14 +702,7 @@ def _record(
         "classes": list(run.classes),
         "lf_versions": read.lf_versions,
         "lfs_rerun": [lf.name for lf in read.changed_lfs],
-        "model": {
-            "class": f"{type(model).__module__}.{type(model).__qualname__}",
-            "version": fitted.model_version,
-            "random_state": config.label_model.random_state,
-            "params": json.loads(fitted.model_json),
-        },
-        "label_model_structure": fitted.structure_record,
-        "end_model": ended.state if ended is not None and ended.state else None,
+        **models,
         "hash_scheme": read.hash_scheme,
         "embeddings": embedder.save(run.run_id) if embedder is not None else None,
         "source": {"files": read.manifest, "schema": run.plan.schema_record()},
