@@ -324,16 +324,7 @@ def run_partitioned(run: RunContext) -> JobResult:
         # the training sample spans every asset: unchanged partitions are loaded too (their
         # previous rows; nothing is voted), and written only where a row moves
         with clock.phase("end_model"):
-            loaded = [
-                PartitionTask(
-                    key=key,
-                    index=entry["index"],
-                    source=None,
-                    previous_files=tuple(entry["files"]),
-                    previous_vectors=entry.get("vectors"),
-                )
-                for key, entry in unchanged.items()
-            ]
+            loaded = _stored_tasks(unchanged)
             if loaded:
                 voted = [*voted, *client.map(vote_partition, loaded, settings=shared, pure=False)]
             broadcast, end_state, end_metrics = _end_model(
@@ -372,16 +363,7 @@ def run_partitioned(run: RunContext) -> JobResult:
                 index_starts=starts,
                 end_model=broadcast,
             )
-            reload = [
-                PartitionTask(
-                    key=key,
-                    index=entry["index"],
-                    source=None,
-                    previous_files=tuple(entry["files"]),
-                    previous_vectors=entry.get("vectors"),
-                )
-                for key, entry in moved.items()
-            ]
+            reload = _stored_tasks(moved)
             more = client.map(vote_partition, reload, settings=shared, pure=False) if reload else []
             gathered: list[Written | None] = client.gather(
                 client.map(
@@ -1192,6 +1174,20 @@ def _counts_of(voted: Voted) -> dict[str, Any]:
 def _vote_counts(infos: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     keys = ("n_read", "n_new", "n_changed", "n_voted", "n_revoted", "n_stale")
     return {k: int(sum(i[k] for i in infos)) for k in keys}
+
+
+def _stored_tasks(entries: Mapping[str, Mapping[str, Any]]) -> list[PartitionTask]:
+    """Tasks that load unchanged partitions' stored rows (and vectors); nothing is read anew."""
+    return [
+        PartitionTask(
+            key=key,
+            index=entry["index"],
+            source=None,
+            previous_files=tuple(entry["files"]),
+            previous_vectors=entry.get("vectors"),
+        )
+        for key, entry in entries.items()
+    ]
 
 
 def _read_summary(table: str, entry: Mapping[str, Any], storage: Any) -> pl.DataFrame:
