@@ -18,6 +18,7 @@ from typing import Any
 
 import polars as pl
 
+from enrich._internal.frames import arrow_schema_to_polars
 from enrich._internal.uri import Location, scheme_of
 from enrich.errors import InputError
 from enrich.io.store import is_table
@@ -94,7 +95,7 @@ def inspect_remote(
 
         table = delta_table(where)
         arrow = pa.schema(table.schema().to_arrow())
-        schema = dict(pl.DataFrame(pl.from_arrow(arrow.empty_table())).schema)
+        schema = arrow_schema_to_polars(arrow)
         return ["delta", table.version()], schema
     fs, key = where.fs()
     info = fs.info(key)

@@ -78,6 +78,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from enrich._internal.frames import arrow_schema_to_polars
 from enrich._internal.uri import Location, expand_options, is_remote, join
 from enrich._internal.vote_arrays import VotePatterns, compress_votes
 from enrich.errors import InputError
@@ -373,7 +374,7 @@ def run_partitioned(run: RunContext) -> JobResult:
             written = [w for w in gathered if w is not None]
             if version is None or full_refresh or not written:
                 break
-            schema = dict(pl.from_arrow(written[0].schema.empty_table()).schema)
+            schema = arrow_schema_to_polars(written[0].schema)
             if schema == table_schema(where):
                 break
             # a column's type changed: every row is rewritten (the files just written stay

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
+from enrich._internal.frames import arrow_schema_to_polars
 from enrich._internal.uri import Location, is_remote
 from enrich.errors import InputError, MissingColumnError
 from enrich.io.remote import expand_remote, inspect_remote
@@ -126,7 +127,7 @@ def _inspect(path: str, fmt: str, options: Mapping[str, str] | None = None) -> S
             import pyarrow as pa
 
             arrow = pa.schema(table.schema().to_arrow())
-            schema = dict(pl.DataFrame(pl.from_arrow(arrow.empty_table())).schema)
+            schema = arrow_schema_to_polars(arrow)
             return SourceFile(path, "delta", ["delta", table.version()], schema)
         stat = os.stat(path)
         if fmt == "parquet":
