@@ -38,7 +38,19 @@ __all__ = [
     "RunContext",
     "RunStatus",
     "VoteResult",
+    "job_paths",
 ]
+
+
+def job_paths(config: JobConfig) -> JobPaths:
+    """Where a job keeps its table, runs table, reports and embeddings (``[output]``)."""
+    return JobPaths.for_table(
+        config.output.path,
+        runs=config.output.runs_path,
+        reports=config.output.reports_dir,
+        embeddings=config.embeddings.cache_path,
+        storage_options=config.storage_options_for("output"),
+    )
 
 
 @dataclass

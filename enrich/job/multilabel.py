@@ -69,12 +69,18 @@ from enrich._internal.vote_arrays import compress_votes
 from enrich.analysis.multilabel import multilabel_lf_summary, multilabel_scores, multilabel_table
 from enrich.errors import InputError, MissingColumnError
 from enrich.io.store import (
-    JobPaths,
     table_schema,
 )
 from enrich.job._faults import checkpoint
 from enrich.job.config import JobConfig, LabelingFunctionsConfig
-from enrich.job.context import EnrichResult, JobResult, ReadResult, RunContext, VoteResult
+from enrich.job.context import (
+    EnrichResult,
+    JobResult,
+    ReadResult,
+    RunContext,
+    VoteResult,
+    job_paths,
+)
 from enrich.job.end_model_step import end_model_step
 from enrich.job.fit import model_json, source_gold
 from enrich.job.multilabel_end_model import (
@@ -323,13 +329,7 @@ def _load(
 
     started = dt.datetime.now(dt.UTC)
     clock = Clock()
-    paths = JobPaths.for_table(
-        config.output.path,
-        runs=config.output.runs_path,
-        reports=config.output.reports_dir,
-        embeddings=config.embeddings.cache_path,
-        storage_options=config.storage_options_for("output"),
-    )
+    paths = job_paths(config)
     with clock.phase("load"):
         tasks = [
             dataclasses.replace(

@@ -94,7 +94,7 @@ from enrich.io.store import (
 )
 from enrich.job._faults import checkpoint
 from enrich.job.config import GapsConfig, JobConfig
-from enrich.job.context import EnrichResult, JobResult, ReadResult, RunContext
+from enrich.job.context import EnrichResult, JobResult, ReadResult, RunContext, job_paths
 from enrich.job.fit import fit_predict, kept_structure, model_json
 from enrich.job.followups import queue_for_review
 from enrich.job.index import Embedder, moved_cache_files, read_vectors, update_from_files
@@ -142,19 +142,16 @@ _REVIEW_COLUMNS = (
 
 def partitioned_unsupported(config: JobConfig) -> str | None:
     """Why this job cannot run with workers reading their own partitions (None: it can)."""
-    if config.encoder_kind == "image" and config.embeddings.model is None:
-        from enrich.io.store import JobPaths
-
-        paths = JobPaths.for_table(
-            config.output.path,
-            embeddings=config.embeddings.cache_path,
-            storage_options=config.storage_options_for("output"),
+    fitted_encoder = job_paths(config).embeddings / "hog_pca.npz"
+    if (
+        config.encoder_kind == "image"
+        and config.embeddings.model is None
+        and not fitted_encoder.is_file()
+    ):
+        return (
+            "the offline image encoder not fitted yet (it is fitted once, on the driver, "
+            "on the first run's images)"
         )
-        if not (paths.embeddings / "hog_pca.npz").is_file():
-            return (
-                "the offline image encoder not fitted yet (it is fitted once, on the driver, "
-                "on the first run's images)"
-            )
     return None
 
 

@@ -52,7 +52,6 @@ from enrich._internal.progress import progress_policy
 from enrich._internal.vote_arrays import compress_votes
 from enrich.errors import DiskFullError, InputError, SourceSchemaError
 from enrich.io.store import (
-    JobPaths,
     RunLock,
     commit_enriched,
     disk_full_error,
@@ -70,6 +69,7 @@ from enrich.job.context import (
     ReadResult,
     RunContext,
     VoteResult,
+    job_paths,
 )
 from enrich.job.end_model_step import end_model_step, with_end_model
 from enrich.job.fit import (
@@ -255,13 +255,7 @@ def _load(
     started = dt.datetime.now(dt.UTC)
     clock = Clock()
     run_id = new_run_id(started)
-    paths = JobPaths.for_table(
-        config.output.path,
-        runs=config.output.runs_path,
-        reports=config.output.reports_dir,
-        embeddings=config.embeddings.cache_path,
-        storage_options=config.storage_options_for("output"),
-    )
+    paths = job_paths(config)
     with clock.phase("load"):
         lfs = [as_labeling_function(lf) for lf in load_lfs(config.labeling_functions.sources)]
         check_lf_names(lfs)
