@@ -43,15 +43,14 @@ images).
 
 Gaps (``metrics.gaps``) are the local engine's: an asset's label and confidence are its vote
 pattern's, so the distinct (votes, gold, slice values) counts the fit gathers decide them
-(:func:`pattern_gaps`, through :func:`~enrich.curation.gaps.find_gaps_from_counts`). With an
-index, similar unsure assets to fill them are proposed from samples
-(:mod:`enrich.job.partition_gaps`): each partition sends a seeded random sample of each gap's
-examples (confident or gold assets of its class or slice) and of its unsure assets (flagged
-for review, not confident, not gold), capped per partition; the driver merges them under caps
-of its own (what it holds does not grow with the assets), and one task on a worker loads the
-index and runs :func:`~enrich.curation.gap_filling.fill_gaps` with the job's ``[gaps]``
-settings. The picks join the review queue as gap candidates, as on the local path, but they
-are not the local engine's picks (a sample is searched; index ids differ);
+(:func:`~enrich.curation.gaps.find_gaps_from_counts`). With an index, similar unsure assets to
+fill them are proposed from samples (:mod:`enrich.job.partition_gaps`): each partition sends a
+seeded random sample of each gap's examples (confident or gold assets of its class or slice) and
+of its unsure assets (flagged for review, not confident, not gold), capped per partition; the
+driver merges them under caps of its own (what it holds does not grow with the assets), and one
+task on a worker loads the index and runs :func:`~enrich.curation.gap_filling.fill_gaps` with
+the job's ``[gaps]`` settings. The picks join the review queue as gap candidates, as on the
+local path, but they are not the local engine's picks (a sample is searched; index ids differ);
 ``metrics.gaps.candidates_sampling`` says how many were sampled and searched.
 
 The review queue is the best of every asset by the local engine's scores: each partition
@@ -121,7 +120,7 @@ from enrich.models.output import enriched_table
 from enrich.votes import VoteMatrix
 from labeling_functions.core import is_stable_version
 
-__all__ = ["partitioned_unsupported", "pattern_gaps", "retain_partitioned", "run_partitioned"]
+__all__ = ["partitioned_unsupported", "retain_partitioned", "run_partitioned"]
 
 logger = logging.getLogger(__name__)
 
@@ -739,54 +738,6 @@ def pattern_counts(
     return patterns, labelled
 
 
-def pattern_gaps(
-    rows: pl.DataFrame,
-    outputs: pl.DataFrame,
-    *,
-    lf_names: Sequence[str],
-    classes: Sequence[str],
-    slice_columns: Sequence[str],
-    settings: GapsConfig,
-    has_index: bool,
-) -> dict[str, Any]:
-    """``metrics.gaps`` from the partitions' counts: the gaps the local engine finds.
-
-    An asset's label and confidence are its vote pattern's, so the counts of distinct
-    (votes, gold, slice values) rows the fit already gathers are the counts of (label,
-    confidence, gold, slice values) that :func:`~enrich.curation.gaps.find_gaps_from_counts`
-    decides the gaps from, as :func:`~enrich.job.followups.gap_candidates` does on every
-    asset. Similar assets for them are proposed afterwards, from the partitions' samples
-    (:mod:`enrich.job.partition_gaps`); until then ``n_candidates`` is None.
-
-    Parameters
-    ----------
-    rows
-        Distinct (``vote_<lf>``..., ``gold`` Int64 with -1 unknown, slice columns, ...)
-        rows with their ``count``, summed over the partitions.
-    outputs
-        The enriched table of each distinct vote pattern (row ``i`` = pattern ``i``).
-    lf_names, classes, slice_columns
-        The LF and class names and ``source.slice_columns``.
-    settings
-        ``[gaps]``.
-    has_index
-        Whether the run keeps an embedding index to search for similar assets.
-
-    Returns
-    -------
-    dict
-    """
-    found = _found_gaps(
-        rows,
-        outputs,
-        lf_names=lf_names,
-        classes=classes,
-        slice_columns=slice_columns,
-        settings=settings,
-    )
-    return _gaps_summary(found, settings, has_index=has_index)
-
-
 def _found_gaps(
     rows: pl.DataFrame,
     outputs: pl.DataFrame,
@@ -796,7 +747,14 @@ def _found_gaps(
     slice_columns: Sequence[str],
     settings: GapsConfig,
 ) -> Any:
-    """The :class:`~enrich.curation.gaps.Gaps` of :func:`pattern_gaps` (None: gaps off)."""
+    """The gaps the local engine finds, from the partitions' counts (None: gaps are off).
+
+    An asset's label and confidence are its vote pattern's, so the counts of distinct
+    (votes, gold, slice values) rows the fit already gathers (``rows``, with their
+    ``count``; ``outputs``: the enriched table of each distinct vote pattern) are the
+    counts of (label, confidence, gold, slice values) that
+    :func:`~enrich.curation.gaps.find_gaps_from_counts` decides the gaps from.
+    """
     from enrich.curation.gaps import find_gaps_from_counts
 
     if not settings.enabled or rows.height == 0:
