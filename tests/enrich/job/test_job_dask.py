@@ -50,19 +50,6 @@ partition_size = 70
 LINEAGE = ["run_id", "created_at"]
 
 
-@pytest.fixture(scope="module")
-def client():
-    from dask.distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as c,
-    ):
-        yield c
-
-
 PARTS = {"a.parquet": (0, 160), "b.parquet": (160, 250)}
 
 

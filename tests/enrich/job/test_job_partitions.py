@@ -43,19 +43,6 @@ PARTS = {"a.parquet": (0, 100), "b.parquet": (100, 200), "c.parquet": (200, 300)
 LINEAGE = ["run_id", "created_at"]
 
 
-@pytest.fixture(scope="module")
-def client():
-    from dask.distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as c,
-    ):
-        yield c
-
-
 def table(root, name):
     return read_table(root / name / "enriched").drop(LINEAGE).sort("asset_id")
 

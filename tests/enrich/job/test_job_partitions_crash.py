@@ -71,19 +71,6 @@ def edit_source(name: str, rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-@pytest.fixture(scope="module")
-def client():
-    from dask.distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as c,
-    ):
-        yield c
-
-
 def content(root: Path) -> pl.DataFrame:
     return read_table(root / "out" / "enriched").drop(CONTENT).sort("asset_id")
 

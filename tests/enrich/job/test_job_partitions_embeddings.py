@@ -79,19 +79,6 @@ def edit_source(name: str, rows: pl.DataFrame) -> pl.DataFrame:
     return rows.with_columns(pl.concat_list([*counts, pl.lit(1.0)]).alias("vector"))
 
 
-@pytest.fixture(scope="module")
-def client():
-    from dask.distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as c,
-    ):
-        yield c
-
-
 @pytest.fixture
 def job(tmp_path, make_job):
     make_job(tmp_path, toml="local.toml", name="local", kind="local")

@@ -73,19 +73,6 @@ def edit_source(name: str, rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-@pytest.fixture(scope="module")
-def client():
-    from dask.distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as c,
-    ):
-        yield c
-
-
 def make(root, make_job, **fields):
     for kind in ("local", "dask"):
         make_job(root, toml=f"{kind}.toml", name=kind, kind=kind, **fields)

@@ -25,19 +25,6 @@ from tests.enrich.job.test_job_partitions_embeddings import (  # noqa: F401 (mak
 JOB = EMBEDDINGS_JOB.replace('[gold]\ncolumn = "label"\n', "") + "[gaps]\ncandidates_per_gap = 4\n"
 
 
-@pytest.fixture(scope="module")
-def client():
-    from dask.distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as c,
-    ):
-        yield c
-
-
 @pytest.fixture
 def job(tmp_path, make_job):
     make_job(tmp_path, toml="local.toml", name="local", kind="local")
