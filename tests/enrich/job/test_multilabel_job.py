@@ -15,8 +15,8 @@ from enrich.errors import InputError, JobConfigError
 from enrich.io.store import read_table
 from enrich.job.config import JobConfig, load_job_config
 from enrich.job.end_model_step import linear_proba
-from enrich.job.multilabel import decode_votes, encode_votes
 from enrich.job.run import run_job
+from enrich.job.task_votes import decode_votes, encode_votes
 from enrich.labeling.engines import DaskEngine
 
 LABELS = ["even", "at_least_five", "closed_loop"]
