@@ -1,6 +1,6 @@
 """Similar assets to fill the gaps, on the partitioned path, from capped samples.
 
-The gaps are found from the partitions' counts (:mod:`enrich.job.partitions`);
+The gaps are found from the partitions' counts (:mod:`enrich.job.partition_followups`);
 filling them needs each gap's examples (its confident or gold assets) and the unsure assets
 to search, which sit on the workers. Each partition sends a seeded random sample of both
 (:func:`sample_partition`: at most ``examples_per_gap`` examples per gap, and at most
