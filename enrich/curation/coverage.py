@@ -433,13 +433,25 @@ def balance_target(
     probability ``s`` over the gap's ``region`` (rows of ``proba``; the whole pool by
     default), the rest spread over the other ``k - 1`` classes; ``m`` evens out the
     effective counts: ``lambda_c * (n_c + m + s * (quota - m)) = mean_o(lambda_o * n_o) +
-    mean_o(lambda_o) * (1 - s) * (quota - m) / (k - 1)``, clipped to ``[0, quota]``.
+    mean_o(lambda_o) * (1 - s) * (quota - m) / (k - 1)``, clipped to ``[0, quota]``. A
+    class the model gives no probability anywhere (it was not trained on it) gets 0: its
+    scores cannot find it (the gap's coverage and random draws still reach it).
+
+    >>> counts = {"ham": 60, "spam": 3}
+    >>> balance_target(counts, ["ham", "spam"], 1, np.tile([0.95, 0.05], (100, 1)), 20)
+    20
+    >>> balance_target(counts, ["ham", "spam"], 1, np.tile([1.0, 0.0], (100, 1)), 20)
+    0
     """
     k = len(names)
     if quota <= 0 or k < 2 or proba.ndim != 2 or proba.shape[1] != k or not len(proba):
         return 0
     n = np.array([max(int(counts.get(str(name), 0)), 1) for name in names], dtype=np.float64)
     mass = proba.mean(axis=0)
+    if mass[code] <= _NO_MASS:
+        # the model gives the class no probability (it was never trained on it): its
+        # scores cannot find the class, so there is nothing to search by
+        return 0
     share = mass / max(float(mass.sum()), 1e-12)
     lam = share / (n / n.sum())
     where = proba if region is None or not len(region) else proba[region]
@@ -451,6 +463,9 @@ def balance_target(
     # lam_c * (n_c + s * q + (1 - s) * m) = effective_o + lam_o * (q - m)
     m = (effective_o + lam_o * quota - lam_c * (n[code] + s * quota)) / (lam_c * (1.0 - s) + lam_o)
     return int(np.clip(round(m), 0, quota))
+
+
+_NO_MASS = 1e-12  # a class's mean probability at or below this: the model lacks the class
 
 
 _CANDIDATES_PER_PICK = 3  # a class search covers the top 3 * picks assets by class score

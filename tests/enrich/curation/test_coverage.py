@@ -159,6 +159,18 @@ def test_balance_target_evens_out_the_classes_as_the_model_weighs_them():
     assert balance_target(counts, names, 1, unweighted, 0) == 0
 
 
+def test_balance_target_searches_nothing_for_a_class_the_model_never_learned():
+    # a model trained without the class gives it no probability anywhere: its scores cannot
+    # find the class, so no pick is spent searching by them (they would fall on the pool's
+    # first rows, all tied at 0)
+    counts = {"a": 30, "b": 30, "c": 0}
+    names = ["a", "b", "c"]
+    proba = np.tile([0.5, 0.5, 0.0], (200, 1))
+    assert balance_target(counts, names, 2, proba, 40) == 0
+    proba[:5] = [0.4, 0.4, 0.2]  # it knows the class a little: something to search for
+    assert balance_target(counts, names, 2, proba, 40) > 0
+
+
 def test_fill_gaps_finds_a_rare_class_the_model_barely_predicts():
     rng = np.random.default_rng(0)
     dim = 16
