@@ -200,3 +200,31 @@ def test_fill_gaps_finds_a_rare_class_the_model_barely_predicts():
     searched = picked.table.filter(pl.col("reason").str.contains("likely of the class 'rare'"))
     assert searched.height >= 15
     assert picked.asset_ids.is_unique().all()
+
+
+def test_a_class_the_model_already_weighs_at_par_gets_an_evenly_weighted_region():
+    # a class-balanced model: 3 labels of "rare" weigh as much as 60 of "common", and it
+    # expects the class in about half the pool -- no search, and the rest of the quota is
+    # not steered towards the class either (it would over-fill it at the expense of the
+    # class that is weakest next)
+    rng = np.random.default_rng(1)
+    dim = 12
+    vectors = rng.normal(size=(400, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    labeled = np.arange(63)
+    names = np.where(labeled < 60, "common", "rare")
+    labels = pl.DataFrame({"asset_id": labeled, "label_name": names})
+    gaps = find_gaps(labels, classes=["common", "rare"])
+    assert gaps.gap_ids == ["class=rare"]
+    index = VectorIndex(dim, kind="flat")
+    index.add(np.arange(400), vectors)
+    pool_ids = np.arange(63, 400)
+    p_rare = 0.5 + 0.3 * np.tanh(vectors[pool_ids, 0] * 3)  # mean about 0.5
+    proba = np.column_stack([1 - p_rare, p_rare])
+    pool = pl.DataFrame({"asset_id": pool_ids})
+    picked = fill_gaps(gaps, index, pool, 30, probabilities=proba, random_state=0)
+    reasons = picked.table["reason"]
+    assert len(picked) == 30
+    assert not reasons.str.contains("likely of the class").any()
+    assert not reasons.str.contains("class probability").any()
+    assert reasons.str.contains("uniform").any()
