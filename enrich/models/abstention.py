@@ -32,18 +32,9 @@ _CEIL = 1.0 - 1e-9  # a class-conditional coverage below 1 keeps log(1 - a) fini
 def _firing(patterns: np.ndarray) -> np.ndarray:
     """``(n, m')`` bool: where each LF fired, one column per distinct firing column."""
     fired = patterns >= 0
-    if fired.shape[1] < 2:
-        return fired
-    # copies fire together: one piece of evidence. Columns are grouped by a salted sum of
-    # where they fire; a column is dropped only when it equals the first of its group
-    salt = np.random.default_rng(0x5EED).random(fired.shape[0]) + 1.0
-    _, first, group = np.unique(salt @ fired, return_index=True, return_inverse=True)
-    keep = [
-        j
-        for j, g in enumerate(group.ravel())
-        if first[g] == j or not np.array_equal(fired[:, j], fired[:, first[g]])
-    ]
-    return fired[:, keep]
+    if fired.shape[1] > 1:
+        fired = np.unique(fired, axis=1)  # copies fire together: one piece of evidence
+    return fired
 
 
 def _iterate(

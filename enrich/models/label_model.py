@@ -580,7 +580,7 @@ class LabelModel(VoteModel):
         # rows without votes: from the structure chosen without gold, so that gold on rows
         # with votes never moves their class (gold on rows without votes does, in _keep)
         empty_prior = self._empty_prior(
-            patterns, pattern_gold, weight, tables[choice], vote_prior, fixed_prior, row_hash
+            patterns, pattern_gold, weight, tables[choice], vote_prior, fixed_prior
         )
         if pattern_gold is not None:
             # the structures differ only on rows with votes (a row without votes gets
@@ -669,7 +669,6 @@ class LabelModel(VoteModel):
         table: tuple[np.ndarray, np.ndarray],
         vote_prior: np.ndarray,
         fixed_prior: np.ndarray | None,
-        row_hash: np.ndarray | None = None,
     ) -> np.ndarray:
         """Return the class mix of the rows without votes (before gold on such rows).
 
@@ -678,27 +677,15 @@ class LabelModel(VoteModel):
         of ``table``) predicts held-out firing significantly better; a given
         ``class_balance`` is kept as it is. The patterns are taken without their gold
         labels, so the answer is the unsupervised fit's whatever gold is given.
-        ``row_hash``: the patterns' :func:`~enrich.models.em.hash_rows` (with this seed),
-        where the caller has it for these patterns.
         """
         if fixed_prior is not None:
             return vote_prior
         if pattern_gold is not None:
-            row_hash = None  # the hash of the (votes, gold) rows
             packed = compress_votes(patterns)
             patterns = packed.patterns
             weight = np.bincount(packed.inverse, weights=weight, minlength=len(packed.counts))
-        if not ((patterns < 0).all(axis=1) & (weight > 0)).any():
-            return vote_prior
-        # the check and the mix use at most CHECK_ROWS rows (a seeded share, by row hash)
-        seed = self._seed()
-        if row_hash is None:
-            row_hash = hash_rows(patterns, weight, vote_prior.size, seed)
-        sample = split_weights(row_hash, weight, size=CHECK_ROWS).sum(axis=0)
-        use = sample > 0
-        patterns, sample = patterns[use], sample[use]
         post = proba(table[0], table[1], patterns)
-        mix, adopted = empty_row_balance(patterns, sample, post, vote_prior, seed=seed)
+        mix, adopted = empty_row_balance(patterns, weight, post, vote_prior, seed=self._seed())
         logger.debug("rows without votes get %s", "their own mix" if adopted else "vote balance")
         return mix
 
