@@ -27,11 +27,6 @@ How it works (see the class docstring for the details):
   it was not developed on, EM can be confidently wrong (a narrow detector that only meets a
   broad one, copies of a weak LF, a drifting class balance); equal weights never lose badly
   to majority vote. Gold labels replace that choice only where they measurably help.
-* Rows without votes get the voted rows' majority-vote balance, or their own class mix where
-  LFs cover the classes unequally (a class whose LFs fire less often is commoner among the
-  silent rows): class-conditional abstention under independence, adopted only where it
-  predicts held-out firing better and its implied number of silent rows does not fall short
-  of the observed one (:mod:`enrich.models.abstention`).
 """
 
 from __future__ import annotations
@@ -44,7 +39,6 @@ import scipy.sparse as sp
 
 from enrich._internal.vote_arrays import compress_votes, validate_gold, validate_votes
 from enrich.errors import InputError, LabelModelFileError
-from enrich.models.abstention import empty_row_balance
 from enrich.models.base import (
     VoteModel,
     check_cardinality,
@@ -165,9 +159,8 @@ class LabelModel(VoteModel):
         model fitted without gold labels, ``"em+gold"`` the one fitted with them clamped
         (the same as ``"em"`` without gold); ``"vote"`` takes equal weights in place of
         the check (gold labels may still replace them, as above). Rows without votes get
-        ``empty_prior_`` whichever structure scores the others (from the posteriors of the
-        structure chosen without gold), so refitting with ``structure=model.structure_``
-        rebuilds the model ``"auto"`` chose (without gold).
+        ``class_balance_`` whichever structure scores the others, so refitting with
+        ``structure=model.structure_`` rebuilds the model ``"auto"`` chose.
     random_state
         None, an int or a ``numpy.random.Generator``; it seeds the row sample
         drawn when the data exceeds ``max_fit_rows`` (``None`` takes evenly spaced rows)
@@ -217,13 +210,8 @@ class LabelModel(VoteModel):
     Fitted attributes:
         classes_: ``arange(k)``.
         n_lfs_: number of LFs (columns) seen at fit time.
-        class_balance_: ``(k,)`` the balance of the majority-vote labels of the rows with
-            votes (the gold labels of rows without votes mixed in): the base rates the
-            voted-class guard compares precisions with.
-        empty_prior_: ``(k,)`` the class mix that rows without votes (all-abstain rows) get:
-            ``class_balance_``, or, where class-conditional abstention predicts held-out
-            data better (:func:`enrich.models.abstention.empty_row_balance`), the mix
-            ``P(y | no votes)`` it implies; gold labels of rows without votes are mixed in.
+        class_balance_: ``(k,)`` class prior of the rows without votes (all-abstain rows get it)
+            and of exact ties.
         lf_role_: ``(n_lfs,)`` str, ``"detector"``, ``"annotator"`` or ``"silent"`` (never
             voted in the fit data: ignored).
         lf_precision_: ``(n_lfs, k)`` ``P(y = v | LF votes v)``; NaN for classes it never voted.
@@ -238,8 +226,9 @@ class LabelModel(VoteModel):
         structure_: ``"em"``, ``"vote"`` (equal weights) or ``"em+gold"`` (EM with the gold
             labels clamped), the structure used for prediction.
         score_prior_: ``(k,)`` the prior the chosen structure scores rows with votes with
-            (EM's own balance for ``"em"``); rows without votes get ``empty_prior_``,
-            whatever the structure: it stays sound where EM's balance drifts. The
+            (EM's own balance for ``"em"``); rows without votes get ``class_balance_``, the
+            balance of the majority-vote labels (with the gold labels of rows without
+            votes mixed in), whatever the structure: it stays sound where EM's drifts. The
             per-LF estimates above always come from EM (with gold when ``"em+gold"``).
 
     Examples
@@ -252,8 +241,8 @@ class LabelModel(VoteModel):
     [0, 1, 0, 1, 0, 1]
     >>> model.lf_role_.tolist()  # the last LF only ever votes class 1
     ['annotator', 'annotator', 'annotator', 'detector']
-    >>> proba = model.predict_proba(L)  # the all-abstain row gets the empty-row prior
-    >>> np.allclose(proba.sum(axis=1), 1), np.allclose(proba[6], model.empty_prior_)
+    >>> proba = model.predict_proba(L)  # the all-abstain row gets the class balance
+    >>> np.allclose(proba.sum(axis=1), 1), np.allclose(proba[6], model.class_balance_)
     (True, True)
     """
 
@@ -551,12 +540,7 @@ class LabelModel(VoteModel):
             )
             _, vote_prior = equal_weights(patterns, None, weight, k, fixed_prior, table=False)
             tables = {choice: (fitted.log_lr_, fitted.class_balance_)}
-            empty_prior = self._empty_prior(
-                patterns, pattern_gold, weight, tables[choice], vote_prior, fixed_prior
-            )
-            return self._keep(
-                fitted, tables, choice, vote_prior, patterns, pattern_gold, weight, empty_prior
-            )
+            return self._keep(fitted, tables, choice, vote_prior, patterns, pattern_gold, weight)
         # everything below works on the distinct (votes, gold) rows with their weights, and
         # splits them by a hash of the row: the same fit as on every row
         design = vote_design(patterns, k)
@@ -577,11 +561,6 @@ class LabelModel(VoteModel):
             "em": (em.log_lr_, em.class_balance_),
             "vote": (vote_table, vote_prior),
         }
-        # rows without votes: from the structure chosen without gold, so that gold on rows
-        # with votes never moves their class (gold on rows without votes does, in _keep)
-        empty_prior = self._empty_prior(
-            patterns, pattern_gold, weight, tables[choice], vote_prior, fixed_prior
-        )
         if pattern_gold is not None:
             # the structures differ only on rows with votes (a row without votes gets
             # class_balance_ whichever is chosen), so they are compared on those gold rows
@@ -619,9 +598,7 @@ class LabelModel(VoteModel):
                 fitted = _em_model(params, patterns, pattern_gold, weight)
                 tables["em+gold"] = (fitted.log_lr_, fitted.class_balance_)
             choice = best
-        return self._keep(
-            fitted, tables, choice, vote_prior, patterns, pattern_gold, weight, empty_prior
-        )
+        return self._keep(fitted, tables, choice, vote_prior, patterns, pattern_gold, weight)
 
     def _keep(
         self,
@@ -632,17 +609,15 @@ class LabelModel(VoteModel):
         patterns: np.ndarray,
         pattern_gold: np.ndarray | None,
         weight: np.ndarray,
-        empty_mix: np.ndarray | None = None,
     ) -> LabelModel:
         """Take ``fitted``'s estimates, score voted rows with ``tables[choice]``; return self.
 
-        ``class_balance_`` is the balance of the majority-vote labels ``vote_prior``
-        whichever structure scores the rows with votes: EM's own balance drifts where the
-        abstains carry the information (low coverage). Rows without a vote get
-        ``empty_mix`` (see :meth:`_empty_prior`; ``vote_prior`` when ``None``). Gold labels
-        of rows without votes measure their class directly; they move both as far as they
-        are many (EMPTY_ROW_PRIOR pseudo-rows against them), and change the class such rows
-        get only when significantly more of them are right with it.
+        Rows without a vote get the balance of the majority-vote labels ``vote_prior``,
+        whichever structure scores the others: EM's own balance drifts where the abstains
+        carry the information (low coverage). Gold labels of rows without votes measure
+        that class directly; they move it as far as they are many (EMPTY_ROW_PRIOR
+        pseudo-rows of the majority-vote balance against them), and change the class such
+        rows get only when significantly more of them are right with it.
         """
         k = vote_prior.size
         self.__dict__.update(
@@ -651,43 +626,20 @@ class LabelModel(VoteModel):
         self.n_fit_rows_ = round(float(weight.sum()))
         self.log_lr_, self.score_prior_ = tables[choice]
         self.class_balance_ = vote_prior
-        self.empty_prior_ = vote_prior if empty_mix is None else empty_mix
         if pattern_gold is not None and self.class_balance is None:
             empty = (pattern_gold >= 0) & ~(patterns >= 0).any(axis=1)
             if empty.any():
                 seen = np.bincount(pattern_gold[empty], weights=weight[empty], minlength=k)
-                self.class_balance_ = _gold_mixed(vote_prior, seen)
-                self.empty_prior_ = _gold_mixed(self.empty_prior_, seen)
+                mixed = seen + EMPTY_ROW_PRIOR * vote_prior
+                mixed /= mixed.sum()
+                old, new = int(np.argmax(vote_prior)), int(np.argmax(mixed))
+                # one entry per gold class (rows of a class gain the same): right with the
+                # new class minus right with the old one
+                gain = (np.arange(k) == new).astype(np.float64) - (np.arange(k) == old)
+                if new == old or significant_gain(gain, seen) > 0:
+                    self.class_balance_ = mixed
         self.structure_ = choice
         return self
-
-    def _empty_prior(
-        self,
-        patterns: np.ndarray,
-        pattern_gold: np.ndarray | None,
-        weight: np.ndarray,
-        table: tuple[np.ndarray, np.ndarray],
-        vote_prior: np.ndarray,
-        fixed_prior: np.ndarray | None,
-    ) -> np.ndarray:
-        """Return the class mix of the rows without votes (before gold on such rows).
-
-        The voted rows' majority-vote balance ``vote_prior``, unless class-conditional
-        abstention (:func:`~enrich.models.abstention.empty_row_balance`, from the posteriors
-        of ``table``) predicts held-out firing significantly better; a given
-        ``class_balance`` is kept as it is. The patterns are taken without their gold
-        labels, so the answer is the unsupervised fit's whatever gold is given.
-        """
-        if fixed_prior is not None:
-            return vote_prior
-        if pattern_gold is not None:
-            packed = compress_votes(patterns)
-            patterns = packed.patterns
-            weight = np.bincount(packed.inverse, weights=weight, minlength=len(packed.counts))
-        post = proba(table[0], table[1], patterns)
-        mix, adopted = empty_row_balance(patterns, weight, post, vote_prior, seed=self._seed())
-        logger.debug("rows without votes get %s", "their own mix" if adopted else "vote balance")
-        return mix
 
     def _seed(self) -> int:
         state = self.random_state
@@ -701,7 +653,7 @@ class LabelModel(VoteModel):
     def predict_proba(self, L: Any) -> np.ndarray:
         """Class probabilities ``(n_assets, k)``.
 
-        rows sum to 1. All-abstain rows get ``empty_prior_``.
+        rows sum to 1. All-abstain rows get ``class_balance_``.
         """
         check_fitted(self)
         k = len(self.classes_)
@@ -715,8 +667,9 @@ class LabelModel(VoteModel):
         # is estimated to be right about less often than the class's base rate is evidence
         # against that class: only the other votes bind
         trusted = self._binding_votes() if guard else None
-        empty_mix = getattr(self, "empty_prior_", self.class_balance_)
-        empty_prior = None if np.array_equal(score_prior, empty_mix) else empty_mix
+        empty_prior = (
+            None if np.array_equal(score_prior, self.class_balance_) else self.class_balance_
+        )
         if dense_votes(votes):
 
             def check(low: int, high: int) -> None:
@@ -904,7 +857,6 @@ class LabelModel(VoteModel):
             "converged": bool(self.converged_),
             "structure": str(getattr(self, "structure_", "em")),
             "score_prior": getattr(self, "score_prior_", self.class_balance_).tolist(),
-            "empty_prior": getattr(self, "empty_prior_", self.class_balance_).tolist(),
         }
 
     @classmethod
@@ -937,11 +889,6 @@ class LabelModel(VoteModel):
         ).reshape(k)
         if np.any(self.score_prior_ <= 0):
             raise ValueError("score_prior must be positive")
-        self.empty_prior_ = np.asarray(
-            fitted.get("empty_prior", fitted["class_balance"]), dtype=np.float64
-        ).reshape(k)
-        if np.any(self.empty_prior_ <= 0) or not np.isclose(self.empty_prior_.sum(), 1.0):
-            raise ValueError("empty_prior must be positive and sum to 1")
         if self.structure_ not in ("em", "vote", "em+gold"):
             raise ValueError(f"unknown structure {self.structure_!r}")
         for name in ("lf_role_", "lf_coverage_"):
@@ -970,24 +917,6 @@ def _em_model(
     model = LabelModel(**params)
     hp = model._validated_hyperparameters()
     return model._fit_em(patterns, gold, weight, hp, design, counts)
-
-
-def _gold_mixed(prior: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    """``prior`` moved by the gold class counts ``seen`` of rows without votes.
-
-    ``EMPTY_ROW_PRIOR`` pseudo-rows of ``prior`` against them; the class on top changes
-    only when significantly more of the gold rows are right with the new one.
-    """
-    k = prior.size
-    mixed = seen + EMPTY_ROW_PRIOR * prior
-    mixed /= mixed.sum()
-    old, new = int(np.argmax(prior)), int(np.argmax(mixed))
-    # one entry per gold class (rows of a class gain the same): right with the new class
-    # minus right with the old one
-    gain = (np.arange(k) == new).astype(np.float64) - (np.arange(k) == old)
-    if new == old or significant_gain(gain, seen) > 0:
-        return mixed
-    return prior
 
 
 def _em_or_vote(

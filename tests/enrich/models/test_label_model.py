@@ -155,7 +155,7 @@ def test_one_detector_alone_keeps_its_votes():
     votes = np.array([[1], [-1], [1], [-1], [-1]])
     model = LabelModel(cardinality=2).fit(votes)
     assert model.predict(votes[[0]]).tolist() == [1]
-    assert np.allclose(model.predict_proba(votes[[1]]), model.empty_prior_)
+    assert np.allclose(model.predict_proba(votes[[1]]), model.class_balance_)
 
 
 def test_all_abstain_rows_get_the_prior_and_a_given_prior_is_used():
@@ -438,7 +438,7 @@ def test_invariants_all_abstain_prior_and_column_order(case):
         proba = model.predict_proba(votes)
         assert np.all(np.isfinite(proba)) and np.allclose(proba.sum(axis=1), 1)
         empty = (votes < 0).all(axis=1)
-        assert np.allclose(proba[empty], getattr(model, "empty_prior_", model.class_balance_))
+        assert np.allclose(proba[empty], model.class_balance_)
         permuted = make(cardinality=k).fit(votes[:, perm]).predict_proba(votes[:, perm])
         assert np.allclose(permuted, proba, atol=1e-4)
 
@@ -479,7 +479,7 @@ def test_a_given_structure_rebuilds_what_auto_chose_rows_without_votes_included(
     assert np.allclose(given.predict_proba(votes), chosen.predict_proba(votes), atol=1e-12)
     # EM's own balance differs from what rows without votes get
     assert not np.allclose(given.score_prior_, given.class_balance_, atol=1e-3)
-    assert np.allclose(given.predict_proba(votes[empty]), given.empty_prior_)
+    assert np.allclose(given.predict_proba(votes[empty]), given.class_balance_)
     if with_gold:
         clamped = LabelModel(cardinality=3, random_state=0, structure="em+gold").fit(votes, gold)
         assert clamped.structure_ == "em+gold"
@@ -506,7 +506,7 @@ def _general_proba(model, votes):
         drop = ~binding[cols, votes[rows, cols]]
         masked[rows[drop], cols[drop]] = -1
         keep_voted_classes(out, masked)
-    out[(votes < 0).all(axis=1)] = model.empty_prior_
+    out[(votes < 0).all(axis=1)] = model.class_balance_
     return out
 
 
