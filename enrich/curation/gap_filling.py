@@ -57,13 +57,15 @@ Strategies
   picks were spam on SMS before, worst-class F1 0.00; nearest neighbours 0.68); a
   class-balanced one, which expects the class in the rest of the quota, few or none.
   Where a class gap's ``m`` is 0 the model already weighs the class at par, counting the
-  members a representative rest holds -- the premise of ``m`` -- so its region is weighed
-  evenly rather than towards the class: targeting it further over-fills it at the expense
-  of whichever class is weakest next (measured on TREC questions, class-balanced
-  classifier: 16 to 21 of 40 picks on the gap's class, worst-class F1 3.4 to 5.2 points
-  behind random or uncertainty picks; with even weights 1.2 to 1.3). A class the model
-  gives no probability at all (never trained on it) is not searched for: its scores
-  cannot find it.
+  members a representative rest holds -- the premise of ``m``. With more than two classes
+  its region is then weighed evenly rather than towards the class: picks steered there
+  serve the class's own boundaries and over-fill it at the expense of whichever class is
+  weakest next (measured on TREC questions, six classes, class-balanced classifier: 16 to
+  21 of 40 picks on the gap's class, worst-class F1 3.4 to 5.2 points behind random or
+  uncertainty picks; with even weights 1.2 to 1.3). With two classes the likely and unsure
+  members lie on the one boundary, which serves both classes, and the weights stay (even
+  weights there cost SMS spam 1.3 to 1.5 points). A class the model gives no probability
+  at all (never trained on it) is not searched for: its scores cannot find it.
 - *Uncertainty, as far as it pays.* With class scores (``probabilities=``, else the label
   model's), part of each gap's quota goes to the assets of its region the model is least
   sure of (smallest margin between its two likeliest classes: uncertainty sampling, Lewis
@@ -621,11 +623,19 @@ def _fill_by_coverage(
             ]
             code = int(np.argmax(need))
             n_search = need[code] if need[code] > quota / len(class_names) else 0
-        if p.spec.kind == "class" and pool.class_scores is not None and code >= 0 and not n_search:
+        if (
+            p.spec.kind == "class"
+            and pool.class_scores is not None
+            and code >= 0
+            and not n_search
+            and len(class_names) > 2
+        ):
             # the model already weighs the class at par, counting the members a
-            # representative rest of the quota holds: targeting it further over-fills it
-            # at the expense of whichever class is weakest next (TREC: 16 to 21 of 40
-            # picks on the gap's class), so the region is weighed evenly
+            # representative rest of the quota holds. With more than two classes, picks
+            # steered towards the class serve its boundaries only: they over-fill it at the
+            # expense of whichever class is weakest next (TREC: 16 to 21 of 40 picks on the
+            # gap's class), so the region is weighed evenly. (With two classes the likely
+            # and unsure members lie on the one boundary, which serves both classes.)
             p.weights = weights = np.ones(len(p.rows))
             if p.full_rows is not None:
                 p.full_weights = np.ones(len(p.full_rows))

@@ -203,28 +203,39 @@ def test_fill_gaps_finds_a_rare_class_the_model_barely_predicts():
 
 
 def test_a_class_the_model_already_weighs_at_par_gets_an_evenly_weighted_region():
-    # a class-balanced model: 3 labels of "rare" weigh as much as 60 of "common", and it
-    # expects the class in about half the pool -- no search, and the rest of the quota is
-    # not steered towards the class either (it would over-fill it at the expense of the
-    # class that is weakest next)
+    # three classes and a class-balanced model: 3 labels of "rare" weigh as much as 60 of
+    # each other class, and it expects the class in a third of the pool -- no search, and
+    # the rest of the quota is not steered towards the class either (it would over-fill it
+    # at the expense of the class that is weakest next)
     rng = np.random.default_rng(1)
     dim = 12
-    vectors = rng.normal(size=(400, dim)).astype(np.float32)
+    vectors = rng.normal(size=(500, dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    labeled = np.arange(63)
-    names = np.where(labeled < 60, "common", "rare")
+    labeled = np.arange(123)
+    names = np.where(labeled < 60, "a", np.where(labeled < 120, "b", "rare"))
     labels = pl.DataFrame({"asset_id": labeled, "label_name": names})
-    gaps = find_gaps(labels, classes=["common", "rare"])
+    gaps = find_gaps(labels, classes=["a", "b", "rare"])
     assert gaps.gap_ids == ["class=rare"]
     index = VectorIndex(dim, kind="flat")
-    index.add(np.arange(400), vectors)
-    pool_ids = np.arange(63, 400)
-    p_rare = 0.5 + 0.3 * np.tanh(vectors[pool_ids, 0] * 3)  # mean about 0.5
-    proba = np.column_stack([1 - p_rare, p_rare])
+    index.add(np.arange(500), vectors)
+    pool_ids = np.arange(123, 500)
+    logits = vectors[pool_ids, :3] * 3
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)  # mean about 1/3 each
     pool = pl.DataFrame({"asset_id": pool_ids})
-    picked = fill_gaps(gaps, index, pool, 30, probabilities=proba, random_state=0)
-    reasons = picked.table["reason"]
-    assert len(picked) == 30
-    assert not reasons.str.contains("likely of the class").any()
-    assert not reasons.str.contains("class probability").any()
-    assert reasons.str.contains("uniform").any()
+
+    def reasons(p: np.ndarray) -> pl.Series:
+        picked = fill_gaps(gaps, index, pool, 30, probabilities=p, random_state=0)
+        assert len(picked) == 30
+        assert not picked.table["reason"].str.contains("likely of the class").any()
+        return picked.table["reason"]
+
+    even = reasons(proba)
+    assert not even.str.contains("class probability").any()
+    assert even.str.contains("uniform").any()
+    # two classes: the likely and unsure members lie on the one boundary; the weights stay
+    labels2 = labels.with_columns(pl.col("label_name").replace({"b": "a"}))
+    gaps = find_gaps(labels2, classes=["a", "rare"])
+    two = np.column_stack([proba[:, 0] + proba[:, 1], proba[:, 2]])
+    two[:, 1] = np.clip(two[:, 1] + 0.2, 0, 1)
+    two[:, 0] = 1 - two[:, 1]
+    assert reasons(two).str.contains("class probability").any()
