@@ -93,6 +93,11 @@ class ReadResult:
     data: pl.DataFrame | None
 
     @property
+    def lfs_changed(self) -> bool:
+        """Whether an LF's code changed, or an LF was added or removed, since the last run."""
+        return bool(self.changed_lfs) or set(self.prev_versions) != set(self.lf_versions)
+
+    @property
     def n_total(self) -> int:
         """Assets in the table or new in the source (0: nothing to do)."""
         return self.state.height + int(self.status.get_column("_new").sum())

@@ -273,7 +273,7 @@ def _retrain_decision(
         stored,
         settings=run.config.end_model,
         classes=run.classes,
-        lfs_changed=bool(read.changed_lfs) or set(read.prev_versions) != set(read.lf_versions),
+        lfs_changed=read.lfs_changed,
         has_model_columns="_prev_model_label" in full.columns,
         dim=index.dim if index is not None else 0,
         drift=lambda: _run_drift(

@@ -551,12 +551,7 @@ def _enrich(
         enriched = with_end_model(enriched, ended, fitted.gold, classes)
     prev_schema = table_schema(run.paths.table) if previous else None
     compared = compare_previous(enriched, full, classes)
-    full_refresh = (
-        previous is None
-        or bool(read.changed_lfs)
-        or set(read.prev_versions) != set(read.lf_versions)
-        or prev_schema != dict(enriched.schema)
-    )
+    full_refresh = previous is None or read.lfs_changed or prev_schema != dict(enriched.schema)
     if full_refresh:
         rows = enriched
         mode = "create" if previous is None else "overwrite"

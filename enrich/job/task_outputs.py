@@ -63,12 +63,7 @@ def enrich_tasks(
         how="horizontal",
     )
     prev_schema = table_schema(run.paths.table) if previous else None
-    full_refresh = (
-        previous is None
-        or bool(read.changed_lfs)
-        or set(read.prev_versions) != set(read.lf_versions)
-        or prev_schema != dict(enriched.schema)
-    )
+    full_refresh = previous is None or read.lfs_changed or prev_schema != dict(enriched.schema)
     if full_refresh:
         rows, mode = enriched, "create" if previous is None else "overwrite"
     else:
