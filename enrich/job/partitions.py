@@ -80,7 +80,7 @@ from enrich.job.partition_publish import (
     with_previous,
 )
 from enrich.job.partition_steps import end_model_on_workers, update_index_on_worker
-from enrich.job.plan import schema_changes
+from enrich.job.plan import lfs_to_rerun, schema_changes, unstable_lf_warnings
 from enrich.job.publish import finish_committed
 from enrich.job.records import peak_rss_mb, versions
 from enrich.job.sources import read_gold_table
@@ -96,7 +96,6 @@ from enrich.job.worker import (
 )
 from enrich.models.output import enriched_table
 from enrich.votes import VoteMatrix
-from labeling_functions.core import is_stable_version
 
 __all__ = ["partitioned_unsupported", "run_partitioned"]
 
@@ -314,15 +313,10 @@ def _plan(run: RunContext, where: Location, storage: dict[str, str] | None) -> _
     lf_versions = {lf.name: lf.version for lf in run.lfs}
     prev_versions: dict[str, str] = record["lf_versions"] if record else {}
     classes_changed = record is not None and tuple(record["classes"]) != classes
-    unstable = {lf.name for lf in run.lfs if not is_stable_version(lf_versions[lf.name])}
-    changed_lfs = [
-        lf
-        for lf in run.lfs
-        if classes_changed
-        or prev_versions.get(lf.name) != lf_versions[lf.name]
-        or lf.name in unstable
-        or lf.name in run.rerun_lfs
-    ]
+    changed_lfs, unstable = lfs_to_rerun(
+        run.lfs, prev_versions, classes_changed=classes_changed, rerun=run.rerun_lfs
+    )
+    run.warnings.extend(unstable_lf_warnings(unstable))
     hash_scheme = plan.hash_scheme()
     if record is not None:
         run.warnings.extend(schema_changes(record, plan))

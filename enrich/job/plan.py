@@ -1,9 +1,10 @@
-"""Which source columns a run reads and hashes, and how the content hash is made.
+"""Which source columns a run reads and hashes, how the content hash is made, which LFs rerun.
 
 Pure functions over the inspected source files and the LFs: :func:`plan_columns` merges the
 files' column types into one :class:`ColumnPlan` (refusing type clashes and clashes with the
 enriched table's own columns); :func:`content_hash` hashes the planned columns of each row;
-:func:`schema_changes` compares the plan with the one a previous run recorded.
+:func:`schema_changes` compares the plan with the one a previous run recorded;
+:func:`lfs_to_rerun` says which LFs vote again on every asset.
 
 >>> from enrich.job.sources import SourceFile
 >>> files = [SourceFile("a.csv", "csv", [10, 1], {"id": pl.Int64, "text": pl.String})]
@@ -23,6 +24,7 @@ import polars as pl
 
 from enrich.errors import InputError, MissingColumnError, SourceSchemaError
 from enrich.job.sources import SourceFile
+from labeling_functions.core import is_stable_version
 
 __all__ = [
     "EXTRA_COLUMNS",
@@ -32,8 +34,10 @@ __all__ = [
     "ColumnPlan",
     "check_lf_names",
     "content_hash",
+    "lfs_to_rerun",
     "plan_columns",
     "schema_changes",
+    "unstable_lf_warnings",
 ]
 
 logger = logging.getLogger(__name__)
@@ -218,3 +222,71 @@ def schema_changes(record: Mapping[str, Any], plan: ColumnPlan) -> list[str]:
     for warning in changes:
         logger.warning(warning)
     return changes
+
+
+def lfs_to_rerun(
+    lfs: Sequence[Any],
+    prev_versions: Mapping[str, str],
+    *,
+    classes_changed: bool,
+    rerun: frozenset[str] = frozenset(),
+) -> tuple[list[Any], dict[str, tuple[str, ...]]]:
+    """Return the LFs that vote again on every asset, and why some always do.
+
+    An LF votes again on every asset when the classes changed, its version differs from the
+    one the previous run recorded (or it is new), it was asked for (``rerun``), or its version
+    cannot cover what it depends on (its ``version_notes`` say what): such an LF reruns every
+    run.
+
+    Parameters
+    ----------
+    lfs
+        The job's labeling functions.
+    prev_versions
+        LF name -> version recorded by the previous run (empty on a first run).
+    classes_changed
+        Whether the job's classes differ from the previous run's.
+    rerun
+        Names of LFs to rerun whatever their version.
+
+    Returns
+    -------
+    tuple
+        ``(changed, unstable)``: the LFs to rerun, in job order, and the notes of each LF
+        whose version is not stable, by name.
+
+    Examples
+    --------
+    >>> from labeling_functions import keyword_lf
+    >>> lfs = [keyword_lf("sub", ["subscribe"], label=1), keyword_lf("free", ["free"], label=1)]
+    >>> before = {"sub": lfs[0].version}
+    >>> changed, unstable = lfs_to_rerun(lfs, before, classes_changed=False)
+    >>> [lf.name for lf in changed], unstable
+    (['free'], {})
+    """
+    versions = {lf.name: lf.version for lf in lfs}
+    unstable = {lf.name: lf.version_notes for lf in lfs if not is_stable_version(versions[lf.name])}
+    changed = [
+        lf
+        for lf in lfs
+        if classes_changed
+        or prev_versions.get(lf.name) != versions[lf.name]
+        or lf.name in unstable
+        or lf.name in rerun
+    ]
+    return changed, unstable
+
+
+def unstable_lf_warnings(unstable: Mapping[str, Sequence[str]]) -> list[str]:
+    """Return the run warning for each LF that reruns every run, from :func:`lfs_to_rerun`.
+
+    Examples
+    --------
+    >>> print(unstable_lf_warnings({"lookup": ("its global table",)})[0])
+    LF 'lookup' is re-run on every asset each run: its version cannot cover its global table
+    """
+    return [
+        f"LF {name!r} is re-run on every asset each run: its version cannot cover "
+        f"{'; '.join(notes)}"
+        for name, notes in unstable.items()
+    ]

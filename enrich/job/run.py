@@ -88,7 +88,14 @@ from enrich.job.followups import gap_candidates, gold_suspects, queue_for_review
 from enrich.job.index import Embedder, moved_cache_files
 from enrich.job.metrics import end_model_metrics, run_metrics
 from enrich.job.partitions import partitioned_unsupported, run_partitioned
-from enrich.job.plan import check_lf_names, content_hash, plan_columns, schema_changes
+from enrich.job.plan import (
+    check_lf_names,
+    content_hash,
+    lfs_to_rerun,
+    plan_columns,
+    schema_changes,
+    unstable_lf_warnings,
+)
 from enrich.job.publish import finish_committed
 from enrich.job.records import Clock, peak_rss_mb, recover, versions
 from enrich.job.sources import list_source_files, read_gold_table, read_sources
@@ -106,7 +113,6 @@ from enrich.labeling.apply import as_labeling_function
 from enrich.labeling.engines import DaskEngine, Engine, LocalEngine, merge_errors
 from enrich.labeling.sources import load_lfs
 from enrich.models.output import new_run_id
-from labeling_functions.core import is_stable_version
 
 __all__ = ["JobResult", "SourceSchemaError", "run_job"]
 
@@ -331,22 +337,10 @@ def _read(run: RunContext) -> ReadResult:
     lf_versions = {lf.name: lf.version for lf in run.lfs}
     prev_versions: dict[str, str] = previous.record["lf_versions"] if previous else {}
     classes_changed = previous is not None and tuple(previous.record["classes"]) != classes
-    unstable = {
-        lf.name: lf.version_notes for lf in run.lfs if not is_stable_version(lf_versions[lf.name])
-    }
-    for name, notes in unstable.items():
-        run.warnings.append(
-            f"LF {name!r} is re-run on every asset each run: its version cannot cover "
-            f"{'; '.join(notes)}"
-        )
-    changed_lfs = [
-        lf
-        for lf in run.lfs
-        if classes_changed
-        or prev_versions.get(lf.name) != lf_versions[lf.name]
-        or lf.name in unstable
-        or lf.name in run.rerun_lfs
-    ]
+    changed_lfs, unstable = lfs_to_rerun(
+        run.lfs, prev_versions, classes_changed=classes_changed, rerun=run.rerun_lfs
+    )
+    run.warnings.extend(unstable_lf_warnings(unstable))
     hash_scheme = plan.hash_scheme()
     if previous is not None:
         run.warnings.extend(schema_changes(previous.record, plan))

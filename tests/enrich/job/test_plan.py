@@ -1,5 +1,7 @@
 """Column planning and content hashing of the job, on small real frames and real LFs."""
 
+import threading
+
 import polars as pl
 import pytest
 
@@ -8,8 +10,10 @@ from enrich.job.plan import (
     HASH_SEED,
     check_lf_names,
     content_hash,
+    lfs_to_rerun,
     plan_columns,
     schema_changes,
+    unstable_lf_warnings,
 )
 from enrich.job.sources import SourceFile
 from labeling_functions import ABSTAIN, expression_lf, keyword_lf, labeling_function
@@ -131,3 +135,23 @@ def test_a_type_change_since_the_last_run_warns_and_an_id_type_change_is_refused
     assert schema_changes({"source": {"schema": planned.schema_record()}}, planned) == []
     with pytest.raises(SourceSchemaError, match="the asset id"):
         schema_changes({"source": {"schema": {"id": "String"}}}, planned)
+
+
+def test_lfs_to_rerun_names_new_changed_unstable_and_requested_lfs():
+    def uses(x, lock=None):
+        return ABSTAIN
+
+    kept = keyword_lf("kept", ["subscribe"], label=1)
+    asked = keyword_lf("asked", ["free"], label=1)
+    locked = labeling_function(uses, name="locked", resources={"lock": threading.Lock()})
+    new = keyword_lf("new", ["win"], label=1)
+    before = {lf.name: lf.version for lf in (kept, asked, locked)}
+    lfs = [kept, asked, locked, new]
+
+    changed, unstable = lfs_to_rerun(lfs, before, classes_changed=False, rerun=frozenset({"asked"}))
+    assert [lf.name for lf in changed] == ["asked", "locked", "new"]
+    assert list(unstable) == ["locked"]
+    (warning,) = unstable_lf_warnings(unstable)
+    assert "'locked'" in warning and "lock" in warning
+    every, _ = lfs_to_rerun(lfs, before, classes_changed=True)
+    assert every == lfs
