@@ -45,6 +45,7 @@ __all__ = [
     "end_model_step",
     "fit_end_model",
     "kept_state",
+    "linear_features",
     "linear_proba",
     "predict_rows",
     "raw_features",
@@ -219,6 +220,23 @@ def sample_drift(
     same = in_now & in_before & ~replaced & (class_now == class_before)
     moved = np.where(same, np.abs(w_now - w_before), w_now + w_before)
     return float(moved.sum()) / total
+
+
+def linear_features(
+    state: Mapping[str, Any], vectors: np.ndarray | None, tab: np.ndarray | None
+) -> np.ndarray:
+    """The features a stored linear end model saw: the vectors, then the columns standardized.
+
+    ``state`` is what ``end_model_state`` stored (which inputs the model used, the columns'
+    mean and scale); ``vectors`` the assets' unit vectors, ``tab`` their feature columns.
+    """
+    matrix = []
+    if state["embedding"] and vectors is not None:
+        matrix.append(vectors)
+    if state["feature_columns"] and tab is not None:
+        mean = np.asarray(state["feature_mean"], dtype=np.float64)
+        matrix.append((tab - mean) / np.asarray(state["feature_scale"], dtype=np.float64))
+    return np.hstack(matrix) if len(matrix) > 1 else matrix[0]
 
 
 def linear_proba(state: Mapping[str, Any], matrix: np.ndarray) -> np.ndarray:
@@ -553,14 +571,7 @@ def predict_rows(
                 frame = frame.with_columns(pl.Series(_EMBEDDING, vectors))
             out[start : start + part.size] = model.predict_proba(frame)
             continue
-        matrix = []
-        if state["embedding"] and vectors is not None:
-            matrix.append(vectors)
-        if state["feature_columns"] and tab is not None:
-            mean = np.asarray(state["feature_mean"], dtype=np.float64)
-            matrix.append((tab - mean) / np.asarray(state["feature_scale"], dtype=np.float64))
-        features = np.hstack(matrix) if len(matrix) > 1 else matrix[0]
-        out[start : start + part.size] = linear_proba(state, features)
+        out[start : start + part.size] = linear_proba(state, linear_features(state, vectors, tab))
     return out
 
 

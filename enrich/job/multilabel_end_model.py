@@ -40,6 +40,7 @@ from enrich.job.end_model_step import (
     SAMPLE_SEED,
     end_model_features,
     kept_state,
+    linear_features,
     linear_proba,
     raw_features,
     retrain_decision,
@@ -225,13 +226,7 @@ def predict_labels(
             if "constant" in label:
                 out[start : start + part.size, t] = float(label["constant"])
                 continue
-            matrix = []
-            if label["embedding"] and vectors is not None:
-                matrix.append(vectors)
-            if label["feature_columns"] and tab is not None:
-                mean = np.asarray(label["feature_mean"], dtype=np.float64)
-                matrix.append((tab - mean) / np.asarray(label["feature_scale"], dtype=np.float64))
-            features = np.hstack(matrix) if len(matrix) > 1 else matrix[0]
+            features = linear_features(label, vectors, tab)
             out[start : start + part.size, t] = linear_proba(label, features)[:, 1]
     return out
 
