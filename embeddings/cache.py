@@ -162,9 +162,9 @@ class EmbeddingCache:
                 conn = sqlite3.connect(
                     self.path, timeout=self.timeout, check_same_thread=False, isolation_level=None
                 )
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+                _use_wal(conn, self.timeout)
+                conn.execute("PRAGMA synchronous=NORMAL")
                 with _transaction(conn):
                     conn.execute(
                         "CREATE TABLE IF NOT EXISTS meta "
@@ -621,6 +621,26 @@ def _disk_full_error(path: Path) -> EmbeddingCacheError:
     )
     error.errno = errno.ENOSPC
     return error
+
+
+def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch ``conn`` to write-ahead logging, waiting up to ``timeout`` s for other openers.
+
+    The switch needs the file to itself, and SQLite reports "database is locked" at once,
+    without its busy handler, when several processes open a new cache at the same moment
+    (Dask workers of one job): the switch is retried until the first opener has made it.
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.01
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
 
 
 class _transaction:

@@ -224,3 +224,30 @@ def test_two_processes_read_while_a_third_writes(minilm, youtube, tmp_path):
         assert reader.returncode == 0, err
         assert out.startswith("OK")
     assert cache.encoder_ids() == {minilm.id: 50, writer.id: 1000}
+
+
+def _open_at_once(path: str, barrier, errors) -> None:
+    barrier.wait()
+    try:
+        EmbeddingCache(path).close()
+    except Exception as exc:  # reported to the parent process
+        errors.put(repr(exc))
+
+
+def test_processes_opening_a_new_cache_at_the_same_moment_all_succeed(tmp_path):
+    """Dask workers of one job open the job's new cache together: none may fail "locked"."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for attempt in range(30):
+        path = str(tmp_path / str(attempt) / "cache.sqlite")
+        barrier, errors = ctx.Barrier(12), ctx.Queue()
+        openers = [
+            ctx.Process(target=_open_at_once, args=(path, barrier, errors)) for _ in range(12)
+        ]
+        for opener in openers:
+            opener.start()
+        for opener in openers:
+            opener.join(60)
+        assert errors.empty(), errors.get()
+        assert all(opener.exitcode == 0 for opener in openers)
