@@ -354,12 +354,51 @@ def keywords_and_classifiers(
     return _stack(cols), y, k
 
 
+# held out of the change for annotators who vote many classes (the crowd regime against
+# Dawid-Skene, issue #14): written and committed before that change, run once after it
+
+
+def ordinal_crowd(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Crowd workers rating items on an ordered scale of 3 to 5 classes: their mistakes fall
+    mostly on the neighbouring classes (structured confusions, some workers lean up or down
+    the scale), three very active mediocre workers answer a large share of the items, 40 others
+    answer a few each, and items get 1 to 6 answers."""
+    k = int(rng.integers(3, 6))
+    y = _truth(rng, n, rng.dirichlet(np.full(k, 4.0)))
+    m_light, m_active = 40, 3
+    m = m_light + m_active
+    grades = np.arange(k)
+    distance = np.abs(grades[:, None] - grades[None, :])
+    skill = np.concatenate(
+        [rng.uniform(0.55, 0.95, m_light), rng.uniform(1.0 / k + 0.15, 1.0 / k + 0.3, m_active)]
+    )
+    lean = rng.choice([-1, 0, 0, 1], size=m)  # a tendency to rate higher or lower
+    confusion = np.empty((m, k, k))
+    for j in range(m):
+        for c in range(k):
+            near = np.where(distance[c] == 0, 0.0, 4.0 ** (1 - distance[c]))
+            near = near * np.where(np.sign(grades - c) == lean[j], 3.0, 1.0)
+            confusion[j, c] = (1 - skill[j]) * near / near.sum()
+            confusion[j, c, c] = skill[j]
+    votes = np.full((n, m), -1, dtype=np.int64)
+    workload = rng.gamma(0.7, size=m_light)
+    workload /= workload.sum()
+    active_rate = rng.uniform(0.3, 0.6, m_active)
+    for i in range(n):
+        who = list(rng.choice(m_light, size=int(rng.integers(1, 5)), replace=False, p=workload))
+        who += [m_light + a for a in range(m_active) if rng.random() < active_rate[a]]
+        for j in who[:6]:
+            votes[i, j] = rng.choice(k, p=confusion[j, y[i]])
+    return votes, y, k
+
+
 HELD_OUT: dict[str, Generator] = {
     "confusable_pairs": confusable_pairs,
     "correlated_families": correlated_families,
     "sparse_crowd": sparse_crowd,
     "skewed_coverage": skewed_coverage,
     "keywords_and_classifiers": keywords_and_classifiers,
+    "ordinal_crowd": ordinal_crowd,
 }
 
 
