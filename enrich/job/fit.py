@@ -198,7 +198,8 @@ def kept_structure(
         return None, n_assets
     kept = previous.get("label_model_structure") or {}
     structure, chosen_at = kept.get("structure"), kept.get("chosen_at_assets")
-    if structure not in ("em", "vote") or not isinstance(chosen_at, int) or chosen_at <= 0:
+    kinds = ("em", "vote", "vote+em")
+    if structure not in kinds or not isinstance(chosen_at, int) or chosen_at <= 0:
         return None, n_assets
     drift = kept.get("changed_since", 0) + n_changed
     if drift > RESTRUCTURE_AFTER * chosen_at:

@@ -46,6 +46,7 @@ __all__ = [
     "significant_gain",
     "softmax_rows",
     "split_weights",
+    "ties_by_model",
     "vote_design",
 ]
 
@@ -221,6 +222,36 @@ def equal_weights(
     out = np.zeros((m, k, k))
     out[:, np.arange(k), np.arange(k)] = strength
     return out, prior
+
+
+def ties_by_model(
+    vote_table: np.ndarray, log_lr: np.ndarray, prior: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(log_lr, prior)`` of equal weights whose ties the model ``(log_lr, prior)`` breaks.
+
+    ``vote_table`` is :func:`equal_weights`' table (every vote adds the same ``strength`` to
+    its class). The model's scores are added scaled down so that, on any row, they move a
+    class by less than half a vote: a row's label is still a class with the most votes, and
+    among tied classes (and on rows without votes) the one the model prefers. Probabilities
+    of tied classes stay close to even.
+
+    Examples
+    --------
+    >>> vote = np.zeros((2, 2, 2)); vote[:, [0, 1], [0, 1]] = 1.0
+    >>> learned = np.log(np.array([[[0.9, 0.1], [0.1, 0.9]], [[0.6, 0.4], [0.4, 0.6]]]))
+    >>> table, prior = ties_by_model(vote, learned, np.array([0.5, 0.5]))
+    >>> proba(table, prior, np.array([[0, 1], [1, 0], [0, 0]])).argmax(axis=1).tolist()
+    [0, 1, 0]
+    """
+    m, k, _ = log_lr.shape
+    strength = float(vote_table[:, np.arange(k), np.arange(k)].min()) if m else 1.0
+    # the most the model's scores can differ between two classes on any row
+    spread = float((log_lr.max(axis=2) - log_lr.min(axis=2)).max(axis=1).sum())
+    spread += float(np.log(prior.max()) - np.log(prior.min()))
+    scale = 0.5 * strength / max(spread, 1e-12)
+    tilted = scale * np.log(prior)
+    tilted = np.exp(tilted - tilted.max())
+    return vote_table + scale * log_lr, tilted / tilted.sum()
 
 
 def _mix(codes: np.ndarray) -> np.ndarray:
@@ -413,8 +444,9 @@ def packed_proba(
     """Class probabilities of a dense vote matrix of at most three classes, block by block.
 
     The same probabilities as :func:`proba` followed, where ``guard``, by
-    :func:`keep_voted_classes` on the ``trusted`` votes (``(n_lfs, k)`` bool, whether LF
-    j's vote for class v counts; None trusts every vote) and, where ``empty_prior`` is
+    :func:`keep_voted_classes` on the rows with a ``trusted`` vote (``(n_lfs, k)`` bool,
+    whether LF j's vote for class v binds its row to the voted classes; None trusts every
+    vote) and, where ``empty_prior`` is
     given, by ``empty_prior`` on rows without votes; computed without a sparse design or a
     float copy of the votes.
     Each block of rows is checked (``check(low, high)`` is called with its smallest and
@@ -441,14 +473,15 @@ def packed_proba(
         sum(lut[4 * w + i, digits[:, i]] for i in range(4)) for w in range(n_words)
     ]  # [w][code, y - 1]
     voted_bits = None
-    if guard:  # the classes each word's trusted votes name, as bits
+    if guard:  # the classes each word's votes name, as bits, and 0x80 if one of them binds
         bits = np.where(digits > 0, 1 << np.maximum(digits - 1, 0), 0)  # [code, i]
         keep = np.zeros((4 * n_words, base), dtype=bool)  # [j, vote + 1]
         keep[:m, 1:] = True if trusted is None else trusted
         voted_bits = []
         for w in range(n_words):
-            counted = keep[4 * w + np.arange(4)[None, :], digits]  # [code, i]
-            voted_bits.append(np.bitwise_or.reduce(bits * counted, axis=1).astype(np.uint8))
+            binds = keep[4 * w + np.arange(4)[None, :], digits].any(axis=1)  # [code]
+            named = np.bitwise_or.reduce(bits, axis=1) | np.where(binds, 0x80, 0)
+            voted_bits.append(named.astype(np.uint8))
     # two classes: pairs of words share one table (a lookup per eight LFs, 52 kB each)
     pairs = k == 2
     lookups: list[tuple[int, int | None, np.ndarray]] = []
@@ -493,7 +526,7 @@ def packed_proba(
             for w in range(1, n_words):
                 voted |= voted_bits[w][codes[:, w]]
             top = target.argmax(axis=1).astype(np.uint8)
-            bad = (voted != 0) & ((voted >> top) & 1 == 0)
+            bad = (voted >= 0x80) & ((voted >> top) & 1 == 0)
             if bad.any():
                 rows_bad = np.flatnonzero(bad)
                 named = (voted[rows_bad, None] >> np.arange(k, dtype=np.uint8)) & 1

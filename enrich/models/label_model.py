@@ -23,7 +23,8 @@ How it works (see the class docstring for the details):
 * The learned model is kept only where it earns it (``structure="auto"``): fitted on one half
   of the rows, it must predict the other half's votes (each left out of its row) better than
   equal weights do, by more than two standard errors; otherwise every LF gets the same weight
-  (majority vote, ties and rows without votes going by the estimated class balance). On data
+  (majority vote, ties going by EM where it predicted the held-out votes at least as well,
+  else by the estimated class balance, which also labels rows without votes). On data
   it was not developed on, EM can be confidently wrong (a narrow detector that only meets a
   broad one, copies of a weak LF, a drifting class balance); equal weights never lose badly
   to majority vote. Gold labels replace that choice only where they measurably help.
@@ -76,6 +77,7 @@ from enrich.models.em import (
     significant_gain,
     softmax_rows,
     split_weights,
+    ties_by_model,
     vote_design,
 )
 
@@ -90,7 +92,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 LFKind = Literal["auto", "detector", "annotator"]
-Structure = Literal["auto", "vote", "em", "em+gold"]
+Structure = Literal["auto", "vote", "vote+em", "em", "em+gold"]
 _STRAY_SHARE = 0.05  # share of votes for other classes a detector may have
 #: Pseudo-rows of the majority-vote balance that gold labels of rows without votes are
 #: weighed against when they set the class of such rows.
@@ -116,7 +118,11 @@ class LabelModel(VoteModel):
         ``"auto"`` (default) chooses a vote model per LF from its votes in the fit
         data: an LF whose votes are all for one class (allowing at most 5% of them, or a
         single vote, for other classes) is a *detector*, any other LF that voted is an
-        *annotator*. ``"detector"`` or ``"annotator"`` forces one model for every LF.
+        *annotator*; except that, next to annotators who agree with each other, a one-class
+        LF on whose rows the annotators do not name its class significantly more often than
+        on all rows is an annotator (a crowd worker who gives one answer to every item: his
+        answer says nothing, as in Dawid-Skene). ``"detector"`` or ``"annotator"`` forces
+        one model for every LF.
     detector_prior
         strength, in pseudo-votes, of the prior that pulls a detector's precision towards
         the pooled precision of all detectors (a shared prior). A lone vote says nothing
@@ -150,6 +156,10 @@ class LabelModel(VoteModel):
         distinct row); each structure is fitted on one half, and every vote of a row of
         the other half with two votes or more is predicted from the rest of its row; EM
         is kept when it predicts more of them right per row by over two standard errors.
+        When it does not, but predicts at least as many right (a positive mean gain),
+        equal weights break their ties by EM's scores instead of the class balance
+        (``"vote+em"``): ties are where majority vote has no information, and the learned
+        model, not shown worse, knows more there than the balance (a crowd's ties).
         With gold labels, EM fitted with gold (scored on each half of the gold rows with
         the other half's gold), EM without gold and equal weights are scored on the gold
         rows, and one replaces that choice only when it is right on significantly more of
@@ -158,7 +168,8 @@ class LabelModel(VoteModel):
         (``benchmarks/label_model_robustness.py``). ``"em"`` always keeps the learned
         model fitted without gold labels, ``"em+gold"`` the one fitted with them clamped
         (the same as ``"em"`` without gold); ``"vote"`` takes equal weights in place of
-        the check (gold labels may still replace them, as above). Rows without votes get
+        the check, ``"vote+em"`` equal weights with EM's ties (gold labels may still
+        replace them, as above). Rows without votes get
         ``class_balance_`` whichever structure scores the others, so refitting with
         ``structure=model.structure_`` rebuilds the model ``"auto"`` chose.
     random_state
@@ -192,14 +203,15 @@ class LabelModel(VoteModel):
 
     The voted-class guard. On a row with votes the label is one of the classes its votes
     name: an annotator's confusion matrix can point away from every vote (two imprecise LFs
-    of one class once sent their rows to a rare class). A vote for class v binds only while
-    the LF's estimated precision for v, ``P(y = v | it votes v)``, is not significantly
-    below the base rate of v (:func:`binding_votes`: more than two standard errors below):
-    a vote an LF gets right less often than chance is evidence against its class, so a row
-    whose only votes are such votes may get a class none of them names (a lone answer of
-    an adversarial crowd worker is turned round, as Dawid-Skene does). Detectors never lose
-    it (their precision is kept above the base rate), so rows of detector votes always keep
-    a voted class.
+    of one class once sent their rows to a rare class). The guard holds on every row with a
+    *binding* vote: an annotator's vote for class v binds when its estimated precision for
+    v, ``P(y = v | it votes v)``, is significantly above the base rate of v
+    (:func:`binding_votes`: by more than two standard errors), that is when the data show
+    the vote is evidence for v. A row none of whose votes is shown to be evidence for its
+    class (only answers of workers near or below chance) gets the class the model gives it,
+    voted or not (a lone answer of an adversarial crowd worker is turned round, as
+    Dawid-Skene does). Detector votes always bind (their precision is kept above the base
+    rate), so rows of detector votes always keep a voted class.
 
     Limits. A detector's precision is learned from the rows where its vote meets other votes
     (a lone vote says nothing about its own reliability), so a detector whose class has no
@@ -223,8 +235,9 @@ class LabelModel(VoteModel):
             score.
         lf_coverage_: ``(n_lfs,)`` share of fit rows where each LF voted.
         n_iter_: EM iterations run. converged_: whether ``tol`` was reached.
-        structure_: ``"em"``, ``"vote"`` (equal weights) or ``"em+gold"`` (EM with the gold
-            labels clamped), the structure used for prediction.
+        structure_: ``"em"``, ``"vote"`` (equal weights), ``"vote+em"`` (equal weights, ties
+            by EM) or ``"em+gold"`` (EM with the gold labels clamped), the structure used for
+            prediction.
         score_prior_: ``(k,)`` the prior the chosen structure scores rows with votes with
             (EM's own balance for ``"em"``); rows without votes get ``class_balance_``, the
             balance of the majority-vote labels (with the gold labels of rows without
@@ -306,9 +319,10 @@ class LabelModel(VoteModel):
         ):
             raise InputError(f"max_fit_rows must be None or an int >= 1; got {self.max_fit_rows!r}")
         check_random_state(self.random_state)
-        if self.structure not in ("auto", "vote", "em", "em+gold"):
+        if self.structure not in ("auto", "vote", "vote+em", "em", "em+gold"):
             raise InputError(
-                f"structure must be 'auto', 'vote', 'em' or 'em+gold'; got {self.structure!r}"
+                "structure must be 'auto', 'vote', 'vote+em', 'em' or 'em+gold'; got "
+                f"{self.structure!r}"
             )
         return {
             "k": k,
@@ -423,9 +437,13 @@ class LabelModel(VoteModel):
             roles[active] = ANNOTATOR
         else:
             # a detector votes one class only; a few stray votes (<= 5%, or a single one) do
-            # not make it an annotator, whose confusion matrix would learn nothing from it
+            # not make it an annotator, whose confusion matrix would learn nothing from it;
+            # but a one-class LF among annotators whose rows they do not see as rows of its
+            # class is a crowd worker with one answer (Dawid-Skene: it says nothing)
             minority = fired - vote_counts.max(axis=1)
             is_det = minority <= np.maximum(1.0, _STRAY_SHARE * fired)
+            if (active & is_det).any() and (active & ~is_det).any():
+                is_det &= _fires_with_its_class(design, weights, vote_counts, active & ~is_det)
             roles[active & is_det] = DETECTOR
             roles[active & ~is_det] = ANNOTATOR
 
@@ -522,8 +540,9 @@ class LabelModel(VoteModel):
         both structures are fitted on the other half, and every vote on a row with another
         vote is predicted from the rest of its row (the vote itself left out). EM is kept
         when its mean gain in predicted held-out votes exceeds twice its standard error;
-        otherwise every LF gets the same weight (majority vote, with the estimated class
-        balance breaking ties and labelling rows without votes).
+        otherwise every LF gets the same weight (majority vote), with EM breaking ties where
+        its mean gain is positive (``"vote+em"``) and the estimated class balance elsewhere
+        (it labels rows without votes in every case).
 
         With gold: the unsupervised choice is the baseline; EM with the gold labels clamped
         (scored on each half of the gold rows after fitting with the other half's gold), EM
@@ -551,16 +570,21 @@ class LabelModel(VoteModel):
         vote_table, vote_prior = equal_weights(
             patterns, None, weight, k, fixed_prior, counts=counts
         )
-        if self.structure == "vote":
-            choice = "vote"
+        if self.structure in ("vote", "vote+em"):
+            choice = self.structure
         else:
             check = split_weights(row_hash, weight, size=CHECK_ROWS)
-            choice = _em_or_vote(patterns, check, k, fixed_prior, params, design, counts)
+            choice, gain = _em_or_vote(patterns, check, k, fixed_prior, params, design, counts)
+            if choice == "vote" and gain > 0:
+                # EM is not shown better, but not worse either: it breaks the ties
+                choice = "vote+em"
         fitted = em
         tables = {
             "em": (em.log_lr_, em.class_balance_),
             "vote": (vote_table, vote_prior),
         }
+        if choice == "vote+em":
+            tables["vote+em"] = ties_by_model(vote_table, em.log_lr_, em.class_balance_)
         if pattern_gold is not None:
             # the structures differ only on rows with votes (a row without votes gets
             # class_balance_ whichever is chosen), so they are compared on those gold rows
@@ -583,15 +607,22 @@ class LabelModel(VoteModel):
                 scored = proba(table, prior, patterns[known])
                 if needs_vote_guard(table, prior):
                     trusted = binding_votes(
-                        em.lf_precision_, em.confusion_, vote_prior, weight.sum()
+                        em.lf_precision_,
+                        em.confusion_,
+                        em.class_balance_,
+                        weight.sum(),
+                        detectors=em.lf_role_ == "detector",
                     )
-                    keep_voted_classes(scored, _binding_only(patterns[known], trusted))
+                    keep_voted_classes(scored, _bound_rows(patterns[known], trusted))
                 right[name] = (scored.argmax(axis=1) == truth).astype(np.float64)
+            # EM's ties were taken without a significant gain: what gold must beat there is
+            # equal weights, the choice the check made
+            baseline = "vote" if choice == "vote+em" else choice
             best, best_gain = choice, 0.0
             for name, hits in right.items():
-                if name == choice:
+                if name == baseline:
                     continue
-                gain = significant_gain(hits - right[choice], weight[known])
+                gain = significant_gain(hits - right[baseline], weight[known])
                 if gain > best_gain:
                     best, best_gain = name, gain
             if best == "em+gold":
@@ -663,9 +694,8 @@ class LabelModel(VoteModel):
             return np.zeros((0, k))
         score_prior = getattr(self, "score_prior_", self.class_balance_)
         guard = needs_vote_guard(self.log_lr_, score_prior)
-        # the guard keeps a row to the classes its votes name, but a vote for a class the LF
-        # is estimated to be right about less often than the class's base rate is evidence
-        # against that class: only the other votes bind
+        # the guard keeps a row to the classes its votes name where one of its votes is
+        # shown to be evidence for its class (a binding vote); other rows are left free
         trusted = self._binding_votes() if guard else None
         empty_prior = (
             None if np.array_equal(score_prior, self.class_balance_) else self.class_balance_
@@ -691,7 +721,7 @@ class LabelModel(VoteModel):
         table = self.log_lr_.reshape(self.n_lfs_ * k, k)
         proba = softmax_rows(score_rows(votes, table, np.log(score_prior)))
         if guard:
-            keep_voted_classes(proba, _binding_only(votes, trusted))
+            keep_voted_classes(proba, _bound_rows(votes, trusted))
         if empty_prior is not None:
             proba[~(votes >= 0).any(axis=1)] = empty_prior
         return proba
@@ -826,8 +856,15 @@ class LabelModel(VoteModel):
         ).tolist()
 
     def _binding_votes(self) -> np.ndarray:
+        # the precisions come from EM's posteriors: the base rate is EM's balance where EM
+        # scores the rows (with equal weights a voted class always leads: nothing to guard)
+        em_scores = getattr(self, "structure_", "em") in ("em", "em+gold")
         return binding_votes(
-            self.lf_precision_, self.confusion_, self.class_balance_, self._n_fit_rows()
+            self.lf_precision_,
+            self.confusion_,
+            self.score_prior_ if em_scores else self.class_balance_,
+            self._n_fit_rows(),
+            detectors=self.lf_role_ == "detector",
         )
 
     def _n_fit_rows(self) -> float:
@@ -889,7 +926,7 @@ class LabelModel(VoteModel):
         ).reshape(k)
         if np.any(self.score_prior_ <= 0):
             raise ValueError("score_prior must be positive")
-        if self.structure_ not in ("em", "vote", "em+gold"):
+        if self.structure_ not in ("em", "vote", "vote+em", "em+gold"):
             raise ValueError(f"unknown structure {self.structure_!r}")
         for name in ("lf_role_", "lf_coverage_"):
             if getattr(self, name).shape != (self.n_lfs_,):
@@ -919,6 +956,62 @@ def _em_model(
     return model._fit_em(patterns, gold, weight, hp, design, counts)
 
 
+def _fires_with_its_class(
+    design: sp.csr_matrix, weights: np.ndarray, vote_counts: np.ndarray, annotators: np.ndarray
+) -> np.ndarray:
+    """Per LF, whether the annotators' votes show it firing where its main class is.
+
+    A one-class LF is a detector when it fires where its class is (a keyword LF); a crowd
+    worker who gives the same answer to every item he is asked is not: his rows are the
+    crowd's rows, and his answer says nothing about them (Dawid-Skene's view). The
+    ``annotators`` (``(m,)`` bool: LFs that vote several classes) tell the two apart where
+    they can. Their votes name class c a share ``p_c`` of the time over all rows. They can
+    tell rows of c when an annotator vote names c more often where the row's other
+    annotator votes name c most, by more than two standard errors. Then an LF whose main
+    class is c stays a detector only if, on its rows, the annotators name c more often than
+    ``p_c`` by more than two standard errors; otherwise it is an annotator. Where the
+    annotators cannot tell (one annotator, or no agreement among them), it stays a detector.
+    """
+    m, k = vote_counts.shape
+    out = np.ones(m, dtype=bool)
+    if not annotators.any():
+        return out
+    keep = np.repeat(annotators, k)[design.indices]  # the annotator votes of the design
+    ann = sp.csr_matrix(
+        (design.data * keep, design.indices % k, design.indptr), shape=(design.shape[0], k)
+    ).toarray()  # [row, c] annotator votes per class
+    overall = weights @ ann
+    if not overall.sum() > 0:
+        return out
+    share = overall / overall.sum()  # p_c
+    # how often an annotator vote is c where the row's other annotator votes name c most
+    agree = np.zeros((k, k))  # [the others' class, vote]
+    for v in range(k):
+        others = ann.copy()
+        others[:, v] -= 1
+        has = (ann[:, v] > 0) & (others.sum(axis=1) > 0)
+        top = others[has].max(axis=1)
+        tied = others[has] == top[:, None]
+        unique = tied.sum(axis=1) == 1
+        rows = np.flatnonzero(has)[unique]
+        np.add.at(agree, (tied[unique].argmax(axis=1), v), weights[rows] * ann[rows, v])
+    seen_c = agree.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = np.diag(agree) / seen_c
+    informative = seen_c > 0
+    informative[informative] = q[informative] > share[informative] + 2 * np.sqrt(
+        share[informative] * (1 - share[informative]) / seen_c[informative]
+    )
+    main = np.argmax(vote_counts, axis=1)
+    mass = np.asarray(design.T @ (ann * weights[:, None])).reshape(m, k, k)  # [j, v, c]
+    seen = mass[np.arange(m), main].sum(axis=1)  # annotator votes beside j's main votes
+    hits = mass[np.arange(m), main, main]
+    p = share[main]
+    enriched = hits > seen * (p + 2 * np.sqrt(p * (1 - p) / np.maximum(seen, 1.0)))
+    out[informative[main] & (seen > 0) & ~enriched] = False
+    return out
+
+
 def _em_or_vote(
     patterns: np.ndarray,
     folds: np.ndarray,
@@ -927,11 +1020,12 @@ def _em_or_vote(
     params: dict[str, Any],
     design: sp.csr_matrix,
     counts: np.ndarray,
-) -> str:
-    """Return ``"em"`` or ``"vote"``: the structure that predicts held-out votes better.
+) -> tuple[str, float]:
+    """Return ``("em" or "vote", gain)``: the structure that predicts held-out votes better.
 
     ``"em"`` when EM, fitted on one fold of the rows, predicts the held-out votes of the other
-    fold significantly better than equal weights do; else ``"vote"``. ``design`` and
+    fold significantly better than equal weights do; else ``"vote"``. ``gain`` is EM's mean
+    gain per row (significant or not; 0 when no row could be scored). ``design`` and
     ``counts`` are the patterns' :func:`vote_design` and :func:`class_counts`.
     """
     gains, weights = [], []
@@ -953,9 +1047,11 @@ def _em_or_vote(
         gains.append(a - b)
         weights.append(wa)
     if not gains:
-        return "vote"
+        return "vote", 0.0
     gain, weight = np.concatenate(gains), np.concatenate(weights)
-    return "em" if significant_gain(gain, weight) > 0 else "vote"
+    if significant_gain(gain, weight) > 0:
+        return "em", float(weight @ gain / weight.sum())
+    return "vote", float(weight @ gain / weight.sum()) if weight.sum() > 0 else 0.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -1042,36 +1138,53 @@ def worse_than_random(
 
 
 def binding_votes(
-    precision: np.ndarray, confusion: np.ndarray, balance: np.ndarray, n_rows: float
+    precision: np.ndarray,
+    confusion: np.ndarray,
+    balance: np.ndarray,
+    n_rows: float,
+    *,
+    detectors: np.ndarray | None = None,
 ) -> np.ndarray:
     """Return ``(n_lfs, k)`` bool: whether LF j's vote for class v keeps its row to voted classes.
 
-    It does unless its precision ``P(y = v | j votes v)`` (``precision``, NaN where it never
+    It does when its precision ``P(y = v | j votes v)`` (``precision``, NaN where it never
     voted v) is more than two standard errors (over its estimated votes for v, from
-    ``confusion`` ``(n_lfs, k, k + 1)``, the class ``balance`` and ``n_rows``) below the base
-    rate ``balance[v]``: such a vote is evidence against v.
+    ``confusion`` ``(n_lfs, k, k + 1)``, the class ``balance`` and ``n_rows``) above the base
+    rate ``balance[v]``: the data show the vote is evidence for v. A vote near chance (a
+    mediocre crowd worker's) or below it (an adversarial one's) does not bind. The votes of
+    ``detectors`` (``(n_lfs,)`` bool; None: none) always bind: their vote model keeps each
+    vote evidence for its class.
 
     Examples
     --------
-    >>> confusion = np.zeros((1, 2, 3))
-    >>> confusion[0, :, 1:] = 0.5  # always votes, each class half the time
-    >>> binding_votes(np.array([[0.2, 0.55]]), confusion, np.array([0.5, 0.5]), 1000).tolist()
-    [[False, True]]
+    >>> confusion = np.zeros((1, 3, 4))
+    >>> confusion[0, :, 1:] = 1 / 3  # always votes, each class a third of the time
+    >>> balance = np.full(3, 1 / 3)
+    >>> binding_votes(np.array([[0.2, 0.34, 0.6]]), confusion, balance, 1000).tolist()
+    [[False, False, True]]
     """
     rates = np.einsum("jyv,y->jv", confusion[:, :, 1:], balance)  # [j, v] P(vote = v)
     n_votes = np.maximum(rates * n_rows, 1.0)
     se = np.sqrt(balance * (1 - balance) / n_votes)
     with np.errstate(invalid="ignore"):
-        against = precision < balance[None, :] - 2 * se
-    return ~against
+        binds = precision > balance[None, :] + 2 * se
+    if detectors is not None:
+        binds[detectors] = True
+    return binds
 
 
-def _binding_only(votes: np.ndarray, binding: np.ndarray) -> np.ndarray:
-    """A copy of ``votes`` with the votes that do not bind (``binding[j, v]`` False) abstained."""
+def _bound_rows(votes: np.ndarray, binding: np.ndarray) -> np.ndarray:
+    """A copy of ``votes`` where the rows with no binding vote (``binding[j, v]``) abstain.
+
+    :func:`~enrich.models.em.keep_voted_classes` on it keeps each row with a binding vote to
+    the classes its votes name, and leaves the rows whose every vote is evidence against its
+    class free.
+    """
     rows, cols = np.nonzero(votes >= 0)
     out = votes.astype(np.result_type(votes.dtype, np.int8))  # a signed copy (abstain = -1)
-    drop = ~binding[cols, votes[rows, cols]]
-    out[rows[drop], cols[drop]] = -1
+    bound = np.zeros(votes.shape[0], dtype=bool)
+    bound[rows[binding[cols, votes[rows, cols]]]] = True
+    out[~bound] = -1
     return out
 
 

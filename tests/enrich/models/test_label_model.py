@@ -490,21 +490,27 @@ def test_a_given_structure_rebuilds_what_auto_chose_rows_without_votes_included(
 
 
 def _general_proba(model, votes):
-    """The probabilities by the general path: sparse scores, the guard (on the votes that
-    are not evidence against their class), rows without votes."""
+    """The probabilities by the general path: sparse scores, the guard (rows with a vote
+    that is evidence for its class keep to the classes their votes name), rows without
+    votes."""
     from enrich.models.em import keep_voted_classes, needs_vote_guard, proba
     from enrich.models.label_model import binding_votes
 
     out = proba(model.log_lr_, model.score_prior_, votes)
     if needs_vote_guard(model.log_lr_, model.score_prior_):
         binding = binding_votes(
-            model.lf_precision_, model.confusion_, model.class_balance_, model.n_fit_rows_
+            model.lf_precision_,
+            model.confusion_,
+            model.class_balance_,
+            model.n_fit_rows_,
+            detectors=model.lf_role_ == "detector",
         )
         assert not binding.all()  # the two LFs that are right 5% and 10% of the time
         masked = votes.astype(np.int64)
         rows, cols = np.nonzero(votes >= 0)
-        drop = ~binding[cols, votes[rows, cols]]
-        masked[rows[drop], cols[drop]] = -1
+        bound = np.zeros(len(votes), dtype=bool)
+        bound[rows[binding[cols, votes[rows, cols]]]] = True
+        masked[~bound] = -1
         keep_voted_classes(out, masked)
     out[(votes < 0).all(axis=1)] = model.class_balance_
     return out
