@@ -16,7 +16,9 @@ strategy the issue names:
 
 "The model" is a classifier trained on the starting labeled set, the same recipe as the
 scored one: it stands in for the end model whose out-of-fold probabilities
-(``enrich.EndModel``) ``fill_gaps`` takes as ``probabilities=``. Both an unweighted
+(``enrich.EndModel``) ``fill_gaps`` takes as ``probabilities=``. ``find_gaps`` gets the
+labeled set as ``gold`` and the recipe's 5-fold out-of-fold predictions on it as
+``predictions=``, so that it can judge the model per slice. Both an unweighted
 ``LogisticRegression()`` and ``class_weight="balanced"`` are scored (the second offsets much
 of a starved class's handicap by itself, so representativeness matters more there).
 
@@ -412,6 +414,21 @@ def _score(
     )
 
 
+def _out_of_fold(vectors: np.ndarray, y: np.ndarray, seed: int, cw: str | None) -> np.ndarray:
+    """Class ids predicted for each labeled asset by a classifier fitted without its fold."""
+    import warnings
+
+    from sklearn.model_selection import StratifiedKFold
+
+    out = np.full(len(y), -1, dtype=np.int64)
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a starved class has < 5 members
+        for fit, held in folds.split(vectors, y):
+            out[held] = _classifier(vectors[fit], y[fit], seed, cw).predict(vectors[held])
+    return out
+
+
 # -- the baselines (pool positions) --------------------------------------------------------
 def _margin(proba: np.ndarray) -> np.ndarray:
     top = np.sort(proba, axis=1)
@@ -485,7 +502,10 @@ def run_seed(sc: Scenario, ds: Dataset, seed: int, budget: int, cw: str | None) 
         pool_table = pool_table.with_columns(pl.Series(ds.slice_column, ds.slices[pool]))
     index = VectorIndex(ds.vectors.shape[1], kind="flat")
     index.add(train.astype(np.int64), ds.vectors[train])
-    gaps = find_gaps(labels, slices=slices, classes=ds.classes)
+    # the labeled set is gold; the model's out-of-fold predictions on it (what the end model's
+    # cross-fitted probabilities give) let find_gaps judge the model per slice
+    oof = _out_of_fold(ds.vectors[labeled], ds.y[labeled], seed, cw)
+    gaps = find_gaps(labels, slices=slices, classes=ds.classes, gold=labels, predictions=oof)
     picked = fill_gaps(gaps, index, pool_table, budget, probabilities=proba, random_state=seed)
     filled = np.searchsorted(pool, picked.asset_ids.to_numpy())
     in_gap = (

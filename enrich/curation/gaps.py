@@ -53,6 +53,8 @@ COVERAGE_METRIC: Final = "confident labels"
 #: ``column`` of class rows; class gaps are named ``class=<name>``.
 CLASS_COLUMN: Final = "class"
 _INTERVAL_CONFIDENCE: Final = 0.95
+_BOOTSTRAP_DRAWS: Final = 1000
+_BOOTSTRAP_SEED: Final = 0
 
 _SCHEMA: Final = {
     "gap": pl.String,
@@ -181,6 +183,7 @@ def find_gaps(
     min_confident_share: float = 0.0,
     min_quality: float = 0.8,
     min_size: int = 20,
+    min_model_quality: float | None = None,
 ) -> Gaps:
     """Find the classes and slices with too few confident labels or low measured quality.
 
@@ -226,6 +229,13 @@ def find_gaps(
     min_size
         Judged assets (gold or predicted ones) a group needs before its quality is judged
         (>= 1); smaller groups are listed in :attr:`Gaps.too_small`, never judged.
+    min_model_quality
+        With ``gold`` and ``predictions``: the model's macro F1 (slices) or recall
+        (classes) below which a group is a gap, in (0, 1]. None (default): scaled to the
+        data -- a slice is a gap when the upper end of its 95% bootstrap interval lies
+        below the median over the judged values of its slice column (a model's attainable
+        level depends on the task: six question types are harder than spam), and classes
+        are measured, not judged (see Notes).
 
     Returns
     -------
@@ -242,20 +252,40 @@ def find_gaps(
       size: a class with 2 labels is a gap, not too small. With ``min_confident=None``
       the target of each kind is ``max(1, ceil(median(c) / 2))`` over its groups.
     - *Low measured quality*: with ``gold``, the labels are scored against it (metrics
-      ``"label F1 vs gold"`` per class, ``"label accuracy vs gold"`` per slice) and, when
-      ``predictions`` are given too, so is the model (``"model F1 vs gold"``, ``"model
-      accuracy vs gold"``). With ``predictions`` and no gold, the labels are scored
-      against the model (``"label F1 vs model"``, ``"label accuracy vs model"``): a
-      proxy that flags where the two disagree. Only assets with both a reference label
-      and a label (or prediction) are judged: an unlabeled asset is unknown, not wrong,
-      so a label's accuracy here is the accuracy of the labels that exist, as in
-      :func:`enrich.analysis.slices.slice_metrics`. A class is judged when its
-      reference support is at least ``min_size``, a slice when it has at least
-      ``min_size`` judged assets. A judged group is a gap when its metric is below
-      ``min_quality``; ``deficit = ceil((min_quality - metric) * max(size, n_judged))``
-      (at least 1): how many of the group's assets would have to turn right, at the
-      measured rate, to reach the target -- a rough count used to share a labeling budget.
-      Accuracies carry a 95% Wilson interval (:func:`enrich.analysis.slices.wilson_interval`).
+      ``"label F1 vs gold"`` per class, ``"label accuracy vs gold"`` per slice). With
+      ``predictions`` and no gold, the labels are scored against the model (``"label F1
+      vs model"``, ``"label accuracy vs model"``): a proxy that flags where the two
+      disagree. Only assets with both a reference label and a label (or prediction) are
+      judged: an unlabeled asset is unknown, not wrong, so a label's accuracy here is the
+      accuracy of the labels that exist, as in :func:`enrich.analysis.slices.slice_metrics`.
+      A class is judged when its reference support is at least ``min_size``, a slice when
+      it has at least ``min_size`` judged assets. A judged group is a gap when its metric
+      is below ``min_quality``; ``deficit = ceil((min_quality - metric) * max(size,
+      n_judged))`` (at least 1): how many of the group's assets would have to turn right,
+      at the measured rate, to reach the target -- a rough count used to share a labeling
+      budget.
+    - *The model, where it matters to its users*: with ``gold`` and ``predictions`` (the
+      end model's out-of-fold ones), a slice is judged by the model's macro F1 over the
+      classes its gold or predictions hold (``"model macro F1 vs gold"``): a slice where
+      the model gets its common class right but confuses the others has a high accuracy
+      and a low macro F1, and per-slice macro F1 is what an evaluation of the classifier
+      by slice reports (worst-group performance: Sagawa et al., "Distributionally Robust
+      Neural Networks", ICLR 2020; slices where a model under-performs: Chung et al.,
+      "Slice Finder", ICDE 2019). The value carries a 95% percentile bootstrap interval
+      (Efron & Tibshirani, "An Introduction to the Bootstrap", 1993) over the slice's
+      judged assets, fixed seed. The threshold is ``min_model_quality``; by default the
+      median over the values of the same slice column, and a slice is a gap only when its
+      whole interval lies below it (a model's attainable level depends on the task, so a
+      weak slice is one clearly behind its peers). ``deficit`` as above, with that
+      threshold as the target. A class is measured by the model's recall (``"model recall
+      vs gold"``, with the same interval; recall does not depend on how common the class
+      is among the gold assets, which the labelers chose, while precision and F1 do) and
+      judged only against an explicit ``min_model_quality``: by default a class the model
+      confuses is left to the model's own uncertainty, which gap filling already follows
+      (:func:`~enrich.curation.gap_filling.fill_gaps`), whereas a slice is invisible to
+      the model and has to be named. Measured on ``benchmarks/gap_filling.py``, judging
+      classes against their peers named hard classes (TREC's DESC and ENTY, digits' 1 and
+      8) beside the starved one and cost up to 5.7 points of worst-class F1.
 
     Raises
     ------
@@ -277,6 +307,7 @@ def find_gaps(
     [('class=HAM', 0.8, 'ok'), ('class=SPAM', 0.6666666666666666, 'gap')]
     """
     _check_options(confident_above, min_confident, min_confident_share, min_quality, min_size)
+    _check_model_quality(min_model_quality)
     data = as_polars(labels)
     require_columns(data, [("asset_id", "find_gaps")], what="function")
     if "label" not in data.columns and "label_name" not in data.columns:
@@ -304,7 +335,14 @@ def find_gaps(
 
     label_codes = _codes(label, class_names)
     groups = _groups(data, label_codes, class_names, slice_columns)
-    settings = _settings(confident_above, min_confident, min_confident_share, min_quality, min_size)
+    settings = _settings(
+        confident_above,
+        min_confident,
+        min_confident_share,
+        min_quality,
+        min_size,
+        min_model_quality,
+    )
     measured = _measure(
         groups, label, confident, gold_label, model_label, class_names, settings, weight=None
     )
@@ -338,6 +376,7 @@ def find_gaps_from_counts(
     min_confident_share: float = 0.0,
     min_quality: float = 0.8,
     min_size: int = 20,
+    min_model_quality: float | None = None,
 ) -> Gaps:
     """Find gaps from counts of assets: :func:`find_gaps` on a table that was grouped first.
 
@@ -362,8 +401,10 @@ def find_gaps_from_counts(
         distinct: repeated combinations add up.
     classes
         Class names, ``classes[c]`` naming class id ``c``; every class is judged.
-    slices, confident_above, min_confident, min_confident_share, min_quality, min_size
+    slices, confident_above, min_confident, min_confident_share
         As in :func:`find_gaps`.
+    min_quality, min_size, min_model_quality
+        As in :func:`find_gaps` (the model is judged from the ``prediction`` column).
 
     Returns
     -------
@@ -388,6 +429,7 @@ def find_gaps_from_counts(
     [('class=SPAM', 1.0, 5.0, 4), ('video=Katy', 1.0, 5.0, 4)]
     """
     _check_options(confident_above, min_confident, min_confident_share, min_quality, min_size)
+    _check_model_quality(min_model_quality)
     data = as_polars(counts)
     require_columns(data, [("count", "find_gaps_from_counts")], what="function")
     if "label" not in data.columns and "label_name" not in data.columns:
@@ -423,7 +465,14 @@ def find_gaps_from_counts(
         model_label = None if model_label is None else model_label.filter(keep)
         weight, confident = weight[kept], confident[kept]
     groups = _groups(data, _codes(label, class_names), class_names, slice_columns)
-    settings = _settings(confident_above, min_confident, min_confident_share, min_quality, min_size)
+    settings = _settings(
+        confident_above,
+        min_confident,
+        min_confident_share,
+        min_quality,
+        min_size,
+        min_model_quality,
+    )
     measured = _measure(
         groups, label, confident, gold_label, model_label, class_names, settings, weight=weight
     )
@@ -453,6 +502,7 @@ def _settings(
     min_confident_share: float,
     min_quality: float,
     min_size: int,
+    min_model_quality: float | None = None,
 ) -> dict[str, Any]:
     return {
         "confident_above": float(confident_above),
@@ -460,6 +510,7 @@ def _settings(
         "min_confident_share": float(min_confident_share),
         "min_quality": float(min_quality),
         "min_size": int(min_size),
+        "min_model_quality": None if min_model_quality is None else float(min_model_quality),
     }
 
 
@@ -491,6 +542,9 @@ def _measure(
         evaluations.append(("label", label, model_label, "model"))
     for who, predicted, reference, ref_name in evaluations:
         pred, ref = _codes(predicted, class_names), _codes(reference, class_names)
+        if who == "model":
+            rows.extend(_model_rows(groups, pred, ref, len(class_names), settings, weight))
+            continue
         for g in groups:
             rows.append(_quality_row(g, who, pred, ref, ref_name, settings, weight))
     return pl.DataFrame(rows, schema=_SCHEMA, orient="row") if rows else _empty()
@@ -662,13 +716,136 @@ def _quality_row(
     )
 
 
+def _model_rows(
+    groups: Sequence[_Group],
+    predicted: np.ndarray,
+    reference: np.ndarray,
+    k: int,
+    s: Mapping[str, Any],
+    weight: np.ndarray | None = None,
+) -> list[dict[str, Any]]:
+    """The model's quality per class (recall) and per slice (macro F1).
+
+    A class's recall is measured on its gold assets, a slice's macro F1 on its judged
+    assets (the mean F1 over the classes its gold or its predictions hold, as
+    ``sklearn.metrics.f1_score(average="macro")`` computes it). Each carries a 95%
+    percentile bootstrap interval (multinomial resamples of the judged assets' confusion
+    matrix, a fixed seed). With ``min_model_quality`` None, a slice is a gap when the upper
+    end of its interval lies below the median value of the judged values of its column,
+    and a class is not judged; else a group is a gap when its value is below that number.
+    """
+    judged = (reference >= 0) & (predicted >= 0)  # an unlabeled asset is unknown, not wrong
+    w = np.ones(len(reference), np.float64) if weight is None else weight.astype(np.float64)
+    rng = np.random.default_rng(_BOOTSTRAP_SEED)
+    cells = reference.clip(0) * k + predicted.clip(0)
+    measured: list[tuple[_Group, str, float, int, float, float, str]] = []
+    for g in groups:
+        scope = judged if g.kind == "class" else judged & g.mask
+        confusion = np.bincount(cells[scope], weights=w[scope], minlength=k * k)
+        confusion = np.rint(confusion).astype(np.int64)
+        n_scope = int(confusion.sum())
+        if g.kind == "class":
+            metric = "model recall vs gold"
+            n_judged = _n(judged & (reference == g.code), weight)
+            where = f"{n_judged} gold assets of class {g.name}"
+        else:
+            metric = "model macro F1 vs gold"
+            n_judged = n_scope
+            where = f"{n_judged} gold-labeled assets in {g.gap}"
+        if n_judged < s["min_size"] or n_scope == 0:
+            measured.append((g, metric, math.nan, n_judged, math.nan, math.nan, where))
+            continue
+        draws = rng.multinomial(n_scope, confusion / n_scope, size=_BOOTSTRAP_DRAWS)
+        both = np.concatenate([confusion[None], draws]).reshape(-1, k, k)
+        values = _class_recall(both, g.code) if g.kind == "class" else _macro_f1(both)
+        low, high = (
+            np.nanpercentile(values[1:], [2.5, 97.5])
+            if np.isfinite(values[1:]).any()
+            else (
+                math.nan,
+                math.nan,
+            )
+        )
+        measured.append((g, metric, float(values[0]), n_judged, float(low), float(high), where))
+    fixed = s["min_model_quality"]
+    medians: dict[str, list[float]] = {}
+    for g, _, value, _, _, _, _ in measured:
+        if g.kind == "slice" and math.isfinite(value):
+            medians.setdefault(g.column, []).append(value)
+    rows = []
+    for g, metric, value, n_judged, low, high, where in measured:
+        size = _n(g.mask, weight)
+        target: float | None = fixed
+        if fixed is None and g.column in medians:
+            target = float(np.median(medians[g.column]))
+        status: GapStatus = OK
+        deficit = 0
+        if not math.isfinite(value):
+            status, reason = TOO_SMALL, f"only {where}; {s['min_size']} needed to judge {metric}."
+        else:
+            reason = f"{metric} is {value:.3f} on {where} (95% bootstrap CI {low:.3f}-{high:.3f})"
+            if target is None:
+                # a class the model confuses: its own uncertainty already points gap filling
+                # there (the class's errors lie on its boundaries); a slice is invisible to
+                # it and has to be named
+                reason += "; a class is judged by the model only with min_model_quality."
+            else:
+                is_gap = value < target if fixed is not None else high < target
+                if fixed is not None:
+                    side = f"{'below' if is_gap else 'at or above'} {target:g}"
+                else:
+                    where_median = f"{target:.3f}, the median of the {g.column} slices judged"
+                    side = (
+                        f"its 95% interval lies below {where_median}"
+                        if is_gap
+                        else f"not clearly below {where_median}"
+                    )
+                reason += f", {side}."
+                if is_gap:
+                    status = GAP
+                    deficit = max(1, math.ceil((target - value) * max(size, n_judged) - 1e-9))
+        rows.append(
+            _row(
+                g,
+                size=size,
+                metric=metric,
+                measured=value if math.isfinite(value) else None,
+                target=target,
+                deficit=deficit,
+                n_judged=n_judged,
+                ci=(low, high) if math.isfinite(value) else (None, None),
+                status=status,
+                reason=reason,
+            )
+        )
+    return rows
+
+
+def _class_recall(confusion: np.ndarray, code: int) -> np.ndarray:
+    """Recall of class ``code`` per ``(..., k, k)`` confusion matrix (gold rows); NaN if absent."""
+    tp = confusion[..., code, code].astype(np.float64)
+    support = confusion[..., code, :].sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(support > 0, tp / np.where(support > 0, support, 1), math.nan)
+
+
+def _macro_f1(confusion: np.ndarray) -> np.ndarray:
+    """Mean F1 over the classes present in gold or predictions, per confusion matrix."""
+    tp = np.diagonal(confusion, axis1=-2, axis2=-1).astype(np.float64)
+    denom = confusion.sum(-1) + confusion.sum(-2)
+    present = denom > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(present, 2 * tp / np.where(present, denom, 1), 0.0)
+        return np.where(present.any(-1), f1.sum(-1) / present.sum(-1), math.nan)
+
+
 def _row(
     g: _Group,
     *,
     size: int,
     metric: str,
     measured: float | None,
-    target: float,
+    target: float | None,
     deficit: int,
     n_judged: int,
     ci: tuple[float | None, float | None],
@@ -778,6 +955,16 @@ def _check_options(
         raise InputError(f"min_quality must be in (0, 1], e.g. 0.8; got {min_quality!r}")
     if not _is_whole(min_size) or min_size < 1:
         raise InputError(f"min_size must be a whole number >= 1; got {min_size!r}")
+
+
+def _check_model_quality(min_model_quality: Any) -> None:
+    if min_model_quality is not None and (
+        not _is_number(min_model_quality) or not 0 < min_model_quality <= 1
+    ):
+        raise InputError(
+            "min_model_quality must be None (judge the model's groups against their peers) "
+            f"or a number in (0, 1], e.g. 0.7; got {min_model_quality!r}"
+        )
 
 
 def _is_number(value: Any) -> bool:

@@ -153,12 +153,12 @@ def test_predictions_without_gold_score_agreement_and_with_gold_score_the_model(
     ]
     gold = pl.DataFrame({"asset_id": ["a", "b", "c", "d"], "label": ["x", "x", "y", "x"]})
     both = find_gaps(labels, gold=gold, predictions=model, min_confident=0, min_size=1)
-    assert set(both.measured["metric"].to_list()) == {"label F1 vs gold", "model F1 vs gold"}
+    assert set(both.measured["metric"].to_list()) == {"label F1 vs gold", "model recall vs gold"}
     model_x = both.measured.filter(
-        (pl.col("gap") == "class=x") & (pl.col("metric") == "model F1 vs gold")
+        (pl.col("gap") == "class=x") & (pl.col("metric") == "model recall vs gold")
     )
-    # model on gold x (a, b, d): predicts x, y, y -> tp 1, fn 2, fp 0 -> 0.5
-    assert model_x["value_measured"][0] == pytest.approx(0.5)
+    # model on gold x (a, b, d): predicts x, y, y -> recall 1 / 3
+    assert model_x["value_measured"][0] == pytest.approx(1 / 3)
 
 
 def test_gold_rows_for_unknown_assets_are_ignored_and_id_types_may_differ():
@@ -432,3 +432,143 @@ def test_counts_rows_of_no_asset_make_no_group_and_bad_counts_are_refused():
         find_gaps_from_counts(counts.drop("count"), classes=["HAM", "SPAM"])
     with pytest.raises(InputError, match="gold label 'EGGS' is not one of the classes"):
         find_gaps_from_counts(counts.with_columns(gold=pl.lit("EGGS")), classes=["HAM", "SPAM"])
+
+
+# -- the model judged per class and slice, against its peers --------------------------------
+def _one_slice_misses_its_rare_class(seed: int = 0) -> tuple[pl.DataFrame, pl.DataFrame, list]:
+    """Four topics of 60 gold assets; the model is right on three and, on ``sports``, right on
+    its common class but calls every one of its few ``b`` assets ``a`` (accuracy 0.9)."""
+    rng = np.random.default_rng(seed)
+    topics = np.repeat(["news", "music", "games", "sports"], 60)
+    gold = np.where(rng.random(240) < 0.5, "a", "b")
+    gold[180:] = np.where(np.arange(60) < 54, "a", "b")  # sports: 54 a, 6 b
+    predicted = gold.copy()
+    predicted[180:] = "a"
+    ids = [f"t{i}" for i in range(240)]
+    labels = pl.DataFrame({"asset_id": ids, "label_name": gold, "topic": topics})
+    return labels, pl.DataFrame({"asset_id": ids, "label_name": gold}), predicted.tolist()
+
+
+def test_a_slice_whose_rare_class_the_model_misses_is_a_gap_by_macro_f1():
+    labels, gold, predicted = _one_slice_misses_its_rare_class()
+    codes = np.array([0 if p == "a" else 1 for p in predicted])
+    gaps = find_gaps(labels, slices=["topic"], classes=["a", "b"], gold=gold, predictions=codes)
+    model = gaps.measured.filter(pl.col("metric") == "model macro F1 vs gold")
+    values = dict(zip(model["value"], model["value_measured"], strict=True))
+    # sports: F1(a) = 108 / 114, F1(b) = 0 -> macro 0.474, although 54 of 60 are right
+    assert values["sports"] == pytest.approx((108 / 114) / 2)
+    assert values["news"] == values["music"] == values["games"] == 1.0
+    sports = gaps.table.filter(pl.col("gap") == "topic=sports").row(0, named=True)
+    assert sports["metric"] == "model macro F1 vs gold"
+    assert sports["target"] == 1.0  # the median of the four topics
+    assert sports["ci_high"] < 1.0 and sports["deficit"] == math.ceil((1 - values["sports"]) * 60)
+    assert "the median of the topic slices judged" in sports["reason"]
+    assert gaps.gap_ids == ["topic=sports"]  # the classes are at par with each other
+    # the label accuracy of the same slice is perfect: gold labels, judged against themselves
+    label_rows = gaps.measured.filter(pl.col("metric") == "label accuracy vs gold")
+    assert set(label_rows["value_measured"].to_list()) == {1.0}
+
+
+def test_a_slice_judged_on_few_assets_is_not_a_gap_when_its_interval_reaches_its_peers():
+    labels, gold, predicted = _one_slice_misses_its_rare_class()
+    # only 12 sports assets, one b: same miss, but an interval too wide to tell it apart
+    keep = pl.Series([i < 180 or 180 <= i < 191 or i == 239 for i in range(240)])
+    small = labels.filter(keep)
+    codes = np.array([0 if p == "a" else 1 for p, k in zip(predicted, keep, strict=True) if k])
+    gaps = find_gaps(
+        small, slices=["topic"], classes=["a", "b"], gold=gold, predictions=codes, min_size=10
+    )
+    sports = gaps.measured.filter(
+        (pl.col("gap") == "topic=sports") & (pl.col("metric") == "model macro F1 vs gold")
+    ).row(0, named=True)
+    assert sports["value_measured"] < 0.5 and sports["status"] == "ok"
+    assert sports["ci_high"] >= 1.0
+
+
+def test_the_model_is_judged_on_gold_assets_only_and_by_a_fixed_threshold_when_given():
+    labels, gold, predicted = _one_slice_misses_its_rare_class()
+    # the pool sits in the table: no label, no gold, a prediction -- unknown, not wrong
+    pool = pl.DataFrame(
+        {
+            "asset_id": [f"p{i}" for i in range(100)],
+            "label_name": [None] * 100,
+            "topic": ["news"] * 100,
+        },
+        schema_overrides={"label_name": pl.String},
+    )
+    table = pl.concat([labels, pool])
+    codes = np.array([0 if p == "a" else 1 for p in predicted] + [1] * 100)
+    gaps = find_gaps(table, slices=["topic"], classes=["a", "b"], gold=gold, predictions=codes)
+    news = gaps.measured.filter(
+        (pl.col("gap") == "topic=news") & (pl.col("metric") == "model macro F1 vs gold")
+    ).row(0, named=True)
+    assert news["value_measured"] == 1.0 and news["n_judged"] == 60 and news["size"] == 160
+    fixed = find_gaps(
+        labels,
+        slices=["topic"],
+        classes=["a", "b"],
+        gold=gold,
+        predictions=codes[:240],
+        min_model_quality=0.3,
+    )
+    assert not any(m.startswith("model") for m in fixed.table["metric"].to_list())
+    assert fixed.settings["min_model_quality"] == 0.3
+    with pytest.raises(InputError, match="min_model_quality must be None"):
+        find_gaps(labels, gold=gold, predictions=codes[:240], min_model_quality=1.5)
+
+
+def test_the_model_measures_classes_by_recall_and_judges_them_only_with_a_threshold():
+    rng = np.random.default_rng(3)
+    gold = np.repeat([0, 1, 2], 80)
+    predicted = gold.copy()
+    predicted[rng.choice(np.arange(160, 240), 40, replace=False)] = 0  # class c: recall 0.5
+    labels = pl.DataFrame({"asset_id": [f"x{i}" for i in range(240)], "label": gold})
+    options = {"classes": ["a", "b", "c"], "gold": labels, "predictions": predicted}
+    gaps = find_gaps(labels, min_confident=0, **options)
+    recall = gaps.measured.filter(pl.col("metric") == "model recall vs gold")
+    assert recall.select("value", "value_measured", "status").rows() == [
+        ("a", 1.0, "ok"),
+        ("b", 1.0, "ok"),
+        ("c", 0.5, "ok"),
+    ]
+    assert len(gaps) == 0  # by default the model's classes are measured, not judged
+    assert "only with min_model_quality" in recall["reason"][2]
+    assert recall["target"].null_count() == 3
+    judged = find_gaps(labels, min_confident=0, min_model_quality=0.7, **options)
+    assert judged.gap_ids == ["class=c"]
+    assert judged.table.row(0, named=True)["deficit"] == math.ceil((0.7 - 0.5) * 80)
+
+
+def test_real_youtube_model_per_video_macro_f1_matches_sklearn_and_counts():
+    """Out-of-fold predictions of a word-count classifier on the bundled comments."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import cross_val_predict
+
+    data = load_youtube_spam()
+    words = CountVectorizer(min_df=3).fit_transform(data["text"].to_list())
+    gold_ids = data["label"].to_numpy().astype(np.int64)
+    predicted = cross_val_predict(LogisticRegression(max_iter=1000), words, gold_ids, cv=5)
+    labels = data.select("asset_id", "video", pl.lit(None, dtype=pl.Int64).alias("label"))
+    gold = data.select("asset_id", pl.col("label").cast(pl.Int64))
+    options = {"slices": ["video"], "classes": ["HAM", "SPAM"], "min_confident": 0}
+    gaps = find_gaps(labels, gold=gold, predictions=predicted, **options)
+    model = gaps.measured.filter(pl.col("metric") == "model macro F1 vs gold")
+    assert model.height == 5
+    videos = data["video"].to_numpy()
+    values = model.select("value", "value_measured", "ci_low", "ci_high", "target", "status")
+    median = float(np.median(model["value_measured"].to_numpy()))
+    for video, value, low, high, target, status in values.rows():
+        rows = videos == video
+        assert value == pytest.approx(f1_score(gold_ids[rows], predicted[rows], average="macro"))
+        assert low <= value <= high and target == pytest.approx(median)
+        assert (status == "gap") == (high < median)
+    counts = (
+        data.select("video", gold=pl.col("label").cast(pl.Int64))
+        .with_columns(prediction=pl.Series(predicted), label=pl.lit(None, dtype=pl.Int64))
+        .group_by("video", "gold", "prediction", "label")
+        .agg(pl.len().alias("count"))
+    )
+    counted = find_gaps_from_counts(counts, **options)
+    assert counted.measured.sort("gap", "metric").equals(gaps.measured.sort("gap", "metric"))
