@@ -23,8 +23,9 @@ How it works (see the class docstring for the details):
 * The learned model is kept only where it earns it (``structure="auto"``): fitted on one half
   of the rows, it must predict the other half's votes (each left out of its row) better than
   equal weights do, by more than two standard errors; otherwise every LF gets the same weight
-  (majority vote, ties going by EM where it predicted the held-out votes at least as well,
-  else by the estimated class balance, which also labels rows without votes). On data
+  (majority vote, ties going by EM where EM's ties predicted the held-out votes at least as
+  well as the balance's, else by the estimated class balance, which also labels rows
+  without votes). On data
   it was not developed on, EM can be confidently wrong (a narrow detector that only meets a
   broad one, copies of a weak LF, a drifting class balance); equal weights never lose badly
   to majority vote. Gold labels replace that choice only where they measurably help.
@@ -156,10 +157,11 @@ class LabelModel(VoteModel):
         distinct row); each structure is fitted on one half, and every vote of a row of
         the other half with two votes or more is predicted from the rest of its row; EM
         is kept when it predicts more of them right per row by over two standard errors.
-        When it does not, but predicts at least as many right (a positive mean gain),
-        equal weights break their ties by EM's scores instead of the class balance
-        (``"vote+em"``): ties are where majority vote has no information, and the learned
-        model, not shown worse, knows more there than the balance (a crowd's ties).
+        When it does not, equal weights break their ties by EM's scores instead of the
+        class balance (``"vote+em"``) where that, checked the same way, predicts at least
+        as many held-out votes right (a positive mean gain): ties are where majority vote
+        has no information, and there the learned model, where not shown worse, knows more
+        than the balance (a crowd's ties).
         With gold labels, EM fitted with gold (scored on each half of the gold rows with
         the other half's gold), EM without gold and equal weights are scored on the gold
         rows, and one replaces that choice only when it is right on significantly more of
@@ -541,8 +543,9 @@ class LabelModel(VoteModel):
         vote is predicted from the rest of its row (the vote itself left out). EM is kept
         when its mean gain in predicted held-out votes exceeds twice its standard error;
         otherwise every LF gets the same weight (majority vote), with EM breaking ties where
-        its mean gain is positive (``"vote+em"``) and the estimated class balance elsewhere
-        (it labels rows without votes in every case).
+        equal weights with EM's ties, checked the same way against equal weights, have a
+        positive mean gain (``"vote+em"``), and the estimated class balance elsewhere (it
+        labels rows without votes in every case).
 
         With gold: the unsupervised choice is the baseline; EM with the gold labels clamped
         (scored on each half of the gold rows after fitting with the other half's gold), EM
@@ -573,10 +576,30 @@ class LabelModel(VoteModel):
         if self.structure in ("vote", "vote+em"):
             choice = self.structure
         else:
-            check = split_weights(row_hash, weight, size=CHECK_ROWS)
-            choice, gain = _em_or_vote(patterns, check, k, fixed_prior, params, design, counts)
+            # the check sees the votes alone, as the fit without gold does: gold labels never
+            # change the unsupervised choice they are then weighed against
+            seen, seen_weight, seen_design, seen_counts, seen_hash = (
+                patterns,
+                weight,
+                design,
+                counts,
+                row_hash,
+            )
+            if pattern_gold is not None:
+                packed = compress_votes(patterns)
+                seen = packed.patterns
+                seen_weight = np.bincount(
+                    packed.inverse, weights=weight, minlength=len(packed.counts)
+                )
+                seen_design = vote_design(seen, k)
+                seen_counts = class_counts(seen_design, k)
+                seen_hash = hash_rows(seen, seen_weight, k, self._seed(), design=seen_design)
+            check = split_weights(seen_hash, seen_weight, size=CHECK_ROWS)
+            choice, gain = _em_or_vote(
+                seen, check, k, fixed_prior, params, seen_design, seen_counts
+            )
             if choice == "vote" and gain > 0:
-                # EM is not shown better, but not worse either: it breaks the ties
+                # EM's ties predict held-out votes at least as well as the balance's
                 choice = "vote+em"
         fitted = em
         tables = {
@@ -1021,14 +1044,16 @@ def _em_or_vote(
     design: sp.csr_matrix,
     counts: np.ndarray,
 ) -> tuple[str, float]:
-    """Return ``("em" or "vote", gain)``: the structure that predicts held-out votes better.
+    """Return ``("em" or "vote", tie_gain)``: the structure that predicts held-out votes better.
 
     ``"em"`` when EM, fitted on one fold of the rows, predicts the held-out votes of the other
-    fold significantly better than equal weights do; else ``"vote"``. ``gain`` is EM's mean
-    gain per row (significant or not; 0 when no row could be scored). ``design`` and
-    ``counts`` are the patterns' :func:`vote_design` and :func:`class_counts`.
+    fold significantly better than equal weights do; else ``"vote"``, with ``tie_gain`` the
+    mean gain per row of equal weights whose ties EM breaks (:func:`ties_by_model`) over
+    plain equal weights, significant or not (0 with ``"em"`` or when no row could be
+    scored). ``design`` and ``counts`` are the patterns' :func:`vote_design` and
+    :func:`class_counts`.
     """
-    gains, weights = [], []
+    gains, tie_gains, weights = [], [], []
     # a few hundred iterations settle what the check compares (it is a test, not the fit)
     params = {**params, "max_iter": min(int(params["max_iter"]), 200), "tol": 1e-3}
     for f in range(2):
@@ -1044,14 +1069,18 @@ def _em_or_vote(
             learned.log_lr_, learned.class_balance_, held_out, weight, design=test_design
         )
         b, _ = held_out_agreement(table, prior, held_out, weight, design=test_design)
+        tied_table, tied_prior = ties_by_model(table, learned.log_lr_, learned.class_balance_)
+        c, _ = held_out_agreement(tied_table, tied_prior, held_out, weight, design=test_design)
         gains.append(a - b)
+        tie_gains.append(c - b)
         weights.append(wa)
     if not gains:
         return "vote", 0.0
     gain, weight = np.concatenate(gains), np.concatenate(weights)
     if significant_gain(gain, weight) > 0:
-        return "em", float(weight @ gain / weight.sum())
-    return "vote", float(weight @ gain / weight.sum()) if weight.sum() > 0 else 0.0
+        return "em", 0.0
+    tie_gain = np.concatenate(tie_gains)
+    return "vote", float(weight @ tie_gain / weight.sum()) if weight.sum() > 0 else 0.0
 
 
 # --------------------------------------------------------------------------------------------

@@ -210,7 +210,7 @@ def sampled_youtube_votes(n_assets: int):
     return np.column_stack([votes[rows], near]).astype(np.int32), gold
 
 
-@pytest.mark.parametrize(("n_assets", "with_gold"), [(50_000, False), (20_000, True)])
+@pytest.mark.parametrize(("n_assets", "with_gold"), [(50_000, False), (30_000, True)])
 def test_a_kept_structure_predicts_what_choosing_it_again_does(n_assets, with_gold):
     """A kept "em" is the model "auto" fits when it chooses EM: rows without votes get the
     majority-vote balance and gold only weighs in the choice (LabelModel(structure="em")

@@ -149,3 +149,21 @@ def test_visible_crowd_sets_beat_majority_vote(shared_data, name):
     ours = np.mean(model.predict(data.votes)[known] == data.gold[known])
     majority = MajorityVote(cardinality=data.cardinality).fit(data.votes).predict(data.votes)
     assert ours > np.mean(majority[known] == data.gold[known])
+
+
+@pytest.mark.parametrize("name", ["independent", "duplicated", "many_classes", "mixed_kinds"])
+def test_a_gold_label_does_not_move_the_unsupervised_choice(name):
+    # the structure check sees the votes alone: a gold label splits its row's vote pattern
+    # in two (with and without gold), which must not redraw the check's halves; one gold
+    # label is too few to replace the choice, so the fit is the unsupervised one
+    from benchmarks.label_model_robustness import scenario
+
+    votes, y, k = scenario(name, seed=0, n=1500)
+    unsupervised = LabelModel(cardinality=k, random_state=0).fit(votes)
+    voted = np.flatnonzero((votes >= 0).sum(axis=1) >= 2)
+    for row in voted[:5]:
+        gold = np.full(len(y), -1)
+        gold[row] = y[row]
+        semi = LabelModel(cardinality=k, random_state=0).fit(votes, gold)
+        assert semi.structure_ == unsupervised.structure_
+        assert np.array_equal(semi.predict(votes), unsupervised.predict(votes))
