@@ -38,6 +38,7 @@ __all__ = [
     "greedy_cover",
     "random_picks",
     "uncertain_picks",
+    "uncertainty_target",
 ]
 
 MAX_REGION = 3000  # region assets a gap's coverage is computed on (a random sample beyond)
@@ -147,6 +148,9 @@ class Coverage:
     searched_class: str = ""  # the class those rows were searched for
     full_rows: np.ndarray | None = None  # the whole region when ``rows`` is a sample of it
     full_weights: np.ndarray | None = None  # the weights of ``full_rows``
+    targeted: np.ndarray | None = None  # class gap: the targeted weight profile of ``rows``
+    target: float = 0.0  # class gap: how far its weights follow ``targeted``
+    full_targeted: np.ndarray | None = None  # the same for ``full_rows``
 
 
 def coverage_plan(
@@ -189,16 +193,18 @@ def coverage_plan(
         if k > 2:  # an even share of k classes is small: judge by what the model predicts
             target = max(target, 1.0 - min(1.0, predicted * k))
         sharp = _rank_share(score) ** _sharpness(k)
-        weights = (1.0 - target) + target * sharp / max(float(sharp.mean()), 1e-12)
-        full_rows, full_weights = rows, weights
+        targeted = sharp / max(float(sharp.mean()), 1e-12)
+        weights = (1.0 - target) + target * targeted
+        full_rows, full_weights, full_targeted = rows, weights, targeted
         if rows.size > MAX_REGION:
             keep = np.sort(rng.choice(rows.size, MAX_REGION, replace=False))
-            rows, weights = rows[keep], weights[keep]
+            rows, weights, targeted = rows[keep], weights[keep], targeted[keep]
             notes.append(f"covered a random sample of {MAX_REGION:,} of its pool")
         plan = Coverage(spec, rows, source, "; ".join(notes) or None, None)
-        plan.weights = weights
+        plan.weights, plan.targeted, plan.target = weights, targeted, target
         if full_rows.size > rows.size:
             plan.full_rows, plan.full_weights = full_rows, full_weights
+            plan.full_targeted = full_targeted
         return plan
     if rows.size > MAX_REGION:
         rows = np.sort(rng.choice(rows, MAX_REGION, replace=False))
@@ -463,6 +469,43 @@ def balance_target(
     # lam_c * (n_c + s * q + (1 - s) * m) = effective_o + lam_o * (q - m)
     m = (effective_o + lam_o * quota - lam_c * (n[code] + s * quota)) / (lam_c * (1.0 - s) + lam_o)
     return int(np.clip(round(m), 0, quota))
+
+
+def uncertainty_target(proba: np.ndarray, code: int, targeted: np.ndarray, n: int) -> float:
+    """How far the rest of a class gap's quota targets its class: as far as the doubt does.
+
+    After the balance search has evened out the labels, the rest of the quota should
+    target the class only as far as the model's uncertainty is about it: a hard class (one
+    the model keeps confusing) keeps getting picks, an easy one past parity releases them
+    to whichever boundaries the model doubts next. The class's likely members are the top
+    ``1 / k`` of the region by its probability (ranks, not values: a model trained on a
+    few labels of the class gives it small probabilities, in the right order). ``d`` is
+    their share among the ``n`` assets with the smallest margin between their two likeliest
+    classes (those uncertainty sampling would take with the rest of the quota), ``a`` their
+    share of the region (about ``1 / k``). The returned weight of the targeted profile
+    ``targeted`` is the class's excess share of the doubt, ``(d - a) / a``, clipped to
+    ``[0, 1]``: none when the doubt holds the class at no more than its share of the region,
+    all of it once it holds it at twice that share or more.
+
+    >>> proba = np.array([[0.8, 0.1, 0.1], [0.4, 0.4, 0.2], [0.1, 0.45, 0.45], [0.1, 0.1, 0.8],
+    ...                   [0.7, 0.2, 0.1], [0.2, 0.2, 0.6]])
+    >>> uncertainty_target(proba, 1, np.array([0.0, 3.0, 3.0, 0.0, 0.0, 0.0]), 2)  # in the doubt
+    1.0
+    >>> uncertainty_target(proba, 0, np.array([3.0, 0.0, 0.0, 0.0, 3.0, 0.0]), 2)  # not
+    0.0
+    """
+    m, k = proba.shape if proba.ndim == 2 else (len(proba), 1)
+    if not m or n <= 0 or k < 2:
+        return 0.0
+    likely = _rank_share(proba[:, code]) > 1.0 - 1.0 / k
+    top_p = np.sort(proba, axis=1)[:, -2:]
+    unsure = np.argsort(top_p[:, 1] - top_p[:, 0], kind="stable")[: min(n, m)]
+    d = float(likely[unsure].mean())
+    a = float(likely.mean())
+    b = float(targeted[likely].sum() / max(float(targeted.sum()), 1e-12))
+    if b - a <= 1e-12:
+        return 0.0
+    return float(np.clip((d - a) / a, 0.0, 1.0)) if a > 0 else 0.0
 
 
 _NO_MASS = 1e-12  # a class's mean probability at or below this: the model lacks the class

@@ -6,7 +6,12 @@ import numpy as np
 import polars as pl
 
 from embeddings.index import VectorIndex
-from enrich.curation.coverage import balance_target, random_picks, uncertain_picks
+from enrich.curation.coverage import (
+    balance_target,
+    random_picks,
+    uncertain_picks,
+    uncertainty_target,
+)
 from enrich.curation.gap_filling import fill_gaps
 from enrich.curation.gaps import find_gaps
 
@@ -239,3 +244,64 @@ def test_a_class_the_model_already_weighs_at_par_gets_an_evenly_weighted_region(
     two[:, 1] = np.clip(two[:, 1] + 0.2, 0, 1)
     two[:, 0] = 1 - two[:, 1]
     assert reasons(two).str.contains("class probability").any()
+
+
+def test_uncertainty_target_follows_the_share_of_the_doubt_the_class_carries():
+    # three classes; the model doubts only between "a" and "b" (a margin of 0 there)
+    rng = np.random.default_rng(0)
+    n = 300
+    p_c = rng.uniform(0.0, 0.3, n)
+    split = rng.uniform(0.3, 0.7, n)
+    proba = np.column_stack([(1 - p_c) * split, (1 - p_c) * (1 - split), p_c])
+    likely_c = np.argsort(-p_c)[: n // 3]
+    targeted = np.zeros(n)
+    targeted[likely_c] = 3.0  # the class's targeted profile: all on its likely members
+    # the most uncertain assets are a-or-b ones: "c" (easy, past parity) is released
+    easy = uncertainty_target(proba, 2, targeted, 30)
+    # make the class the doubt's: its likely members are the ones torn between it and "a"
+    hard = proba.copy()
+    hard[likely_c] = np.column_stack([np.full(n // 3, 0.5), np.zeros(n // 3), np.full(n // 3, 0.5)])
+    assert uncertainty_target(hard, 2, targeted, 30) == 1.0
+    assert easy < 0.2
+    assert uncertainty_target(proba, 2, targeted, 0) == 0.0
+
+
+def test_an_easy_class_past_parity_releases_the_rest_of_the_quota():
+    # three clusters; an unweighted model with 3 labels of "rare" finds it by a search, but
+    # doubts only between "a" and "b": the rest of the quota goes where it doubts, not to
+    # more of the rare class
+    rng = np.random.default_rng(2)
+    dim = 12
+    centres = np.eye(dim)
+    vectors = np.vstack(
+        [
+            centres[0] + rng.normal(0, 0.3, (200, dim)),
+            centres[1] + rng.normal(0, 0.3, (200, dim)),
+            centres[2] + rng.normal(0, 0.3, (200, dim)),
+        ]
+    ).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    y = np.repeat([0, 1, 2], 200)
+    labeled = np.r_[np.arange(0, 200, 10), np.arange(200, 400, 10), 400, 401, 402]
+    names = np.array(["a", "b", "rare"])[y[labeled]]
+    gaps = find_gaps(
+        pl.DataFrame({"asset_id": labeled, "label_name": names}), classes=["a", "b", "rare"]
+    )
+    assert gaps.gap_ids == ["class=rare"]
+    index = VectorIndex(dim, kind="flat")
+    index.add(np.arange(600), vectors)
+    pool_ids = np.setdiff1d(np.arange(600), labeled)
+    v = vectors[pool_ids]
+    p_rare = 0.02 + 0.08 * (v[:, 2] - v[:, 2].min()) / np.ptp(v[:, 2])  # right order, small
+    # unsure between a and b along their border (margin about 0); the rare cluster it calls
+    # "a", less unsure (margin about 0.37)
+    ab = np.where(y[pool_ids] == 2, 0.7, 1 / (1 + np.exp(-4 * (v[:, 0] - v[:, 1]))))
+    proba = np.column_stack([(1 - p_rare) * ab, (1 - p_rare) * (1 - ab), p_rare])
+    picked = fill_gaps(
+        gaps, index, pl.DataFrame({"asset_id": pool_ids}), 60, probabilities=proba, random_state=0
+    )
+    searched = picked.table["reason"].str.contains("likely of the class 'rare'").to_numpy()
+    assert searched.sum() > 0
+    rest = y[picked.asset_ids.to_numpy()[~searched]]
+    # targeted at the class as before, 16 of the 27 were rare
+    assert (rest == 2).mean() < 0.25
