@@ -305,6 +305,20 @@ def find_gaps(
     [('class=SPAM', 'label F1 vs gold', 0.6666666666666666, 1)]
     >>> gaps.measured.select("gap", "value_measured", "status").rows()
     [('class=HAM', 0.8, 'ok'), ('class=SPAM', 0.6666666666666666, 'gap')]
+
+    The model judged per slice: hand labels (gold) and a model's out-of-fold predictions.
+    In topic ``c`` the model calls all 40 assets HAM, 4 of which are SPAM: accuracy 0.9,
+    macro F1 0.47, clearly below the other topics' 1.0.
+
+    >>> hand = pl.DataFrame({"asset_id": list(range(120)),
+    ...                      "label_name": (["HAM"] * 36 + ["SPAM"] * 4) * 3,
+    ...                      "topic": ["a"] * 40 + ["b"] * 40 + ["c"] * 40})
+    >>> predicted = [0] * 36 + [1] * 4 + [0] * 36 + [1] * 4 + [0] * 40
+    >>> gaps = find_gaps(hand, slices=["topic"], classes=["HAM", "SPAM"], gold=hand,
+    ...                  predictions=predicted, min_confident=0)
+    >>> gaps.table.select("gap", "metric", pl.col("value_measured").round(3), "target",
+    ...                   "deficit").rows()
+    [('topic=c', 'model macro F1 vs gold', 0.474, 1.0, 22)]
     """
     _check_options(confident_above, min_confident, min_confident_share, min_quality, min_size)
     _check_model_quality(min_model_quality)
