@@ -392,6 +392,37 @@ def ordinal_crowd(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndar
     return votes, y, k
 
 
+def specialist_annotators(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Four to seven annotators (classifier LFs or paid experts) who each answer most rows
+    and whose skill differs by class: each knows one or two classes well (recall 0.85-0.97)
+    and sends the others mostly to one favourite wrong class, so their confusion matrices
+    are far from one accuracy with uniform errors; plus two or three keyword detectors of
+    middling precision. 3 to 5 classes, uneven balance."""
+    k = int(rng.integers(3, 6))
+    y = _truth(rng, n, rng.dirichlet(np.full(k, 3.0)))
+    m = int(rng.integers(4, 8))
+    columns = []
+    for _ in range(m):
+        known = rng.choice(k, size=int(rng.integers(1, 3)), replace=False)
+        favourite = int(rng.integers(k))
+        confusion = np.empty((k, k))
+        for c in range(k):
+            skill = rng.uniform(0.85, 0.97) if c in known else rng.uniform(0.35, 0.6)
+            rest = np.full(k, 1.0)
+            rest[favourite] = 6.0
+            rest[c] = 0.0
+            confusion[c] = (1 - skill) * rest / rest.sum()
+            confusion[c, c] = skill
+        fire = rng.random(n) < rng.uniform(0.6, 0.95)
+        draws = (rng.random(n)[:, None] > np.cumsum(confusion[y], axis=1)).sum(axis=1)
+        columns.append(np.where(fire, np.minimum(draws, k - 1), -1))
+    for _ in range(int(rng.integers(2, 4))):
+        target = int(rng.integers(k))
+        recall, false_rate = rng.uniform(0.2, 0.5), rng.uniform(0.03, 0.1)
+        columns.append(_detector(rng, y, target, recall=recall, false_rate=false_rate))
+    return _stack(columns), y, k
+
+
 HELD_OUT: dict[str, Generator] = {
     "confusable_pairs": confusable_pairs,
     "correlated_families": correlated_families,
@@ -399,6 +430,7 @@ HELD_OUT: dict[str, Generator] = {
     "skewed_coverage": skewed_coverage,
     "keywords_and_classifiers": keywords_and_classifiers,
     "ordinal_crowd": ordinal_crowd,
+    "specialist_annotators": specialist_annotators,
 }
 
 
