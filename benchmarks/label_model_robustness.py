@@ -678,7 +678,7 @@ def digit_shape_features(images: np.ndarray) -> dict[str, np.ndarray]:
         regions, count = ndimage.label(~ink)
         edges = np.concatenate([regions[0], regions[-1], regions[:, 0], regions[:, -1]])
         border = set(np.unique(edges).tolist())  # background that reaches the edge
-        sizes = ndimage.sum(np.ones_like(regions), regions, index=np.arange(1, count + 1))
+        sizes = np.bincount(regions.ravel(), minlength=count + 1)[1:]  # pixels per region
         holes = [r for r in range(1, count + 1) if r not in border and sizes[r - 1] >= 4]
         out["holes"][i] = len(holes)
         if holes:
