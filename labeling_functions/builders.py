@@ -70,15 +70,33 @@ class RegexLF(VectorizedLF):
     def fires(self, frame: pl.DataFrame) -> np.ndarray:
         """Boolean mask ``(n_rows,)``: where the LF votes its label."""
         texts = _string_column(frame, self.column, self.name)
-        return _regex_mask(texts, self.pattern, ignore_case=self.ignore_case)
+        return _text_mask(texts, self.match_expression(), self.pattern, self.ignore_case)
+
+    def match_expression(self) -> pl.Expr:
+        """The polars expression of :meth:`fires`.
+
+        Evaluating it raises ``ComputeError`` where polars' regex engine cannot run the
+        pattern; :meth:`fires` then falls back to Python's ``re``.
+        """
+        return _regex_expression(self.column, self.pattern, ignore_case=self.ignore_case)
 
 
-def _regex_mask(texts: pl.Series, pattern: str, *, ignore_case: bool) -> np.ndarray:
+def _regex_expression(column: str, pattern: str, *, ignore_case: bool) -> pl.Expr:
+    import polars as pl
+
+    text = pl.col(column).cast(pl.String)
+    return text.str.contains(f"(?i){pattern}" if ignore_case else pattern).fill_null(False)
+
+
+def _text_mask(
+    texts: pl.Series, expression: pl.Expr, pattern: str, ignore_case: bool
+) -> np.ndarray:
+    """``expression`` over the text column ``texts``; Python ``re`` where polars cannot run it."""
     import numpy as np
     import polars as pl
 
     try:
-        return _to_mask(texts.str.contains(f"(?i){pattern}" if ignore_case else pattern))
+        return _to_mask(texts.to_frame().select(expression).to_series())
     except pl.exceptions.ComputeError:  # syntax polars' engine lacks
         compiled = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
         return np.fromiter(
@@ -125,11 +143,21 @@ class KeywordLF(VectorizedLF):
     def fires(self, frame: pl.DataFrame) -> np.ndarray:
         """Boolean mask ``(n_rows,)``: where the LF votes its label."""
         texts = _string_column(frame, self.column, self.name)
+        return _text_mask(texts, self.match_expression(), self.pattern, self.ignore_case)
+
+    def match_expression(self) -> pl.Expr:
+        """The polars expression of :meth:`fires`.
+
+        An Aho-Corasick search for plain ASCII substrings, else the equivalent regular
+        expression.
+        """
+        import polars as pl
+
         if self.whole_word or (self.ignore_case and not all(k.isascii() for k in self.keywords)):
-            return _regex_mask(texts, self.pattern, ignore_case=self.ignore_case)
-        return _to_mask(
-            texts.str.contains_any(list(self.keywords), ascii_case_insensitive=self.ignore_case)
-        )
+            return _regex_expression(self.column, self.pattern, ignore_case=self.ignore_case)
+        text = pl.col(self.column).cast(pl.String)
+        hits = text.str.contains_any(list(self.keywords), ascii_case_insensitive=self.ignore_case)
+        return hits.fill_null(False)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,6 +1,7 @@
 """Apply labeling functions to data and build the vote matrix.
 
-Vectorized LFs run column-wise in polars; spaCy LFs share one parse per text and pipeline;
+Vectorized LFs run column-wise in polars (keyword and regex LFs in one ``select``, which
+polars spreads over the cores); spaCy LFs share one parse per text and pipeline;
 row-wise LFs run in worker processes (``n_jobs``) with results identical to a serial run.
 
 >>> import polars as pl
@@ -41,6 +42,7 @@ from enrich.errors import InputError, LFApplicationError, NotAClassError
 from enrich.multilabel_votes import MultiLabelVoteMatrix
 from enrich.tasks import Task
 from enrich.votes import VoteMatrix
+from labeling_functions.builders import KeywordLF, RegexLF
 from labeling_functions.core import Against, LabelingFunction, Row, RowLF, VectorizedLF
 from labeling_functions.errors import LabelingFunctionError
 from labeling_functions.spacy_lfs import SpacyLF, load_pipeline
@@ -154,10 +156,7 @@ def apply(
     votes = np.full((frame.height, len(lf_list)), ABSTAIN, dtype=np.int32)
     errors: dict[str, _ErrorLog] = {}
     with progress_bar(progress, total=len(lf_list), desc="Applying LFs") as bar:
-        for j, lf in enumerate(lf_list):
-            if isinstance(lf, VectorizedLF):
-                votes[:, j] = _call_vectorized(lf, lambda lf=lf: lf.votes(frame, task.to_id))
-                bar.update(1)
+        _apply_vectorized(lf_list, frame, votes, task, bar)
         _apply_spacy(lf_list, frame, votes, labels, n_jobs, spacy_batch_size, bar)
         _apply_rows(lf_list, frame, ids, votes, task, labels, n_jobs, on_error, errors, bar)
     return VoteMatrix(
@@ -272,6 +271,55 @@ def _declared_label(lf: LabelingFunction, task: TaskClasses) -> int | None:
     if label == ABSTAIN:
         raise LFApplicationError(f"LF {lf.name!r} declares label=-1; it must be a class.")
     return label
+
+
+def _apply_vectorized(
+    lfs: Sequence[LabelingFunction],
+    frame: pl.DataFrame,
+    votes: np.ndarray,
+    task: TaskClasses,
+    bar: Any,
+) -> None:
+    """Run the vectorized LFs; the keyword and regex LFs in one polars ``select``.
+
+    Polars evaluates the expressions of one ``select`` in parallel, one per core, where
+    separate calls run one after another (measured in ``benchmarks/lf_apply_speed.py``).
+    An LF whose pattern polars cannot run, or whose column is not text, runs on its own
+    (with the Python ``re`` fallback, or the error that names the column).
+    """
+    batch = {j: lf for j, lf in enumerate(lfs) if _matches_in_polars(lf, frame)}
+    try:
+        masks = frame.select([lf.match_expression().alias(str(j)) for j, lf in batch.items()])
+    except pl.exceptions.PolarsError:  # each LF then runs alone and names its own error
+        batch = {}
+    for j, lf in enumerate(lfs):
+        if j in batch:
+            fired = masks.get_column(str(j)).to_numpy()
+            votes[:, j] = _call_vectorized(lf, lambda lf=lf, fired=fired: _votes(lf, fired, task))
+        elif isinstance(lf, VectorizedLF):
+            votes[:, j] = _call_vectorized(lf, lambda lf=lf: lf.votes(frame, task.to_id))
+        else:
+            continue
+        bar.update(1)
+
+
+def _matches_in_polars(lf: LabelingFunction, frame: pl.DataFrame) -> bool:
+    """Whether ``lf`` is a keyword or regex LF that polars can run over ``frame``."""
+    if not isinstance(lf, KeywordLF | RegexLF) or type(lf).votes is not VectorizedLF.votes:
+        return False
+    if frame.schema.get(lf.column) not in (pl.String, pl.Categorical, pl.Enum, pl.Null):
+        return False
+    empty = pl.DataFrame({lf.column: pl.Series([], dtype=pl.String)})
+    try:
+        empty.select(lf.match_expression())
+    except pl.exceptions.ComputeError:  # syntax polars' regex engine lacks
+        return False
+    return True
+
+
+def _votes(lf: LabelingFunction, fired: np.ndarray, task: TaskClasses) -> np.ndarray:
+    """The votes of a one-class LF that fired on ``fired``, as :meth:`VectorizedLF.votes`."""
+    return np.where(fired, task.to_id(lf.label), ABSTAIN).astype(np.int32)
 
 
 def _call_vectorized(lf: LabelingFunction, compute: Callable[[], np.ndarray]) -> np.ndarray:

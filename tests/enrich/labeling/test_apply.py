@@ -7,7 +7,7 @@ from snorkel.labeling import labeling_function as snorkel_lf
 
 import enrich
 from enrich import InputError, LFApplicationError, MissingColumnError
-from labeling_functions import ABSTAIN, expression_lf, keyword_lf, labeling_function
+from labeling_functions import ABSTAIN, expression_lf, keyword_lf, labeling_function, regex_lf
 
 CLASSES = ["HAM", "SPAM"]
 
@@ -125,6 +125,36 @@ def test_missing_column_is_reported_before_any_work():
     assert "'title' (needed by labeling function 'reads_title')" in str(info.value)
     assert "['text', 'author']" in str(info.value)
     assert calls == []
+
+
+def test_text_lfs_run_together_with_the_votes_each_gives_alone():
+    """Keyword and regex LFs share one polars select; fallbacks and other columns still work."""
+    data = pl.DataFrame(
+        {
+            "text": ["Check out my channel", "check this", None, "aa bb", "WIN £100", ""] * 50,
+            "source": pl.Series(["yt", "sms", "yt", None, "sms", "yt"] * 50, dtype=pl.Categorical),
+        }
+    )
+    lfs = [
+        keyword_lf("check", ["check out", "check"], label="SPAM"),
+        keyword_lf("money", ["£", "$"], label="SPAM", whole_word=False),
+        keyword_lf("shout", ["WIN"], label="SPAM", ignore_case=False, whole_word=False),
+        regex_lf("look_behind", r"(?<=check )(?:out|this)", label="SPAM"),  # Python re
+        regex_lf("double", r"(\w)\1", label="HAM"),  # back-reference: Python re
+        regex_lf("sms", r"^sms$", label="SPAM", column="source"),  # categorical column
+        expression_lf("empty", pl.col("text").str.len_chars() == 0, label="HAM"),
+    ]
+    vm = enrich.apply(lfs, data, classes=CLASSES, progress=False)
+    for j, lf in enumerate(lfs):
+        alone = np.where(lf.fires(data), CLASSES.index(lf.label), ABSTAIN)
+        np.testing.assert_array_equal(vm.votes[:, j], alone, err_msg=lf.name)
+    assert vm.votes[:, 0].tolist()[:3] == [1, 1, -1] and vm.votes[:, 4].tolist()[3] == 0
+
+
+def test_a_text_lf_on_a_numeric_column_names_the_column():
+    lfs = [keyword_lf("ok", ["a"], label=1), keyword_lf("kw", ["1"], label=1, column="n")]
+    with pytest.raises(LFApplicationError, match=r"column 'n' as text, but its dtype is Int64"):
+        enrich.apply(lfs, pl.DataFrame({"text": ["a", "b"], "n": [1, 2]}), classes=2)
 
 
 def test_nulls_empty_strings_and_unicode():
