@@ -213,9 +213,16 @@ class VectorizedLF(LabelingFunction):
 
         ``to_id`` turns a class name or id into the task's class id (and raises for others).
         """
+        return self.votes_where(self.fires(frame), to_id)
+
+    def votes_where(self, fired: np.ndarray, to_id: Callable[[object], int]) -> np.ndarray:
+        """The votes of :meth:`votes` for a mask ``fired`` computed elsewhere.
+
+        (``enrich.apply`` evaluates the masks of many keyword and regex LFs at once.)
+        """
         import numpy as np
 
-        return np.where(self.fires(frame), to_id(self.label), ABSTAIN).astype(np.int32)
+        return np.where(fired, to_id(self.label), ABSTAIN).astype(np.int32)
 
     def label_votes(
         self, frame: pl.DataFrame, to_id: Callable[[object], int], n_labels: int
@@ -226,18 +233,27 @@ class VectorizedLF(LabelingFunction):
         By default the LF casts its declared votes (:func:`label_targets` of ``label``) on the
         rows where :meth:`fires`.
         """
+        self._require_label()
+        return self.label_votes_where(self.fires(frame), to_id, n_labels)
+
+    def label_votes_where(
+        self, fired: np.ndarray, to_id: Callable[[object], int], n_labels: int
+    ) -> np.ndarray:
+        """The votes of :meth:`label_votes` for a mask ``fired`` computed elsewhere."""
         import numpy as np
 
+        self._require_label()
+        out = np.zeros((len(fired), n_labels), dtype=np.int8)
+        for target, polarity in label_targets(self.label):
+            out[fired, to_id(target)] = polarity
+        return out
+
+    def _require_label(self) -> None:
         if self.label is None:
             raise LFDefinitionError(
                 f"LF {self.name!r} declares no label, so it cannot vote in a multi-label task; "
                 "pass label=... (a label, Against(label) or a tuple of them)."
             )
-        fired = self.fires(frame)
-        out = np.zeros((len(fired), n_labels), dtype=np.int8)
-        for target, polarity in label_targets(self.label):
-            out[fired, to_id(target)] = polarity
-        return out
 
 
 class Row(dict):

@@ -156,7 +156,14 @@ def apply(
     votes = np.full((frame.height, len(lf_list)), ABSTAIN, dtype=np.int32)
     errors: dict[str, _ErrorLog] = {}
     with progress_bar(progress, total=len(lf_list), desc="Applying LFs") as bar:
-        _apply_vectorized(lf_list, frame, votes, task, bar)
+        _apply_vectorized(
+            lf_list,
+            frame,
+            votes,
+            bar,
+            alone=lambda lf: lf.votes(frame, task.to_id),
+            where=lambda lf, fired: lf.votes_where(fired, task.to_id),
+        )
         _apply_spacy(lf_list, frame, votes, labels, n_jobs, spacy_batch_size, bar)
         _apply_rows(lf_list, frame, ids, votes, task, labels, n_jobs, on_error, errors, bar)
     return VoteMatrix(
@@ -276,36 +283,50 @@ def _declared_label(lf: LabelingFunction, task: TaskClasses) -> int | None:
 def _apply_vectorized(
     lfs: Sequence[LabelingFunction],
     frame: pl.DataFrame,
-    votes: np.ndarray,
-    task: TaskClasses,
+    out: np.ndarray,
     bar: Any,
+    *,
+    alone: Callable[[VectorizedLF], np.ndarray],
+    where: Callable[[VectorizedLF, np.ndarray], np.ndarray],
 ) -> None:
-    """Run the vectorized LFs; the keyword and regex LFs in one polars ``select``.
+    """Fill ``out[:, j]`` with the votes of each vectorized LF ``j``.
 
-    Polars evaluates the expressions of one ``select`` in parallel, one per core, where
-    separate calls run one after another (measured in ``benchmarks/lf_apply_speed.py``).
-    An LF whose pattern polars cannot run, or whose column is not text, runs on its own
-    (with the Python ``re`` fallback, or the error that names the column).
+    The keyword and regex LFs polars can run are evaluated together (:func:`text_masks`) and
+    voted by ``where(lf, fired)``; every other vectorized LF by ``alone(lf)``.
     """
-    batch = {j: lf for j, lf in enumerate(lfs) if _matches_in_polars(lf, frame)}
-    try:
-        masks = frame.select([lf.match_expression().alias(str(j)) for j, lf in batch.items()])
-    except pl.exceptions.PolarsError:  # each LF then runs alone and names its own error
-        batch = {}
+    masks = text_masks(lfs, frame)
     for j, lf in enumerate(lfs):
-        if j in batch:
-            fired = masks.get_column(str(j)).to_numpy()
-            votes[:, j] = _call_vectorized(lf, lambda lf=lf, fired=fired: _votes(lf, fired, task))
-        elif isinstance(lf, VectorizedLF):
-            votes[:, j] = _call_vectorized(lf, lambda lf=lf: lf.votes(frame, task.to_id))
-        else:
+        if not isinstance(lf, VectorizedLF):
             continue
+        if j in masks:
+            compute = functools.partial(where, lf, masks[j])
+        else:
+            compute = functools.partial(alone, lf)
+        out[:, j] = _call_vectorized(lf, compute)
         bar.update(1)
 
 
+def text_masks(lfs: Sequence[LabelingFunction], frame: pl.DataFrame) -> dict[int, np.ndarray]:
+    """Where each keyword or regex LF fires, by its position in ``lfs``, from one ``select``.
+
+    Polars evaluates the expressions of one ``select`` in parallel, one per core, where
+    separate calls run one after another (measured in ``benchmarks/lf_apply_speed.py``). An
+    LF whose pattern polars cannot run, or whose column is not text, is left out: it runs on
+    its own (with the Python ``re`` fallback, or the error that names the column).
+    """
+    batch = {j: lf for j, lf in enumerate(lfs) if _matches_in_polars(lf, frame)}
+    if not batch:
+        return {}
+    try:
+        masks = frame.select([lf.match_expression().alias(str(j)) for j, lf in batch.items()])
+    except pl.exceptions.PolarsError:  # each LF then runs alone and names its own error
+        return {}
+    return {j: masks.get_column(str(j)).to_numpy() for j in batch}
+
+
 def _matches_in_polars(lf: LabelingFunction, frame: pl.DataFrame) -> bool:
-    """Whether ``lf`` is a keyword or regex LF that polars can run over ``frame``."""
-    if not isinstance(lf, KeywordLF | RegexLF) or type(lf).votes is not VectorizedLF.votes:
+    """Whether ``lf`` is a keyword or regex LF (not a subclass) that polars can run."""
+    if not isinstance(lf, KeywordLF | RegexLF) or type(lf) not in (KeywordLF, RegexLF):
         return False
     if frame.schema.get(lf.column) not in (pl.String, pl.Categorical, pl.Enum, pl.Null):
         return False
@@ -315,11 +336,6 @@ def _matches_in_polars(lf: LabelingFunction, frame: pl.DataFrame) -> bool:
     except pl.exceptions.ComputeError:  # syntax polars' regex engine lacks
         return False
     return True
-
-
-def _votes(lf: LabelingFunction, fired: np.ndarray, task: TaskClasses) -> np.ndarray:
-    """The votes of a one-class LF that fired on ``fired``, as :meth:`VectorizedLF.votes`."""
-    return np.where(fired, task.to_id(lf.label), ABSTAIN).astype(np.int32)
 
 
 def _call_vectorized(lf: LabelingFunction, compute: Callable[[], np.ndarray]) -> np.ndarray:

@@ -21,7 +21,6 @@ one parse per text and pipeline, row-wise LFs run in worker processes like in
 
 from __future__ import annotations
 
-import functools
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from enrich._internal.progress import progress_bar
 from enrich.errors import InputError, LFApplicationError, NotAClassError
 from enrich.labeling.apply import (
     OnError,
-    _call_vectorized,
+    _apply_vectorized,
     _check_names,
     _ChunkResult,
     _error_table,
@@ -60,7 +59,6 @@ from labeling_functions.core import (
     LabelingFunction,
     Row,
     RowLF,
-    VectorizedLF,
     label_targets,
 )
 from labeling_functions.errors import LFDefinitionError
@@ -132,12 +130,14 @@ def apply_multilabel(
     errors: dict[str, _ErrorLog] = {}
     to_id = _label_id(task)
     with progress_bar(progress, total=len(lf_list), desc="Applying LFs") as bar:
-        for j, lf in enumerate(lf_list):
-            if isinstance(lf, VectorizedLF):
-                votes[:, j, :] = _call_vectorized(
-                    lf, functools.partial(lf.label_votes, frame, to_id, k)
-                )
-                bar.update(1)
+        _apply_vectorized(
+            lf_list,
+            frame,
+            votes,
+            bar,
+            alone=lambda lf: lf.label_votes(frame, to_id, k),
+            where=lambda lf, fired: lf.label_votes_where(fired, to_id, k),
+        )
         _apply_spacy(lf_list, frame, votes, targets, n_jobs, spacy_batch_size, bar)
         _apply_rows(lf_list, frame, ids, votes, task, targets, n_jobs, on_error, errors, bar)
     return MultiLabelVoteMatrix(

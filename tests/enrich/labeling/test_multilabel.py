@@ -225,3 +225,17 @@ def test_vote_matrix_checks_its_votes() -> None:
         enrich.MultiLabelVoteMatrix(
             votes=np.zeros((2, 2, 2)), lf_names=("a",), label_names=("x", "y"), asset_ids=ids
         )
+
+
+def test_text_lfs_run_together_with_the_label_votes_each_gives_alone(data):
+    lfs = [
+        keyword_lf("promo", ["check out", "subscribe"], label=("promotion", Against("music"))),
+        regex_lf("link", r"https?://|www\.", label="link"),
+        regex_lf("after_check", r"(?<=check )out", label="promotion"),  # Python re fallback
+        keyword_lf("music", ["music", "song"], label="music"),
+    ]
+    vm = apply_multilabel(lfs, data, task=TASK, progress=False)
+    to_id = TASK.labels.index
+    for j, lf in enumerate(lfs):
+        np.testing.assert_array_equal(vm.votes[:, j, :], lf.label_votes(data, to_id, 3), lf.name)
+    assert vm.votes[0, 0].tolist() == [1, 0, -1] and vm.votes[3].sum() == 0
