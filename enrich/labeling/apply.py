@@ -291,10 +291,10 @@ def _apply_vectorized(
 ) -> None:
     """Fill ``out[:, j]`` with the votes of each vectorized LF ``j``.
 
-    The keyword and regex LFs polars can run are evaluated together (:func:`text_masks`) and
+    The keyword and regex LFs polars can run are evaluated together (:func:`_text_masks`) and
     voted by ``where(lf, fired)``; every other vectorized LF by ``alone(lf)``.
     """
-    masks = text_masks(lfs, frame)
+    masks = _text_masks(lfs, frame)
     for j, lf in enumerate(lfs):
         if not isinstance(lf, VectorizedLF):
             continue
@@ -306,7 +306,7 @@ def _apply_vectorized(
         bar.update(1)
 
 
-def text_masks(lfs: Sequence[LabelingFunction], frame: pl.DataFrame) -> dict[int, np.ndarray]:
+def _text_masks(lfs: Sequence[LabelingFunction], frame: pl.DataFrame) -> dict[int, np.ndarray]:
     """Where each keyword or regex LF fires, by its position in ``lfs``, from one ``select``.
 
     Polars evaluates the expressions of one ``select`` in parallel, one per core, where
