@@ -689,6 +689,18 @@ def digit_shape_features(images: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+def class_prototypes(
+    vectors: np.ndarray, classes: np.ndarray, names: list[str], *, threshold: float
+) -> list:
+    """One ``prototype_lf`` per class, ``proto_<class>``, on its labeled reference vectors."""
+    from labeling_functions import prototype_lf
+
+    return [
+        prototype_lf(f"proto_{c}", vectors[classes == c], label=names[c], threshold=threshold)
+        for c in range(len(names))
+    ]
+
+
 def mnist_new_user() -> RealSet:
     """MNIST t10k (10 classes, images) with sixteen LFs written once as a new user would,
     never tuned (round thresholds chosen before any model ran on their votes): 100 seeded
@@ -701,7 +713,7 @@ def mnist_new_user() -> RealSet:
     from benchmarks._data import data_root
     from embeddings.image import HogPcaImageEncoder
     from enrich.labeling.apply import apply
-    from labeling_functions import ABSTAIN, labeling_function, nearest_neighbor_lf, prototype_lf
+    from labeling_functions import ABSTAIN, labeling_function, nearest_neighbor_lf
 
     folder = data_root() / "mnist_t10k"
     images = np.load(folder / "X_test_28x28_uint8.npy")
@@ -738,12 +750,7 @@ def mnist_new_user() -> RealSet:
             k=5,
             min_agreement=0.8,
         ),
-        *[
-            prototype_lf(
-                f"proto_{d}", vectors[refs[gold[refs] == d]], label=names[d], threshold=0.8
-            )
-            for d in range(10)
-        ],
+        *class_prototypes(vectors[refs], gold[refs], names, threshold=0.8),
         two_holes,
         thin,
         loop_low,
@@ -770,7 +777,7 @@ def digits_new_user() -> RealSet:
     from sklearn.datasets import load_digits
 
     from enrich.labeling.apply import apply
-    from labeling_functions import ABSTAIN, labeling_function, nearest_neighbor_lf, prototype_lf
+    from labeling_functions import ABSTAIN, labeling_function, nearest_neighbor_lf
 
     digits = load_digits()
     images, gold = digits.images, digits.target.astype(np.int64)
@@ -798,12 +805,7 @@ def digits_new_user() -> RealSet:
         nearest_neighbor_lf(
             "knn_labeled", vectors[refs], [names[g] for g in gold[refs]], k=3, min_agreement=1.0
         ),
-        *[
-            prototype_lf(
-                f"proto_{d}", vectors[refs[gold[refs] == d]], label=names[d], threshold=0.9
-            )
-            for d in range(10)
-        ],
+        *class_prototypes(vectors[refs], gold[refs], names, threshold=0.9),
         empty_centre,
         narrow,
         top_heavy,
