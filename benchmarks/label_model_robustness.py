@@ -427,9 +427,7 @@ def specialist_annotators(rng: np.random.Generator, n: int) -> tuple[np.ndarray,
 # written and committed before that change was measured, run once after it
 
 
-def thresholded_classifiers(
-    rng: np.random.Generator, n: int
-) -> tuple[np.ndarray, np.ndarray, int]:
+def thresholded_classifiers(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Three or four classifier LFs over noisy views of latent features (Gaussian classes of
     uneven separation): each votes its argmax only when its softmax confidence passes its own
     threshold, so it fires more on the easy classes and its errors go to the nearby classes;
