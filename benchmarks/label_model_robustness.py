@@ -424,7 +424,8 @@ def specialist_annotators(rng: np.random.Generator, n: int) -> tuple[np.ndarray,
 
 
 # held out of the change that lets an annotator's firing rate per class count (issue #14):
-# written and committed before that change was measured, run once after it
+# written and committed before that change was measured; the change was dropped, and these
+# were run once on the unchanged model
 
 
 def thresholded_classifiers(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -460,7 +461,8 @@ def thresholded_classifiers(rng: np.random.Generator, n: int) -> tuple[np.ndarra
 def selective_crowd(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, int]:
     """25 crowd workers who skip items they find hard: each answers an item with a chance
     that falls with the item's difficulty and, for some workers, with its class (a class
-    they avoid); accuracy falls with difficulty too; 1 to 5 answers per item."""
+    they avoid); accuracy falls with difficulty too; at most 5 answers per item (about 2% of
+    the items get none)."""
     k = int(rng.integers(2, 6))
     y = _truth(rng, n, rng.dirichlet(np.full(k, 3.0)))
     m = 25
@@ -483,7 +485,8 @@ def selective_crowd(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.nd
 
 
 # held out of the change to which crowd answers keep a row to its voted classes (issue #14):
-# written and committed before that change was measured, run once after it
+# written and committed before that change was measured; the change was dropped, and this was
+# run once on the unchanged model
 
 
 def guideline_crowd(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, int]:
