@@ -326,7 +326,7 @@ def _text_masks(lfs: Sequence[LabelingFunction], frame: pl.DataFrame) -> dict[in
 
 def _matches_in_polars(lf: LabelingFunction, frame: pl.DataFrame) -> bool:
     """Whether ``lf`` is a keyword or regex LF (not a subclass) that polars can run."""
-    if not isinstance(lf, KeywordLF | RegexLF) or type(lf) not in (KeywordLF, RegexLF):
+    if type(lf) not in (KeywordLF, RegexLF):
         return False
     if frame.schema.get(lf.column) not in (pl.String, pl.Categorical, pl.Enum, pl.Null):
         return False
