@@ -22,11 +22,25 @@ fitted with every pool item as gold.
 
 ``--batch`` and ``--rounds`` change the budget (default 3 rounds of 50) for sensitivity checks.
 
+Held out (``--sets`` names them; fixed before the queue ran on any of them, run once): sets the
+queue was not developed on, each with its own LFs or annotators. Where a set has no separate
+test split, each seed splits it anew, stratified by class: 60% pool, 40% test.
+
+- ``sms``: WRENCH SMS spam train split (73 regex LFs; its valid/test gold disagree with the
+  votes, see ``../shared/data/README.md``); spam F1.
+- ``dog``, ``product_er``: crowd answers (109 and 176 annotators); accuracy.
+- ``uci-regex``: UCI sentiment with ten regex LFs (``benchmarks.label_model_robustness``).
+- ``spouse``: Snorkel spouse, dev sentences as the pool, test scored; spouse F1.
+- ``uci-new-user``, ``mnist-new-user``, ``digits-new-user``: the label-model benchmark's
+  held-out LF sets written as a new user would (text and images; their reference rows left
+  out). ``uci-new-user`` embeds with MiniLM into ``--cache``.
+
 Run from the repository root (about 20 s on 2 shared cores)::
 
     .venv/bin/python -m benchmarks.review_loop
     .venv/bin/python -m benchmarks.review_loop --sets youtube --seeds 10 --variants refit,default
     .venv/bin/python -m benchmarks.review_loop --batch 25 --rounds 4 --variants refit
+    .venv/bin/python -m benchmarks.review_loop --variants refit --sets sms,dog,product_er
 """
 
 from __future__ import annotations
@@ -35,7 +49,7 @@ import argparse
 import platform
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +63,16 @@ from enrich.models.output import enriched_table
 from enrich.votes import VoteMatrix
 
 SETS = ("youtube", "trec")
+HELD_OUT_SETS = (
+    "sms",
+    "dog",
+    "product_er",
+    "uci-regex",
+    "spouse",
+    "uci-new-user",
+    "mnist-new-user",
+    "digits-new-user",
+)
 ROUNDS = 3
 BATCH = 50
 
@@ -85,14 +109,90 @@ class Curve:
     pool: list[list[float]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ReviewSet:
+    """The pool the expert reviews, the test votes the refitted model is scored on, and how."""
+
+    pool: VoteSet
+    test: VoteSet
+    metric: str  # "acc", or "F1 of <class 1>" for a rare positive class
+
+
+def _split(gold: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row numbers of a 60% pool and a 40% test split, stratified by class."""
+    rng = np.random.default_rng([seed, 99])
+    pool, test = [], []
+    for c in np.unique(gold):
+        rows = rng.permutation(np.flatnonzero(gold == c))
+        cut = round(0.4 * rows.size)
+        test.append(rows[:cut])
+        pool.append(rows[cut:])
+    return np.sort(np.concatenate(pool)), np.sort(np.concatenate(test))
+
+
+def review_split(name: str, cache: str) -> Callable[[int], ReviewSet]:
+    """The pool and test split of set ``name`` for a seed (a fixed split where it has one).
+
+    The votes are made once; each seed then splits them anew where the set has no test split.
+    """
+    from benchmarks import label_model_robustness as robustness
+    from benchmarks._data import load_crowd
+
+    if name in SETS:
+        fixed = ReviewSet(load_wrench(name, "train"), load_wrench(name, "test"), "acc")
+        return lambda seed: fixed
+    if name == "spouse":
+        s = robustness.spouse()
+        classes = ("other", "spouse")
+        fixed = ReviewSet(
+            VoteSet("spouse/dev", s.fit_votes, s.fit_gold, classes),
+            VoteSet("spouse/test", s.eval_votes, s.eval_gold, classes),
+            "F1 of spouse",
+        )
+        return lambda seed: fixed
+    metric = "acc"
+    if name == "sms":
+        source = load_wrench("sms", "train")
+        metric = "F1 of spam"
+    elif name in ("dog", "product_er"):
+        source = load_crowd(name)
+    else:
+        makers: dict[str, Callable[[], Any]] = {
+            "uci-regex": robustness.uci_sentiment,
+            "uci-new-user": lambda: robustness.uci_sentiment_new_user(cache),
+            "mnist-new-user": robustness.mnist_new_user,
+            "digits-new-user": robustness.digits_new_user,
+        }
+        real = makers[name]()  # the reference rows of its LFs are already left out
+        source = VoteSet(name, real.eval_votes, real.eval_gold, tuple(map(str, range(real.k))))
+
+    def split(seed: int) -> ReviewSet:
+        pool, test = _split(source.gold, seed)
+        return ReviewSet(
+            VoteSet(f"{name}/pool", source.votes[pool], source.gold[pool], source.class_names),
+            VoteSet(f"{name}/test", source.votes[test], source.gold[test], source.class_names),
+            metric,
+        )
+
+    return split
+
+
 def fit(train: VoteSet, y: np.ndarray | None, seed: int) -> LabelModel:
     return LabelModel(cardinality=train.cardinality, random_state=seed).fit(train.votes, y)
 
 
-def scores(model: LabelModel, train: VoteSet, test: VoteSet, y: np.ndarray) -> tuple[float, float]:
-    test_accuracy = float(np.mean(model.predict(test.votes) == test.gold))
-    pool_labels = np.where(y >= 0, y, model.predict(train.votes))
-    return test_accuracy, float(np.mean(pool_labels == train.gold))
+def _metric(metric: str, pred: np.ndarray, gold: np.ndarray) -> float:
+    if metric == "acc":
+        return float(np.mean(pred == gold))
+    tp = float(np.sum((pred == 1) & (gold == 1)))
+    return 2 * tp / max(2 * tp + float(np.sum(pred != gold)), 1.0)
+
+
+def scores(model: LabelModel, data: ReviewSet, y: np.ndarray) -> tuple[float, float]:
+    """The test score (the set's metric) and the pool accuracy (reviewed items: their gold)."""
+    test_score = _metric(data.metric, model.predict(data.test.votes), data.test.gold)
+    pool_labels = np.where(y >= 0, y, model.predict(data.pool.votes))
+    return test_score, float(np.mean(pool_labels == data.pool.gold))
 
 
 def pick(
@@ -118,30 +218,29 @@ def pick(
 
 
 def refit_and_score(
-    train: VoteSet,
-    test: VoteSet,
+    data: ReviewSet,
     y: np.ndarray,
     seed: int,
     test_curve: list[float],
     pool_curve: list[float],
 ) -> LabelModel:
     """Refit on the gold so far; append this round's test and pool accuracy to the curves."""
-    model = fit(train, y, seed)
-    test_accuracy, pool_accuracy = scores(model, train, test, y)
+    model = fit(data.pool, y, seed)
+    test_accuracy, pool_accuracy = scores(model, data, y)
     test_curve.append(test_accuracy)
     pool_curve.append(pool_accuracy)
     return model
 
 
 def queue_arm(
-    train: VoteSet,
-    test: VoteSet,
+    data: ReviewSet,
     ids: np.ndarray,
     settings: dict[str, Any],
     seed: int,
     rounds: int,
     batch: int,
 ) -> tuple[list[float], list[float]]:
+    train = data.pool
     lf_names = tuple(f"lf{j}" for j in range(train.votes.shape[1]))
     votes = VoteMatrix(
         votes=train.votes.astype(np.int32),
@@ -168,7 +267,7 @@ def queue_arm(
             picked += rng.choice(left, size=batch - len(picked), replace=False).tolist()
         y[picked] = train.gold[picked]
         reviewed += [int(ids[i]) for i in picked]
-        model = refit_and_score(train, test, y, seed, test_curve, pool_curve)
+        model = refit_and_score(data, y, seed, test_curve, pool_curve)
     return test_curve, pool_curve
 
 
@@ -189,8 +288,9 @@ def _simple_key(kind: str, votes: np.ndarray, proba: np.ndarray) -> np.ndarray:
 
 
 def simple_arm(
-    kind: str, train: VoteSet, test: VoteSet, seed: int, rounds: int, batch: int
+    kind: str, data: ReviewSet, seed: int, rounds: int, batch: int
 ) -> tuple[list[float], list[float]]:
+    train = data.pool
     rng = np.random.default_rng([seed, 2])
     y = np.full(len(train.gold), -1, dtype=np.int64)
     model = fit(train, None, seed)
@@ -201,14 +301,15 @@ def simple_arm(
         order = left[np.lexsort((rng.random(left.size), key[left]))]
         picked = order[:batch]
         y[picked] = train.gold[picked]
-        model = refit_and_score(train, test, y, seed, test_curve, pool_curve)
+        model = refit_and_score(data, y, seed, test_curve, pool_curve)
     return test_curve, pool_curve
 
 
 def votes_arm(
-    train: VoteSet, test: VoteSet, seed: int, rounds: int, batch: int
+    data: ReviewSet, seed: int, rounds: int, batch: int
 ) -> tuple[list[float], list[float]]:
     """``queue_from_votes`` (refit): votes and probabilities in, row numbers out."""
+    train = data.pool
     y = np.full(len(train.gold), -1, dtype=np.int64)
     model = fit(train, None, seed)
     test_curve, pool_curve = [], []
@@ -223,13 +324,14 @@ def votes_arm(
         picked = queue.asset_ids.to_numpy()
         assert len(picked) == batch, "refit returns the batch it is asked for"
         y[picked] = train.gold[picked]
-        model = refit_and_score(train, test, y, seed, test_curve, pool_curve)
+        model = refit_and_score(data, y, seed, test_curve, pool_curve)
     return test_curve, pool_curve
 
 
 def random_arm(
-    train: VoteSet, test: VoteSet, seed: int, rounds: int, batch: int
+    data: ReviewSet, seed: int, rounds: int, batch: int
 ) -> tuple[list[float], list[float]]:
+    train = data.pool
     rng = np.random.default_rng([seed, 1])
     order = rng.choice(len(train.gold), size=rounds * batch, replace=False)
     test_curve, pool_curve = [], []
@@ -237,42 +339,48 @@ def random_arm(
         y = np.full(len(train.gold), -1, dtype=np.int64)
         picked = order[: round_no * batch]
         y[picked] = train.gold[picked]
-        test_accuracy, pool_accuracy = scores(fit(train, y, seed), train, test, y)
+        test_accuracy, pool_accuracy = scores(fit(train, y, seed), data, y)
         test_curve.append(test_accuracy)
         pool_curve.append(pool_accuracy)
     return test_curve, pool_curve
 
 
-def run(name: str, seeds: int, variants: list[str], rounds: int, batch: int) -> dict[str, Curve]:
-    train, test = load_wrench(name, "train"), load_wrench(name, "test")
-    log(f"wrench/{name}: pool {train.votes.shape}, test {test.votes.shape}")
+def run(
+    name: str, seeds: int, variants: list[str], rounds: int, batch: int, cache: str
+) -> tuple[str, dict[str, Curve]]:
+    """The test and pool curves of every arm on set ``name``, and the set's test metric."""
+    split = review_split(name, cache)
     curves: dict[str, Curve] = {"start": Curve(), "all gold": Curve(), "random": Curve()}
     curves.update({kind: Curve() for kind in SIMPLE})
     curves.update({f"queue ({v})": Curve() for v in variants})
     curves["queue_from_votes (refit)"] = Curve()
     for seed in range(seeds):
+        data = split(seed)
+        train = data.pool
+        if seed == 0:
+            log(f"{name}: pool {train.votes.shape}, test {data.test.votes.shape}, {data.metric}")
         start = fit(train, None, seed)
-        test_accuracy, pool_accuracy = scores(start, train, test, np.full(len(train.gold), -1))
+        test_accuracy, pool_accuracy = scores(start, data, np.full(len(train.gold), -1))
         curves["start"].test.append([test_accuracy] * rounds)
         curves["start"].pool.append([pool_accuracy] * rounds)
-        test_accuracy, _ = scores(fit(train, train.gold, seed), train, test, train.gold)
+        test_accuracy, _ = scores(fit(train, train.gold, seed), data, train.gold)
         curves["all gold"].test.append([test_accuracy] * rounds)
         ids = np.random.default_rng([seed, 0]).permutation(len(train.gold)).astype(np.int64)
         for variant in variants:
-            t, p = queue_arm(train, test, ids, VARIANTS[variant], seed, rounds, batch)
+            t, p = queue_arm(data, ids, VARIANTS[variant], seed, rounds, batch)
             curves[f"queue ({variant})"].test.append(t)
             curves[f"queue ({variant})"].pool.append(p)
-        t, p = random_arm(train, test, seed, rounds, batch)
+        t, p = random_arm(data, seed, rounds, batch)
         curves["random"].test.append(t)
         curves["random"].pool.append(p)
         for kind in SIMPLE:
-            t, p = simple_arm(kind, train, test, seed, rounds, batch)
+            t, p = simple_arm(kind, data, seed, rounds, batch)
             curves[kind].test.append(t)
             curves[kind].pool.append(p)
-        t, p = votes_arm(train, test, seed, rounds, batch)
+        t, p = votes_arm(data, seed, rounds, batch)
         curves["queue_from_votes (refit)"].test.append(t)
         curves["queue_from_votes (refit)"].pool.append(p)
-    return curves
+    return data.metric, curves
 
 
 def _cell(values: np.ndarray) -> str:
@@ -281,11 +389,19 @@ def _cell(values: np.ndarray) -> str:
 
 
 def markdown(
-    name: str, curves: dict[str, Curve], seeds: int, variants: list[str], rounds: int, batch: int
+    name: str,
+    metric: str,
+    curves: dict[str, Curve],
+    seeds: int,
+    variants: list[str],
+    rounds: int,
+    batch: int,
 ) -> str:
     header = " | ".join(f"{batch * r} gold (round {r})" for r in range(1, rounds + 1))
     blanks = " |" * (rounds - 1)
-    out = [f"### wrench/{name}: test accuracy, mean ± sd over {seeds} seeds", ""]
+    title = f"wrench/{name}" if name in SETS else f"{name} (held out)"
+    what = "accuracy" if metric == "acc" else metric
+    out = [f"### {title}: test {what}, mean ± sd over {seeds} seeds", ""]
     out += [f"| arm | {header} |", "|---|" + "---|" * rounds]
     start = np.array(curves["start"].test)[:, 0]
     out.append(f"| unsupervised start (0 gold) | {_cell(start)} |{blanks}")
@@ -327,7 +443,11 @@ def markdown(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", default=",".join(SETS), help="comma-separated WRENCH sets")
+    parser.add_argument(
+        "--sets",
+        default=",".join(SETS),
+        help=f"comma-separated, from {list(SETS)} and the held-out {list(HELD_OUT_SETS)}",
+    )
     parser.add_argument("--seeds", type=int, default=10, help="seeds (>= 5 for the report)")
     parser.add_argument(
         "--variants",
@@ -336,11 +456,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="review rounds")
     parser.add_argument("--batch", type=int, default=BATCH, help="items reviewed per round")
+    parser.add_argument(
+        "--cache",
+        default="/tmp/enrich-bench-embeddings",
+        help="embedding cache folder (uci-new-user embeds its sentences with MiniLM)",
+    )
     args = parser.parse_args(argv)
     names = [s.strip() for s in args.sets.split(",") if s.strip()]
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    if sorted(set(names) - set(SETS)):
-        parser.error(f"--sets must be among {list(SETS)}")
+    if sorted(set(names) - set(SETS) - set(HELD_OUT_SETS)):
+        parser.error(f"--sets must be among {[*SETS, *HELD_OUT_SETS]}")
     if sorted(set(variants) - set(VARIANTS)) or not variants:
         parser.error(f"--variants must be among {list(VARIANTS)}")
     if args.seeds < 2:
@@ -349,8 +474,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--rounds and --batch must be >= 1")
     started = time.perf_counter()
     for name in names:
-        curves = run(name, args.seeds, variants, args.rounds, args.batch)
-        print(markdown(name, curves, args.seeds, variants, args.rounds, args.batch))
+        metric, curves = run(name, args.seeds, variants, args.rounds, args.batch, args.cache)
+        print(markdown(name, metric, curves, args.seeds, variants, args.rounds, args.batch))
         print()
     print(
         f"Python {platform.python_version()}, polars {pl.__version__}, numpy {np.__version__}; "
