@@ -72,12 +72,13 @@ judges slices (their quality as the classifier's per-slice macro F1), run once a
 - scikit-learn digits, raw pixels: slice gap ``ink=light`` (mean pixel intensity below its
   1/3 quantile; ten classes per slice, where the digits were only used for class gaps).
 
-A sixth held-out check, fixed before measuring and before the change it checks, run once at
-the end with ``--scenarios trec-loc,youtube-shakira,sms-long,mnist-digit2,mnistpix-heavy``
-(budgets 40 and 100): groups no check starved before, on every data set that has them.
+A sixth held-out check, fixed before measuring and run once with ``--scenarios
+trec-loc,youtube-shakira,mnist-digit2,mnistpix-heavy`` (budgets 40 and 100): groups no check
+starved before.
 
-- TREC questions: class gap ``LOC``. YouTube: slice gap ``video=Shakira``. UCI SMS spam:
-  slice gap ``length=long``.
+- TREC questions: class gap ``LOC``. YouTube: slice gap ``video=Shakira``. (SMS
+  ``length=long`` was in it and was dropped: long texts hold 674 of the 747 spams, so with
+  that slice starved the labeled set often has no spam and no classifier can be trained.)
 - MNIST t10k, HOG: class gap ``2``; raw pixels: slice gap ``ink=heavy``.
 
 Run from the repository root::
@@ -366,13 +367,11 @@ def held_out_scenarios() -> dict[str, Scenario]:
         # and a slice on the 8x8 digits (ten classes; the digits were used for class gaps)
         "sentiment-imdb": Scenario("sentiment-imdb", sentiment, "slice", "imdb", 30, 3, 0.4),
         "digits-ink": Scenario("digits-ink", digits_ink, "slice", "light", 30, 3, 0.3),
-        # sixth held-out check (fixed before measuring, written before the change it checks;
-        # run once, at the end, with --scenarios trec-loc,youtube-shakira,sms-long,
-        # mnist-digit2,mnistpix-heavy): gaps never starved before on every data set, class
-        # and slice, text and images
+        # sixth held-out check (fixed before measuring; run once with --scenarios trec-loc,
+        # youtube-shakira,mnist-digit2,mnistpix-heavy): groups never starved before, class and
+        # slice, text and images
         "trec-loc": Scenario("trec-loc", trec, "class", "LOC", 20, 2, 0.3),
         "youtube-shakira": Scenario("youtube-shakira", youtube, "slice", "Shakira", 30, 3, 0.4),
-        "sms-long": Scenario("sms-long", sms, "slice", "long", 30, 3, 0.4),
         "mnist-digit2": Scenario("mnist-digit2", mnist, "class", "2", 20, 2, 0.3),
         "mnistpix-heavy": Scenario("mnistpix-heavy", mnist_pixels, "slice", "heavy", 30, 3, 0.3),
     }
