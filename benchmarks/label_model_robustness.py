@@ -497,7 +497,8 @@ def guideline_crowd(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.nd
     k = int(rng.integers(3, 7))
     y = _truth(rng, n, rng.dirichlet(np.full(k, 3.0)))
     look_alike = np.arange(k)
-    for a, b in rng.permutation(k)[: 2 * int(rng.integers(1, 3))].reshape(-1, 2):
+    pairs = min(int(rng.integers(1, 3)), k // 2)  # two pairs need four classes
+    for a, b in rng.permutation(k)[: 2 * pairs].reshape(-1, 2):
         look_alike[a], look_alike[b] = b, a
     m = int(rng.integers(30, 51))
     kind = np.where(rng.random(m) < 0.2, "expert", "novice").astype(object)
