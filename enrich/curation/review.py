@@ -37,10 +37,9 @@ doubtful come first, which is what an expert correcting labels wants.
 which learns how reliable each LF is from the LF vote patterns, each weighted by how many
 assets share it. Two things change:
 
-- the reasons' default weights: ``low_confidence`` and ``no_lf_votes`` get weight 0 (an
-  asset no LF voted on says nothing about the LFs; a conflict tells the model which LF was
-  wrong, exactly where it cannot tell unaided), other reasons keep 1. ``weights`` still
-  overrides any reason.
+- the reasons' default weights: ``low_confidence`` gets weight 0 (a conflict tells the
+  model which LF was wrong, exactly where it cannot tell unaided), other reasons keep 1.
+  ``weights`` still overrides any reason.
 - a conflict is scored by how evenly the LF votes split, whatever the label (the share of
   votes outside the most voted class over its value for an even split: 1 for a tie, 2/3 for
   two votes to one, 1/2 for three to one), without the ``0.5 +`` floor of the other
@@ -48,6 +47,15 @@ assets share it. Two things change:
   lopsided split little more than the majority already did. (The share of votes against
   the label, as for ``"correct"``, rated a 2-to-1 split against the label above a tie and
   lost 0.7 to 0.8 points to "most conflicting votes first" after a third round on youtube.)
+- an asset no LF voted on is scored by how evenly the model's probabilities split (the
+  share outside its likeliest class over ``1 - 1/k``; 1 without ``proba_*`` columns), also
+  without the floor: such assets say nothing about the LFs, but their gold is what tells the
+  label model which class they have (it labels them all with one class, from the class
+  balance, until gold shows another is more common there). They form one vote pattern (no
+  votes), allocated like the others. (Weighing them 0, as before, lost 4 to 6 points to
+  lowest-confidence picks on the MNIST and 8x8 digits sets with image LFs, where 30 to 35%
+  of the assets have no vote and the class balance named a class only 1 to 5% of them had,
+  and 12 to 20 points to random picks on a synthetic set with skewed coverage.)
 - the batch is spread over LF vote patterns (the ``vote_<lf>`` columns) instead of being cut
   from the top of the ranking: assets with one pattern carry the same information about the
   LFs, and without spreading one large pattern can fill the whole batch (its assets tie).
@@ -60,10 +68,10 @@ assets share it. Two things change:
   pattern the best-scored asset goes first. An asset absent from the enriched table (a gap
   candidate) is a pattern of its own.
 
-In ``benchmarks/review_loop.py`` (WRENCH youtube and trec, 3 rounds of 50 gold, label model
-refitted after each round, mean of 10 seeds) ``"refit"`` is ahead of random picks after
-every round on both sets, the default ranking falls behind on trec; at 3 rounds of 100 it
-stays ahead on trec but falls behind on youtube. Figures in ``benchmarks/RESULTS.md``.
+``benchmarks/review_loop.py`` compares ``"refit"`` with random, lowest-confidence and
+most-conflicting picks (label model refitted after each round, 10 seeds) on WRENCH youtube
+and trec and on held-out sets (crowds, text and image LFs, synthetic failure modes).
+Figures in ``benchmarks/RESULTS.md``.
 
 Examples
 --------
@@ -144,7 +152,7 @@ _PURPOSES: Final[tuple[str, ...]] = ("correct", "refit")
 #: Reasons whose default weight a purpose changes (the others keep 1.0).
 _PURPOSE_WEIGHTS: Final[Mapping[str, Mapping[str, float]]] = {
     "correct": {},
-    "refit": {"low_confidence": 0.0, "no_lf_votes": 0.0},
+    "refit": {"low_confidence": 0.0},
 }
 
 
@@ -263,12 +271,13 @@ def review_queue(
         Series, or a sequence.
     weights
         Per-reason weights overriding the purpose's defaults (1.0; with ``"refit"``,
-        ``low_confidence`` and ``no_lf_votes`` are 0). Keys from :data:`REASONS`. A weight
+        ``low_confidence`` is 0). Keys from :data:`REASONS`. A weight
         of 0 turns a reason off: it still shows on an asset picked for another reason, but
         an asset whose score is 0 is not queued.
     purpose
         ``"correct"`` (default): the most doubtful labels first, for experts who correct
-        them. ``"refit"``: gold to refit the label model with -- conflicts only by default,
+        them. ``"refit"``: gold to refit the label model with -- conflicts and assets
+        without votes by default,
         the batch spread over LF vote patterns (needs the ``vote_<lf>`` columns; ranks then
         follow the allocation, not ``score``, and ``why`` names the pattern's size). Choose
         ``"refit"`` when the reviewed labels go back into ``LabelModel.fit(L, y)``; see the
@@ -437,8 +446,11 @@ def queue_from_votes(
     >>> L = np.array([[0, 1], [0, 1], [1, 1], [0, -1], [-1, -1]])
     >>> P = np.array([[0.5, 0.5], [0.5, 0.5], [0.1, 0.9], [0.8, 0.2], [0.6, 0.4]])
     >>> queue = queue_from_votes(L, P, batch_size=3)
-    >>> sorted(queue.asset_ids.to_list()[:1]), len(queue), queue.n_topped_up
-    ([0], 3, 1)
+    >>> sorted(queue.asset_ids.to_list()), queue.n_topped_up
+    ([0, 1, 4], 0)
+
+    Rows 0 and 1 split their votes 1 to 1; row 4 has no vote, and the model splits 0.6 to
+    0.4 on it (score 0.8).
     """
     if hasattr(votes, "votes") and hasattr(votes, "lf_names"):
         if asset_ids is None:
@@ -485,6 +497,7 @@ def queue_from_votes(
             "confidence": pl.Series(np.where(any_vote, P.max(axis=1), np.nan)).fill_nan(None),
             "conflict": pl.Series(any_vote & (high != low), dtype=pl.Boolean),
             "all_abstain": pl.Series(~any_vote, dtype=pl.Boolean),
+            **{f"proba_{c}": pl.Series(P[:, c]) for c in range(k)},
             **{f"vote_{n}": pl.Series(L[:, j], dtype=pl.Int64) for j, n in enumerate(names)},
         }
     )

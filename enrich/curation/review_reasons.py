@@ -74,9 +74,10 @@ def scores_of(inputs: Inputs, weight: Mapping[str, float]) -> pl.DataFrame:
     )
     for reason, mask, severity, _ in rows:
         sev = _severity(severity).to_numpy()
-        if reason == "lf_conflict" and inputs.conflict_severity == "split":
+        if reason in ("lf_conflict", "no_lf_votes") and inputs.conflict_severity == "split":
             # refit: the score is a vote pattern's stratum weight (Neyman allocation), in
-            # proportion to how evenly its votes split -- no floor
+            # proportion to how evenly its votes split (for assets without votes: the
+            # model's probabilities) -- no floor
             score[mask.to_numpy()] += weight[reason] * sev
         else:
             score[mask.to_numpy()] += _points(weight[reason], sev)
@@ -144,10 +145,35 @@ def _row_reasons(
     if "all_abstain" in table.columns:
         empty = table["all_abstain"].fill_null(False)
         n_empty = int(empty.sum())
-        out.append(
-            ("no_lf_votes", empty, _ones(n_empty), ["no LF voted"] * n_empty if details else None)
-        )
+        if conflict_severity == "split":
+            severity, notes = _belief_split(table.filter(empty), details=details)
+        else:
+            severity, notes = _ones(n_empty), ["no LF voted"] * n_empty if details else None
+        out.append(("no_lf_votes", empty, severity, notes))
     return out
+
+
+def _belief_split(table: pl.DataFrame, *, details: bool) -> tuple[pl.Series, list[str] | None]:
+    """How evenly the model's probabilities split on assets no LF voted on.
+
+    The share of probability outside the likeliest class over its value for an even split
+    (``1 - 1/k``): 1 where the model cannot tell the class of such assets (its class balance
+    is flat), 0 where it is sure. The counterpart of a conflict's vote split: the gold of
+    assets without votes is what tells the label model their class. Without ``proba_*``
+    columns the split is unknown and counts as 1.
+    """
+    columns = [c for c in table.columns if c.startswith("proba_")]
+    if len(columns) < 2:
+        return _ones(table.height), ["no LF voted"] * table.height if details else None
+    top = table.select(pl.max_horizontal(columns)).to_series().cast(pl.Float64).to_numpy()
+    even = 1.0 - 1.0 / len(columns)
+    split = np.clip((1.0 - top) / even, 0.0, 1.0)
+    notes = (
+        [f"no LF voted (the model's likeliest class has probability {t:.2f})" for t in top]
+        if details
+        else None
+    )
+    return pl.Series(split), notes
 
 
 def _other_reasons(inputs: Inputs, *, details: bool) -> list[pl.DataFrame]:

@@ -199,19 +199,40 @@ def test_refit_counts_excluded_assets_of_a_pattern_as_reviewed():
     assert queue.table["why"][0].endswith("pick 1 from a vote pattern of 4 assets (1 reviewed)")
 
 
-def test_refit_weights_leave_out_low_confidence_and_all_abstain_unless_overridden():
+def test_refit_weights_leave_out_low_confidence_unless_overridden():
     table = enriched()  # b is the only conflict; a, c, e are low confidence; c has no votes
     only = review_queue(table, purpose="refit")
-    assert only.asset_ids[0] == "b" and only.n_topped_up == 4  # the rest tops the batch up
-    assert only.asset_ids[-1] == "c"  # no LF voted on c: it comes last
-    queue = review_queue(table, purpose="refit", weights={"low_confidence": 1.0})
+    # b (votes split 1 to 1) and c (no votes; without proba_* columns the model's split on
+    # it is unknown and counts as even): both score 1; the rest tops the batch up
+    assert sorted(only.asset_ids[:2]) == ["b", "c"] and only.n_topped_up == 3
+    assert only.table["score"].to_list()[:2] == pytest.approx([1.0, 1.0])
+    queue = review_queue(
+        table, purpose="refit", weights={"low_confidence": 1.0, "no_lf_votes": 0.0}
+    )
     # Every asset has a vote pattern of its own (n = 1): priority = score / sqrt(2), so the
     # order is the score order: b (votes split 1 to 1: 1.0), then a and e (low confidence,
-    # 0.75) at random; c (no_lf_votes still 0) last.
+    # 0.75) at random; c (no_lf_votes turned off) last.
     c_low = 0.5 + 0.5 * (1 - 0.5 / 0.7)
     assert queue.asset_ids[0] == "b" and sorted(queue.asset_ids[1:3]) == ["a", "e"]
     assert queue.asset_ids[3] == "c"
     assert queue.table["score"].to_list()[:4] == pytest.approx([1.0, 0.75, 0.75, c_low])
+
+
+def test_refit_weighs_assets_without_votes_by_how_evenly_the_model_splits_on_them():
+    # four assets without votes and four whose two votes split 1 to 1: two patterns of 4
+    L = np.array([[-1, -1]] * 4 + [[0, 1]] * 4)
+    conflicts = np.full((4, 2), 0.5)
+    unsure = queue_from_votes(L, np.vstack([np.full((4, 2), 0.5), conflicts]), batch_size=2)
+    # both patterns score 1 (an even split): one pick each
+    assert sorted(a // 4 for a in unsure.asset_ids.to_list()) == [0, 1]
+    note = "no LF voted (the model's likeliest class has probability 0.50)"
+    assert any(note in why for why in unsure.table["why"])
+    sure = np.vstack([np.tile([0.95, 0.05], (4, 1)), conflicts])
+    queue = queue_from_votes(L, sure, batch_size=5)
+    # unvoted: score (1 - 0.95) / 0.5 = 0.1, priority 4 * 0.1 / sqrt(2) = 0.28, below the
+    # conflicts' fourth pick (4 / sqrt(20) = 0.89): it comes fifth
+    assert [a // 4 for a in queue.asset_ids.to_list()] == [1, 1, 1, 1, 0]
+    assert queue.table["score"][-1] == pytest.approx(0.1) and queue.n_topped_up == 0
 
 
 def test_refit_candidate_absent_from_the_table_is_a_pattern_of_its_own():
@@ -382,7 +403,9 @@ def test_wrench_youtube_refit_batch_follows_the_allocation_rule():
     reviewed = table.filter(pl.col("conflict"))["asset_id"].head(30).to_list()
     queue = review_queue(table, batch_size=50, exclude=reviewed, purpose="refit")
     picked = queue.table.join(table.select("asset_id", *votes), on="asset_id", how="left")
-    assert picked.height == 50 and all("lf_conflict" in r for r in picked["reasons"].to_list())
+    reasons = picked["reasons"].to_list()
+    assert picked.height == 50 and all({"lf_conflict", "no_lf_votes"} & set(r) for r in reasons)
+    assert any("no_lf_votes" in r for r in reasons)  # the unvoted assets are a pattern too
     # Recompute every priority from the table: n assets and r reviewed share the pattern;
     # the k-th pick of a pattern (1-based) has priority score * n / sqrt((r + k)(r + k + 1)).
     size = table.group_by(votes).agg(
