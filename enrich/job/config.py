@@ -923,8 +923,9 @@ candidates_per_gap = 10           # similar unsure assets queued per gap (needs 
 enabled = true
 below_confidence = 0.7            # labels less sure than this are queued for review
 max_items = 500
-purpose = "correct"               # "refit": gold for the label model (LF conflicts, spread
-                                  # over vote patterns); see help(enrich.review_queue)
+purpose = "correct"               # "refit": gold for the label model (LF conflicts and
+                                  # unvoted assets, spread over vote patterns);
+                                  # see help(enrich.review_queue)
 
 [end_model]
 enabled = false                   # true: train a classifier on the labels, predict every asset
