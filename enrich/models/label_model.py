@@ -165,7 +165,10 @@ class LabelModel(VoteModel):
         With gold labels, EM fitted with gold (scored on each half of the gold rows with
         the other half's gold), EM without gold and equal weights are scored on the gold
         rows, and one replaces that choice only when it is right on significantly more of
-        them: gold is used where it measurably helps. The chosen structure is in
+        them: gold is used where it measurably helps. The gold rows are weighed by vote
+        pattern to stand for all rows (post-stratification), so gold picked for review
+        (``review_queue(purpose="refit")``: conflicts first) is judged as the pool would
+        be. The chosen structure is in
         ``structure_``; the measurements are in ``benchmarks/RESULTS.md``
         (``benchmarks/label_model_robustness.py``). ``"em"`` always keeps the learned
         model fitted without gold labels, ``"em+gold"`` the one fitted with them clamped
@@ -551,7 +554,9 @@ class LabelModel(VoteModel):
         (scored on each half of the gold rows after fitting with the other half's gold), EM
         without gold and equal weights are scored on the gold rows, and one replaces the
         baseline only when it is right on significantly more gold rows (a paired difference
-        above twice its standard error).
+        above twice its standard error). The gold rows are post-stratified by vote pattern
+        (:func:`post_stratified`), so that gold picked for review (conflicts first) is
+        weighed as the pool's rows would be.
         """
         params = self.get_params()
         params.update(structure="em", max_fit_rows=None)
@@ -642,10 +647,11 @@ class LabelModel(VoteModel):
             # equal weights, the choice the check made
             baseline = "vote" if choice == "vote+em" else choice
             best, best_gain = choice, 0.0
+            stand_for_pool = post_stratified(patterns, known, weight)
             for name, hits in right.items():
                 if name == baseline:
                     continue
-                gain = significant_gain(hits - right[baseline], weight[known])
+                gain = significant_gain(hits - right[baseline], stand_for_pool)
                 if gain > best_gain:
                     best, best_gain = name, gain
             if best == "em+gold":
@@ -1228,6 +1234,41 @@ def _check_number(
         lower = f"> {low:g}" if low_open else f">= {low:g}"
         upper = "" if high is None else f" and < {high:.3g}"
         raise InputError(f"{name} must be a number {lower}{upper}; got {value!r}")
+
+
+def post_stratified(patterns: np.ndarray, known: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Weights that make the ``known`` (gold) rows stand for every row, by vote pattern.
+
+    Every structure predicts from the votes alone, so its accuracy over all rows is the
+    mean of its accuracy per vote pattern, weighted by the pattern's rows. Gold picked for
+    review is not a random sample of them (conflicting patterns come first), so each gold
+    row weighs ``N_p / g_p`` (its pattern's rows over the pattern's gold rows:
+    post-stratification, Holt & Smith 1979). The weights are scaled to sum to Kish's
+    effective sample size, so a standard error read from them (``significant_gain``
+    counts weights as rows) pays for uneven weights. Gold drawn at random gives about
+    equal weights: the comparison is then the plain one.
+
+    ``patterns`` are distinct (votes, gold) rows with their ``weight`` (row counts);
+    returns the weights of the ``known`` ones, in order.
+
+    Pattern ``(0, 1)`` has 100 rows, 2 of them gold; ``(1, 1)`` 2 rows, both gold. The gold
+    rows stand for 100 and 2 rows; 4 gold rows this uneven are worth about 2 random ones:
+
+    >>> votes = np.array([[0, 1], [0, 1], [1, 1]])
+    >>> w = post_stratified(votes, np.array([True, False, True]), np.array([2.0, 98.0, 2.0]))
+    >>> w.round(3).tolist(), round(float(w.sum()), 2)
+    ([2.039, 0.041], 2.08)
+    """
+    packed = compress_votes(patterns)
+    rows = np.bincount(packed.inverse, weights=weight, minlength=len(packed.counts))
+    gold = np.bincount(packed.inverse[known], weights=weight[known], minlength=len(packed.counts))
+    per_row = rows[packed.inverse[known]] / gold[packed.inverse[known]]
+    count = weight[known]
+    total = float(count @ per_row)
+    if not total > 0:
+        return count
+    effective = total**2 / float(count @ per_row**2)
+    return count * per_row * (effective / total)
 
 
 def _fit_rows(

@@ -17,7 +17,7 @@ from enrich._internal.vote_arrays import (
     validate_votes,
 )
 from enrich.errors import InputError, NotFittedError
-from enrich.models.label_model import LabelModel, near_duplicates
+from enrich.models.label_model import LabelModel, near_duplicates, post_stratified
 from enrich.models.majority_vote import MajorityVote
 from enrich.models.snorkel import SnorkelLabelModel
 
@@ -441,6 +441,19 @@ def test_invariants_all_abstain_prior_and_column_order(case):
         assert np.allclose(proba[empty], model.class_balance_)
         permuted = make(cardinality=k).fit(votes[:, perm]).predict_proba(votes[:, perm])
         assert np.allclose(permuted, proba, atol=1e-4)
+
+
+def test_post_stratified_gold_stands_for_every_row_of_its_vote_pattern():
+    votes = np.array([[0, 1], [0, 1], [1, 1], [1, 1], [1, -1], [1, -1]])
+    known = np.array([True, False, True, False, True, False])  # gold, then the pattern's rest
+    # gold in proportion to the patterns' rows (1 in 10 of each): equal weights, one per row
+    even = post_stratified(votes, known, np.array([4.0, 36.0, 2.0, 18.0, 1.0, 9.0]))
+    assert np.allclose(even.sum(), 7.0) and np.allclose(even / [4, 2, 1], 1.0)
+    # all the gold of a large pattern in one row: that row weighs for its whole pattern,
+    # and the total is the effective number of gold rows, below their count
+    skewed = post_stratified(votes, known, np.array([1.0, 99.0, 2.0, 6.0, 4.0, 4.0]))
+    per_row = skewed / [1, 2, 4]
+    assert per_row[0] > per_row[1] > per_row[2] and skewed.sum() < 7.0
 
 
 def test_gold_on_rows_without_votes_sets_their_class_only_when_significant():
