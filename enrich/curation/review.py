@@ -22,7 +22,8 @@ that a large tied group (e.g. one score shared by 1,779 assets) is not cut by as
   ``1 - confidence / low_confidence``.
 - ``lf_conflict``: ``conflict`` is true; severity = share of LF votes against the label
   (from the ``vote_<lf>`` columns; 1 without them).
-- ``no_lf_votes``: ``all_abstain`` is true; severity = 1.
+- ``no_lf_votes``: ``all_abstain`` is true; severity = 1 (with ``purpose="refit"``, how
+  evenly the model's probabilities split: see below).
 - ``gap_candidate``: the asset is in ``candidates``; severity = its ``score``, else 1.
 - ``gold_suspect``: the asset is in ``suspect_labels`` (its gold or annotator label is likely
   wrong, e.g. :func:`enrich.analysis.label_errors.find_label_errors`); severity =
