@@ -590,12 +590,16 @@ class RealSet:
     k: int
 
     def score(self, pred: np.ndarray) -> float:
-        gold = self.eval_gold
-        if " F1" in self.metric:
-            tp = float(np.sum((pred == 1) & (gold == 1)))
-            wrong = float(np.sum(pred != gold))
-            return 2 * tp / max(2 * tp + wrong, 1.0)
-        return float(np.mean(pred == gold))
+        return score(self.metric, pred, self.eval_gold)
+
+
+def score(metric: str, pred: np.ndarray, gold: np.ndarray) -> float:
+    """Accuracy, or the F1 of class 1 when ``metric`` names an F1 (e.g. "spam F1")."""
+    if " F1" in metric:
+        tp = float(np.sum((pred == 1) & (gold == 1)))
+        wrong = float(np.sum(pred != gold))
+        return 2 * tp / max(2 * tp + wrong, 1.0)
+    return float(np.mean(pred == gold))
 
 
 def uci_sentiment() -> RealSet:

@@ -135,7 +135,7 @@ class ReviewSet:
 
     pool: VoteSet
     test: VoteSet
-    metric: str  # "acc", or "F1 of <class 1>" for a rare positive class
+    metric: str  # "acc", or "<class 1> F1" for a rare positive class
 
 
 def _split(gold: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -176,13 +176,13 @@ def review_split(name: str, cache: str) -> Callable[[int], ReviewSet]:
         fixed = ReviewSet(
             VoteSet("spouse/dev", s.fit_votes, s.fit_gold, classes),
             VoteSet("spouse/test", s.eval_votes, s.eval_gold, classes),
-            "F1 of spouse",
+            "spouse F1",
         )
         return lambda seed: fixed
     metric = "acc"
     if name == "sms":
         source = load_wrench("sms", "train")
-        metric = "F1 of spam"
+        metric = "spam F1"
     elif name in ("dog", "product_er"):
         source = load_crowd(name)
     else:
@@ -212,16 +212,11 @@ def fit(train: VoteSet, y: np.ndarray | None, seed: int) -> LabelModel:
     return LabelModel(cardinality=train.cardinality, random_state=seed).fit(train.votes, y)
 
 
-def _metric(metric: str, pred: np.ndarray, gold: np.ndarray) -> float:
-    if metric == "acc":
-        return float(np.mean(pred == gold))
-    tp = float(np.sum((pred == 1) & (gold == 1)))
-    return 2 * tp / max(2 * tp + float(np.sum(pred != gold)), 1.0)
-
-
 def scores(model: LabelModel, data: ReviewSet, y: np.ndarray) -> tuple[float, float]:
     """The test score (the set's metric) and the pool accuracy (reviewed items: their gold)."""
-    test_score = _metric(data.metric, model.predict(data.test.votes), data.test.gold)
+    from benchmarks.label_model_robustness import score
+
+    test_score = score(data.metric, model.predict(data.test.votes), data.test.gold)
     pool_labels = np.where(y >= 0, y, model.predict(data.pool.votes))
     return test_score, float(np.mean(pool_labels == data.pool.gold))
 

@@ -40,7 +40,8 @@ class Inputs:
     candidates: pl.DataFrame | None
     suspects: pl.DataFrame | None = None
     #: ``lf_conflict`` severity: ``"against_label"`` (share of the votes against the label)
-    #: or ``"split"`` (how evenly the LF votes split, whatever the label)
+    #: or ``"split"`` (refit: how evenly the LF votes split, whatever the label; and
+    #: ``no_lf_votes`` scored by how evenly the model's probabilities split)
     conflict_severity: str = "against_label"
 
     def restricted_to(self, ids: pl.Series) -> Inputs:

@@ -578,6 +578,9 @@ class LabelModel(VoteModel):
         vote_table, vote_prior = equal_weights(
             patterns, None, weight, k, fixed_prior, counts=counts
         )
+        # the distinct vote patterns (gold left out): what the check sees and what gold rows
+        # are post-stratified by
+        by_votes = compress_votes(patterns) if pattern_gold is not None else None
         if self.structure in ("vote", "vote+em"):
             choice = self.structure
         else:
@@ -590,11 +593,10 @@ class LabelModel(VoteModel):
                 counts,
                 row_hash,
             )
-            if pattern_gold is not None:
-                packed = compress_votes(patterns)
-                seen = packed.patterns
+            if by_votes is not None:
+                seen = by_votes.patterns
                 seen_weight = np.bincount(
-                    packed.inverse, weights=weight, minlength=len(packed.counts)
+                    by_votes.inverse, weights=weight, minlength=len(by_votes.counts)
                 )
                 seen_design = vote_design(seen, k)
                 seen_counts = class_counts(seen_design, k)
@@ -647,7 +649,8 @@ class LabelModel(VoteModel):
             # equal weights, the choice the check made
             baseline = "vote" if choice == "vote+em" else choice
             best, best_gain = choice, 0.0
-            stand_for_pool = post_stratified(patterns, known, weight)
+            assert by_votes is not None
+            stand_for_pool = post_stratified(by_votes.inverse, known, weight)
             for name, hits in right.items():
                 if name == baseline:
                     continue
@@ -1236,7 +1239,7 @@ def _check_number(
         raise InputError(f"{name} must be a number {lower}{upper}; got {value!r}")
 
 
-def post_stratified(patterns: np.ndarray, known: np.ndarray, weight: np.ndarray) -> np.ndarray:
+def post_stratified(pattern_of: np.ndarray, known: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Weights that make the ``known`` (gold) rows stand for every row, by vote pattern.
 
     Every structure predicts from the votes alone, so its accuracy over all rows is the
@@ -1248,21 +1251,20 @@ def post_stratified(patterns: np.ndarray, known: np.ndarray, weight: np.ndarray)
     counts weights as rows) pays for uneven weights. Gold drawn at random gives about
     equal weights: the comparison is then the plain one.
 
-    ``patterns`` are distinct (votes, gold) rows with their ``weight`` (row counts);
-    returns the weights of the ``known`` ones, in order.
+    ``pattern_of`` numbers the vote pattern of each distinct (votes, gold) row, ``weight``
+    counts its rows; returns the weights of the ``known`` ones, in order.
 
     Pattern ``(0, 1)`` has 100 rows, 2 of them gold; ``(1, 1)`` 2 rows, both gold. The gold
     rows stand for 100 and 2 rows; 4 gold rows this uneven are worth about 2 random ones:
 
-    >>> votes = np.array([[0, 1], [0, 1], [1, 1]])
-    >>> w = post_stratified(votes, np.array([True, False, True]), np.array([2.0, 98.0, 2.0]))
+    >>> w = post_stratified(np.array([0, 0, 1]), np.array([True, False, True]),
+    ...                     np.array([2.0, 98.0, 2.0]))
     >>> w.round(3).tolist(), round(float(w.sum()), 2)
     ([2.039, 0.041], 2.08)
     """
-    packed = compress_votes(patterns)
-    rows = np.bincount(packed.inverse, weights=weight, minlength=len(packed.counts))
-    gold = np.bincount(packed.inverse[known], weights=weight[known], minlength=len(packed.counts))
-    per_row = rows[packed.inverse[known]] / gold[packed.inverse[known]]
+    rows = np.bincount(pattern_of, weights=weight)
+    gold = np.bincount(pattern_of[known], weights=weight[known], minlength=rows.size)
+    per_row = rows[pattern_of[known]] / gold[pattern_of[known]]
     count = weight[known]
     total = float(count @ per_row)
     if not total > 0:

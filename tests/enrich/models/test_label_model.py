@@ -444,7 +444,7 @@ def test_invariants_all_abstain_prior_and_column_order(case):
 
 
 def test_post_stratified_gold_stands_for_every_row_of_its_vote_pattern():
-    votes = np.array([[0, 1], [0, 1], [1, 1], [1, 1], [1, -1], [1, -1]])
+    votes = np.array([0, 0, 1, 1, 2, 2])  # vote patterns (0, 1), (1, 1), (1, -1)
     known = np.array([True, False, True, False, True, False])  # gold, then the pattern's rest
     # gold in proportion to the patterns' rows (1 in 10 of each): equal weights, one per row
     even = post_stratified(votes, known, np.array([4.0, 36.0, 2.0, 18.0, 1.0, 9.0]))
