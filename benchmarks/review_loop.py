@@ -44,6 +44,13 @@ Seeds 0-9 of these were run for that change. Seeds 10-19 (``--first-seed 10``: n
 scenario draws, new splits) are held out of everything since, starting with the label model's
 post-stratified use of queue-picked gold, and run once at the end.
 
+A third held-out group, fixed before the reviewed labels of assets without votes were passed
+to ``refit`` (``gold=``): seeds 10-19 of the group-1 sets (new 60/40 splits where a set has no
+test split, new random picks) and seeds 20-29 of the synthetic scenarios (new draws), rounds
+of 50 and 100, run once per version at the end. The change is kept only if, over those cells,
+no more fall outside 0.5 points of the best simple strategy, their total shortfall is smaller,
+and youtube and trec stay within 0.5 in every round.
+
 Run from the repository root (about 20 s on 2 shared cores)::
 
     .venv/bin/python -m benchmarks.review_loop
