@@ -229,16 +229,16 @@ def scores(model: LabelModel, data: ReviewSet, y: np.ndarray) -> tuple[float, fl
 
 
 def pick(
-    table: pl.DataFrame, reviewed: list[int], batch: int, settings: dict[str, Any], seed: int
+    table: pl.DataFrame, gold: pl.DataFrame, batch: int, settings: dict[str, Any], seed: int
 ) -> list[int]:
-    """The asset ids the queue sends for review this round."""
+    """The asset ids the queue sends for review this round (``gold``: those reviewed)."""
     options = {k: v for k, v in settings.items() if k != "round_robin"}
     if not settings.get("round_robin"):
         return review_queue(
-            table, batch_size=batch, exclude=reviewed, random_state=seed, **options
+            table, batch_size=batch, gold=gold, random_state=seed, **options
         ).asset_ids.to_list()
     ranked = review_queue(
-        table, batch_size=table.height, exclude=reviewed, random_state=seed, **options
+        table, batch_size=table.height, gold=gold, random_state=seed, **options
     ).table
     votes = [c for c in table.columns if c.startswith("vote_")]
     order = (
@@ -284,7 +284,6 @@ def queue_arm(
     row_of = {int(a): i for i, a in enumerate(ids)}
     y = np.full(len(train.gold), -1, dtype=np.int64)
     model = fit(train, None, seed)
-    reviewed: list[int] = []
     test_curve, pool_curve = [], []
     for round_no in range(1, rounds + 1):
         table = enriched_table(
@@ -293,13 +292,14 @@ def queue_arm(
             run_id=f"review-{round_no}",
             model_version="LabelModel",
         )
-        picked = [row_of[int(a)] for a in pick(table, reviewed, batch, settings, seed)]
+        done = np.flatnonzero(y >= 0)
+        gold = pl.DataFrame({"asset_id": ids[done], "label": y[done]})
+        picked = [row_of[int(a)] for a in pick(table, gold, batch, settings, seed)]
         if len(picked) < batch:  # the queue ran dry: top up at random, so budgets match
             rng = np.random.default_rng([seed, round_no])
             left = np.setdiff1d(np.flatnonzero(y < 0), picked)
             picked += rng.choice(left, size=batch - len(picked), replace=False).tolist()
         y[picked] = train.gold[picked]
-        reviewed += [int(ids[i]) for i in picked]
         model = refit_and_score(data, y, seed, test_curve, pool_curve)
     return test_curve, pool_curve
 
@@ -351,7 +351,7 @@ def votes_arm(
             train.votes,
             model.predict_proba(train.votes),
             batch_size=batch,
-            exclude=np.flatnonzero(y >= 0).tolist(),
+            gold=y,
             random_state=seed,
         )
         picked = queue.asset_ids.to_numpy()

@@ -57,6 +57,16 @@ assets share it. Two things change:
   lowest-confidence picks on the MNIST and 8x8 digits sets with image LFs, where 30 to 35%
   of the assets have no vote and the class balance named a class only 1 to 5% of them had,
   and 12 to 20 points to random picks on a synthetic set with skewed coverage.)
+  With the reviewed labels (``gold=``), that score is multiplied by the share of the
+  expected loss still to recover there: with the class mix of those assets unknown (a flat
+  Dirichlet prior, updated by the reviewed labels of such assets), labelling them all with
+  the model's one class loses ``max(mix) - mix[class]`` of them, and its posterior mean over
+  its mean before review is that share (:func:`~enrich.curation.review_reasons.remaining_loss`).
+  Labels that show an even mix (a coin flip, which no class choice fixes) or confirm the
+  model's class release picks to the conflicts; labels that name another class keep them.
+  (Before any review the two cannot be told apart: a sentiment set whose unvoted sentences
+  are 51% positive and an image set where the class balance names a class only 5% of them
+  have look alike.)
 - the batch is spread over LF vote patterns (the ``vote_<lf>`` columns) instead of being cut
   from the top of the ranking: assets with one pattern carry the same information about the
   LFs, and without spreading one large pattern can fill the whole batch (its assets tie).
@@ -235,6 +245,7 @@ def review_queue(
     purpose: ReviewPurpose = "correct",
     slices: Sequence[str] = (),
     random_state: Any = 0,
+    gold: Any = None,
 ) -> ReviewQueue:
     """Rank assets for expert review and keep the top ``batch_size``, each with its reasons.
 
@@ -294,6 +305,12 @@ def review_queue(
     random_state
         None, an int or a numpy Generator: breaks ties between equal scores at random
         (default 0: the same queue for the same table).
+    gold
+        Optional reviewed labels: a table with ``asset_id`` and ``label`` (class id: the
+        position of its ``proba_*`` column) or ``label_name`` (``proba_<name>``). These
+        assets are never queued (as with ``exclude``). With ``"refit"``, the labels of the
+        assets no LF voted on also say how much their class is still worth reviewing (see
+        the module docstring).
 
     Returns
     -------
@@ -303,8 +320,8 @@ def review_queue(
     ------
     InputError
         On missing columns, repeated asset ids, values out of range, unknown reason names in
-        ``weights``, an unknown ``purpose``, no ``vote_<lf>`` column with ``"refit"``, or a
-        bad ``batch_size``.
+        ``weights``, an unknown ``purpose``, no ``vote_<lf>`` column with ``"refit"``, gold
+        labels that name no ``proba_*`` column, or a bad ``batch_size``.
     """
     table = as_polars(enriched)
     _check_options(batch_size, low_confidence, min_agreement, purpose)
@@ -329,6 +346,7 @@ def review_queue(
             f"label is null); got min {confidence.min()!r}, max {confidence.max()!r}, "
             f"{stray_nulls} null(s) beside a label"
         )
+    reviewed = None if gold is None else _gold_classes(gold, table, ids_dtype)
     inputs = Inputs(
         table=table,
         base=base,
@@ -346,10 +364,14 @@ def review_queue(
             None if suspect_labels is None else keyed(suspect_labels, "suspect_labels", ids_dtype)
         ),
         conflict_severity="split" if purpose == "refit" else "against_label",
+        unvoted_gold=None if gold is None else _unvoted_gold(table, reviewed),
     )
     # Score every asset from the reasons alone; write the readable details for the picks only.
     scored = scores_of(inputs, weight)
     excluded = _excluded(exclude, ids_dtype)
+    if gold is not None:
+        reviewed_ids = reviewed["asset_id"]
+        excluded = reviewed_ids if excluded is None else pl.concat([excluded, reviewed_ids])
     if excluded is not None:
         scored = scored.filter(~pl.col("asset_id").is_in(excluded.implode()))
     n_eligible = scored.height
@@ -406,6 +428,7 @@ def queue_from_votes(
     asset_ids: Any = None,
     lf_names: Sequence[str] | None = None,
     random_state: Any = 0,
+    gold: Any = None,
     **options: Any,
 ) -> ReviewQueue:
     """The review queue straight from a vote matrix and a label model's probabilities.
@@ -429,6 +452,11 @@ def queue_from_votes(
         Optional ids, one per row (default: ``0..n-1``).
     lf_names
         Optional LF names for the ``vote_<lf>`` columns (default ``lf0``, ``lf1``, ...).
+    gold
+        Optional int array ``(n,)`` of reviewed labels, ``-1`` where none: the ``y`` of
+        ``LabelModel.fit(L, y)``. Its rows are never queued; with ``"refit"`` the labels of
+        rows without votes also weigh how much more of them to review (see
+        :func:`review_queue`).
     **options
         Any other keyword of :func:`review_queue` (``weights``, ``candidates``, ...).
 
@@ -486,6 +514,17 @@ def queue_from_votes(
     )
     if ids.len() != L.shape[0]:
         raise InputError(f"asset_ids has {ids.len()} ids for {L.shape[0]} rows of votes")
+    if gold is not None:
+        y = np.asarray(gold)
+        if y.shape != (L.shape[0],) or not np.issubdtype(y.dtype, np.integer):
+            raise InputError(
+                f"gold must be an int array with one label per row of votes ({L.shape[0]}), "
+                f"-1 where none; got {y.dtype} {y.shape}"
+            )
+        if y.size and (y.min() < -1 or y.max() >= k):
+            raise InputError(f"gold must be class ids 0..{k - 1} or -1; got {y.min()}..{y.max()}")
+        known = y >= 0
+        gold = pl.DataFrame({"asset_id": ids.filter(pl.Series(known)), "label": y[known]})
     voted = L >= 0
     any_vote = voted.any(axis=1)
     label = P.argmax(axis=1)
@@ -508,6 +547,7 @@ def queue_from_votes(
         purpose=purpose,
         exclude=exclude,
         random_state=random_state,
+        gold=gold,
         **options,
     )
 
@@ -663,6 +703,48 @@ def _weights(weights: Mapping[str, float] | None, purpose: str) -> dict[str, flo
             raise InputError(f"weight of {reason!r} must be a number >= 0, got {w!r}")
         out[reason] = float(w)
     return out
+
+
+def _gold_classes(gold: Any, table: pl.DataFrame, ids_dtype: pl.DataType) -> pl.DataFrame:
+    """``asset_id`` and ``_class`` (position among the ``proba_*`` columns) of the gold."""
+    frame = keyed(gold, "gold", ids_dtype)
+    require_unique_ids(frame["asset_id"], "gold")
+    columns = [c for c in table.columns if c.startswith("proba_")]
+    if "label_name" in frame.columns:
+        names = [c.removeprefix("proba_") for c in columns]
+        given = frame["label_name"].cast(pl.String)
+        unknown = sorted(set(given.drop_nulls().to_list()) - set(names))
+        if unknown or given.null_count():
+            raise InputError(
+                f"gold label_name must name a proba_* column of the enriched table ({names}); "
+                f"got {unknown or 'nulls'}"
+            )
+        position = given.replace_strict(names, list(range(len(names))), return_dtype=pl.Int64)
+    elif "label" in frame.columns:
+        position = frame["label"]
+        if not position.dtype.is_integer() or position.null_count():
+            raise InputError(f"gold label must be whole class ids without nulls; got {position.dtype}")
+        bad = position.filter((position < 0) | (position >= max(len(columns), 1)))
+        if bad.len():
+            raise InputError(
+                f"gold label must be a class id 0..{len(columns) - 1} (one per proba_* column of "
+                f"the enriched table); got {bad.unique().sort().to_list()[:5]}"
+            )
+    else:
+        raise MissingColumnError(
+            f"gold needs a 'label' (class id) or 'label_name' column; it has {frame.columns}"
+        )
+    return frame.select("asset_id", position.cast(pl.Int64).alias("_class"))
+
+
+def _unvoted_gold(table: pl.DataFrame, reviewed: pl.DataFrame) -> np.ndarray | None:
+    """Class counts of the reviewed labels of assets no LF voted on (None: none such)."""
+    k = sum(c.startswith("proba_") for c in table.columns)
+    if "all_abstain" not in table.columns or k < 2:
+        return None
+    unvoted = table.filter(pl.col("all_abstain").fill_null(False)).select("asset_id")
+    classes = reviewed.join(unvoted, on="asset_id", how="semi")["_class"].to_numpy()
+    return np.bincount(classes, minlength=k).astype(np.float64)
 
 
 def _excluded(exclude: Any, ids_dtype: pl.DataType) -> pl.Series | None:

@@ -21,6 +21,7 @@ __all__ = [
     "keyed",
     "model_frame",
     "reasons_of",
+    "remaining_loss",
     "scores_of",
     "text_like",
 ]
@@ -43,6 +44,9 @@ class Inputs:
     #: or ``"split"`` (refit: how evenly the LF votes split, whatever the label; and
     #: ``no_lf_votes`` scored by how evenly the model's probabilities split)
     conflict_severity: str = "against_label"
+    #: refit: class counts (one per ``proba_*`` column) of the reviewed labels of assets no
+    #: LF voted on (``gold=``); None without them
+    unvoted_gold: np.ndarray | None = None
 
     def restricted_to(self, ids: pl.Series) -> Inputs:
         """Return the inputs of the assets in ``ids`` only."""
@@ -71,7 +75,11 @@ def scores_of(inputs: Inputs, weight: Mapping[str, float]) -> pl.DataFrame:
     table = inputs.table
     score = np.zeros(table.height)
     rows = _row_reasons(
-        table, inputs.low_confidence, details=False, conflict_severity=inputs.conflict_severity
+        table,
+        inputs.low_confidence,
+        details=False,
+        conflict_severity=inputs.conflict_severity,
+        unvoted_gold=inputs.unvoted_gold,
     )
     for reason, mask, severity, _ in rows:
         sev = _severity(severity).to_numpy()
@@ -115,6 +123,7 @@ def reasons_of(inputs: Inputs, *, details: bool) -> pl.DataFrame:
         inputs.low_confidence,
         details=details,
         conflict_severity=inputs.conflict_severity,
+        unvoted_gold=inputs.unvoted_gold,
     )
     parts = [
         _reason(ids.filter(mask), reason, severity, notes) for reason, mask, severity, notes in rows
@@ -123,7 +132,12 @@ def reasons_of(inputs: Inputs, *, details: bool) -> pl.DataFrame:
 
 
 def _row_reasons(
-    table: pl.DataFrame, low_confidence: float, *, details: bool, conflict_severity: str
+    table: pl.DataFrame,
+    low_confidence: float,
+    *,
+    details: bool,
+    conflict_severity: str,
+    unvoted_gold: np.ndarray | None = None,
 ) -> list[tuple[str, pl.Series, pl.Series, list[str] | None]]:
     """Return the reasons read off the enriched table.
 
@@ -147,34 +161,73 @@ def _row_reasons(
         empty = table["all_abstain"].fill_null(False)
         n_empty = int(empty.sum())
         if conflict_severity == "split":
-            severity, notes = _belief_split(table.filter(empty), details=details)
+            severity, notes = _belief_split(table.filter(empty), unvoted_gold, details=details)
         else:
             severity, notes = _ones(n_empty), ["no LF voted"] * n_empty if details else None
         out.append(("no_lf_votes", empty, severity, notes))
     return out
 
 
-def _belief_split(table: pl.DataFrame, *, details: bool) -> tuple[pl.Series, list[str] | None]:
-    """How evenly the model's probabilities split on assets no LF voted on.
+def _belief_split(
+    table: pl.DataFrame, gold_counts: np.ndarray | None, *, details: bool
+) -> tuple[pl.Series, list[str] | None]:
+    """How much is left to learn about the class of assets no LF voted on.
 
-    The share of probability outside the likeliest class over its value for an even split
-    (``1 - 1/k``): 1 where the model cannot tell the class of such assets (its class balance
-    is flat), 0 where it is sure. The counterpart of a conflict's vote split: the gold of
-    assets without votes is what tells the label model their class. Without ``proba_*``
-    columns the split is unknown and counts as 1.
+    The share of probability outside the model's likeliest class over its value for an even
+    split (``1 - 1/k``): 1 where the model cannot tell the class of such assets (its class
+    balance is flat), 0 where it is sure. The counterpart of a conflict's vote split: the
+    gold of assets without votes is what tells the label model their class. With reviewed
+    labels of such assets (``gold_counts``), that is scaled by :func:`remaining_loss`. Without
+    ``proba_*`` columns the split is unknown and counts as 1.
     """
     columns = [c for c in table.columns if c.startswith("proba_")]
     if len(columns) < 2:
         return _ones(table.height), ["no LF voted"] * table.height if details else None
-    top = table.select(pl.max_horizontal(columns)).to_series().cast(pl.Float64).to_numpy()
+    proba = table.select(columns).to_numpy().astype(np.float64)
+    top = proba.max(axis=1) if table.height else np.zeros(0)
     even = 1.0 - 1.0 / len(columns)
     split = np.clip((1.0 - top) / even, 0.0, 1.0)
-    notes = (
-        [f"no LF voted (the model's likeliest class has probability {t:.2f})" for t in top]
-        if details
-        else None
-    )
+    left = 1.0
+    if gold_counts is not None and gold_counts.sum() > 0 and table.height:
+        left = remaining_loss(gold_counts, int(proba.mean(axis=0).argmax()))
+        split = np.minimum(1.0, split * left)
+    notes = None
+    if details:
+        reviewed = (
+            ""
+            if left == 1.0
+            else f"; {int(gold_counts.sum())} reviewed leave {left:.0%} of the expected loss"
+        )
+        notes = [
+            f"no LF voted (the model's likeliest class has probability {t:.2f}{reviewed})"
+            for t in top
+        ]
     return pl.Series(split), notes
+
+
+def remaining_loss(gold_counts: np.ndarray, current: int, *, draws: int = 16384) -> float:
+    """Expected loss of one class for a group of assets, given their reviewed labels.
+
+    The label model gives every asset without votes one class, ``current``. With ``theta``
+    the unknown class mix of those assets, labelling them all ``current`` loses
+    ``max(theta) - theta[current]`` of them against the best single class. Under a flat
+    Dirichlet prior updated by the reviewed labels' class counts (the posterior
+    ``Dirichlet(1 + gold_counts)``), the expected loss is divided by its value before any
+    review, ``(H_k - 1) / k`` (``H_k`` the k-th harmonic number): the share of the loss
+    further labels of the group can still recover (the expected value of perfect
+    information, Raiffa & Schlaifer 1961). It falls towards 0 as the reviewed labels settle
+    the mix on ``current`` or show it even (a coin flip, whichever class is taken), and
+    exceeds 1 while they name another class more often than ``current``.
+
+    >>> round(remaining_loss(np.array([25, 25]), 0), 1), round(remaining_loss(np.array([5, 20]), 0), 1)
+    (0.2, 2.2)
+    """
+    k = gold_counts.size
+    rng = np.random.default_rng(0)
+    theta = rng.dirichlet(1.0 + np.asarray(gold_counts, dtype=np.float64), size=draws)
+    posterior = float((theta.max(axis=1) - theta[:, current]).mean())
+    prior = (np.sum(1.0 / np.arange(1, k + 1)) - 1.0) / k
+    return posterior / prior
 
 
 def _other_reasons(inputs: Inputs, *, details: bool) -> list[pl.DataFrame]:

@@ -135,8 +135,13 @@ def queue_for_review(
     settings: ReviewConfig,
     slice_columns: Sequence[str] = (),
     suspect_labels: pl.DataFrame | None = None,
+    gold: np.ndarray | None = None,
 ) -> ReviewQueue | None:
     """The review queue of this run (settled gold excluded); its figures go to ``metrics``.
+
+    With ``purpose = "refit"``, the settled assets' ``gold`` class ids (one per row of
+    ``enriched``, -1 for none) go to the queue too: those of assets no LF voted on say how
+    much more of them is worth reviewing.
 
     Ties in score are broken at random (seeded) and taken in turns from each value of the
     ``slice_columns`` present in ``enriched``.
@@ -167,8 +172,18 @@ def queue_for_review(
         if suspect_labels is not None:
             keep = keep | pl.col("asset_id").is_in(suspect_labels.get_column("asset_id").implode())
         table = enriched.filter(keep)
+    reviewed = None
+    if purpose == "refit" and gold is not None and exclude is not None:
+        known = settled & (gold >= 0)
+        reviewed = pl.DataFrame(
+            {
+                "asset_id": enriched.get_column("asset_id").filter(pl.Series(known)),
+                "label": gold[known],
+            }
+        ).filter(pl.col("asset_id").is_in(exclude.implode()))  # suspects stay queueable
     queue = review_queue(
         table,
+        gold=reviewed,
         batch_size=settings.max_items,
         low_confidence=settings.below_confidence,
         candidates=candidates,

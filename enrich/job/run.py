@@ -613,6 +613,7 @@ def _enrich(
         settings=config.review,
         slice_columns=config.source.slice_columns,
         suspect_labels=suspects,
+        gold=fitted.gold,
     )
     return EnrichResult(rows=rows, mode=mode, metrics=metrics, queue=queue)
 

@@ -235,6 +235,59 @@ def test_refit_weighs_assets_without_votes_by_how_evenly_the_model_splits_on_the
     assert queue.table["score"][-1] == pytest.approx(0.1) and queue.n_topped_up == 0
 
 
+def test_refit_reviews_fewer_assets_without_votes_once_their_gold_shows_a_coin_flip():
+    # 40 assets without votes (the model splits 0.5 / 0.5 on them) and 10 conflicts (4 + 6)
+    L = np.array([[-1, -1]] * 40 + [[0, 1]] * 4 + [[1, 0]] * 6)
+    P = np.full((50, 2), 0.5)
+    gold = np.full(50, -1)
+    gold[:20] = [0, 1] * 10  # 20 reviewed without votes: half of each class
+    blind = queue_from_votes(L, P, batch_size=5, exclude=np.flatnonzero(gold >= 0))
+    # without the labels, unvoted (score 1, n = 40, g = 20): 40 / sqrt(21 * 22) = 1.86 and
+    # 40 / sqrt(22 * 23) = 1.78 come after the conflicts' 4.24, 2.83, 2.45, before their 1.73
+    assert sorted(a >= 40 for a in blind.asset_ids.to_list()).count(False) == 2
+    informed = queue_from_votes(L, P, batch_size=5, gold=gold)
+    # with them, little is left to learn there (remaining_loss 0.34: priority 0.63), so the
+    # conflicts take the whole batch
+    assert all(a >= 40 for a in informed.asset_ids.to_list())
+    assert not set(informed.asset_ids.to_list()) & set(range(20))  # gold is never queued
+    other = gold.copy()
+    other[:20] = 1  # every reviewed one says class 1, the model still gives class 0 there
+    unsettled = queue_from_votes(L, P, batch_size=5, gold=other)
+    assert sum(a < 40 for a in unsettled.asset_ids.to_list()) == 2  # as without the labels
+
+
+def test_refit_gold_labels_name_the_model_classes():
+    table = pl.DataFrame(
+        {
+            "asset_id": ["u1", "u2", "u3", "c1"],
+            "label": [None, None, None, 0],
+            "confidence": [None, None, None, 0.5],
+            "conflict": [False, False, False, True],
+            "all_abstain": [True, True, True, False],
+            "proba_ham": [0.5, 0.5, 0.5, 0.5],
+            "proba_spam": [0.5, 0.5, 0.5, 0.5],
+            "vote_a": [-1, -1, -1, 0],
+            "vote_b": [-1, -1, -1, 1],
+        }
+    )
+    by_name = pl.DataFrame({"asset_id": ["u1"], "label_name": ["spam"]})
+    queue = review_queue(table, purpose="refit", batch_size=3, gold=by_name)
+    assert "u1" not in queue.asset_ids.to_list()
+    assert "1 reviewed leave" in " ".join(queue.table["why"].to_list())
+    by_id = pl.DataFrame({"asset_id": ["u1"], "label": [1]})
+    assert queue.asset_ids.equals(
+        review_queue(table, purpose="refit", batch_size=3, gold=by_id).asset_ids
+    )
+    with pytest.raises(InputError, match="gold label_name must name a proba_"):
+        review_queue(table, purpose="refit", gold=by_name.with_columns(label_name=pl.lit("eggs")))
+    with pytest.raises(InputError, match="gold label must be a class id 0..1"):
+        review_queue(table, purpose="refit", gold=by_id.with_columns(label=pl.lit(2)))
+    with pytest.raises(MissingColumnError, match="'label' .* or 'label_name'"):
+        review_queue(table, purpose="refit", gold=by_id.select("asset_id"))
+    with pytest.raises(InputError, match="gold must be an int array with one label per row"):
+        queue_from_votes(np.array([[0, 1]]), np.array([[0.5, 0.5]]), gold=np.array([0, 1]))
+
+
 def test_refit_candidate_absent_from_the_table_is_a_pattern_of_its_own():
     # zz (score 1, n = 1): priority 1/sqrt(2) = 0.707, after b2 (0.816).
     queue = review_queue(

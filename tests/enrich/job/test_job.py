@@ -288,6 +288,25 @@ def test_reviewed_gold_teaches_the_model_and_leaves_the_queue(tmp_path, make_job
     assert not set(queue.get_column("asset_id")) & set(reviewed.get_column("asset_id"))
 
 
+def test_a_refit_queue_weighs_unvoted_assets_by_their_reviewed_labels(tmp_path, make_job):
+    job = JOB.replace('column = "label"', 'path = "reviewed.parquet"\nuse_in_fit = true')
+    job = make_job(tmp_path, job=job + '\n[review]\npurpose = "refit"\nmax_items = 60\n')
+    reviewed = (
+        load_youtube_spam()
+        .head(80)
+        .select(
+            "asset_id", pl.col("label").replace_strict({0: "HAM", 1: "SPAM"}).alias("label_name")
+        )
+    )
+    reviewed.write_parquet(tmp_path / "reviewed.parquet")
+    result = run_job(load_job_config(job), progress=False)
+    queue = pl.read_parquet(result.review_path)
+    unvoted = queue.filter(pl.col("reasons").list.contains("no_lf_votes"))
+    assert unvoted.height > 0 and not set(queue["asset_id"]) & set(reviewed["asset_id"])
+    # the reviewed labels of assets without votes say how much is left to learn there
+    assert unvoted.get_column("why").str.contains(r"\d+ reviewed leave \d+% of").all()
+
+
 def test_a_second_run_waits_then_refuses_with_a_clear_message(tmp_path, make_job):
     config = load_job_config(make_job(tmp_path))
     lock = Path(config.output.path).with_name(".enriched.lock")
