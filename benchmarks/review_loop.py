@@ -8,8 +8,8 @@ test split (accuracy of ``predict`` on the test votes; the test items are never 
 
 - queue: each round, the enriched table of the current model over the pool
   (``enrich.enriched_table``: label, confidence, conflict, all-abstain, each LF's vote)
-  goes to ``enrich.review_queue(batch_size=50, exclude=<already reviewed>, ...)``; the 50 items
-  it returns are reviewed. The queue settings tried are ``VARIANTS`` (``--variants``): first
+  goes to ``enrich.review_queue(batch_size=50, gold=<the labels reviewed so far>, ...)``; the 50
+  items it returns are reviewed. The queue settings tried are ``VARIANTS`` (``--variants``): first
   ``purpose="refit"``, the queue's setting for gold that goes back into the label model.
 - random: 50 / 100 / 150 items drawn uniformly from the pool (nested), same refit.
 

@@ -723,7 +723,9 @@ def _gold_classes(gold: Any, table: pl.DataFrame, ids_dtype: pl.DataType) -> pl.
     elif "label" in frame.columns:
         position = frame["label"]
         if not position.dtype.is_integer() or position.null_count():
-            raise InputError(f"gold label must be whole class ids without nulls; got {position.dtype}")
+            raise InputError(
+                f"gold label must be whole class ids without nulls; got {position.dtype}"
+            )
         bad = position.filter((position < 0) | (position >= max(len(columns), 1)))
         if bad.len():
             raise InputError(

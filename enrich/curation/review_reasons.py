@@ -219,7 +219,8 @@ def remaining_loss(gold_counts: np.ndarray, current: int, *, draws: int = 16384)
     the mix on ``current`` or show it even (a coin flip, whichever class is taken), and
     exceeds 1 while they name another class more often than ``current``.
 
-    >>> round(remaining_loss(np.array([25, 25]), 0), 1), round(remaining_loss(np.array([5, 20]), 0), 1)
+    >>> even, other = np.array([25, 25]), np.array([5, 20])
+    >>> round(remaining_loss(even, 0), 1), round(remaining_loss(other, 0), 1)
     (0.2, 2.2)
     """
     k = gold_counts.size
@@ -227,7 +228,7 @@ def remaining_loss(gold_counts: np.ndarray, current: int, *, draws: int = 16384)
     theta = rng.dirichlet(1.0 + np.asarray(gold_counts, dtype=np.float64), size=draws)
     posterior = float((theta.max(axis=1) - theta[:, current]).mean())
     prior = (np.sum(1.0 / np.arange(1, k + 1)) - 1.0) / k
-    return posterior / prior
+    return float(posterior / prior)
 
 
 def _other_reasons(inputs: Inputs, *, details: bool) -> list[pl.DataFrame]:
