@@ -268,19 +268,22 @@ def test_assets_that_leave_the_source_are_kept(tmp_path, make_job):
     assert result.counts["n_assets"] == 240 and result.counts["n_files"] == 1
 
 
-def test_reviewed_gold_teaches_the_model_and_leaves_the_queue(tmp_path, make_job):
-    job = make_job(
-        tmp_path,
-        job=JOB.replace('column = "label"', 'path = "reviewed.parquet"\nuse_in_fit = true'),
-    )
+def reviewed_job(tmp_path, make_job, n_reviewed, extra=""):
+    """A job whose gold is the table of the first ``n_reviewed`` comments, as reviewed."""
+    job = JOB.replace('column = "label"', 'path = "reviewed.parquet"\nuse_in_fit = true')
     reviewed = (
         load_youtube_spam()
-        .head(40)
+        .head(n_reviewed)
         .select(
             "asset_id", pl.col("label").replace_strict({0: "HAM", 1: "SPAM"}).alias("label_name")
         )
     )
     reviewed.write_parquet(tmp_path / "reviewed.parquet")
+    return make_job(tmp_path, job=job + extra), reviewed
+
+
+def test_reviewed_gold_teaches_the_model_and_leaves_the_queue(tmp_path, make_job):
+    job, reviewed = reviewed_job(tmp_path, make_job, 40)
     result = run_job(load_job_config(job), progress=False)
     assert result.metrics["gold"]["n_gold"] == 40
     queue = pl.read_parquet(result.review_path)
@@ -289,16 +292,8 @@ def test_reviewed_gold_teaches_the_model_and_leaves_the_queue(tmp_path, make_job
 
 
 def test_a_refit_queue_weighs_unvoted_assets_by_their_reviewed_labels(tmp_path, make_job):
-    job = JOB.replace('column = "label"', 'path = "reviewed.parquet"\nuse_in_fit = true')
-    job = make_job(tmp_path, job=job + '\n[review]\npurpose = "refit"\nmax_items = 60\n')
-    reviewed = (
-        load_youtube_spam()
-        .head(80)
-        .select(
-            "asset_id", pl.col("label").replace_strict({0: "HAM", 1: "SPAM"}).alias("label_name")
-        )
-    )
-    reviewed.write_parquet(tmp_path / "reviewed.parquet")
+    refit = '\n[review]\npurpose = "refit"\nmax_items = 60\n'
+    job, reviewed = reviewed_job(tmp_path, make_job, 80, refit)
     result = run_job(load_job_config(job), progress=False)
     queue = pl.read_parquet(result.review_path)
     unvoted = queue.filter(pl.col("reasons").list.contains("no_lf_votes"))
