@@ -706,10 +706,16 @@ def _weights(weights: Mapping[str, float] | None, purpose: str) -> dict[str, flo
 
 
 def _gold_classes(gold: Any, table: pl.DataFrame, ids_dtype: pl.DataType) -> pl.DataFrame:
-    """``asset_id`` and ``_class`` (position among the ``proba_*`` columns) of the gold."""
+    """``asset_id`` and ``_class`` (position among the ``proba_*`` columns) of the gold.
+
+    Without two ``proba_*`` columns the labels cannot be read against the model's classes:
+    ``_class`` is -1 and the gold only leaves its assets out of the queue.
+    """
     frame = keyed(gold, "gold", ids_dtype)
     require_unique_ids(frame["asset_id"], "gold")
     columns = [c for c in table.columns if c.startswith("proba_")]
+    if len(columns) < 2:
+        return frame.select("asset_id", pl.lit(-1, dtype=pl.Int64).alias("_class"))
     if "label_name" in frame.columns:
         names = [c.removeprefix("proba_") for c in columns]
         given = frame["label_name"].cast(pl.String)
@@ -726,7 +732,7 @@ def _gold_classes(gold: Any, table: pl.DataFrame, ids_dtype: pl.DataType) -> pl.
             raise InputError(
                 f"gold label must be whole class ids without nulls; got {position.dtype}"
             )
-        bad = position.filter((position < 0) | (position >= max(len(columns), 1)))
+        bad = position.filter((position < 0) | (position >= len(columns)))
         if bad.len():
             raise InputError(
                 f"gold label must be a class id 0..{len(columns) - 1} (one per proba_* column of "

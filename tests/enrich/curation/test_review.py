@@ -275,6 +275,10 @@ def test_refit_gold_labels_name_the_model_classes():
     assert "u1" not in queue.asset_ids.to_list()
     assert "1 reviewed leave" in " ".join(queue.table["why"].to_list())
     by_id = pl.DataFrame({"asset_id": ["u1"], "label": [1]})
+    # any purpose leaves gold out; without proba_* columns gold does nothing else
+    assert "u1" not in review_queue(table, batch_size=4, gold=by_id).asset_ids.to_list()
+    bare = table.drop("proba_ham", "proba_spam")
+    assert "u1" not in review_queue(bare, purpose="refit", gold=by_id).asset_ids.to_list()
     assert queue.asset_ids.equals(
         review_queue(table, purpose="refit", batch_size=3, gold=by_id).asset_ids
     )
