@@ -129,6 +129,7 @@ import polars as pl
 from enrich._internal.display import ColumnFormat, TableDisplay
 from enrich._internal.frames import as_polars, require_columns, require_unique_ids
 from enrich._internal.random import check_random_state
+from enrich.analysis.gold import gold_vector
 from enrich.curation.review_reasons import (
     Inputs,
     agreement_frame,
@@ -346,7 +347,9 @@ def review_queue(
             f"label is null); got min {confidence.min()!r}, max {confidence.max()!r}, "
             f"{stray_nulls} null(s) beside a label"
         )
-    reviewed = None if gold is None else _gold_classes(gold, table, ids_dtype)
+    reviewed = None if gold is None else keyed(gold, "gold", ids_dtype)
+    if reviewed is not None:
+        require_unique_ids(reviewed["asset_id"], "gold")
     inputs = Inputs(
         table=table,
         base=base,
@@ -705,54 +708,20 @@ def _weights(weights: Mapping[str, float] | None, purpose: str) -> dict[str, flo
     return out
 
 
-def _gold_classes(gold: Any, table: pl.DataFrame, ids_dtype: pl.DataType) -> pl.DataFrame:
-    """``asset_id`` and ``_class`` (position among the ``proba_*`` columns) of the gold.
+def _unvoted_gold(table: pl.DataFrame, gold: pl.DataFrame) -> np.ndarray | None:
+    """Class counts of the reviewed labels of assets no LF voted on (None: none such).
 
-    Without two ``proba_*`` columns the labels cannot be read against the model's classes:
-    ``_class`` is -1 and the gold only leaves its assets out of the queue.
+    The classes are the ``proba_*`` columns in order: ``label`` is a position among them,
+    ``label_name`` the name after ``proba_`` (read by
+    :func:`~enrich.analysis.gold.gold_vector`). Without two such columns the labels cannot
+    be read against the model's classes, and the gold only leaves its assets out.
     """
-    frame = keyed(gold, "gold", ids_dtype)
-    require_unique_ids(frame["asset_id"], "gold")
-    columns = [c for c in table.columns if c.startswith("proba_")]
-    if len(columns) < 2:
-        return frame.select("asset_id", pl.lit(-1, dtype=pl.Int64).alias("_class"))
-    if "label_name" in frame.columns:
-        names = [c.removeprefix("proba_") for c in columns]
-        given = frame["label_name"].cast(pl.String)
-        unknown = sorted(set(given.drop_nulls().to_list()) - set(names))
-        if unknown or given.null_count():
-            raise InputError(
-                f"gold label_name must name a proba_* column of the enriched table ({names}); "
-                f"got {unknown or 'nulls'}"
-            )
-        position = given.replace_strict(names, list(range(len(names))), return_dtype=pl.Int64)
-    elif "label" in frame.columns:
-        position = frame["label"]
-        if not position.dtype.is_integer() or position.null_count():
-            raise InputError(
-                f"gold label must be whole class ids without nulls; got {position.dtype}"
-            )
-        bad = position.filter((position < 0) | (position >= len(columns)))
-        if bad.len():
-            raise InputError(
-                f"gold label must be a class id 0..{len(columns) - 1} (one per proba_* column of "
-                f"the enriched table); got {bad.unique().sort().to_list()[:5]}"
-            )
-    else:
-        raise MissingColumnError(
-            f"gold needs a 'label' (class id) or 'label_name' column; it has {frame.columns}"
-        )
-    return frame.select("asset_id", position.cast(pl.Int64).alias("_class"))
-
-
-def _unvoted_gold(table: pl.DataFrame, reviewed: pl.DataFrame) -> np.ndarray | None:
-    """Class counts of the reviewed labels of assets no LF voted on (None: none such)."""
-    k = sum(c.startswith("proba_") for c in table.columns)
-    if "all_abstain" not in table.columns or k < 2:
+    names = [c.removeprefix("proba_") for c in table.columns if c.startswith("proba_")]
+    if "all_abstain" not in table.columns or len(names) < 2:
         return None
-    unvoted = table.filter(pl.col("all_abstain").fill_null(False)).select("asset_id")
-    classes = reviewed.join(unvoted, on="asset_id", how="semi")["_class"].to_numpy()
-    return np.bincount(classes, minlength=k).astype(np.float64)
+    y = gold_vector(gold, table["asset_id"], names)
+    unvoted = table["all_abstain"].fill_null(False).to_numpy() & (y >= 0)
+    return np.bincount(y[unvoted], minlength=len(names)).astype(np.float64)
 
 
 def _excluded(exclude: Any, ids_dtype: pl.DataType) -> pl.Series | None:
