@@ -182,7 +182,7 @@ def youtube(cache: Path | None) -> Dataset:
 
 
 def _by_length(base: Dataset, texts: list[str]) -> Dataset:
-    """``base`` sliced by ``length``: terciles of the texts' characters (ninth check)."""
+    """``base`` sliced by ``length``: terciles of the texts' characters."""
     lengths = np.array([len(t) for t in texts])
     low, high = np.quantile(lengths, [1 / 3, 2 / 3])
     slices = np.where(lengths < low, "short", np.where(lengths < high, "medium", "long"))
@@ -190,18 +190,23 @@ def _by_length(base: Dataset, texts: list[str]) -> Dataset:
 
 
 def youtube_length(cache: Path | None) -> Dataset:
-    """Held out (ninth check): YouTube comments sliced by length."""
+    """Held out (ninth and tenth checks): YouTube comments sliced by length."""
     from enrich.datasets import load_youtube_spam
 
     return _by_length(youtube(cache), load_youtube_spam()["text"].to_list())
 
 
-def sentiment(cache: Path | None) -> Dataset:
+def _sentiment_sentences() -> pl.DataFrame:
+    """UCI sentiment's sentences: ``text``, ``label`` and ``source`` (amazon, imdb, yelp)."""
     parts = []
     for path in sorted((data_root() / "uci_sentiment_labelled_sentences").glob("*.csv")):
         source = path.stem.replace("_labelled", "")
         parts.append(pl.read_csv(path).with_columns(pl.lit(source).alias("source")))
-    data = pl.concat(parts, how="vertical_relaxed")
+    return pl.concat(parts, how="vertical_relaxed")
+
+
+def sentiment(cache: Path | None) -> Dataset:
+    data = _sentiment_sentences()
     vectors = _cached(cache, "sentiment-minilm.npy", lambda: _encode_texts(data["text"].to_list()))
     return Dataset(
         "UCI sentiment (MiniLM)",
@@ -214,10 +219,8 @@ def sentiment(cache: Path | None) -> Dataset:
 
 
 def sentiment_length(cache: Path | None) -> Dataset:
-    """Held out (ninth check): UCI sentiment sentences sliced by length."""
-    paths = sorted((data_root() / "uci_sentiment_labelled_sentences").glob("*.csv"))
-    texts = [t for path in paths for t in pl.read_csv(path)["text"].to_list()]
-    return _by_length(sentiment(cache), texts)
+    """Held out (ninth and tenth checks): UCI sentiment sentences sliced by length."""
+    return _by_length(sentiment(cache), _sentiment_sentences()["text"].to_list())
 
 
 def mnist(cache: Path | None) -> Dataset:
