@@ -15,9 +15,12 @@ local path, but they are not the local engine's picks (a sample is searched; ind
 The review queue is the best of every asset by the local engine's scores: each partition
 sends its own queue of ``review.max_items`` (settled assets left out first) and the driver
 queues from their union; assets of equal score are picked at random within each partition
-first, so ties may be broken otherwise than on the local engine (``purpose = "refit"``
-spreads its picks over every vote pattern: there each partition sends its least-confident
-flagged assets).
+first, so ties may be broken otherwise than on the local engine. ``purpose = "refit"``
+spreads its picks over the LF vote patterns: there each partition sends its least-confident
+flagged assets with their votes, and the driver spreads the batch over the vote patterns of
+that union (so a pattern's size is counted among the candidates, not over every asset, and
+the reviewed labels do not weigh the assets without votes: an approximation of the local
+queue).
 """
 
 from __future__ import annotations

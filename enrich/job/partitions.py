@@ -567,7 +567,13 @@ def _write(
             prev_versions=planned.prev_versions,
             run_id=run.run_id,
             review_max=max(config.review.max_items, 0),
-            review_columns=(*_REVIEW_COLUMNS, *run.plan.slices, *(f"proba_{c}" for c in classes)),
+            review_columns=(
+                *_REVIEW_COLUMNS,
+                *run.plan.slices,
+                *(f"proba_{c}" for c in classes),
+                # refit spreads its picks over the LF vote patterns
+                *(merged.vote_columns if config.review.purpose == "refit" else ()),
+            ),
             review_below=config.review.below_confidence,
             review_purpose=config.review.purpose,
             review_slices=tuple(config.source.slice_columns),
