@@ -247,6 +247,7 @@ def review_queue(
     slices: Sequence[str] = (),
     random_state: Any = 0,
     gold: Any = None,
+    pattern_counts: Any = None,
 ) -> ReviewQueue:
     """Rank assets for expert review and keep the top ``batch_size``, each with its reasons.
 
@@ -312,6 +313,12 @@ def review_queue(
         assets are never queued (as with ``exclude``). With ``"refit"``, the labels of the
         assets no LF voted on also say how much their class is still worth reviewing (see
         the module docstring).
+    pattern_counts
+        With ``"refit"``, when ``enriched`` holds only some of the assets (a partitioned
+        run's candidates): one row per LF vote pattern over all of them, its ``vote_<lf>``
+        columns, ``n_assets`` and ``n_reviewed`` (of those, the reviewed or gold ones). The
+        batch is then allocated by these sizes, as on the whole table; a pattern missing
+        from it is sized by ``enriched``.
 
     Returns
     -------
@@ -381,9 +388,10 @@ def review_queue(
     scored = _tie_order(scored, table, slices, check_random_state(random_state))
     n_topped_up = 0
     if purpose == "refit":
-        top = _spread_over_patterns(table, scored, excluded, batch_size)
+        sizes = None if pattern_counts is None else _pattern_sizes(pattern_counts, table)
+        top = _spread_over_patterns(table, scored, excluded, batch_size, sizes)
         if top.height < batch_size:
-            top, n_topped_up = _top_up(table, top, excluded, batch_size, random_state)
+            top, n_topped_up = _top_up(table, top, excluded, batch_size, random_state, sizes)
     else:
         top = scored.sort(["score", "_spread", "_tie"], descending=[True, False, False]).head(
             batch_size
@@ -589,6 +597,7 @@ def _top_up(
     excluded: pl.Series | None,
     batch_size: int,
     random_state: Any,
+    sizes: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, int]:
     """Fill a short refit batch from the assets left, spread over vote patterns as above.
 
@@ -605,7 +614,7 @@ def _top_up(
     # the top-up by low confidence instead was measured: it lost 0.8 points on youtube.
     filler = left.select("asset_id", pl.when(voted).then(1.0).otherwise(1e-6).alias("score"))
     filler = _tie_order(filler, table, (), check_random_state(random_state))
-    more = _spread_over_patterns(table, filler, taken, batch_size - top.height)
+    more = _spread_over_patterns(table, filler, taken, batch_size - top.height, sizes)
     more = more.with_columns(
         pl.lit(0.0).alias("score"),
         pl.concat_str(
@@ -620,13 +629,18 @@ def _top_up(
 
 # -- refit: spread the batch over LF vote patterns ------------------------------------------
 def _spread_over_patterns(
-    table: pl.DataFrame, scored: pl.DataFrame, excluded: pl.Series | None, batch_size: int
+    table: pl.DataFrame,
+    scored: pl.DataFrame,
+    excluded: pl.Series | None,
+    batch_size: int,
+    sizes: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The ``batch_size`` best picks by Neyman priority over vote patterns (module docstring).
 
     ``scored`` holds ``asset_id`` and ``score`` of the eligible assets; returns the picks in
     order with ``score`` and ``_pattern_note`` (the text added to ``why``; null for an
-    asset absent from the enriched table).
+    asset absent from the enriched table). ``sizes`` (:func:`_pattern_sizes`) overrides
+    the patterns' sizes counted in ``table``.
     """
     vote_columns = [c for c in table.columns if c.startswith("vote_")]
     if not vote_columns:
@@ -644,6 +658,15 @@ def _spread_over_patterns(
         .agg(pl.len().alias("_n"), pl.col("_r").sum().alias("_reviewed"))
         .with_row_index("_pattern")
     )
+    if sizes is not None:
+        patterns = patterns.join(
+            sizes, on=vote_columns, how="left", suffix="_all", maintain_order="left"
+        ).select(
+            "_pattern",
+            *vote_columns,
+            pl.col("_n_all").fill_null(pl.col("_n")).alias("_n"),
+            pl.col("_reviewed_all").fill_null(pl.col("_reviewed")).alias("_reviewed"),
+        )
     of_asset = keys.join(patterns, on=vote_columns, how="left").select(
         "asset_id", pl.col("_pattern").cast(pl.Int64), pl.col("_n").cast(pl.Int64), "_reviewed"
     )
@@ -675,6 +698,24 @@ def _spread_over_patterns(
         )
     )
     return ranked.select("asset_id", "score", note.alias("_pattern_note"))
+
+
+def _pattern_sizes(pattern_counts: Any, table: pl.DataFrame) -> pl.DataFrame:
+    """``pattern_counts`` checked: the vote columns of ``table``, ``_n_all``, ``_reviewed_all``."""
+    counts = as_polars(pattern_counts)
+    vote_columns = [c for c in table.columns if c.startswith("vote_")]
+    missing = [c for c in (*vote_columns, "n_assets", "n_reviewed") if c not in counts.columns]
+    if missing:
+        raise MissingColumnError(
+            f"pattern_counts lacks {missing}: it needs the enriched table's vote columns "
+            f"{vote_columns}, 'n_assets' and 'n_reviewed' (one row per vote pattern)"
+        )
+    return counts.group_by(
+        *(pl.col(c).fill_null(-1).cast(table.schema[c]) for c in vote_columns)
+    ).agg(
+        pl.col("n_assets").sum().cast(pl.Int64).alias("_n_all"),
+        pl.col("n_reviewed").sum().cast(pl.Int64).alias("_reviewed_all"),
+    )
 
 
 # -- reasons -----------------------------------------------------------------------------

@@ -136,6 +136,7 @@ def queue_for_review(
     slice_columns: Sequence[str] = (),
     suspect_labels: pl.DataFrame | None = None,
     gold: np.ndarray | None = None,
+    pattern_counts: pl.DataFrame | None = None,
 ) -> ReviewQueue | None:
     """The review queue of this run (settled gold excluded); its figures go to ``metrics``.
 
@@ -147,7 +148,8 @@ def queue_for_review(
     ``slice_columns`` present in ``enriched``.
 
     ``suspect_labels`` (:func:`gold_suspects`) are queued as ``gold_suspect`` although
-    their gold settles them.
+    their gold settles them. ``pattern_counts`` sizes the vote patterns of a refit queue
+    when ``enriched`` holds only candidates (see :func:`~enrich.curation.review.review_queue`).
 
     None when review is off (``settings.enabled``, ``settings.max_items``) or no asset.
     """
@@ -191,6 +193,7 @@ def queue_for_review(
         purpose=purpose,
         slices=[c for c in slice_columns if c in table.columns],
         suspect_labels=suspect_labels,
+        pattern_counts=pattern_counts if purpose == "refit" else None,
     )
     metrics["review"] = {
         "n_queued": len(queue),

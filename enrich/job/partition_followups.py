@@ -16,11 +16,13 @@ The review queue is the best of every asset by the local engine's scores: each p
 sends its own queue of ``review.max_items`` (settled assets left out first) and the driver
 queues from their union; assets of equal score are picked at random within each partition
 first, so ties may be broken otherwise than on the local engine. ``purpose = "refit"``
-spreads its picks over the LF vote patterns: there each partition sends its least-confident
-flagged assets with their votes, and the driver spreads the batch over the vote patterns of
-that union (so a pattern's size is counted among the candidates, not over every asset, and
-the reviewed labels do not weigh the assets without votes: an approximation of the local
-queue).
+spreads its picks over the LF vote patterns: each partition sends up to ``review.max_items``
+assets of each pattern with a conflict or no vote, with their votes, and the driver
+allocates the batch by the whole table's pattern counts (:func:`pattern_sizes`, from the
+fit's merged summaries), as the local engine does. A partition whose stored candidates
+lack the votes (written under ``purpose = "correct"``) is rewritten once
+(:func:`reviews_without`). (The reviewed labels of assets without votes do not weigh those
+assets there yet, as they do on the local engine.)
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ __all__ = [
     "fill_gaps_on_workers",
     "found_gaps",
     "gaps_summary",
+    "pattern_sizes",
     "read_review",
     "review_from_partitions",
+    "reviews_without",
 ]
 
 
@@ -220,6 +224,42 @@ def read_review(table: str, entry: Mapping[str, Any], storage: Any) -> pl.DataFr
     return pl.read_parquet(path, storage_options=storage)
 
 
+def reviews_without(
+    table: str, unchanged: Mapping[str, Mapping[str, Any]], columns: Sequence[str], storage: Any
+) -> set[str]:
+    """The unchanged partitions whose stored review candidates lack some of ``columns``.
+
+    A refit queue needs its candidates' votes: a partition written under ``purpose =
+    "correct"`` is rewritten once so that its candidates carry them.
+    """
+    from enrich.job.worker import review_path
+
+    def has_all(entry: Mapping[str, Any]) -> bool:
+        path = join(table, review_path(entry["summary"]))
+        names = pl.scan_parquet(path, storage_options=storage).collect_schema().names()
+        return set(columns) <= set(names)
+
+    return {key for key, entry in unchanged.items() if not has_all(entry)}
+
+
+def pattern_sizes(
+    fit_rows: pl.DataFrame, vote_columns: Sequence[str], config: JobConfig
+) -> pl.DataFrame:
+    """Each vote pattern's assets over the whole table, and its settled ones.
+
+    ``fit_rows`` are the merged fit summaries (counts by votes, gold, ...). An asset is
+    settled as on the local engine when its gold counts (``gold.use_in_fit``, or reviewed
+    gold without a source column); with a source column left out of the fit, its reviewed
+    assets are not told apart and count as unsettled.
+    """
+    gold = config.gold
+    settled = pl.col("gold") >= 0 if gold.use_in_fit or gold.column is None else pl.lit(False)
+    return fit_rows.group_by(vote_columns).agg(
+        pl.col("count").sum().alias("n_assets"),
+        pl.col("count").filter(settled).sum().alias("n_reviewed"),
+    )
+
+
 def review_from_partitions(
     candidates: Sequence[pl.DataFrame],
     config: JobConfig,
@@ -227,12 +267,14 @@ def review_from_partitions(
     reviewed: pl.DataFrame | None,
     gap_picks: pl.DataFrame | None = None,
     gap_rows: pl.DataFrame | None = None,
+    patterns: pl.DataFrame | None = None,
 ) -> Any:
     """The review queue, chosen among the partitions' own queues (the best of each by score).
 
     Settled assets are left out, as on the local path: reviewed gold (``gold.path``), and
     source gold when the model learns from it (the partitions left them out already).
     The gap candidates (``gap_picks``, their rows ``gap_rows``) join it as on the local path.
+    ``patterns`` (:func:`pattern_sizes`) sizes the vote patterns of a refit queue.
     """
     frames = [c for c in [*candidates, gap_rows] if c is not None and c.height] or list(
         candidates[:1]
@@ -265,4 +307,5 @@ def review_from_partitions(
         metrics,
         settings=config.review,
         slice_columns=config.source.slice_columns,
+        pattern_counts=patterns,
     )

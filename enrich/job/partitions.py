@@ -49,8 +49,10 @@ from enrich.job.partition_followups import (
     fill_gaps_on_workers,
     found_gaps,
     gaps_summary,
+    pattern_sizes,
     read_review,
     review_from_partitions,
+    reviews_without,
 )
 from enrich.job.partition_merge import (
     as_fit_summary,
@@ -548,6 +550,11 @@ def _write(
     )
     tolerance = config.output.proba_tolerance
     voted_futures = voted.take_futures()
+    stale_review = (
+        reviews_without(planned.table, planned.unchanged, merged.vote_columns, planned.storage)
+        if config.review.purpose == "refit"
+        else set()
+    )
     while True:
         rewrite = (
             set()  # every partition is loaded already
@@ -557,6 +564,7 @@ def _write(
             else partitions_to_rewrite(
                 stored, fitted.by_pattern, merged.vote_columns, classes, tolerance
             )
+            | stale_review
         )
         moved = {key: entry for key, entry in planned.unchanged.items() if key in rewrite}
         write = WriteSettings(
@@ -579,6 +587,7 @@ def _write(
             review_slices=tuple(config.source.slice_columns),
             index_starts=starts,
             end_model=ended.broadcast,
+            stale_review=frozenset(stale_review),
         )
         reload = stored_tasks(moved)
         more = client.map(vote_partition, reload, settings=settings, pure=False) if reload else []
@@ -693,7 +702,13 @@ def _follow_ups(
         read_review(planned.table, e, planned.storage) for e in untouched.values()
     ]
     queue = review_from_partitions(
-        candidates, config, metrics, planned.reviewed, gap_picks, gap_rows
+        candidates,
+        config,
+        metrics,
+        planned.reviewed,
+        gap_picks,
+        gap_rows,
+        pattern_sizes(merged.fit_rows, merged.vote_columns, config),
     )
     eligible = [w.n_review_eligible for w in written] + [
         e.get("n_review_eligible") for e in untouched.values()

@@ -178,6 +178,9 @@ class WriteSettings:
     review_slices: tuple[str, ...] = ()
     index_starts: Mapping[str, int] = field(default_factory=dict)
     end_model: ModelBroadcast | None = None
+    #: partitions written even when no row moves: their stored review candidates lack the
+    #: columns this run's queue needs (the votes, after a switch to ``purpose = "refit"``)
+    stale_review: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -632,7 +635,7 @@ def write_partition(voted: Voted, settings: RunSettings, write: WriteSettings) -
         if write.end_model is not None:
             mask = mask | model_rewrite_mask(enriched, full, settings.classes, write.tolerance)
         n_written = int(mask.sum())
-        if n_written == 0 and voted.counts["n_read"] == 0:
+        if n_written == 0 and voted.counts["n_read"] == 0 and voted.key not in write.stale_review:
             return None  # only loaded, and nothing moves: the partition's file stands
         if n_written == enriched.height:
             rows = enriched
@@ -690,8 +693,10 @@ def _review_candidates(
     from it), as on the local engine; then the partition's queue by the local engine's
     scores (:func:`~enrich.curation.review.review_queue`, ``review.max_items`` of them):
     the job's queue, the best of every asset by score, lies within the union of these.
-    With ``purpose = "refit"`` (picks spread over every vote pattern) the least-confident
-    flagged assets are taken instead.
+    With ``purpose = "refit"`` (picks spread over every vote pattern) the partition sends,
+    of each vote pattern, up to ``review.max_items`` assets with a refit reason (an LF
+    conflict or no vote), chosen at random by id hash: the driver allocates the batch
+    over the whole table's pattern counts, and no pattern can take more picks than that.
     """
     flagged = rows.filter(pl.col("needs_review"))
     settled = pl.lit(False)
@@ -703,6 +708,13 @@ def _review_candidates(
         settled = settled | pl.col("asset_id").is_in(ids.implode())
     eligible = flagged.filter(~settled)
     columns = [c for c in write.review_columns if c in rows.columns]
+    if write.review_purpose == "refit" and write.review_max and eligible.height:
+        votes = [c for c in columns if c.startswith("vote_")]
+        rank = pl.col("asset_id").hash(seed=0).rank("ordinal").over(votes)
+        picked = eligible.filter(pl.col("conflict") | pl.col("all_abstain")).filter(
+            rank <= write.review_max
+        )
+        return picked.sort("asset_id").select(columns), None
     if write.review_purpose != "correct" or write.review_max == 0 or not eligible.height:
         order = eligible.sort("confidence", "asset_id", nulls_last=False)
         return order.head(write.review_max).select(columns), None

@@ -490,6 +490,31 @@ def test_wrench_youtube_refit_batch_follows_the_allocation_rule():
     assert next_best <= priority.to_series().min() + 1e-9
 
 
+def test_refit_on_part_of_the_table_allocates_by_the_whole_tables_pattern_counts():
+    table = youtube_table()
+    votes = [c for c in table.columns if c.startswith("vote_")]
+    reviewed = table.filter(pl.col("conflict"))["asset_id"].head(30).to_list()
+    whole = review_queue(table, batch_size=50, exclude=reviewed, purpose="refit")
+    # a partitioned run's candidates: at most 50 unreviewed assets of each pattern
+    part = table.filter(~pl.col("asset_id").is_in(reviewed)).filter(
+        pl.int_range(pl.len()).over(votes) < 50
+    )
+    counts = table.group_by(votes).agg(
+        pl.len().alias("n_assets"), pl.col("asset_id").is_in(reviewed).sum().alias("n_reviewed")
+    )
+    sized = review_queue(part, batch_size=50, purpose="refit", pattern_counts=counts)
+    unsized = review_queue(part, batch_size=50, purpose="refit")
+
+    def allocation(queue):
+        return sorted(queue.table["why"].str.extract(r"(from a vote pattern of .*)$").to_list())
+
+    assert part.height < table.height - len(reviewed)
+    assert allocation(sized) == allocation(whole)
+    assert allocation(unsized) != allocation(whole)
+    with pytest.raises(InputError, match=r"pattern_counts lacks \['n_reviewed'\]"):
+        review_queue(part, purpose="refit", pattern_counts=counts.drop("n_reviewed"))
+
+
 def test_ties_spread_over_slices_instead_of_by_asset_id():
     # 60 assets tied on one score; ids put every "amazon" asset first
     n = 60
