@@ -315,10 +315,12 @@ def review_queue(
         the module docstring).
     pattern_counts
         With ``"refit"``, when ``enriched`` holds only some of the assets (a partitioned
-        run's candidates): one row per LF vote pattern over all of them, its ``vote_<lf>``
+        run's candidates): the LF vote patterns over all of them, their ``vote_<lf>``
         columns, ``n_assets`` and ``n_reviewed`` (of those, the reviewed or gold ones). The
         batch is then allocated by these sizes, as on the whole table; a pattern missing
-        from it is sized by ``enriched``.
+        from it is sized by ``enriched``. An optional ``label`` column (the reviewed class
+        id, as for ``gold``; -1 for none) splits each pattern's rows by it: without
+        ``gold``, the reviewed labels of the assets no LF voted on are read from there.
 
     Returns
     -------
@@ -374,7 +376,13 @@ def review_queue(
             None if suspect_labels is None else keyed(suspect_labels, "suspect_labels", ids_dtype)
         ),
         conflict_severity="split" if purpose == "refit" else "against_label",
-        unvoted_gold=None if gold is None else _unvoted_gold(table, reviewed),
+        unvoted_gold=(
+            _unvoted_gold(table, reviewed)
+            if gold is not None
+            else _unvoted_gold_counted(table, pattern_counts)
+            if pattern_counts is not None and purpose == "refit"
+            else None
+        ),
     )
     # Score every asset from the reasons alone; write the readable details for the picks only.
     scored = scores_of(inputs, weight)
@@ -763,6 +771,25 @@ def _unvoted_gold(table: pl.DataFrame, gold: pl.DataFrame) -> np.ndarray | None:
     y = gold_vector(gold, table["asset_id"], names)
     unvoted = table["all_abstain"].fill_null(False).to_numpy() & (y >= 0)
     return np.bincount(y[unvoted], minlength=len(names)).astype(np.float64)
+
+
+def _unvoted_gold_counted(table: pl.DataFrame, pattern_counts: Any) -> np.ndarray | None:
+    """As :func:`_unvoted_gold`, from ``pattern_counts`` rows by reviewed ``label`` (class id).
+
+    None without a ``label`` column or without two ``proba_*`` columns in ``table``.
+    """
+    counts = as_polars(pattern_counts)
+    k = sum(c.startswith("proba_") for c in table.columns)
+    if "label" not in counts.columns or k < 2:
+        return None
+    votes = [c for c in table.columns if c.startswith("vote_")]
+    unvoted = pl.all_horizontal(pl.col(c).fill_null(-1) < 0 for c in votes)
+    known = counts.filter(unvoted & (pl.col("label") >= 0) & (pl.col("label") < k))
+    return np.bincount(
+        known["label"].to_numpy().astype(np.int64),
+        weights=known["n_reviewed"].to_numpy().astype(np.float64),
+        minlength=k,
+    )
 
 
 def _excluded(exclude: Any, ids_dtype: pl.DataType) -> pl.Series | None:

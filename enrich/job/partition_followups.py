@@ -21,8 +21,8 @@ assets of each pattern with a conflict or no vote, with their votes, and the dri
 allocates the batch by the whole table's pattern counts (:func:`pattern_sizes`, from the
 fit's merged summaries), as the local engine does. A partition whose stored candidates
 lack the votes (written under ``purpose = "correct"``) is rewritten once
-(:func:`reviews_without`). (The reviewed labels of assets without votes do not weigh those
-assets there yet, as they do on the local engine.)
+(:func:`reviews_without`). The reviewed labels of assets without votes weigh those assets
+as on the local engine, read from the same counts.
 """
 
 from __future__ import annotations
@@ -245,16 +245,18 @@ def reviews_without(
 def pattern_sizes(
     fit_rows: pl.DataFrame, vote_columns: Sequence[str], config: JobConfig
 ) -> pl.DataFrame:
-    """Each vote pattern's assets over the whole table, and its settled ones.
+    """Each vote pattern's assets over the whole table, and its settled ones, by gold class.
 
-    ``fit_rows`` are the merged fit summaries (counts by votes, gold, ...). An asset is
+    ``fit_rows`` are the merged fit summaries (counts by votes, gold, ...); the result has
+    a row per (pattern, ``label``), ``label`` the gold class id (-1: none), as
+    :func:`~enrich.curation.review.review_queue` reads ``pattern_counts``. An asset is
     settled as on the local engine when its gold counts (``gold.use_in_fit``, or reviewed
     gold without a source column); with a source column left out of the fit, its reviewed
     assets are not told apart and count as unsettled.
     """
     gold = config.gold
     settled = pl.col("gold") >= 0 if gold.use_in_fit or gold.column is None else pl.lit(False)
-    return fit_rows.group_by(vote_columns).agg(
+    return fit_rows.group_by(*vote_columns, pl.col("gold").alias("label")).agg(
         pl.col("count").sum().alias("n_assets"),
         pl.col("count").filter(settled).sum().alias("n_reviewed"),
     )

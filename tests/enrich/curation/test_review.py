@@ -515,6 +515,39 @@ def test_refit_on_part_of_the_table_allocates_by_the_whole_tables_pattern_counts
         review_queue(part, purpose="refit", pattern_counts=counts.drop("n_reviewed"))
 
 
+def test_refit_on_part_of_the_table_reads_the_reviewed_classes_from_the_counts():
+    table = youtube_table()
+    votes = [c for c in table.columns if c.startswith("vote_")]
+    table = table.with_columns(
+        pl.when(pl.col("label") == 0)
+        .then(pl.col("confidence"))
+        .otherwise(1 - pl.col("confidence"))
+        .alias("proba_0")
+    ).with_columns((1 - pl.col("proba_0")).alias("proba_1"))
+    unvoted = table.filter(pl.col("all_abstain"))["asset_id"]
+    # 12 reviewed assets without votes, all of the class the model gives them
+    gold = pl.DataFrame({"asset_id": unvoted.head(12), "label": [0] * 12})
+    whole = review_queue(table, batch_size=40, purpose="refit", gold=gold)
+    part = table.filter(~pl.col("asset_id").is_in(gold["asset_id"].implode())).filter(
+        pl.int_range(pl.len()).over(votes) < 40
+    )
+    labelled = table.join(gold, on="asset_id", how="left", suffix="_gold").with_columns(
+        pl.col("label_gold").fill_null(-1)
+    )
+    counts = labelled.group_by(*votes, pl.col("label_gold").alias("label")).agg(
+        pl.len().alias("n_assets"), (pl.col("label_gold") >= 0).sum().alias("n_reviewed")
+    )
+    sized = review_queue(part, batch_size=40, purpose="refit", pattern_counts=counts)
+    assert sorted(sized.table["why"].to_list()) == sorted(whole.table["why"].to_list())
+    # without the labels in the counts, the assets without votes keep their picks
+    blind = review_queue(part, batch_size=40, purpose="refit", pattern_counts=counts.drop("label"))
+
+    def n_unvoted(queue):
+        return int(queue.table["reasons"].list.contains("no_lf_votes").sum())
+
+    assert n_unvoted(sized) < n_unvoted(blind)
+
+
 def test_ties_spread_over_slices_instead_of_by_asset_id():
     # 60 assets tied on one score; ids put every "amazon" asset first
     n = 60

@@ -229,6 +229,37 @@ def test_a_refit_review_queue_is_allocated_over_vote_patterns_as_locally(job, cl
     assert allocation(ours) == allocation(theirs)
 
 
+def test_a_refit_queue_reads_the_reviewed_labels_as_locally(job, client, spam_data):
+    unvoted = ~pl.col("text").str.to_lowercase().str.contains(
+        r"check out|my channel|subscribe|https?://|song"
+    )
+    reviewed = (
+        spam_data.filter(unvoted)
+        .head(20)
+        .select(
+            "asset_id", pl.col("label").replace_strict({0: "HAM", 1: "SPAM"}).alias("label_name")
+        )
+    )
+    reviewed.write_parquet(job / "reviewed.parquet")
+    for name in ("local.toml", "dask.toml"):
+        path = job / name
+        path.write_text(
+            path.read_text().replace(
+                '[gold]\ncolumn = "label"',
+                f'[gold]\npath = "{job / "reviewed.parquet"}"\nuse_in_fit = true',
+            )
+            + '[review]\npurpose = "refit"\nmax_items = 30\n'
+        )
+    local, dask = both(job, client)
+    ours = pl.read_parquet(dask.review_path)
+    theirs = pl.read_parquet(local.review_path)
+    assert sorted(ours["why"].to_list()) == sorted(theirs["why"].to_list())
+    # the reviewed labels of assets without votes say how much is left to learn there
+    unvoted_picks = ours.filter(pl.col("reasons").list.contains("no_lf_votes"))
+    assert unvoted_picks.height > 0
+    assert unvoted_picks["why"].str.contains(r"20 reviewed leave \d+% of").all()
+
+
 def test_the_review_queue_is_the_best_of_every_asset_by_score(job, client):
     for name in ("local.toml", "dask.toml"):  # a small batch: most flagged assets are cut
         path = job / name
