@@ -58,6 +58,16 @@ def both(root, client):
     return local, dask
 
 
+def edit_jobs(root, *, gold=None, extra=""):
+    """Edit the local and the Dask job files alike: a new ``[gold]`` head, ``extra`` appended."""
+    for name in ("local.toml", "dask.toml"):
+        path = root / name
+        text = path.read_text()
+        if gold is not None:
+            text = text.replace('[gold]\ncolumn = "label"', gold)
+        path.write_text(text + extra)
+
+
 def assert_same_gaps(local, dask):
     """``metrics.gaps`` of the Dask run, decided from the partitions' counts, is the local one."""
     assert dask.metrics["gaps"] == local.metrics["gaps"]
@@ -191,14 +201,8 @@ def test_reviewed_gold_and_learning_from_gold_as_locally(job, client, spam_data)
     )
     reviewed.columns = ["asset_id", "label_name"]  # deliberately the opposite of the source
     reviewed.write_parquet(job / "reviewed.parquet")
-    for name in ("local.toml", "dask.toml"):
-        path = job / name
-        path.write_text(
-            path.read_text().replace(
-                '[gold]\ncolumn = "label"',
-                f'[gold]\ncolumn = "label"\npath = "{job / "reviewed.parquet"}"\nuse_in_fit = true',
-            )
-        )
+    gold = f'[gold]\ncolumn = "label"\npath = "{job / "reviewed.parquet"}"\nuse_in_fit = true'
+    edit_jobs(job, gold=gold)
     local, dask = both(job, client)
     assert_same_tables(job)
     assert dask.record["model"]["version"] == local.record["model"]["version"]
@@ -211,9 +215,7 @@ def test_reviewed_gold_and_learning_from_gold_as_locally(job, client, spam_data)
 
 def test_a_refit_review_queue_is_allocated_over_vote_patterns_as_locally(job, client):
     both(job, client)  # a first run under purpose = "correct": candidates without votes
-    for name in ("local.toml", "dask.toml"):
-        path = job / name
-        path.write_text(path.read_text() + '[review]\npurpose = "refit"\nmax_items = 15\n')
+    edit_jobs(job, extra='[review]\npurpose = "refit"\nmax_items = 15\n')
     local, dask = both(job, client)  # nothing changed but the purpose
     assert_same_tables(job)  # the partitions rewritten for their candidates' votes
     ours = pl.read_parquet(dask.review_path)
@@ -241,15 +243,11 @@ def test_a_refit_queue_reads_the_reviewed_labels_as_locally(job, client, spam_da
         )
     )
     reviewed.write_parquet(job / "reviewed.parquet")
-    for name in ("local.toml", "dask.toml"):
-        path = job / name
-        path.write_text(
-            path.read_text().replace(
-                '[gold]\ncolumn = "label"',
-                f'[gold]\npath = "{job / "reviewed.parquet"}"\nuse_in_fit = true',
-            )
-            + '[review]\npurpose = "refit"\nmax_items = 30\n'
-        )
+    edit_jobs(
+        job,
+        gold=f'[gold]\npath = "{job / "reviewed.parquet"}"\nuse_in_fit = true',
+        extra='[review]\npurpose = "refit"\nmax_items = 30\n',
+    )
     local, dask = both(job, client)
     ours = pl.read_parquet(dask.review_path)
     theirs = pl.read_parquet(local.review_path)
@@ -261,9 +259,7 @@ def test_a_refit_queue_reads_the_reviewed_labels_as_locally(job, client, spam_da
 
 
 def test_the_review_queue_is_the_best_of_every_asset_by_score(job, client):
-    for name in ("local.toml", "dask.toml"):  # a small batch: most flagged assets are cut
-        path = job / name
-        path.write_text(path.read_text() + "[review]\nmax_items = 15\n")
+    edit_jobs(job, extra="[review]\nmax_items = 15\n")  # a small batch: most flagged are cut
     local, dask = both(job, client)
     assert dask.metrics["review"]["n_eligible"] == local.metrics["review"]["n_eligible"]
     assert dask.metrics["review"]["n_eligible"] > 3 * 15
