@@ -359,6 +359,11 @@ def review_queue(
     reviewed = None if gold is None else keyed(gold, "gold", ids_dtype)
     if reviewed is not None:
         require_unique_ids(reviewed["asset_id"], "gold")
+    counts = (
+        _checked_pattern_counts(pattern_counts, table)
+        if pattern_counts is not None and purpose == "refit"
+        else None
+    )
     inputs = Inputs(
         table=table,
         base=base,
@@ -379,8 +384,8 @@ def review_queue(
         unvoted_gold=(
             _unvoted_gold(table, reviewed)
             if gold is not None
-            else _unvoted_gold_counted(table, pattern_counts)
-            if pattern_counts is not None and purpose == "refit"
+            else _unvoted_gold_counted(table, counts)
+            if counts is not None
             else None
         ),
     )
@@ -396,7 +401,7 @@ def review_queue(
     scored = _tie_order(scored, table, slices, check_random_state(random_state))
     n_topped_up = 0
     if purpose == "refit":
-        sizes = None if pattern_counts is None else _pattern_sizes(pattern_counts, table)
+        sizes = None if counts is None else _pattern_sizes(counts, table)
         top = _spread_over_patterns(table, scored, excluded, batch_size, sizes)
         if top.height < batch_size:
             top, n_topped_up = _top_up(table, top, excluded, batch_size, random_state, sizes)
@@ -708,8 +713,8 @@ def _spread_over_patterns(
     return ranked.select("asset_id", "score", note.alias("_pattern_note"))
 
 
-def _pattern_sizes(pattern_counts: Any, table: pl.DataFrame) -> pl.DataFrame:
-    """``pattern_counts`` checked: the vote columns of ``table``, ``_n_all``, ``_reviewed_all``."""
+def _checked_pattern_counts(pattern_counts: Any, table: pl.DataFrame) -> pl.DataFrame:
+    """``pattern_counts`` as polars, with the vote columns of ``table`` and both counts."""
     counts = as_polars(pattern_counts)
     vote_columns = [c for c in table.columns if c.startswith("vote_")]
     missing = [c for c in (*vote_columns, "n_assets", "n_reviewed") if c not in counts.columns]
@@ -718,6 +723,12 @@ def _pattern_sizes(pattern_counts: Any, table: pl.DataFrame) -> pl.DataFrame:
             f"pattern_counts lacks {missing}: it needs the enriched table's vote columns "
             f"{vote_columns}, 'n_assets' and 'n_reviewed' (one row per vote pattern)"
         )
+    return counts
+
+
+def _pattern_sizes(counts: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
+    """Each vote pattern's ``_n_all`` and ``_reviewed_all`` (checked ``counts`` summed)."""
+    vote_columns = [c for c in table.columns if c.startswith("vote_")]
     return counts.group_by(
         *(pl.col(c).fill_null(-1).cast(table.schema[c]) for c in vote_columns)
     ).agg(
@@ -773,12 +784,11 @@ def _unvoted_gold(table: pl.DataFrame, gold: pl.DataFrame) -> np.ndarray | None:
     return np.bincount(y[unvoted], minlength=len(names)).astype(np.float64)
 
 
-def _unvoted_gold_counted(table: pl.DataFrame, pattern_counts: Any) -> np.ndarray | None:
-    """As :func:`_unvoted_gold`, from ``pattern_counts`` rows by reviewed ``label`` (class id).
+def _unvoted_gold_counted(table: pl.DataFrame, counts: pl.DataFrame) -> np.ndarray | None:
+    """As :func:`_unvoted_gold`, from checked pattern ``counts`` by reviewed ``label`` (class id).
 
     None without a ``label`` column or without two ``proba_*`` columns in ``table``.
     """
-    counts = as_polars(pattern_counts)
     k = sum(c.startswith("proba_") for c in table.columns)
     if "label" not in counts.columns or k < 2:
         return None
